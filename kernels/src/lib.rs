@@ -1,0 +1,7 @@
+//! Quantized block formats, their scalar references and SIMD kernels.
+//!
+//! Everything that touches quantized bytes lives here; nothing here knows about models.
+
+pub mod types;
+
+pub use types::{GgmlType, TypeId};
