@@ -2,6 +2,8 @@
 //!
 //! Everything that touches quantized bytes lives here; nothing here knows about models.
 
+pub mod error;
 pub mod types;
 
+pub use error::KernelError;
 pub use types::{GgmlType, TypeId};
