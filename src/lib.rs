@@ -4,3 +4,8 @@ pub mod error;
 
 pub use error::{Error, Result};
 pub use tramontane_kernels as kernels;
+pub mod attention;
+pub mod kv_cache;
+pub mod model;
+pub mod norm;
+pub mod rope;
