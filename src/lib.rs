@@ -13,3 +13,10 @@ pub mod model;
 pub mod norm;
 pub mod rope;
 pub mod sampling;
+pub mod session;
+
+pub use chat::{ChatMessage, ChatTemplate};
+pub use kv_cache::KvCacheType;
+pub use model::{Model, ModelInfo};
+pub use sampling::{Sampler, Sampling};
+pub use session::{Session, SessionOptions};

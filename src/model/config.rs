@@ -190,7 +190,9 @@ fn read_rope_scaling(f: &GgufFile, arch: &ArchSpec) -> Result<RopeScaling> {
         match v {
             Some(x) if x.is_finite() && x > 0.0 => Ok(x),
             Some(x) => Err(invalid(format!("{factor_key} = {x}"))),
-            None => Err(Error::MissingKey { key: factor_key.clone() }),
+            None => Err(Error::MissingKey {
+                key: factor_key.clone(),
+            }),
         }
     };
     match f.opt_str(&ty_key)? {
@@ -214,8 +216,7 @@ fn read_rope_scaling(f: &GgufFile, arch: &ArchSpec) -> Result<RopeScaling> {
             high_freq_factor: f
                 .opt_f32(&key(arch, "rope.scaling.high_freq_factor"))?
                 .unwrap_or(4.0),
-            original_context: f
-                .get_u32(&key(arch, "rope.scaling.original_context_length"))?,
+            original_context: f.get_u32(&key(arch, "rope.scaling.original_context_length"))?,
         }),
         Some(other) => Err(Error::Unsupported {
             what: format!("{ty_key} = '{other}' (supported: none, linear, llama3)"),
