@@ -458,3 +458,20 @@ fn legacy_round_trip_is_within_half_a_step() {
         }
     }
 }
+
+/// Rows with NaN and infinities are garbage in, but must not panic (errors are values, and a
+/// quantizer has nothing to report here: ggml writes some bytes too).
+#[test]
+fn non_finite_inputs_do_not_panic() {
+    let mut x = vec![0.5f32; 512];
+    x[3] = f32::NAN;
+    x[40] = f32::INFINITY;
+    x[300] = f32::NEG_INFINITY;
+    x[301] = f32::MAX;
+    for (ty, _, _) in WEIGHT_TYPES {
+        let q = quantize(ty, &x);
+        let _ = dequantize(ty, &q, x.len());
+        let act = activations(vec_dot_type(ty), &x);
+        let _ = vec_dot(ty, x.len(), &q, &act).unwrap();
+    }
+}
