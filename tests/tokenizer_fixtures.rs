@@ -6,14 +6,31 @@
 use std::path::PathBuf;
 
 use serde_json::Value;
-use tramontane::tokenizer::Tokenizer;
+use tramontane::tokenizer::{Tokenizer, VocabData};
 use tramontane::GgufFile;
 
-fn model(name: &str) -> Tokenizer {
+fn vocab_data(name: &str) -> VocabData {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models").join(name);
     assert!(path.exists(), "{} is missing: run scripts/fetch-models", path.display());
     let f = GgufFile::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    Tokenizer::from_gguf(&f).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    VocabData::from_gguf(&f).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn model(name: &str) -> Tokenizer {
+    Tokenizer::from_vocab_data(&vocab_data(name)).expect("tokenizer")
+}
+
+/// The tokenizer a fixture file was made with: its model, with the header's metadata overrides.
+fn model_for(refs: &Value) -> Tokenizer {
+    let mut data = vocab_data(refs["model_file"].as_str().expect("model_file"));
+    for (key, value) in refs["overrides"].as_object().expect("overrides") {
+        match key.as_str() {
+            "tokenizer.ggml.pre" => data.pre = value.as_str().map(str::to_string),
+            "tokenizer.ggml.add_space_prefix" => data.add_space_prefix = value.as_bool(),
+            other => panic!("override {other} not handled"),
+        }
+    }
+    Tokenizer::from_vocab_data(&data).expect("tokenizer")
 }
 
 fn load(path: &str) -> Value {
@@ -30,11 +47,13 @@ fn ids_of(v: &Value) -> Vec<u32> {
 }
 
 /// The expected detokenized bytes: `detok_b64*` when present (not UTF-8), else `detok*`.
-fn expected_detok(case: &Value, suffix: &str) -> Vec<u8> {
-    if let Some(b64) = case.get(format!("detok_b64{suffix}")).and_then(Value::as_str) {
+/// The expected bytes of a text field: `<field>_b64` when present (not UTF-8), else `<field>`.
+/// (The shared fixtures name theirs `detok_b64` / `detok_b64_nps`; none are present there.)
+fn expected_detok(case: &Value, field: &str) -> Vec<u8> {
+    if let Some(b64) = case.get(format!("{field}_b64")).and_then(Value::as_str) {
         return base64_decode(b64);
     }
-    case[format!("detok{suffix}")].as_str().expect("detok").as_bytes().to_vec()
+    case[field].as_str().expect("detok").as_bytes().to_vec()
 }
 
 fn base64_decode(s: &str) -> Vec<u8> {
@@ -61,46 +80,79 @@ fn base64_decode(s: &str) -> Vec<u8> {
     out
 }
 
-/// Compares every case; returns (matches, total) per field and prints the first mismatches.
-fn check(tok: &Tokenizer, refs: &Value, label: &str) -> usize {
+/// (field, add_special, parse_special) of the id lists, and
+/// (field, id list it decodes, remove_special, unparse_special) of the texts.
+const ID_FIELDS: &[(&str, bool, bool)] = &[("ids", true, true), ("ids_nps", true, false), ("ids_raw", false, false)];
+const TEXT_FIELDS: &[(&str, &str, bool, bool)] = &[
+    ("detok", "ids", false, true),
+    ("detok_nps", "ids_nps", false, true),
+    ("detok_rs", "ids", true, false),
+];
+
+/// The texts of `corpus` by id.
+fn texts(corpus: &Value) -> Vec<String> {
+    corpus["strings"]
+        .as_array()
+        .expect("strings")
+        .iter()
+        .map(|s| s["text"].as_str().expect("text").to_string())
+        .collect()
+}
+
+/// Compares every field present in the fixture; prints a count per field and the first
+/// mismatches; returns the number of mismatches.
+fn check(tok: &Tokenizer, refs: &Value, texts: Option<&[String]>, label: &str) -> usize {
     let cases = refs["cases"].as_array().expect("cases");
     let mut failures = Vec::new();
-    let mut counts = [0usize; 4];
-    for case in cases {
-        let text = case["text"].as_str().expect("text");
-        let id = &case["id"];
-        for (k, (suffix, parse_special)) in [("", true), ("_nps", false)].into_iter().enumerate() {
-            let want = ids_of(&case[format!("ids{suffix}")]);
-            let got = tok.encode(text, true, parse_special).expect("encode");
-            if got == want {
-                counts[k] += 1;
-            } else {
-                failures.push(format!("{label} case {id} ids{suffix}: {text:?}\n  want {want:?}\n  got  {got:?}"));
-            }
-            let want_text = expected_detok(case, suffix);
-            let got_text = tok.decode(&want, false, true).expect("decode");
-            // detok is the lossy UTF-8 form unless detok_b64 gave the exact bytes.
-            let got_cmp = if case.get(format!("detok_b64{suffix}")).is_some() {
-                got_text
-            } else {
-                String::from_utf8_lossy(&got_text).into_owned().into_bytes()
+    let mut summary = Vec::new();
+    for &(field, add_special, parse_special) in ID_FIELDS {
+        let (mut ok, mut n) = (0, 0);
+        for case in cases.iter().filter(|c| c.get(field).is_some()) {
+            let text = match texts {
+                Some(t) => t[case["id"].as_u64().unwrap() as usize].as_str(),
+                None => case["text"].as_str().expect("text"),
             };
-            if got_cmp == want_text {
-                counts[2 + k] += 1;
+            let want = ids_of(&case[field]);
+            let got = tok.encode(text, add_special, parse_special).expect("encode");
+            n += 1;
+            if got == want {
+                ok += 1;
+            } else {
+                failures.push(format!("{label} case {} {field}: {text:?}\n  want {want:?}\n  got  {got:?}", case["id"]));
+            }
+        }
+        if n > 0 {
+            summary.push(format!("{field} {ok}/{n}"));
+        }
+    }
+    for &(field, ids_field, remove_special, unparse_special) in TEXT_FIELDS {
+        let (mut ok, mut n) = (0, 0);
+        for case in cases {
+            let exact = case.get(format!("{field}_b64")).is_some();
+            if case.get(field).is_none() && !exact {
+                continue;
+            }
+            let want = expected_detok(case, field);
+            let got = tok.decode(&ids_of(&case[ids_field]), remove_special, unparse_special).expect("decode");
+            // The text form is lossy UTF-8 in the shared fixtures; *_b64 holds exact bytes.
+            let got = if exact { got } else { String::from_utf8_lossy(&got).into_owned().into_bytes() };
+            n += 1;
+            if got == want {
+                ok += 1;
             } else {
                 failures.push(format!(
-                    "{label} case {id} detok{suffix}: want {:?} got {:?}",
-                    String::from_utf8_lossy(&want_text),
-                    String::from_utf8_lossy(&got_cmp)
+                    "{label} case {} {field}: want {:?} got {:?}",
+                    case["id"],
+                    String::from_utf8_lossy(&want),
+                    String::from_utf8_lossy(&got)
                 ));
             }
         }
+        if n > 0 {
+            summary.push(format!("{field} {ok}/{n}"));
+        }
     }
-    let n = cases.len();
-    println!(
-        "{label}: ids {}/{n}, ids_nps {}/{n}, detok {}/{n}, detok_nps {}/{n}",
-        counts[0], counts[1], counts[2], counts[3]
-    );
+    println!("{label}: {}", summary.join(", "));
     for f in failures.iter().take(15) {
         println!("{f}");
     }
@@ -123,7 +175,7 @@ fn smollm2_matches_llama_cpp_on_shared_corpus() {
     let tok = model("SmolLM2-135M-Instruct.Q4_1.gguf");
     let refs = load(&format!("{SHARED}smollm2.json"));
     check_header(&tok, &refs);
-    assert_eq!(check(&tok, &refs, "smollm2/shared"), 0);
+    assert_eq!(check(&tok, &refs, None, "smollm2/shared"), 0);
 }
 
 #[test]
@@ -131,23 +183,58 @@ fn gemma3_matches_llama_cpp_on_shared_corpus() {
     let tok = model("gemma-3-270m-q4_k_m.gguf");
     let refs = load(&format!("{SHARED}gemma3.json"));
     check_header(&tok, &refs);
-    assert_eq!(check(&tok, &refs, "gemma3/shared"), 0);
+    assert_eq!(check(&tok, &refs, None, "gemma3/shared"), 0);
+}
+
+fn own(name: &str) {
+    let corpus = load(&format!("{OWN}corpus.json"));
+    let texts = texts(&corpus);
+    assert!(texts.len() >= 200);
+    let refs = load(&format!("{OWN}{name}.json"));
+    let tok = model_for(&refs);
+    check_header(&tok, &refs);
+    assert_eq!(check(&tok, &refs, Some(&texts), &format!("{name}/own")), 0);
 }
 
 #[test]
-fn smollm2_matches_llama_cpp_on_own_corpus() {
-    let tok = model("SmolLM2-135M-Instruct.Q4_1.gguf");
-    let refs = load(&format!("{OWN}smollm2.json"));
-    check_header(&tok, &refs);
-    assert_eq!(check(&tok, &refs, "smollm2/own"), 0);
+fn smollm2_own_corpus() {
+    own("smollm2");
 }
 
 #[test]
-fn gemma3_matches_llama_cpp_on_own_corpus() {
-    let tok = model("gemma-3-270m-q4_k_m.gguf");
-    let refs = load(&format!("{OWN}gemma3.json"));
-    check_header(&tok, &refs);
-    assert_eq!(check(&tok, &refs, "gemma3/own"), 0);
+fn gemma3_own_corpus() {
+    own("gemma3");
+}
+
+/// The SmolLM2 vocabulary under the llama3 pre-tokenizer (llama.cpp: hand-written splitter,
+/// ignore_merges).
+#[test]
+fn llama3_pre_tokenizer_own_corpus() {
+    own("smollm2-llama3");
+}
+
+/// ... under qwen2 (llama.cpp: std::regex on collapsed text).
+#[test]
+fn qwen2_pre_tokenizer_own_corpus() {
+    own("smollm2-qwen2");
+}
+
+/// ... under gpt-2 (also exercises clean_spaces in detokenization).
+#[test]
+fn gpt2_pre_tokenizer_own_corpus() {
+    own("smollm2-gpt2");
+}
+
+/// ... under default (four regexes in a row).
+#[test]
+fn default_pre_tokenizer_own_corpus() {
+    own("smollm2-default");
+}
+
+/// Gemma 3 with add_space_prefix = true: SentencePiece as Llama 2 / Mistral use it.
+#[test]
+fn spm_space_prefix_own_corpus() {
+    own("gemma3-spaceprefix");
 }
 
 /// Special ids and end-of-generation sets as llama.cpp reports them (llama_vocab_eot,
