@@ -11,6 +11,7 @@ pub mod attention;
 pub mod chat;
 pub mod kv_cache;
 pub mod model;
+pub mod moe;
 pub mod norm;
 pub mod rope;
 pub mod sampling;

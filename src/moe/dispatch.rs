@@ -1,0 +1,434 @@
+//! The sparse dispatcher: route every token, then run each *active* expert once over just the
+//! token rows routed to it, and sum the weighted outputs per token.
+//!
+//! Only the chosen experts' weight bytes are read: a decode step touches `n_used` experts.
+//! Work is a flat list of `(expert, weight-row chunk)` items handed to rayon, so threads move
+//! freely from one expert to the next (like llama.cpp's `mul_mat_id` chunk counter) with no
+//! barrier per expert; there is one barrier between the gate/up phase and the down phase.
+//! Every output value is computed by the same kernel call whatever the thread count and
+//! whatever other tokens share the expert, so results are bit-identical across thread counts
+//! and between a batch and token-by-token evaluation (as llama.cpp's are on the MoE fixtures).
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use rayon::prelude::*;
+use tramontane_kernels::matmul::{matmul, matmul_quantized, QuantizedActivations};
+use tramontane_kernels::reference::vec_dot_type;
+use tramontane_kernels::GgmlType;
+
+use crate::model::vmath::swiglu;
+use crate::model::weights::Matrix;
+use crate::moe::experts::MoeWeights;
+use crate::moe::routing::Routing;
+use crate::{Error, Result};
+
+/// Weight rows per work item: the item's weight bytes stay in L2 while its tokens pass.
+const ROWS_PER_ITEM: usize = 64;
+
+/// Where the weight bytes of a [`Matrix`] come from: normally the mapped file (`[u8]`). Tests
+/// wrap it to record which byte ranges a forward pass asked for.
+pub trait WeightSource: Sync {
+    /// The bytes of `m`.
+    fn matrix_bytes(&self, m: &Matrix) -> Result<&[u8]>;
+}
+
+impl WeightSource for [u8] {
+    fn matrix_bytes(&self, m: &Matrix) -> Result<&[u8]> {
+        m.bytes(self)
+    }
+}
+
+/// Knobs of the dispatcher.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DispatchOptions {
+    /// Worker threads (0: all cores).
+    pub threads: usize,
+    /// Compute an expert's gate and up rows in the same work item and apply SwiGLU there,
+    /// while the activations and results are in cache (default), instead of one pass over
+    /// gate, one over up and a separate SwiGLU pass.
+    pub fuse_gate_up: bool,
+}
+
+impl Default for DispatchOptions {
+    fn default() -> Self {
+        DispatchOptions {
+            threads: 0,
+            fuse_gate_up: true,
+        }
+    }
+}
+
+/// One MoE FFN block ready to run: its weights, where their bytes are, and the options.
+pub struct MoeFfn<'a, S: WeightSource + ?Sized> {
+    /// Router and experts.
+    pub weights: &'a MoeWeights,
+    /// The bytes behind the weights' byte ranges.
+    pub source: &'a S,
+    /// Threads and fusion.
+    pub options: DispatchOptions,
+}
+
+/// An expert with at least one token routed to it.
+struct Active<'a> {
+    /// Index of the expert.
+    expert: usize,
+    /// Routed token indices, ascending.
+    tokens: Vec<usize>,
+    gate: &'a [u8],
+    up: &'a [u8],
+    down: &'a [u8],
+}
+
+/// Which projection a separate (unfused) work item computes.
+#[derive(Clone, Copy)]
+enum Proj {
+    Gate,
+    Up,
+}
+
+impl<S: WeightSource + ?Sized> MoeFfn<'_, S> {
+    /// Router logits and the chosen experts for `n_tokens` rows of `x` (each `n_embd` wide).
+    pub fn route(&self, x: &[f32], n_tokens: usize) -> Result<Routing> {
+        let w = self.weights;
+        let (n_expert, n_embd) = (w.n_expert(), w.n_embd());
+        check_len("MoE input", x.len(), n_tokens, n_embd)?;
+        let mut logits = vec![0.0f32; n_tokens * n_expert];
+        let router = self.source.matrix_bytes(&w.router)?;
+        matmul(
+            router,
+            w.router.ty,
+            n_expert,
+            n_embd,
+            x,
+            n_tokens,
+            &mut logits,
+            self.options.threads,
+        )?;
+        Ok(Routing::from_logits(
+            &logits,
+            n_expert,
+            w.n_used,
+            w.normalize_weights,
+        ))
+    }
+
+    /// `out[t] = sum_j weight[t][j] * expert[t][j](x[t])` for `n_tokens` rows of `x`, summed
+    /// in the router's order (highest probability first) as llama.cpp does. Returns the
+    /// routing it used.
+    pub fn forward(&self, x: &[f32], n_tokens: usize, out: &mut [f32]) -> Result<Routing> {
+        let n_embd = self.weights.n_embd();
+        check_len("MoE output", out.len(), n_tokens, n_embd)?;
+        let routing = self.route(x, n_tokens)?;
+        if n_tokens == 0 {
+            return Ok(routing);
+        }
+        let threads = resolve_threads(self.options.threads);
+        match pool(threads) {
+            Some(p) => p.install(|| self.run_experts(x, n_tokens, &routing, out, true))?,
+            None => self.run_experts(x, n_tokens, &routing, out, false)?,
+        }
+        Ok(routing)
+    }
+
+    /// The active experts, with their routed tokens and weight bytes (the only expert bytes
+    /// this pass reads).
+    fn active_experts(&self, routing: &Routing) -> Result<Vec<Active<'_>>> {
+        let mut tokens: Vec<Vec<usize>> = vec![Vec::new(); self.weights.n_expert()];
+        for (t, chosen) in routing.experts.chunks_exact(routing.n_used).enumerate() {
+            for &e in chosen {
+                let list = tokens
+                    .get_mut(e as usize)
+                    .ok_or_else(|| Error::InvalidArgument {
+                        what: format!("router chose expert {e}, which does not exist"),
+                    })?;
+                list.push(t);
+            }
+        }
+        let mut active = Vec::new();
+        for (expert, tokens) in tokens.into_iter().enumerate() {
+            if tokens.is_empty() {
+                continue;
+            }
+            let ex = self
+                .weights
+                .experts
+                .get(expert)
+                .ok_or_else(|| Error::InvalidArgument {
+                    what: format!("expert {expert} does not exist"),
+                })?;
+            active.push(Active {
+                expert,
+                tokens,
+                gate: self.source.matrix_bytes(&ex.gate)?,
+                up: self.source.matrix_bytes(&ex.up)?,
+                down: self.source.matrix_bytes(&ex.down)?,
+            });
+        }
+        Ok(active)
+    }
+
+    fn run_experts(
+        &self,
+        x: &[f32],
+        n_tokens: usize,
+        routing: &Routing,
+        out: &mut [f32],
+        parallel: bool,
+    ) -> Result<()> {
+        let w = self.weights;
+        let (n_embd, n_ff) = (w.n_embd(), w.n_ff());
+        let active = self.active_experts(routing)?;
+
+        // Each input row quantized once per activation type, then gathered per expert.
+        let mut quantized: Vec<QuantizedActivations> = Vec::new();
+        for a in &active {
+            let ex = &w.experts[a.expert];
+            for ty in [vec_dot_type(ex.gate.ty), vec_dot_type(ex.up.ty)] {
+                if !quantized.iter().any(|q| q.ty() == ty) {
+                    quantized.push(QuantizedActivations::new(ty, x, n_embd, n_tokens)?);
+                }
+            }
+        }
+        let gathered = map(parallel, active.len(), |i| {
+            let a = &active[i];
+            let ex = &w.experts[a.expert];
+            let g = gather(&quantized, vec_dot_type(ex.gate.ty), &a.tokens, n_tokens)?;
+            let u = gather(&quantized, vec_dot_type(ex.up.ty), &a.tokens, n_tokens)?;
+            Ok((g, u))
+        })?;
+
+        // Phase 1: hidden = silu(gate x) * up x, per (expert, row chunk of n_ff).
+        let chunks_ff = n_ff.div_ceil(ROWS_PER_ITEM);
+        let hidden_pieces = if self.options.fuse_gate_up {
+            map(parallel, active.len() * chunks_ff, |item| {
+                let (i, c) = (item / chunks_ff, item % chunks_ff);
+                let ex = &w.experts[active[i].expert];
+                let (g_acts, u_acts) = &gathered[i];
+                let gate = rows_times(&ex.gate, active[i].gate, c, g_acts)?;
+                let up = rows_times(&ex.up, active[i].up, c, u_acts)?;
+                let mut h = vec![0.0f32; gate.len()];
+                swiglu(&gate, &up, &mut h);
+                Ok(h)
+            })?
+        } else {
+            let per_proj = active.len() * chunks_ff;
+            let mut both = map(parallel, 2 * per_proj, |item| {
+                let proj = if item < per_proj {
+                    Proj::Gate
+                } else {
+                    Proj::Up
+                };
+                let item = item % per_proj;
+                let (i, c) = (item / chunks_ff, item % chunks_ff);
+                let ex = &w.experts[active[i].expert];
+                let (g_acts, u_acts) = &gathered[i];
+                match proj {
+                    Proj::Gate => rows_times(&ex.gate, active[i].gate, c, g_acts),
+                    Proj::Up => rows_times(&ex.up, active[i].up, c, u_acts),
+                }
+            })?;
+            let ups = both.split_off(per_proj);
+            let mut gates = both;
+            let swiglu_piece = |(g, u): (&mut Vec<f32>, &Vec<f32>)| {
+                let gate = std::mem::take(g);
+                g.resize(gate.len(), 0.0);
+                swiglu(&gate, u, g);
+            };
+            if parallel {
+                gates.par_iter_mut().zip(&ups).for_each(swiglu_piece);
+            } else {
+                gates.iter_mut().zip(&ups).for_each(swiglu_piece);
+            }
+            gates
+        };
+        let hidden: Vec<Vec<f32>> = active
+            .iter()
+            .enumerate()
+            .map(|(i, a)| {
+                let pieces = hidden_pieces.get(i * chunks_ff..(i + 1) * chunks_ff);
+                assemble(pieces.unwrap_or(&[]), a.tokens.len(), n_ff)
+            })
+            .collect();
+
+        // Phase 2: y = down hidden, per (expert, row chunk of n_embd).
+        let hidden_q = map(parallel, active.len(), |i| {
+            let down = &w.experts[active[i].expert].down;
+            let n = active[i].tokens.len();
+            Ok(QuantizedActivations::new(
+                vec_dot_type(down.ty),
+                &hidden[i],
+                n_ff,
+                n,
+            )?)
+        })?;
+        drop(hidden);
+        let chunks_embd = n_embd.div_ceil(ROWS_PER_ITEM);
+        let down_pieces = map(parallel, active.len() * chunks_embd, |item| {
+            let (i, c) = (item / chunks_embd, item % chunks_embd);
+            let ex = &w.experts[active[i].expert];
+            rows_times(&ex.down, active[i].down, c, &hidden_q[i])
+        })?;
+        let ys: Vec<Vec<f32>> = active
+            .iter()
+            .enumerate()
+            .map(|(i, a)| {
+                let pieces = down_pieces.get(i * chunks_embd..(i + 1) * chunks_embd);
+                assemble(pieces.unwrap_or(&[]), a.tokens.len(), n_embd)
+            })
+            .collect();
+
+        // Combine: out[t] = (y_0 * w_0) + (y_1 * w_1) + ... in the router's order (the
+        // products rounded first, as ggml multiplies then adds views one at a time).
+        // Slot (t, j) reads row r of active expert i. Each expert's token list ascends and a
+        // token picks an expert at most once, so a cursor per expert, advanced in slot
+        // order, finds the rows.
+        let mut row_of = vec![(0usize, 0usize); self.weights.n_expert()];
+        for (i, a) in active.iter().enumerate() {
+            row_of[a.expert] = (i, 0);
+        }
+        let mut slot_rows = vec![(0usize, 0usize); routing.experts.len()];
+        for (slot, &e) in routing.experts.iter().enumerate() {
+            let cursor = &mut row_of[e as usize];
+            slot_rows[slot] = *cursor;
+            cursor.1 += 1;
+        }
+        let combine = |(t, dst): (usize, &mut [f32])| {
+            let n_used = routing.n_used;
+            for j in 0..n_used {
+                let (i, r) = slot_rows[t * n_used + j];
+                let wt = routing.weights[t * n_used + j];
+                let y = &ys[i][r * n_embd..(r + 1) * n_embd];
+                if j == 0 {
+                    dst.iter_mut().zip(y).for_each(|(o, &v)| *o = v * wt);
+                } else {
+                    dst.iter_mut().zip(y).for_each(|(o, &v)| *o += v * wt);
+                }
+            }
+        };
+        if parallel {
+            out.par_chunks_mut(n_embd).enumerate().for_each(combine);
+        } else {
+            out.chunks_mut(n_embd).enumerate().for_each(combine);
+        }
+        Ok(())
+    }
+}
+
+/// `W[c*64 .. c*64+count] · acts` for every activation row: `[token][row]`, `count` per token.
+fn rows_times(
+    m: &Matrix,
+    bytes: &[u8],
+    chunk: usize,
+    acts: &QuantizedActivations,
+) -> Result<Vec<f32>> {
+    let r0 = chunk * ROWS_PER_ITEM;
+    let count = ROWS_PER_ITEM.min(m.rows.saturating_sub(r0));
+    let row_len = bytes.len() / m.rows.max(1);
+    let w = bytes
+        .get(r0 * row_len..(r0 + count) * row_len)
+        .ok_or_else(|| Error::InvalidArgument {
+            what: format!("row chunk {chunk} of '{}'", m.name),
+        })?;
+    let mut y = vec![0.0f32; count * acts.n_tokens()];
+    matmul_quantized(w, m.ty, count, m.cols, acts, &mut y, 1)?;
+    Ok(y)
+}
+
+/// Joins row-chunk pieces (`[token][chunk rows]` each) into `[token][width]`.
+fn assemble(pieces: &[Vec<f32>], n_tok: usize, width: usize) -> Vec<f32> {
+    let mut out = vec![0.0f32; n_tok * width];
+    for (c, piece) in pieces.iter().enumerate() {
+        let r0 = c * ROWS_PER_ITEM;
+        let count = ROWS_PER_ITEM.min(width.saturating_sub(r0));
+        if count == 0 {
+            continue;
+        }
+        for (t, src) in piece.chunks_exact(count).enumerate() {
+            if let Some(dst) = out.get_mut(t * width + r0..t * width + r0 + count) {
+                dst.copy_from_slice(src);
+            }
+        }
+    }
+    out
+}
+
+/// The rows `tokens` of the quantized input of type `ty` (borrowed when that is every row).
+fn gather<'q>(
+    quantized: &'q [QuantizedActivations],
+    ty: GgmlType,
+    tokens: &[usize],
+    n_tokens: usize,
+) -> Result<Cow<'q, QuantizedActivations>> {
+    let q = quantized
+        .iter()
+        .find(|q| q.ty() == ty)
+        .ok_or_else(|| Error::InvalidArgument {
+            what: format!("no {ty} activations quantized"),
+        })?;
+    if tokens.len() == n_tokens {
+        // Token lists ascend without repeats, so this is every row in order.
+        Ok(Cow::Borrowed(q))
+    } else {
+        Ok(Cow::Owned(q.gather(tokens)?))
+    }
+}
+
+/// `f(0..n)` collected in order, on the current rayon pool when `parallel`.
+fn map<T: Send>(
+    parallel: bool,
+    n: usize,
+    f: impl Fn(usize) -> Result<T> + Sync + Send,
+) -> Result<Vec<T>> {
+    if parallel {
+        (0..n).into_par_iter().map(f).collect()
+    } else {
+        (0..n).map(f).collect()
+    }
+}
+
+fn check_len(what: &str, len: usize, n_tokens: usize, width: usize) -> Result<()> {
+    let expected = n_tokens.checked_mul(width).ok_or_else(|| Error::Overflow {
+        what: format!("{what} size"),
+    })?;
+    if len != expected {
+        return Err(Error::InvalidArgument {
+            what: format!("{what} has {len} values, expected {n_tokens} rows of {width}"),
+        });
+    }
+    Ok(())
+}
+
+fn resolve_threads(threads: usize) -> usize {
+    if threads == 0 {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    } else {
+        threads
+    }
+}
+
+/// The process-wide pool for `threads` workers, built on first use; `None` for one thread
+/// (run inline) or when the OS refuses threads (then run inline too).
+fn pool(threads: usize) -> Option<Arc<rayon::ThreadPool>> {
+    if threads <= 1 {
+        return None;
+    }
+    static POOLS: OnceLock<Mutex<HashMap<usize, Arc<rayon::ThreadPool>>>> = OnceLock::new();
+    let mut pools = POOLS
+        .get_or_init(|| Mutex::new(HashMap::new()))
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(p) = pools.get(&threads) {
+        return Some(Arc::clone(p));
+    }
+    let p = Arc::new(
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .thread_name(|i| format!("tramontane-moe-{i}"))
+            .build()
+            .ok()?,
+    );
+    pools.insert(threads, Arc::clone(&p));
+    Some(p)
+}
