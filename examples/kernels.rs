@@ -38,7 +38,11 @@ fn parse() -> Result<Options, String> {
         types: SIMD_TYPES.to_vec(),
         shapes: SHAPES.to_vec(),
         batches: vec![1, 32, 512],
-        threads: if all_cores > 1 { vec![1, all_cores] } else { vec![1] },
+        threads: if all_cores > 1 {
+            vec![1, all_cores]
+        } else {
+            vec![1]
+        },
         json: false,
     };
     let (mut rows, mut cols) = (None, None);
@@ -62,12 +66,10 @@ fn parse() -> Result<Options, String> {
             "--batch" => o.batches = vec![number(args.next(), "--batch")?],
             "--threads" => o.threads = vec![number(args.next(), "--threads")?],
             "--json" => o.json = true,
-            "-h" | "--help" => {
-                return Err(
-                    "usage: kernels [--type T] [--rows R --cols C] [--batch N] [--threads N] [--json]"
-                        .into(),
-                )
-            }
+            "-h" | "--help" => return Err(
+                "usage: kernels [--type T] [--rows R --cols C] [--batch N] [--threads N] [--json]"
+                    .into(),
+            ),
             other => return Err(format!("unknown argument {other}")),
         }
     }
@@ -137,7 +139,9 @@ fn stream_ns(buf: &[u8], threads: usize) -> Result<f64, String> {
                 .map(|part| {
                     s.spawn(move || {
                         part.chunks_exact(8)
-                            .map(|c| u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
+                            .map(|c| {
+                                u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]])
+                            })
                             .fold(0u64, u64::wrapping_add)
                     })
                 })
