@@ -58,7 +58,9 @@ fn bench(c: &mut Criterion) {
             group.warm_up_time(Duration::from_millis(300));
             group.measurement_time(Duration::from_secs(1));
             for &batch in BATCHES {
-                let x: Vec<f32> = (0..cols * batch).map(|i| ((i % 29) as f32 - 14.0) * 0.03).collect();
+                let x: Vec<f32> = (0..cols * batch)
+                    .map(|i| ((i % 29) as f32 - 14.0) * 0.03)
+                    .collect();
                 let acts = QuantizedActivations::new(reference::vec_dot_type(ty), &x, cols, batch)
                     .expect("benchmark activations");
                 let mut y = vec![0f32; rows * batch];
