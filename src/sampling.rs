@@ -199,8 +199,9 @@ fn apply_penalties(cand: &mut [(u32, f32)], history: &[u32], p: &Sampling) {
 pub fn argmax(cand: &[(u32, f32)]) -> u32 {
     let mut best: Option<(u32, f32)> = None;
     for &(id, l) in cand {
-        if best.is_none_or(|b| l > b.1) {
-            best = Some((id, l));
+        match best {
+            Some(b) if l <= b.1 => {}
+            _ => best = Some((id, l)),
         }
     }
     best.map_or(0, |b| b.0)

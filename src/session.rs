@@ -1,5 +1,9 @@
 //! Sessions: one KV cache and one thread pool each, over a shared [`Model`].
 
+mod generate;
+
+pub use generate::Generate;
+
 use crate::kv_cache::{KvCache, KvCacheType, KvShape};
 use crate::model::forward::{Forward, LogitRows};
 use crate::model::Model;
@@ -36,6 +40,9 @@ pub struct Session<'m> {
     tokens: Vec<u32>,
     /// Logits after the last evaluated token.
     logits: Vec<f32>,
+    /// A sampled token not yet evaluated (e.g. the end-of-turn token that ended a reply): it
+    /// goes in front of the next batch, so the cache always holds the whole conversation.
+    pending: Option<u32>,
 }
 
 impl std::fmt::Debug for Session<'_> {
@@ -85,6 +92,7 @@ impl Model {
             threads,
             tokens: Vec::new(),
             logits: Vec::new(),
+            pending: None,
         })
     }
 }
@@ -114,6 +122,7 @@ impl<'m> Session<'m> {
     pub fn reset(&mut self) {
         self.tokens.clear();
         self.logits.clear();
+        self.pending = None;
     }
 
     /// Logits after the last evaluated token (empty before the first eval).
@@ -121,7 +130,20 @@ impl<'m> Session<'m> {
         &self.logits
     }
 
+    /// Tokens sampled but not yet evaluated (they go in front of the next batch).
+    pub fn pending(&self) -> Option<u32> {
+        self.pending
+    }
+
     fn run(&mut self, tokens: &[u32], rows: LogitRows) -> Result<Vec<f32>> {
+        let with_pending: Vec<u32>;
+        let tokens = match self.pending {
+            Some(p) => {
+                with_pending = std::iter::once(p).chain(tokens.iter().copied()).collect();
+                &with_pending[..]
+            }
+            None => tokens,
+        };
         if tokens.is_empty() {
             return Err(Error::InvalidArgument {
                 what: "eval needs at least one token".into(),
@@ -142,6 +164,7 @@ impl<'m> Session<'m> {
         let cache = &mut self.cache;
         let out = self.pool.install(|| fwd.run(cache, tokens, first, rows))?;
         self.tokens.extend_from_slice(tokens);
+        self.pending = None;
         Ok(out)
     }
 
@@ -149,6 +172,28 @@ impl<'m> Session<'m> {
     pub fn eval(&mut self, tokens: &[u32]) -> Result<&[f32]> {
         self.logits = self.run(tokens, LogitRows::Last)?;
         Ok(&self.logits)
+    }
+
+    /// Tokenizes `prompt` (special tokens parsed; BOS added when the session is empty and the
+    /// model asks for it), evaluates it as one batch, and returns a streaming iterator of text
+    /// pieces sampled with `sampling`. It stops at an end-of-generation token or a stop string.
+    pub fn generate(
+        &mut self,
+        prompt: &str,
+        sampling: &crate::Sampling,
+    ) -> Result<Generate<'_, 'm>> {
+        let empty = self.tokens.is_empty() && self.pending.is_none();
+        let tokens = self.model.tokenizer().encode(prompt, empty, true)?;
+        self.generate_tokens(&tokens, sampling)
+    }
+
+    /// [`generate`](Self::generate) from token ids.
+    pub fn generate_tokens(
+        &mut self,
+        tokens: &[u32],
+        sampling: &crate::Sampling,
+    ) -> Result<Generate<'_, 'm>> {
+        Generate::start(self, tokens, sampling)
     }
 
     /// Appends `tokens` (one batch) and returns every position's logits, token-major

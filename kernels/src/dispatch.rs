@@ -23,7 +23,7 @@
 //!
 //! The function pointers in a [`KernelSet`] are `unsafe fn`s compiled with
 //! `#[target_feature]`. They are called only from this module, through the process-wide
-//! table built by [`active`], and that table only ever holds sets that their own module's
+//! table built by `active()`, and that table only ever holds sets that their own module's
 //! `kernel_sets()` returned after checking the CPU features at run time. Every call site
 //! below validates the sizes the pointer's documented contract requires (block multiples,
 //! buffer lengths, strides) before calling it. Those two facts together discharge the

@@ -262,8 +262,8 @@ impl Job<'_> {
     /// Work item `item` of the GEMM grid: (first row, first token, outputs `[token][row]`).
     fn gemm_piece(&self, item: usize) -> Result<(usize, usize, Vec<f32>), KernelError> {
         let n_tokens = self.acts.n_tokens;
-        let row_chunks = self.rows.div_ceil(GEMM_CHUNK_ROWS);
-        let (tb, rc) = (item / row_chunks, item % row_chunks);
+        let token_blocks = n_tokens.div_ceil(GEMM_TOKEN_BLOCK);
+        let (rc, tb) = (item / token_blocks, item % token_blocks);
         let r0 = rc * GEMM_CHUNK_ROWS;
         let count = GEMM_CHUNK_ROWS.min(self.rows - r0);
         let t0 = tb * GEMM_TOKEN_BLOCK;
@@ -276,7 +276,9 @@ impl Job<'_> {
     fn gemm(&self, y: &mut [f32], parallel: bool) -> Result<(), KernelError> {
         let n_tokens = self.acts.n_tokens;
         let items = n_tokens.div_ceil(GEMM_TOKEN_BLOCK) * self.rows.div_ceil(GEMM_CHUNK_ROWS);
-        // Token-block-major order: consecutive items share activations (in L2).
+        // Row-chunk-major order: consecutive items share one chunk of weight rows, which
+        // stays in L2 while every token block passes over it (weights are read from memory
+        // once; the activations, much smaller, come from the caches).
         let pieces: Vec<(usize, usize, Vec<f32>)> = if parallel {
             (0..items)
                 .into_par_iter()

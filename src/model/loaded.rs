@@ -4,16 +4,19 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
 
+use crate::chat::ChatTemplate;
 use crate::gguf::GgufFile;
 use crate::model::config::ModelConfig;
 use crate::model::weights::ModelWeights;
-use crate::Result;
+use crate::tokenizer::Tokenizer;
+use crate::{Error, Result};
 
 /// A loaded model: immutable, `Send + Sync`, shared by any number of sessions.
 pub struct Model {
     file: GgufFile,
     config: ModelConfig,
     weights: ModelWeights,
+    tokenizer: Tokenizer,
 }
 
 impl fmt::Debug for Model {
@@ -35,10 +38,21 @@ impl Model {
     pub fn from_gguf(file: GgufFile) -> Result<Model> {
         let config = ModelConfig::from_gguf(&file)?;
         let weights = ModelWeights::from_gguf(&file, &config)?;
+        let tokenizer = Tokenizer::from_gguf(&file)?;
+        if tokenizer.n_vocab() != config.n_vocab {
+            return Err(Error::InvalidConfig {
+                what: format!(
+                    "tokenizer has {} tokens but the model's vocabulary is {}",
+                    tokenizer.n_vocab(),
+                    config.n_vocab
+                ),
+            });
+        }
         Ok(Model {
             file,
             config,
             weights,
+            tokenizer,
         })
     }
 
@@ -50,6 +64,16 @@ impl Model {
     /// The weight index.
     pub fn weights(&self) -> &ModelWeights {
         &self.weights
+    }
+
+    /// The tokenizer.
+    pub fn tokenizer(&self) -> &Tokenizer {
+        &self.tokenizer
+    }
+
+    /// The chat template family recognised from `tokenizer.chat_template`.
+    pub fn chat_template(&self) -> ChatTemplate {
+        ChatTemplate::detect(self.tokenizer.chat_template())
     }
 
     /// The underlying file.
