@@ -56,6 +56,10 @@ pub struct ModelConfig {
     pub context_length: usize,
     /// Vocabulary size (rows of the embedding).
     pub n_vocab: usize,
+    /// Experts per mixture-of-experts FFN (`expert_count`); 0 for a dense FFN.
+    pub n_expert: usize,
+    /// Experts chosen per token (`expert_used_count`); 0 for a dense FFN.
+    pub n_expert_used: usize,
 }
 
 fn key(arch: &ArchSpec, k: &str) -> String {
@@ -151,6 +155,7 @@ impl ModelConfig {
                     name: "token_embd.weight".into(),
                 })?,
         };
+        let (n_expert, n_expert_used) = read_experts(f, arch)?;
         Ok(ModelConfig {
             arch,
             n_layer,
@@ -165,6 +170,8 @@ impl ModelConfig {
             rope_scaling,
             context_length,
             n_vocab,
+            n_expert,
+            n_expert_used,
         })
     }
 
@@ -180,6 +187,36 @@ impl ModelConfig {
             _ => 1.0,
         }
     }
+}
+
+/// llama.cpp's `LLAMA_MAX_EXPERTS`: the most experts a block may have.
+const MAX_EXPERTS: u32 = 512;
+
+/// `(expert_count, expert_used_count)`: both 0 for a dense model; otherwise
+/// `1 <= used <= count <= 512`, as llama.cpp requires.
+fn read_experts(f: &GgufFile, arch: &ArchSpec) -> Result<(usize, usize)> {
+    let (count_key, used_key) = (key(arch, "expert_count"), key(arch, "expert_used_count"));
+    let count = f.opt_u32(&count_key)?.unwrap_or(0);
+    let used = f.opt_u32(&used_key)?.unwrap_or(0);
+    if count == 0 {
+        if used != 0 {
+            return Err(invalid(format!(
+                "{used_key} = {used} but {count_key} is 0 or absent"
+            )));
+        }
+        return Ok((0, 0));
+    }
+    if count > MAX_EXPERTS {
+        return Err(invalid(format!(
+            "{count_key} = {count} exceeds the maximum of {MAX_EXPERTS}"
+        )));
+    }
+    if used == 0 || used > count {
+        return Err(invalid(format!(
+            "{used_key} = {used} must be between 1 and {count_key} = {count}"
+        )));
+    }
+    Ok((count as usize, used as usize))
 }
 
 fn read_rope_scaling(f: &GgufFile, arch: &ArchSpec) -> Result<RopeScaling> {

@@ -12,6 +12,7 @@ use crate::kv_cache::KvCache;
 use crate::model::config::ModelConfig;
 use crate::model::vmath::swiglu;
 use crate::model::weights::{FfnWeights, Matrix, ModelWeights};
+use crate::moe::{DispatchOptions, MoeFfn};
 use crate::norm::rms_norm_rows;
 use crate::{Error, Result};
 
@@ -179,6 +180,19 @@ impl Forward<'_> {
                     swiglu(&gate, &up, &mut hidden);
                     let mut acts = Acts::new(&hidden, c.n_ff, n);
                     self.project(wd, &mut acts, &mut proj)?;
+                }
+                FfnWeights::Moe(moe) => {
+                    let ffn = MoeFfn {
+                        weights: moe,
+                        source: self.bytes,
+                        options: DispatchOptions {
+                            threads: self.threads,
+                            ..DispatchOptions::default()
+                        },
+                    };
+                    proj.clear();
+                    proj.resize(n * e, 0.0);
+                    ffn.forward(&cur, n, &mut proj)?;
                 }
             }
             x.iter_mut().zip(&proj).for_each(|(a, b)| *a += b);

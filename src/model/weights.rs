@@ -7,6 +7,7 @@ use tramontane_kernels::GgmlType;
 use crate::gguf::{GgufFile, TensorInfo};
 use crate::model::arch::FfnKind;
 use crate::model::config::{ModelConfig, RopeScaling};
+use crate::moe::{load_moe_block, MoeShape, MoeWeights};
 use crate::rope::{llama3_freq_factors, Rope};
 use crate::{Error, Result};
 
@@ -70,6 +71,8 @@ pub enum FfnWeights {
         /// `ffn_down`.
         down: Matrix,
     },
+    /// Sparse mixture of SwiGLU experts (Mixtral), either GGUF layout.
+    Moe(MoeWeights),
 }
 
 /// One transformer block.
@@ -180,6 +183,16 @@ impl ModelWeights {
         for i in 0..c.n_layer {
             let n = |s: &str| format!("blk.{i}.{s}.weight");
             let ffn = match c.arch.ffn {
+                // As llama.cpp: a `llama` file with experts is Mixtral.
+                FfnKind::DenseSwiGlu if c.n_expert > 0 => {
+                    let shape = MoeShape {
+                        n_embd: c.n_embd,
+                        n_ff: c.n_ff,
+                        n_expert: c.n_expert,
+                        n_used: c.n_expert_used,
+                    };
+                    FfnWeights::Moe(load_moe_block(f, i, &shape)?)
+                }
                 FfnKind::DenseSwiGlu => FfnWeights::DenseSwiGlu {
                     gate: matrix(f, &n("ffn_gate"), c.n_embd, c.n_ff)?,
                     up: matrix(f, &n("ffn_up"), c.n_embd, c.n_ff)?,
