@@ -40,8 +40,8 @@ impl WeightSource for [u8] {
     }
 }
 
-/// Knobs of the dispatcher.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Knobs of the dispatcher (default: all cores, gate and up in separate passes).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct DispatchOptions {
     /// Worker threads (0: all cores).
     pub threads: usize,
@@ -52,15 +52,6 @@ pub struct DispatchOptions {
     /// token, as alternating between two weight streams in 36 KB pieces defeats the
     /// sequential DRAM prefetch the matvec kernel is tuned for (`tests/moe_perf.rs`).
     pub fuse_gate_up: bool,
-}
-
-impl Default for DispatchOptions {
-    fn default() -> Self {
-        DispatchOptions {
-            threads: 0,
-            fuse_gate_up: false,
-        }
-    }
 }
 
 /// One MoE FFN block ready to run: its weights, where their bytes are, and the options.
