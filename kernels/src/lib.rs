@@ -13,6 +13,8 @@ pub mod dispatch;
 pub mod error;
 pub mod matmul;
 pub mod types;
+#[cfg(target_arch = "aarch64")]
+mod aarch64;
 #[cfg(target_arch = "x86_64")]
 mod x86;
 

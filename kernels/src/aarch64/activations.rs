@@ -29,33 +29,45 @@ fn f32x4(x: &[f32], off: usize) -> float32x4_t {
     unsafe { vld1q_f32(s.as_ptr()) }
 }
 
-/// Quantizes 32 values with the x86 Q8_0 formula: returns (d, i32 sum of quants) and writes
-/// the 32 quants to `qs`.
+/// `round_half_even(v)` as i32 with x86's conversion semantics: NaN and values outside the i32
+/// range give `i32::MIN` (the "integer indefinite" of `cvtps2dq`), where `fcvtns` would
+/// saturate or give 0. Only degenerate rows reach those cases (NaN input, or `127 / amax`
+/// overflowing for |x| < 3.7e-37), but the bytes must match there too.
+#[inline(always)]
+fn round_x86(v: float32x4_t) -> int32x4_t {
+    // SAFETY: register-only NEON.
+    unsafe {
+        let in_range = vcltq_f32(vabsq_f32(v), vdupq_n_f32(2_147_483_648.0));
+        vbslq_s32(in_range, vcvtnq_s32_f32(v), vdupq_n_s32(i32::MIN))
+    }
+}
+
+/// Quantizes 32 values with the x86 Q8_0 formula: returns (d, sum of the i8 quants) and
+/// writes the 32 quants to `qs`.
 #[inline(always)]
 fn quantize_32(x: &[f32], qs: &mut [u8]) -> (f32, i32) {
     let qs = &mut qs[..QK8];
-    // SAFETY: register-only NEON on checked loads; the store writes exactly the 32 bytes of
+    // SAFETY: register-only NEON on checked loads; the stores write exactly the 32 bytes of
     // `qs`.
     unsafe {
         let v: [float32x4_t; 8] = core::array::from_fn(|i| f32x4(x, 4 * i));
-        let mut amax = vabsq_f32(v[0]);
-        for vi in &v[1..] {
-            amax = vmaxq_f32(amax, vabsq_f32(*vi));
+        // `fmaxnm` from 0 skips NaN, like the reference's `f32::max` fold.
+        let mut amax = vdupq_n_f32(0.0);
+        for vi in &v {
+            amax = vmaxnmq_f32(amax, vabsq_f32(*vi));
         }
-        let amax = vmaxvq_f32(amax);
+        let amax = vmaxnmvq_f32(amax);
         let d = amax / 127.0;
         let id = if amax != 0.0 { 127.0 / amax } else { 0.0 };
-        let q: [int32x4_t; 8] = core::array::from_fn(|i| vcvtnq_s32_f32(vmulq_n_f32(v[i], id)));
-        let sum = vaddvq_s32(vaddq_s32(
-            vaddq_s32(vaddq_s32(q[0], q[1]), vaddq_s32(q[2], q[3])),
-            vaddq_s32(vaddq_s32(q[4], q[5]), vaddq_s32(q[6], q[7])),
-        ));
+        let q: [int32x4_t; 8] = core::array::from_fn(|i| round_x86(vmulq_n_f32(v[i], id)));
+        // Saturating narrows, like `packs_epi32` / `packs_epi16`.
         let h: [int16x8_t; 4] =
             core::array::from_fn(|i| vqmovn_high_s32(vqmovn_s32(q[2 * i]), q[2 * i + 1]));
         let lo = vqmovn_high_s16(vqmovn_s16(h[0]), h[1]);
         let hi = vqmovn_high_s16(vqmovn_s16(h[2]), h[3]);
         vst1q_s8(qs.as_mut_ptr().cast(), lo);
         vst1q_s8(qs[16..].as_mut_ptr().cast(), hi);
+        let sum = i32::from(vaddlvq_s8(lo)) + i32::from(vaddlvq_s8(hi));
         (d, sum)
     }
 }
@@ -129,7 +141,10 @@ fn quantize_q8_k_block(x: &[f32], out: &mut [u8]) {
         for (g, (chunk, bsum)) in qs.chunks_exact_mut(16).zip(bsums.chunks_exact_mut(2)).enumerate() {
             let q: [int32x4_t; 4] = core::array::from_fn(|i| {
                 let v = vmulq_n_f32(f32x4(x, 16 * g + 4 * i), iscale);
-                vminq_s32(vcvtnq_s32_f32(v), cap)
+                // ggml's `nearest_int` maps +-inf (iscale overflowed) to -2^22; NaN gives 0
+                // both ways.
+                let inf = vceqq_f32(vabsq_f32(v), vdupq_n_f32(f32::INFINITY));
+                vminq_s32(vbslq_s32(inf, vdupq_n_s32(-0x40_0000), vcvtnq_s32_f32(v)), cap)
             });
             let lo = vqmovn_high_s32(vqmovn_s32(q[0]), q[1]);
             let hi = vqmovn_high_s32(vqmovn_s32(q[2]), q[3]);

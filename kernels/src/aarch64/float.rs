@@ -73,3 +73,42 @@ pub(crate) unsafe fn f16_f16(n: usize, w: &[u8], act: &[u8]) -> f32 {
     }
     sum
 }
+
+/// Four f32 lanes narrowed to f16 (round to nearest even) in the low half of a `uint16x8_t`,
+/// then four more in the high half.
+#[inline(always)]
+unsafe fn narrow(lo: float32x4_t, hi: float32x4_t) -> uint16x8_t {
+    let out: uint16x8_t;
+    // SAFETY: register-only baseline instructions; `fcvtn` writes the low half and zeroes the
+    // high half, which `fcvtn2` then fills.
+    unsafe {
+        core::arch::asm!(
+            "fcvtn {o:v}.4h, {lo:v}.4s",
+            "fcvtn2 {o:v}.8h, {hi:v}.4s",
+            o = out(vreg) out, lo = in(vreg) lo, hi = in(vreg) hi,
+            options(pure, nomem, nostack, preserves_flags));
+    }
+    out
+}
+
+/// Converts `x` to little-endian f16 in `out` (`min(x.len(), out.len() / 2)` values), rounding
+/// to nearest even like F16C's `vcvtps2ph` with the default rounding.
+///
+/// # Safety
+/// The CPU must have NEON (always true on aarch64).
+#[target_feature(enable = "neon")]
+pub(crate) unsafe fn quantize_f16(x: &[f32], out: &mut [u8]) {
+    let n = x.len().min(out.len() / F16_BYTES);
+    let (x, out) = (&x[..n], &mut out[..n * F16_BYTES]);
+    for (xc, oc) in x.chunks_exact(8).zip(out.chunks_exact_mut(16)) {
+        // SAFETY: checked 8-float loads and a 16-byte store into `oc`, which is 16 bytes.
+        unsafe {
+            let h = narrow(vld1q_f32(xc.as_ptr()), vld1q_f32(xc[4..].as_ptr()));
+            vst1q_u16(oc.as_mut_ptr().cast(), h);
+        }
+    }
+    let done = n / 8 * 8;
+    for (v, o) in x[done..].iter().zip(out[done * F16_BYTES..].chunks_exact_mut(F16_BYTES)) {
+        o.copy_from_slice(&half::f16::from_f32(*v).to_bits().to_le_bytes());
+    }
+}

@@ -8,6 +8,7 @@
 
 use core::arch::aarch64::*;
 
+use super::block::{Acc, BlockDot};
 use super::dot::I8Dot;
 use super::load::{f16_at, f32_at, i16x8, i8x16, nibbles, u8x16};
 
@@ -19,12 +20,6 @@ const Q8_K_BYTES: usize = 292;
 const Q8_K_QS: usize = 4;
 /// Offset of the bsums in a Q8_K block.
 const Q8_K_BSUMS: usize = 260;
-/// Q4_K: f16 d, f16 dmin, 12 bytes of packed 6-bit scales/mins, 128 nibble bytes.
-const Q4_K_BYTES: usize = 144;
-/// Q5_K: as Q4_K plus 32 bytes of fifth bits before the nibbles.
-const Q5_K_BYTES: usize = 176;
-/// Q6_K: 128 bytes low nibbles, 64 bytes high 2-bit pairs, 16 i8 scales, f16 d.
-const Q6_K_BYTES: usize = 210;
 
 /// Unpacks the 8 six-bit scales and 8 six-bit mins of a Q4_K/Q5_K super-block (the 12 bytes at
 /// offset 4): sub-blocks 0..4 keep theirs in the low 6 bits of bytes 0..8, sub-blocks 4..8 put
@@ -55,15 +50,28 @@ unsafe fn min_terms(mins: &[u8; 8], act: &[u8]) -> i32 {
     }
 }
 
+/// Adds a super-block's `d * sum(scale * dot) - dmin * sum(min * bsum)` to `acc`.
 #[inline(always)]
-pub(super) unsafe fn q4_k_q8_k<D: I8Dot>(n: usize, w: &[u8], act: &[u8]) -> f32 {
-    // SAFETY: register-only NEON plus loads from fixed-size block slices (see `load`); the
-    // caller guarantees the level's features.
-    unsafe {
-        let mut sum = 0.0f32;
-        let zero = vdupq_n_s32(0);
-        let blocks = w.chunks_exact(Q4_K_BYTES).zip(act.chunks_exact(Q8_K_BYTES));
-        for (wb, ab) in blocks.take(n / QK_K) {
+fn add_super_block(acc: Acc, d: f32, scaled: i32, dmin: f32, offsets: i32) -> Acc {
+    let scalar = acc.scalar + d * scaled as f32 - dmin * offsets as f32;
+    Acc { scalar, ..acc }
+}
+
+/// Q4_K: f16 d, f16 dmin, 12 bytes of packed 6-bit scales/mins, 128 nibble bytes; eight
+/// 32-value sub-blocks with value = d * scale * q - dmin * min.
+pub(super) struct Q4K;
+
+impl BlockDot for Q4K {
+    const VALUES: usize = QK_K;
+    const W_BYTES: usize = 144;
+    const A_BYTES: usize = Q8_K_BYTES;
+
+    #[inline(always)]
+    unsafe fn step<D: I8Dot>(acc: Acc, wb: &[u8], ab: &[u8]) -> Acc {
+        // SAFETY: register-only NEON plus loads from fixed-size block slices (see `load`); the
+        // caller guarantees the level's features.
+        unsafe {
+            let zero = vdupq_n_s32(0);
             let (scales, mins) = scales_and_mins(&wb[4..16]);
             let mut isum = zero;
             for k in 0..4 {
@@ -77,23 +85,27 @@ pub(super) unsafe fn q4_k_q8_k<D: I8Dot>(n: usize, w: &[u8], act: &[u8]) -> f32 
                 isum = vmlaq_n_s32(isum, hi, i32::from(scales[2 * k + 1]));
             }
             let da = f32_at(ab, 0);
-            sum += f16_at(wb, 0) * da * vaddvq_s32(isum) as f32;
-            sum -= f16_at(wb, 2) * da * min_terms(&mins, ab) as f32;
+            let offsets = min_terms(&mins, ab);
+            add_super_block(acc, f16_at(wb, 0) * da, vaddvq_s32(isum), f16_at(wb, 2) * da, offsets)
         }
-        sum
     }
 }
 
-#[inline(always)]
-pub(super) unsafe fn q5_k_q8_k<D: I8Dot>(n: usize, w: &[u8], act: &[u8]) -> f32 {
-    // SAFETY: as in `q4_k_q8_k`.
-    unsafe {
-        let mut sum = 0.0f32;
-        let zero = vdupq_n_s32(0);
-        let one = vdupq_n_u8(1);
-        let two = vdupq_n_u8(2);
-        let blocks = w.chunks_exact(Q5_K_BYTES).zip(act.chunks_exact(Q8_K_BYTES));
-        for (wb, ab) in blocks.take(n / QK_K) {
+/// Q5_K: as Q4_K plus 32 bytes of fifth bits (at 16) before the nibbles (at 48).
+pub(super) struct Q5K;
+
+impl BlockDot for Q5K {
+    const VALUES: usize = QK_K;
+    const W_BYTES: usize = 176;
+    const A_BYTES: usize = Q8_K_BYTES;
+
+    #[inline(always)]
+    unsafe fn step<D: I8Dot>(acc: Acc, wb: &[u8], ab: &[u8]) -> Acc {
+        // SAFETY: as in `Q4K::step`.
+        unsafe {
+            let zero = vdupq_n_s32(0);
+            let one = vdupq_n_u8(1);
+            let two = vdupq_n_u8(2);
             let (scales, mins) = scales_and_mins(&wb[4..16]);
             // Bit 2k of qh[l] is the fifth bit of value l of sub-block 2k, bit 2k+1 that of
             // sub-block 2k+1; shifting right by 2 per step brings the next pair to bits 0, 1.
@@ -122,24 +134,29 @@ pub(super) unsafe fn q5_k_q8_k<D: I8Dot>(n: usize, w: &[u8], act: &[u8]) -> f32 
                 isum = vmlaq_n_s32(isum, hi, i32::from(scales[2 * k + 1]));
             }
             let da = f32_at(ab, 0);
-            sum += f16_at(wb, 0) * da * vaddvq_s32(isum) as f32;
-            sum -= f16_at(wb, 2) * da * min_terms(&mins, ab) as f32;
+            let offsets = min_terms(&mins, ab);
+            add_super_block(acc, f16_at(wb, 0) * da, vaddvq_s32(isum), f16_at(wb, 2) * da, offsets)
         }
-        sum
     }
 }
 
-#[inline(always)]
-pub(super) unsafe fn q6_k_q8_k<D: I8Dot>(n: usize, w: &[u8], act: &[u8]) -> f32 {
-    // SAFETY: as in `q4_k_q8_k`.
-    unsafe {
-        let mut sum = 0.0f32;
-        let zero = vdupq_n_s32(0);
-        let three = vdupq_n_u8(3);
-        // Two high bits (already at bits 0..2 of `qh`) moved to bits 4..6.
-        let high = |qh: uint8x16_t| vshlq_n_u8::<4>(vandq_u8(qh, three));
-        let blocks = w.chunks_exact(Q6_K_BYTES).zip(act.chunks_exact(Q8_K_BYTES));
-        for (wb, ab) in blocks.take(n / QK_K) {
+/// Q6_K: 128 bytes of low nibbles, 64 bytes of high bit pairs, 16 i8 scales, f16 d (at 208);
+/// sixteen 16-value groups with value = d * scale * (q - 32).
+pub(super) struct Q6K;
+
+impl BlockDot for Q6K {
+    const VALUES: usize = QK_K;
+    const W_BYTES: usize = 210;
+    const A_BYTES: usize = Q8_K_BYTES;
+
+    #[inline(always)]
+    unsafe fn step<D: I8Dot>(acc: Acc, wb: &[u8], ab: &[u8]) -> Acc {
+        // SAFETY: as in `Q4K::step`.
+        unsafe {
+            let zero = vdupq_n_s32(0);
+            let three = vdupq_n_u8(3);
+            // Two high bits (already at bits 0..2 of `qh`) moved to bits 4..6.
+            let high = |qh: uint8x16_t| vshlq_n_u8::<4>(vandq_u8(qh, three));
             let scales = &wb[192..208];
             let mut isum = zero;
             for half in 0..2 {
@@ -174,9 +191,8 @@ pub(super) unsafe fn q6_k_q8_k<D: I8Dot>(n: usize, w: &[u8], act: &[u8]) -> f32 
             let offs = vmlal_high_s16(offs, bs_lo, vmovl_s8(vget_low_s8(sc)));
             let offs = vmlal_s16(offs, vget_low_s16(bs_hi), vget_low_s16(vmovl_high_s8(sc)));
             let offs = vmlal_high_s16(offs, bs_hi, vmovl_high_s8(sc));
-            let total = vaddvq_s32(isum) - 32 * vaddvq_s32(offs);
-            sum += f16_at(wb, 208) * f32_at(ab, 0) * total as f32;
+            let d = f16_at(wb, 208) * f32_at(ab, 0);
+            add_super_block(acc, d, vaddvq_s32(isum), 32.0 * d, vaddvq_s32(offs))
         }
-        sum
     }
 }
