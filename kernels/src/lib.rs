@@ -11,7 +11,9 @@
 
 pub mod dispatch;
 pub mod error;
+pub mod formats;
 pub mod matmul;
+pub mod reference;
 pub mod types;
 #[cfg(target_arch = "aarch64")]
 mod aarch64;
