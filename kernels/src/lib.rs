@@ -9,14 +9,14 @@
 //! environment variable `TRAMONTANE_KERNELS=scalar|avx2|neon|dotprod` forces a level; a level
 //! this CPU lacks falls back to the best available one. [`active_kernels`] names the choice.
 
+#[cfg(target_arch = "aarch64")]
+mod aarch64;
 pub mod dispatch;
 pub mod error;
 pub mod formats;
 pub mod matmul;
 pub mod reference;
 pub mod types;
-#[cfg(target_arch = "aarch64")]
-mod aarch64;
 #[cfg(target_arch = "x86_64")]
 mod x86;
 

@@ -138,13 +138,20 @@ fn quantize_q8_k_block(x: &[f32], out: &mut [u8]) {
     // SAFETY: register-only NEON on checked loads; each store writes the 16 bytes of `chunk`.
     unsafe {
         let cap = vdupq_n_s32(127);
-        for (g, (chunk, bsum)) in qs.chunks_exact_mut(16).zip(bsums.chunks_exact_mut(2)).enumerate() {
+        for (g, (chunk, bsum)) in qs
+            .chunks_exact_mut(16)
+            .zip(bsums.chunks_exact_mut(2))
+            .enumerate()
+        {
             let q: [int32x4_t; 4] = core::array::from_fn(|i| {
                 let v = vmulq_n_f32(f32x4(x, 16 * g + 4 * i), iscale);
                 // ggml's `nearest_int` maps +-inf (iscale overflowed) to -2^22; NaN gives 0
                 // both ways.
                 let inf = vceqq_f32(vabsq_f32(v), vdupq_n_f32(f32::INFINITY));
-                vminq_s32(vbslq_s32(inf, vdupq_n_s32(-0x40_0000), vcvtnq_s32_f32(v)), cap)
+                vminq_s32(
+                    vbslq_s32(inf, vdupq_n_s32(-0x40_0000), vcvtnq_s32_f32(v)),
+                    cap,
+                )
             });
             let lo = vqmovn_high_s32(vqmovn_s32(q[0]), q[1]);
             let hi = vqmovn_high_s32(vqmovn_s32(q[2]), q[3]);

@@ -108,7 +108,10 @@ pub(crate) unsafe fn quantize_f16(x: &[f32], out: &mut [u8]) {
         }
     }
     let done = n / 8 * 8;
-    for (v, o) in x[done..].iter().zip(out[done * F16_BYTES..].chunks_exact_mut(F16_BYTES)) {
+    for (v, o) in x[done..]
+        .iter()
+        .zip(out[done * F16_BYTES..].chunks_exact_mut(F16_BYTES))
+    {
         o.copy_from_slice(&half::f16::from_f32(*v).to_bits().to_le_bytes());
     }
 }

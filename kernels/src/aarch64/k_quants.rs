@@ -86,7 +86,13 @@ impl BlockDot for Q4K {
             }
             let da = f32_at(ab, 0);
             let offsets = min_terms(&mins, ab);
-            add_super_block(acc, f16_at(wb, 0) * da, vaddvq_s32(isum), f16_at(wb, 2) * da, offsets)
+            add_super_block(
+                acc,
+                f16_at(wb, 0) * da,
+                vaddvq_s32(isum),
+                f16_at(wb, 2) * da,
+                offsets,
+            )
         }
     }
 }
@@ -135,7 +141,13 @@ impl BlockDot for Q5K {
             }
             let da = f32_at(ab, 0);
             let offsets = min_terms(&mins, ab);
-            add_super_block(acc, f16_at(wb, 0) * da, vaddvq_s32(isum), f16_at(wb, 2) * da, offsets)
+            add_super_block(
+                acc,
+                f16_at(wb, 0) * da,
+                vaddvq_s32(isum),
+                f16_at(wb, 2) * da,
+                offsets,
+            )
         }
     }
 }
@@ -192,7 +204,10 @@ impl BlockDot for Q6K {
             let offs = vmlal_s16(offs, vget_low_s16(bs_hi), vget_low_s16(vmovl_high_s8(sc)));
             let offs = vmlal_high_s16(offs, bs_hi, vmovl_high_s8(sc));
             let d = f16_at(wb, 208) * f32_at(ab, 0);
-            add_super_block(acc, d, vaddvq_s32(isum), 32.0 * d, vaddvq_s32(offs))
+            // Combined in integers (|.| < 2^29 each): subtracting two large f32 products
+            // instead would lose the difference to cancellation.
+            let scaled = vaddvq_s32(isum) - 32 * vaddvq_s32(offs);
+            add_super_block(acc, d, scaled, 0.0, 0)
         }
     }
 }

@@ -22,7 +22,13 @@ const Q8_1_BYTES: usize = 36;
 #[inline(always)]
 unsafe fn dot32<D: I8Dot>(lo: int8x16_t, hi: int8x16_t, a: &[u8], off: usize) -> int32x4_t {
     // SAFETY: the caller guarantees `D`'s features; loads are checked.
-    unsafe { D::dot(D::dot(vdupq_n_s32(0), lo, i8x16(a, off)), hi, i8x16(a, off + 16)) }
+    unsafe {
+        D::dot(
+            D::dot(vdupq_n_s32(0), lo, i8x16(a, off)),
+            hi,
+            i8x16(a, off + 16),
+        )
+    }
 }
 
 /// Q4_0: f16 d + 16 bytes of nibbles (value j low, value j + 16 high), value = d * (q - 8).

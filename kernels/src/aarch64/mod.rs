@@ -55,13 +55,55 @@ mod tests;
 use k_quants::{Q4K, Q5K, Q6K};
 use legacy::{Q4_0, Q4_1, Q5_0, Q8_0};
 
-levels!(Q4_0, q4_0_neon, q4_0_dotprod, q4_0_tile_neon, q4_0_tile_dotprod);
-levels!(Q4_1, q4_1_neon, q4_1_dotprod, q4_1_tile_neon, q4_1_tile_dotprod);
-levels!(Q5_0, q5_0_neon, q5_0_dotprod, q5_0_tile_neon, q5_0_tile_dotprod);
-levels!(Q8_0, q8_0_neon, q8_0_dotprod, q8_0_tile_neon, q8_0_tile_dotprod);
-levels!(Q4K, q4_k_neon, q4_k_dotprod, q4_k_tile_neon, q4_k_tile_dotprod);
-levels!(Q5K, q5_k_neon, q5_k_dotprod, q5_k_tile_neon, q5_k_tile_dotprod);
-levels!(Q6K, q6_k_neon, q6_k_dotprod, q6_k_tile_neon, q6_k_tile_dotprod);
+levels!(
+    Q4_0,
+    q4_0_neon,
+    q4_0_dotprod,
+    q4_0_tile_neon,
+    q4_0_tile_dotprod
+);
+levels!(
+    Q4_1,
+    q4_1_neon,
+    q4_1_dotprod,
+    q4_1_tile_neon,
+    q4_1_tile_dotprod
+);
+levels!(
+    Q5_0,
+    q5_0_neon,
+    q5_0_dotprod,
+    q5_0_tile_neon,
+    q5_0_tile_dotprod
+);
+levels!(
+    Q8_0,
+    q8_0_neon,
+    q8_0_dotprod,
+    q8_0_tile_neon,
+    q8_0_tile_dotprod
+);
+levels!(
+    Q4K,
+    q4_k_neon,
+    q4_k_dotprod,
+    q4_k_tile_neon,
+    q4_k_tile_dotprod
+);
+levels!(
+    Q5K,
+    q5_k_neon,
+    q5_k_dotprod,
+    q5_k_tile_neon,
+    q5_k_tile_dotprod
+);
+levels!(
+    Q6K,
+    q6_k_neon,
+    q6_k_dotprod,
+    q6_k_tile_neon,
+    q6_k_tile_dotprod
+);
 
 const NEON_VEC_DOT: &[(GgmlType, VecDotFn)] = &[
     (GgmlType::Q4_0, q4_0_neon),
