@@ -1,5 +1,4 @@
-//! F16 x F16 dot product: both rows widened to f32 four lanes at a time and multiplied-added
-//! in f32 (what ggml's f16 dot does on CPUs with hardware conversion).
+//! F16 x F16 dot product, and f32 -> f16 activation conversion.
 //!
 //! `fcvtl`/`fcvtl2` are baseline Armv8, but their intrinsics take `float16x4_t`, which is
 //! unstable on stable Rust; inline assembly on `uint16x8_t` does the same.
@@ -10,8 +9,8 @@ use super::load::f16_at;
 
 /// Bytes per f16 value.
 const F16_BYTES: usize = 2;
-/// Values per main-loop step: four vectors of four lanes from two 16-byte loads per row.
-const STEP: usize = 16;
+/// Values per main-loop step: four 8-lane accumulators, as in ggml's AVX2 loop.
+const STEP: usize = 32;
 
 /// The low four f16 lanes of `h` as f32.
 #[inline(always)]
@@ -47,6 +46,11 @@ fn u16x8(b: &[u8], off: usize) -> uint16x8_t {
 
 /// Dot product of two f16 rows of `n` values (fewer if either slice is shorter).
 ///
+/// Bit-identical to ggml's AVX2 `ggml_vec_dot_f16` (and so to our x86 kernel): per 32 values,
+/// four accumulators of 8 lanes (here each as a low and a high `float32x4_t`) take fused
+/// multiply-adds; they are reduced as `(a0 + a2) + (a1 + a3)`, then the two 4-lane halves are
+/// added, then `(t0 + t1) + (t2 + t3)`; the leftover values are added in f64.
+///
 /// # Safety
 /// The CPU must have NEON (always true on aarch64).
 #[target_feature(enable = "neon")]
@@ -55,23 +59,29 @@ pub(crate) unsafe fn f16_f16(n: usize, w: &[u8], act: &[u8]) -> f32 {
     let (w, act) = (&w[..n * F16_BYTES], &act[..n * F16_BYTES]);
     let step_bytes = STEP * F16_BYTES;
     // SAFETY: register-only NEON and conversions on checked 16-byte loads.
-    let (mut sum, done) = unsafe {
-        let mut acc = [vdupq_n_f32(0.0); 4];
+    let main = unsafe {
+        let mut lo = [vdupq_n_f32(0.0); 4];
+        let mut hi = [vdupq_n_f32(0.0); 4];
         let steps = w.chunks_exact(step_bytes).zip(act.chunks_exact(step_bytes));
         for (wc, ac) in steps {
-            let (w0, w1, a0, a1) = (u16x8(wc, 0), u16x8(wc, 16), u16x8(ac, 0), u16x8(ac, 16));
-            acc[0] = vfmaq_f32(acc[0], widen_low(w0), widen_low(a0));
-            acc[1] = vfmaq_f32(acc[1], widen_high(w0), widen_high(a0));
-            acc[2] = vfmaq_f32(acc[2], widen_low(w1), widen_low(a1));
-            acc[3] = vfmaq_f32(acc[3], widen_high(w1), widen_high(a1));
+            for k in 0..4 {
+                let (wv, av) = (u16x8(wc, 16 * k), u16x8(ac, 16 * k));
+                lo[k] = vfmaq_f32(lo[k], widen_low(wv), widen_low(av));
+                hi[k] = vfmaq_f32(hi[k], widen_high(wv), widen_high(av));
+            }
         }
-        let total = vaddq_f32(vaddq_f32(acc[0], acc[1]), vaddq_f32(acc[2], acc[3]));
-        (vaddvq_f32(total), n / STEP * step_bytes)
+        let s_lo = vaddq_f32(vaddq_f32(lo[0], lo[2]), vaddq_f32(lo[1], lo[3]));
+        let s_hi = vaddq_f32(vaddq_f32(hi[0], hi[2]), vaddq_f32(hi[1], hi[3]));
+        let t = vaddq_f32(s_lo, s_hi);
+        let pairs = vpaddq_f32(t, t); // [t0 + t1, t2 + t3, ..]
+        vgetq_lane_f32::<0>(pairs) + vgetq_lane_f32::<1>(pairs)
     };
+    let done = n / STEP * step_bytes;
+    let mut sum = f64::from(main);
     for off in (done..n * F16_BYTES).step_by(F16_BYTES) {
-        sum += f16_at(w, off) * f16_at(act, off);
+        sum += f64::from(f16_at(w, off) * f16_at(act, off));
     }
-    sum
+    sum as f32
 }
 
 /// Four f32 lanes narrowed to f16 (round to nearest even) in the low half of a `uint16x8_t`,

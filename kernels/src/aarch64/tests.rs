@@ -245,6 +245,40 @@ fn integer_parts_are_exact() {
 }
 
 #[test]
+fn f16_dot_is_bit_identical_to_the_x86_order() {
+    // ggml's AVX2 order, spelled out in scalar code: lanes j % 32 accumulate with fused
+    // multiply-adds; (a0 + a2) + (a1 + a3) per lane of 8, halves, pairs; tail in f64.
+    let mut rng = Rng(4242);
+    for n in [0usize, 5, 32, 96, 100, 1000] {
+        let w = weight_row(GgmlType::F16, n, &mut rng, weight_scale);
+        let act = weight_row(GgmlType::F16, n, &mut rng, weight_scale);
+        let h = |b: &[u8], i: usize| crate::formats::half([b[2 * i], b[2 * i + 1]]);
+        let body = n / 32 * 32;
+        let mut acc = [[0f32; 8]; 4];
+        for i in (0..body).step_by(32) {
+            for (k, a) in acc.iter_mut().enumerate() {
+                for (l, lane) in a.iter_mut().enumerate() {
+                    let j = i + 8 * k + l;
+                    *lane = h(&w, j).mul_add(h(&act, j), *lane);
+                }
+            }
+        }
+        let s: Vec<f32> = (0..8)
+            .map(|l| (acc[0][l] + acc[2][l]) + (acc[1][l] + acc[3][l]))
+            .collect();
+        let t: Vec<f32> = (0..4).map(|l| s[l] + s[l + 4]).collect();
+        let mut want = f64::from((t[0] + t[1]) + (t[2] + t[3]));
+        for j in body..n {
+            want += f64::from(h(&w, j) * h(&act, j));
+        }
+        let f = super::float::f16_f16;
+        // SAFETY: NEON is baseline on aarch64; exact rows.
+        let got = unsafe { f(n, &w, &act) };
+        assert_eq!(got.to_bits(), (want as f32).to_bits(), "n={n}");
+    }
+}
+
+#[test]
 fn q8_0_weights_at_minus_128_do_not_overflow() {
     // Every weight code -128 against every activation code -127: 32 * 16256 = 520192.
     let mut w = vec![0x80u8; 34];
