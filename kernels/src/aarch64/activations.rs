@@ -10,6 +10,8 @@
 
 use core::arch::aarch64::*;
 
+use super::load::f16_bytes;
+
 /// Values per Q8_0 / Q8_1 block.
 const QK8: usize = 32;
 /// Bytes per Q8_0 block.
@@ -70,12 +72,6 @@ fn quantize_32(x: &[f32], qs: &mut [u8]) -> (f32, i32) {
         let sum = i32::from(vaddlvq_s8(lo)) + i32::from(vaddlvq_s8(hi));
         (d, sum)
     }
-}
-
-/// The f16 bytes of `v`, round to nearest even like F16C's `_cvtss_sh`.
-#[inline(always)]
-fn f16_bytes(v: f32) -> [u8; 2] {
-    half::f16::from_f32(v).to_bits().to_le_bytes()
 }
 
 /// Quantizes `x` to Q8_0 blocks in `out` (`min(x.len() / 32, out.len() / 34)` blocks).

@@ -90,19 +90,26 @@ pub(super) unsafe fn tile<K: BlockDot, D: I8Dot>(t: &TileArgs<'_>, out: &mut [f3
             let rows: [Option<&[u8]>; TILE_ROWS] = core::array::from_fn(|i| weight(r + i));
             if let [Some(w0), Some(w1), Some(w2), Some(w3)] = rows {
                 let mut acc = [Acc::zero(); TILE_ROWS];
-                for (j, ab) in act.chunks_exact(K::A_BYTES).enumerate() {
-                    let at = j * K::W_BYTES..(j + 1) * K::W_BYTES;
+                let blocks = act
+                    .chunks_exact(K::A_BYTES)
+                    .zip(w0.chunks_exact(K::W_BYTES))
+                    .zip(w1.chunks_exact(K::W_BYTES))
+                    .zip(w2.chunks_exact(K::W_BYTES))
+                    .zip(w3.chunks_exact(K::W_BYTES));
+                for ((((ab, b0), b1), b2), b3) in blocks {
                     // SAFETY: the caller guarantees `D`'s features; every block slice has
-                    // its exact size (rows are `blocks * W_BYTES` long).
+                    // its exact size.
                     unsafe {
-                        acc[0] = K::step::<D>(acc[0], &w0[at.clone()], ab);
-                        acc[1] = K::step::<D>(acc[1], &w1[at.clone()], ab);
-                        acc[2] = K::step::<D>(acc[2], &w2[at.clone()], ab);
-                        acc[3] = K::step::<D>(acc[3], &w3[at], ab);
+                        acc[0] = K::step::<D>(acc[0], b0, ab);
+                        acc[1] = K::step::<D>(acc[1], b1, ab);
+                        acc[2] = K::step::<D>(acc[2], b2, ab);
+                        acc[3] = K::step::<D>(acc[3], b3, ab);
                     }
                 }
-                for (o, acc) in out[r..r + TILE_ROWS].iter_mut().zip(acc) {
-                    *o = acc.total();
+                if let Some(out) = out.get_mut(r..r + TILE_ROWS) {
+                    for (o, acc) in out.iter_mut().zip(acc) {
+                        *o = acc.total();
+                    }
                 }
             }
             r += TILE_ROWS;

@@ -5,7 +5,7 @@
 
 use core::arch::aarch64::*;
 
-use super::load::f16_at;
+use super::load::{f16_at, f16_bytes};
 
 /// Bytes per f16 value.
 const F16_BYTES: usize = 2;
@@ -56,14 +56,14 @@ fn u16x8(b: &[u8], off: usize) -> uint16x8_t {
 #[target_feature(enable = "neon")]
 pub(crate) unsafe fn f16_f16(n: usize, w: &[u8], act: &[u8]) -> f32 {
     let n = n.min(w.len() / F16_BYTES).min(act.len() / F16_BYTES);
-    let (w, act) = (&w[..n * F16_BYTES], &act[..n * F16_BYTES]);
+    let steps = n / STEP;
     let step_bytes = STEP * F16_BYTES;
+    let (mut w_steps, mut a_steps) = (w.chunks_exact(step_bytes), act.chunks_exact(step_bytes));
     // SAFETY: register-only NEON and conversions on checked 16-byte loads.
     let main = unsafe {
         let mut lo = [vdupq_n_f32(0.0); 4];
         let mut hi = [vdupq_n_f32(0.0); 4];
-        let steps = w.chunks_exact(step_bytes).zip(act.chunks_exact(step_bytes));
-        for (wc, ac) in steps {
+        for (wc, ac) in (&mut w_steps).zip(&mut a_steps).take(steps) {
             for k in 0..4 {
                 let (wv, av) = (u16x8(wc, 16 * k), u16x8(ac, 16 * k));
                 lo[k] = vfmaq_f32(lo[k], widen_low(wv), widen_low(av));
@@ -76,10 +76,17 @@ pub(crate) unsafe fn f16_f16(n: usize, w: &[u8], act: &[u8]) -> f32 {
         let pairs = vpaddq_f32(t, t); // [t0 + t1, t2 + t3, ..]
         vgetq_lane_f32::<0>(pairs) + vgetq_lane_f32::<1>(pairs)
     };
-    let done = n / STEP * step_bytes;
+    let done = steps * step_bytes;
+    let (w_tail, a_tail) = (
+        w.get(done..).unwrap_or_default(),
+        act.get(done..).unwrap_or_default(),
+    );
+    let pairs = w_tail
+        .chunks_exact(F16_BYTES)
+        .zip(a_tail.chunks_exact(F16_BYTES));
     let mut sum = f64::from(main);
-    for off in (done..n * F16_BYTES).step_by(F16_BYTES) {
-        sum += f64::from(f16_at(w, off) * f16_at(act, off));
+    for (x, y) in pairs.take(n - steps * STEP) {
+        sum += f64::from(f16_at(x, 0) * f16_at(y, 0));
     }
     sum as f32
 }
@@ -108,20 +115,18 @@ unsafe fn narrow(lo: float32x4_t, hi: float32x4_t) -> uint16x8_t {
 /// The CPU must have NEON (always true on aarch64).
 #[target_feature(enable = "neon")]
 pub(crate) unsafe fn quantize_f16(x: &[f32], out: &mut [u8]) {
-    let n = x.len().min(out.len() / F16_BYTES);
-    let (x, out) = (&x[..n], &mut out[..n * F16_BYTES]);
+    let groups = (x.len() / 8).min(out.len() / 16);
     for (xc, oc) in x.chunks_exact(8).zip(out.chunks_exact_mut(16)) {
-        // SAFETY: checked 8-float loads and a 16-byte store into `oc`, which is 16 bytes.
+        // SAFETY: `xc` is 8 floats (two 4-lane loads); the store writes the 16 bytes of `oc`.
         unsafe {
-            let h = narrow(vld1q_f32(xc.as_ptr()), vld1q_f32(xc[4..].as_ptr()));
+            let (lo, hi) = xc.split_at(4);
+            let h = narrow(vld1q_f32(lo.as_ptr()), vld1q_f32(hi.as_ptr()));
             vst1q_u16(oc.as_mut_ptr().cast(), h);
         }
     }
-    let done = n / 8 * 8;
-    for (v, o) in x[done..]
-        .iter()
-        .zip(out[done * F16_BYTES..].chunks_exact_mut(F16_BYTES))
-    {
-        o.copy_from_slice(&half::f16::from_f32(*v).to_bits().to_le_bytes());
+    let x_tail = x.get(groups * 8..).unwrap_or_default();
+    let out_tail = out.get_mut(groups * 16..).unwrap_or_default();
+    for (v, o) in x_tail.iter().zip(out_tail.chunks_exact_mut(F16_BYTES)) {
+        o.copy_from_slice(&f16_bytes(*v));
     }
 }

@@ -4,9 +4,33 @@
 use core::arch::aarch64::*;
 
 /// The little-endian f16 at `b[off..off + 2]`, widened to f32.
+///
+/// With `fcvtl` rather than the `half` crate, which on aarch64 checks for FEAT_FP16 at run time
+/// and calls out of line: a call per block scale in every kernel's inner loop.
 #[inline(always)]
 pub(super) fn f16_at(b: &[u8], off: usize) -> f32 {
-    half::f16::from_bits(u16::from_le_bytes([b[off], b[off + 1]])).to_f32()
+    let bits = u16::from_le_bytes([b[off], b[off + 1]]);
+    // SAFETY: register-only baseline instructions (`fcvtl` from 4H is Armv8.0, not FP16).
+    unsafe {
+        let h = vdup_n_u16(bits);
+        let out: float32x4_t;
+        core::arch::asm!("fcvtl {o:v}.4s, {i:v}.4h", o = lateout(vreg) out, i = in(vreg) h,
+            options(pure, nomem, nostack, preserves_flags));
+        vgetq_lane_f32::<0>(out)
+    }
+}
+
+/// `v` as little-endian f16 bytes, rounded to nearest even (`fcvtn`, the F16C rounding).
+#[inline(always)]
+pub(super) fn f16_bytes(v: f32) -> [u8; 2] {
+    // SAFETY: register-only baseline instructions.
+    let bits = unsafe {
+        let out: uint16x4_t;
+        core::arch::asm!("fcvtn {o:v}.4h, {i:v}.4s", o = lateout(vreg) out, i = in(vreg) vdupq_n_f32(v),
+            options(pure, nomem, nostack, preserves_flags));
+        vget_lane_u16::<0>(out)
+    };
+    bits.to_le_bytes()
 }
 
 /// The little-endian f32 at `b[off..off + 4]`.
