@@ -14,7 +14,7 @@
 
 use core::arch::x86_64::*;
 
-use super::simd::{bits_to_bytes, f16_at, hsum_ps, load256, nibbles32, sum_pairs_i16};
+use super::simd::{bits_to_bytes, f16_at, f16_splat, hsum_ps, load256, nibbles32, sum_pairs_i16};
 use crate::dispatch::TileArgs;
 
 /// A weight block format of this family, with its activation block format.
@@ -32,7 +32,7 @@ pub(super) trait Legacy {
     ///
     /// # Safety
     /// AVX2+FMA+F16C present; `p` valid for `W_BYTES` bytes.
-    unsafe fn load_w(p: *const u8) -> (__m256i, __m256i, f32);
+    unsafe fn load_w(p: *const u8) -> (__m256i, __m256i, __m256);
 
     /// Per-activation-block value reused by every weight row (e.g. `maddubs(offset, a)`).
     ///
@@ -68,9 +68,9 @@ impl Legacy for Q4_0 {
 
     #[inline]
     #[target_feature(enable = "avx2,fma,f16c")]
-    unsafe fn load_w(p: *const u8) -> (__m256i, __m256i, f32) {
+    unsafe fn load_w(p: *const u8) -> (__m256i, __m256i, __m256) {
         // SAFETY: 18-byte block: d at 0..2, 16 nibble bytes at 2..18.
-        unsafe { (nibbles32(p.add(2)), _mm256_setzero_si256(), f16_at(p)) }
+        unsafe { (nibbles32(p.add(2)), _mm256_setzero_si256(), f16_splat(p)) }
     }
 
     #[inline]
@@ -94,13 +94,13 @@ impl Legacy for Q5_0 {
 
     #[inline]
     #[target_feature(enable = "avx2,fma,f16c")]
-    unsafe fn load_w(p: *const u8) -> (__m256i, __m256i, f32) {
+    unsafe fn load_w(p: *const u8) -> (__m256i, __m256i, __m256) {
         // SAFETY: 22-byte block: d at 0..2, qh (u32 LE) at 2..6, 16 nibble bytes at 6..22.
         unsafe {
             let qh = p.add(2).cast::<u32>().read_unaligned();
             let high = _mm256_and_si256(bits_to_bytes(u32::from_le(qh)), _mm256_set1_epi8(0x10));
             let q = _mm256_or_si256(nibbles32(p.add(6)), high);
-            (q, _mm256_setzero_si256(), f16_at(p))
+            (q, _mm256_setzero_si256(), f16_splat(p))
         }
     }
 
@@ -125,11 +125,11 @@ impl Legacy for Q8_0 {
 
     #[inline]
     #[target_feature(enable = "avx2,fma,f16c")]
-    unsafe fn load_w(p: *const u8) -> (__m256i, __m256i, f32) {
+    unsafe fn load_w(p: *const u8) -> (__m256i, __m256i, __m256) {
         // SAFETY: 34-byte block: d at 0..2, 32 i8 quants at 2..34.
         unsafe {
             let w = load256(p.add(2));
-            (_mm256_sign_epi8(w, w), w, f16_at(p))
+            (_mm256_sign_epi8(w, w), w, f16_splat(p))
         }
     }
 
@@ -154,9 +154,9 @@ impl Legacy for Q4_1 {
 
     #[inline]
     #[target_feature(enable = "avx2,fma,f16c")]
-    unsafe fn load_w(p: *const u8) -> (__m256i, __m256i, f32) {
+    unsafe fn load_w(p: *const u8) -> (__m256i, __m256i, __m256) {
         // SAFETY: 20-byte block: d at 0..2, m at 2..4, 16 nibble bytes at 4..20.
-        unsafe { (nibbles32(p.add(4)), _mm256_setzero_si256(), f16_at(p)) }
+        unsafe { (nibbles32(p.add(4)), _mm256_setzero_si256(), f16_splat(p)) }
     }
 
     #[inline]
@@ -202,7 +202,7 @@ unsafe fn micro<L: Legacy, const MR: usize, const NR: usize>(
     let mut min_acc = [[0f32; NR]; MR];
     for b in 0..nb {
         let mut wq = [(_mm256_setzero_si256(), _mm256_setzero_si256()); MR];
-        let mut dw = [0f32; MR];
+        let mut dw = [_mm256_setzero_ps(); MR];
         let mut mw = [0f32; MR];
         for i in 0..MR {
             // SAFETY: block b of weight row i is in bounds (function contract).
@@ -220,7 +220,7 @@ unsafe fn micro<L: Legacy, const MR: usize, const NR: usize>(
             // SAFETY: block b of activation row j is in bounds (function contract).
             let q = unsafe { a.add(j * a_stride + b * L::A_BYTES) };
             // SAFETY: d at 0..2 and the 32 quants at A_QS.. lie inside the block.
-            let (av, da) = unsafe { (load256(q.add(L::A_QS)), f16_at(q)) };
+            let (av, da) = unsafe { (load256(q.add(L::A_QS)), f16_splat(q)) };
             // SAFETY: features present.
             let prep = unsafe { L::prep_act(av) };
             let sa = if L::HAS_MIN {
@@ -233,7 +233,7 @@ unsafe fn micro<L: Legacy, const MR: usize, const NR: usize>(
                 // SAFETY: features present.
                 let p16 = unsafe { L::pair16(wq[i].0, wq[i].1, av, prep) };
                 let sum = _mm256_cvtepi32_ps(sum_pairs_i16(p16));
-                acc[i][j] = _mm256_fmadd_ps(sum, _mm256_set1_ps(dw[i] * da), acc[i][j]);
+                acc[i][j] = _mm256_fmadd_ps(sum, _mm256_mul_ps(dw[i], da), acc[i][j]);
                 if L::HAS_MIN {
                     min_acc[i][j] += mw[i] * sa;
                 }

@@ -22,16 +22,30 @@ pub(super) fn hsum_epi32(v: __m256i) -> i32 {
     _mm_cvtsi128_si32(s)
 }
 
-/// An IEEE half (little-endian bytes at `p`) as f32, via F16C.
+/// An IEEE half (little-endian bytes at `p`) converted to f32 in all 8 lanes, via F16C.
+///
+/// The broadcast load (`vpbroadcastw`) writes a whole register: a scalar insert would merge
+/// into a live register and chain every block's conversion to the previous iteration.
+///
+/// # Safety
+/// `p` is valid for reading 2 bytes.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) unsafe fn f16_splat(p: *const u8) -> __m256 {
+    // SAFETY: the caller guarantees 2 readable bytes; unaligned read.
+    let bits = unsafe { p.cast::<i16>().read_unaligned() };
+    _mm256_cvtph_ps(_mm_set1_epi16(i16::from_le(bits)))
+}
+
+/// An IEEE half (little-endian bytes at `p`) as f32.
 ///
 /// # Safety
 /// `p` is valid for reading 2 bytes.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(super) unsafe fn f16_at(p: *const u8) -> f32 {
-    // SAFETY: the caller guarantees 2 readable bytes; unaligned read.
-    let bits = unsafe { p.cast::<u16>().read_unaligned() };
-    _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(i32::from(bits))))
+    // SAFETY: forwarded contract.
+    _mm256_cvtss_f32(unsafe { f16_splat(p) })
 }
 
 /// An f32 (little-endian bytes at `p`).
