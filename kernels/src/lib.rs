@@ -9,6 +9,8 @@
 //! environment variable `TRAMONTANE_KERNELS=scalar|avx2|neon|dotprod` forces a level; a level
 //! this CPU lacks falls back to the best available one. [`active_kernels`] names the choice.
 
+#[cfg(target_arch = "aarch64")]
+mod aarch64;
 pub mod dispatch;
 pub mod error;
 pub mod formats;
