@@ -204,3 +204,10 @@ fn open_reports_the_path_of_a_missing_file() {
     assert!(matches!(e, Error::Io { .. }));
     assert!(e.to_string().contains("not/here.gguf"), "{e}");
 }
+
+#[test]
+fn gguf_file_can_be_shared_across_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<GgufFile>();
+    send_sync::<tramontane::Tensor<'static>>();
+}
