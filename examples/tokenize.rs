@@ -12,7 +12,8 @@ use tramontane::tokenizer::Tokenizer;
 use tramontane::GgufFile;
 
 const DEFAULT_MODEL: &str = "models/SmolLM2-135M-Instruct.Q4_1.gguf";
-const USAGE: &str = "usage: tokenize --model PATH --text TEXT [--no-special] [--json] [--threads N]";
+const USAGE: &str =
+    "usage: tokenize --model PATH --text TEXT [--no-special] [--json] [--threads N]";
 
 struct Args {
     model: String,
@@ -34,11 +35,16 @@ fn main() -> ExitCode {
 fn run() -> Result<(), String> {
     let args = parse_args(std::env::args().skip(1))?;
     if !std::path::Path::new(&args.model).exists() {
-        return Err(format!("{}: no such file (run scripts/fetch-models for the default models)", args.model));
+        return Err(format!(
+            "{}: no such file (run scripts/fetch-models for the default models)",
+            args.model
+        ));
     }
     let f = GgufFile::open(&args.model).map_err(|e| e.to_string())?;
     let tok = Tokenizer::from_gguf(&f).map_err(|e| format!("{}: {e}", args.model))?;
-    let ids = tok.encode(&args.text, true, args.parse_special).map_err(|e| e.to_string())?;
+    let ids = tok
+        .encode(&args.text, true, args.parse_special)
+        .map_err(|e| e.to_string())?;
     let list: Vec<String> = ids.iter().map(u32::to_string).collect();
     if args.json {
         println!("{{\"tokens\":[{}]}}", list.join(","));
@@ -57,7 +63,10 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
     };
     let mut have_text = false;
     while let Some(a) = it.next() {
-        let mut value = |name: &str| it.next().ok_or_else(|| format!("{name} needs a value; {USAGE}"));
+        let mut value = |name: &str| {
+            it.next()
+                .ok_or_else(|| format!("{name} needs a value; {USAGE}"))
+        };
         match a.as_str() {
             "--model" | "-m" => args.model = value("--model")?,
             "--text" | "-p" => {
@@ -66,7 +75,8 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
             }
             "--threads" | "-t" => {
                 let n = value("--threads")?;
-                n.parse::<usize>().map_err(|_| format!("--threads: not a number: {n:?}"))?;
+                n.parse::<usize>()
+                    .map_err(|_| format!("--threads: not a number: {n:?}"))?;
             }
             "--no-special" => args.parse_special = false,
             "--json" => args.json = true,

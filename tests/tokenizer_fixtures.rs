@@ -10,8 +10,14 @@ use tramontane::tokenizer::{Tokenizer, VocabData};
 use tramontane::GgufFile;
 
 fn vocab_data(name: &str) -> VocabData {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models").join(name);
-    assert!(path.exists(), "{} is missing: run scripts/fetch-models", path.display());
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("models")
+        .join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run scripts/fetch-models",
+        path.display()
+    );
     let f = GgufFile::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     VocabData::from_gguf(&f).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
@@ -82,7 +88,11 @@ fn base64_decode(s: &str) -> Vec<u8> {
 
 /// (field, add_special, parse_special) of the id lists, and
 /// (field, id list it decodes, remove_special, unparse_special) of the texts.
-const ID_FIELDS: &[(&str, bool, bool)] = &[("ids", true, true), ("ids_nps", true, false), ("ids_raw", false, false)];
+const ID_FIELDS: &[(&str, bool, bool)] = &[
+    ("ids", true, true),
+    ("ids_nps", true, false),
+    ("ids_raw", false, false),
+];
 const TEXT_FIELDS: &[(&str, &str, bool, bool)] = &[
     ("detok", "ids", false, true),
     ("detok_nps", "ids_nps", false, true),
@@ -113,12 +123,17 @@ fn check(tok: &Tokenizer, refs: &Value, texts: Option<&[String]>, label: &str) -
                 None => case["text"].as_str().expect("text"),
             };
             let want = ids_of(&case[field]);
-            let got = tok.encode(text, add_special, parse_special).expect("encode");
+            let got = tok
+                .encode(text, add_special, parse_special)
+                .expect("encode");
             n += 1;
             if got == want {
                 ok += 1;
             } else {
-                failures.push(format!("{label} case {} {field}: {text:?}\n  want {want:?}\n  got  {got:?}", case["id"]));
+                failures.push(format!(
+                    "{label} case {} {field}: {text:?}\n  want {want:?}\n  got  {got:?}",
+                    case["id"]
+                ));
             }
         }
         if n > 0 {
@@ -133,9 +148,15 @@ fn check(tok: &Tokenizer, refs: &Value, texts: Option<&[String]>, label: &str) -
                 continue;
             }
             let want = expected_detok(case, field);
-            let got = tok.decode(&ids_of(&case[ids_field]), remove_special, unparse_special).expect("decode");
+            let got = tok
+                .decode(&ids_of(&case[ids_field]), remove_special, unparse_special)
+                .expect("decode");
             // The text form is lossy UTF-8 in the shared fixtures; *_b64 holds exact bytes.
-            let got = if exact { got } else { String::from_utf8_lossy(&got).into_owned().into_bytes() };
+            let got = if exact {
+                got
+            } else {
+                String::from_utf8_lossy(&got).into_owned().into_bytes()
+            };
             n += 1;
             if got == want {
                 ok += 1;
@@ -245,7 +266,9 @@ fn special_ids_match_llama_cpp() {
     assert_eq!((s.bos(), s.eos(), s.eot()), (Some(1), Some(2), Some(0)));
     assert_eq!(s.eog_ids(), &[0, 2, 4]);
     assert_eq!(s.token_id("<|im_end|>"), Some(2));
-    assert!(s.chat_template().is_some_and(|t| t.contains("<|im_start|>")));
+    assert!(s
+        .chat_template()
+        .is_some_and(|t| t.contains("<|im_start|>")));
     let g = model("gemma-3-270m-q4_k_m.gguf");
     assert_eq!((g.bos(), g.eos(), g.eot()), (Some(2), Some(1), Some(106)));
     assert_eq!(g.eog_ids(), &[1, 106, 212]);
@@ -256,7 +279,10 @@ fn special_ids_match_llama_cpp() {
 #[test]
 fn invalid_ids_are_errors() {
     let s = model("SmolLM2-135M-Instruct.Q4_1.gguf");
-    let e = s.decode(&[1, 49152, 2], false, true).unwrap_err().to_string();
+    let e = s
+        .decode(&[1, 49152, 2], false, true)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("49152"), "{e}");
     assert!(s.token_to_piece(u32::MAX, true).is_empty());
     let mut d = s.stream_decoder();

@@ -8,8 +8,14 @@ use tramontane::tokenizer::{Tokenizer, VocabData};
 use tramontane::GgufFile;
 
 fn vocab_data(name: &str) -> VocabData {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models").join(name);
-    assert!(path.exists(), "{} is missing: run scripts/fetch-models", path.display());
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("models")
+        .join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run scripts/fetch-models",
+        path.display()
+    );
     let f = GgufFile::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     VocabData::from_gguf(&f).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
@@ -27,10 +33,15 @@ fn tokenizers() -> Vec<(&'static str, Tokenizer)> {
     smol_gpt2.pre = Some("gpt-2".into());
     let mut gemma_sp = gemma.clone();
     gemma_sp.add_space_prefix = Some(true);
-    [("smollm2", smol), ("gemma3", gemma), ("smollm2-gpt2", smol_gpt2), ("gemma3-spaceprefix", gemma_sp)]
-        .into_iter()
-        .map(|(n, d)| (n, Tokenizer::from_vocab_data(&d).expect("tokenizer")))
-        .collect()
+    [
+        ("smollm2", smol),
+        ("gemma3", gemma),
+        ("smollm2-gpt2", smol_gpt2),
+        ("gemma3-spaceprefix", gemma_sp),
+    ]
+    .into_iter()
+    .map(|(n, d)| (n, Tokenizer::from_vocab_data(&d).expect("tokenizer")))
+    .collect()
 }
 
 /// Streams `ids`; checks every step and returns the concatenation.
@@ -52,8 +63,14 @@ fn full(tok: &Tokenizer, ids: &[u32], render_special: bool) -> String {
 fn corpus_texts() -> Vec<String> {
     let mut out = Vec::new();
     for path in [
-        concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/tokenizer/corpus.json"),
-        concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tokenizer/corpus.json"),
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../shared/fixtures/tokenizer/corpus.json"
+        ),
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/tokenizer/corpus.json"
+        ),
     ] {
         let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
         let v: Value = serde_json::from_str(&text).expect("json");
@@ -72,7 +89,11 @@ fn streaming_equals_full_decode_on_both_corpora() {
             for parse_special in [false, true] {
                 let ids = tok.encode(text, true, parse_special).expect("encode");
                 for render in [false, true] {
-                    assert_eq!(stream(&tok, &ids, render), full(&tok, &ids, render), "{name}: {text:?} render={render}");
+                    assert_eq!(
+                        stream(&tok, &ids, render),
+                        full(&tok, &ids, render),
+                        "{name}: {text:?} render={render}"
+                    );
                 }
             }
         }
@@ -84,13 +105,17 @@ fn streaming_equals_full_decode_on_both_corpora() {
 #[test]
 fn split_characters_come_out_whole() {
     for (name, tok) in tokenizers() {
-        for text in ["😀", "👨‍👩‍👧‍👦 family", "𠀀𠀁 plane 2", "日本語", "a€b", "🇫🇷"] {
+        for text in ["😀", "👨‍👩‍👧‍👦 family", "𠀀𠀁 plane 2", "日本語", "a€b", "🇫🇷"]
+        {
             let ids = tok.encode(text, false, false).expect("encode");
             let mut d = tok.stream_decoder();
             let mut out = String::new();
             for &id in &ids {
                 let piece = d.push(id).expect("push");
-                assert!(!piece.contains('\u{FFFD}'), "{name} {text:?}: broken piece {piece:?}");
+                assert!(
+                    !piece.contains('\u{FFFD}'),
+                    "{name} {text:?}: broken piece {piece:?}"
+                );
                 out.push_str(&piece);
             }
             out.push_str(&d.flush());
@@ -120,10 +145,12 @@ fn random_id_sequences_stream_like_full_decode() {
     };
     for (name, tok) in tokenizers() {
         // A small alphabet that makes clean-up patterns (" ,", " '", "'s", ...) likely.
-        let small: Vec<u32> = [" ", "'", "s", "re", "?", ".", ",", "!", "t", "a", " '", "Ġ", "Ġ'", "'s", "Ġ,"]
-            .iter()
-            .filter_map(|t| tok.token_id(t))
-            .collect();
+        let small: Vec<u32> = [
+            " ", "'", "s", "re", "?", ".", ",", "!", "t", "a", " '", "Ġ", "Ġ'", "'s", "Ġ,",
+        ]
+        .iter()
+        .filter_map(|t| tok.token_id(t))
+        .collect();
         for round in 0..400 {
             let len = 1 + next(24) as usize;
             let ids: Vec<u32> = (0..len)
@@ -136,7 +163,11 @@ fn random_id_sequences_stream_like_full_decode() {
                 })
                 .collect();
             for render in [false, true] {
-                assert_eq!(stream(&tok, &ids, render), full(&tok, &ids, render), "{name}: {ids:?}");
+                assert_eq!(
+                    stream(&tok, &ids, render),
+                    full(&tok, &ids, render),
+                    "{name}: {ids:?}"
+                );
             }
         }
     }

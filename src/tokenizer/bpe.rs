@@ -30,7 +30,10 @@ struct Bigram {
 impl Ord for Bigram {
     fn cmp(&self, other: &Self) -> Ordering {
         // Max-heap: lower rank first, then the lower left index.
-        other.rank.cmp(&self.rank).then_with(|| other.left.cmp(&self.left))
+        other
+            .rank
+            .cmp(&self.rank)
+            .then_with(|| other.left.cmp(&self.left))
     }
 }
 impl PartialOrd for Bigram {
@@ -84,16 +87,30 @@ fn tokenize_word(vocab: &Vocab, word: &[u8], key: &mut Vec<u8>, out: &mut Vec<u3
             start: offs,
             len,
             prev: index.checked_sub(1),
-            next: if offs + len == word.len() { None } else { Some(index + 1) },
+            next: if offs + len == word.len() {
+                None
+            } else {
+                Some(index + 1)
+            },
         });
         offs += len;
     }
 
     let mut queue = BinaryHeap::new();
-    let mut try_add = |symbols: &[Symbol], queue: &mut BinaryHeap<Bigram>, left: Option<usize>, right: Option<usize>| {
-        let (Some(l), Some(r)) = (left, right) else { return };
-        let (Some(ls), Some(rs)) = (symbols.get(l), symbols.get(r)) else { return };
-        let (Some(lt), Some(rt)) = (word.get(ls.start..ls.start + ls.len), word.get(rs.start..rs.start + rs.len)) else {
+    let mut try_add = |symbols: &[Symbol],
+                       queue: &mut BinaryHeap<Bigram>,
+                       left: Option<usize>,
+                       right: Option<usize>| {
+        let (Some(l), Some(r)) = (left, right) else {
+            return;
+        };
+        let (Some(ls), Some(rs)) = (symbols.get(l), symbols.get(r)) else {
+            return;
+        };
+        let (Some(lt), Some(rt)) = (
+            word.get(ls.start..ls.start + ls.len),
+            word.get(rs.start..rs.start + rs.len),
+        ) else {
             return;
         };
         key.clear();
@@ -115,7 +132,9 @@ fn tokenize_word(vocab: &Vocab, word: &[u8], key: &mut Vec<u8>, out: &mut Vec<u3
     }
 
     while let Some(bg) = queue.pop() {
-        let (Some(&l), Some(&r)) = (symbols.get(bg.left), symbols.get(bg.right)) else { continue };
+        let (Some(&l), Some(&r)) = (symbols.get(bg.left), symbols.get(bg.right)) else {
+            continue;
+        };
         // Stale when either side has changed since it was queued (llama.cpp compares texts;
         // symbols only grow and keep their start, so comparing lengths is the same test).
         if l.len == 0 || r.len == 0 || l.len != bg.left_len || r.len != bg.right_len {

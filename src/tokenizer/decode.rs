@@ -16,7 +16,10 @@ pub fn piece(vocab: &Vocab, id: u32, render_special: bool) -> Option<&[u8]> {
 /// The error for an id outside the vocabulary.
 pub fn bad_id(vocab: &Vocab, id: u32) -> Error {
     Error::Tokenizer {
-        what: format!("token id {id} is out of range (vocabulary has {} tokens)", vocab.n_tokens()),
+        what: format!(
+            "token id {id} is out of range (vocabulary has {} tokens)",
+            vocab.n_tokens()
+        ),
     }
 }
 
@@ -45,7 +48,13 @@ pub fn plan<'a>(vocab: &Vocab, ids: &'a [u32], remove_special: bool) -> (&'a [u3
 }
 
 /// Appends the piece of `id`, without one leading space when `strip_space`.
-pub fn push_piece(vocab: &Vocab, id: u32, render_special: bool, strip_space: bool, out: &mut Vec<u8>) -> Result<()> {
+pub fn push_piece(
+    vocab: &Vocab,
+    id: u32,
+    render_special: bool,
+    strip_space: bool,
+    out: &mut Vec<u8>,
+) -> Result<()> {
     let p = piece(vocab, id, render_special).ok_or_else(|| bad_id(vocab, id))?;
     let p = match p {
         [b' ', rest @ ..] if strip_space => rest,
@@ -56,7 +65,12 @@ pub fn push_piece(vocab: &Vocab, id: u32, render_special: bool, strip_space: boo
 }
 
 /// The full detokenization.
-pub fn detokenize(vocab: &Vocab, ids: &[u32], remove_special: bool, render_special: bool) -> Result<Vec<u8>> {
+pub fn detokenize(
+    vocab: &Vocab,
+    ids: &[u32],
+    remove_special: bool,
+    render_special: bool,
+) -> Result<Vec<u8>> {
     let (ids, mut remove_space) = plan(vocab, ids, remove_special);
     let mut out = Vec::new();
     for &id in ids {
@@ -114,7 +128,7 @@ pub fn clean_spaces(text: &mut Vec<u8>) {
                 total -= 1;
             } else if x1 != b't' && x1 != b'd' && i + 2 < total3 {
                 let x2 = get(text, i + 2);
-                if (x1 == b'r' && x2 == b'e') || (x1 == b'v' && x2 == b'e') {
+                if (x1 == b'r' || x1 == b'v') && x2 == b'e' {
                     total -= 1;
                 }
             }
@@ -145,7 +159,10 @@ mod tests {
     #[test]
     fn clean_spaces_passes() {
         assert_eq!(clean("Hello , world !"), "Hello, world!");
-        assert_eq!(clean("it 's , we 're , I 'm , don 't"), "it's, we're, I'm, don 't");
+        assert_eq!(
+            clean("it 's , we 're , I 'm , don 't"),
+            "it's, we're, I'm, don 't"
+        );
         assert_eq!(clean("a ' b"), "a'b");
         // The first match overwrites the space after it with NUL and skips it, so the second
         // apostrophe sees NUL on its left and keeps its right space.

@@ -48,7 +48,9 @@ impl VocabData {
             Some(Array::F32(v)) => v.clone(),
             // llama.cpp also accepts integer scores.
             Some(Array::I32(v)) => v.iter().map(|&x| x as f32).collect(),
-            Some(other) => return Err(wrong("tokenizer.ggml.scores", "array of f32 or i32", other)),
+            Some(other) => {
+                return Err(wrong("tokenizer.ggml.scores", "array of f32 or i32", other))
+            }
         };
         let token_types = match f.opt_array("tokenizer.ggml.token_type")? {
             None => Vec::new(),

@@ -124,7 +124,12 @@ impl Tokenizer {
     /// `llama_detokenize(vocab, ids, remove_special, unparse_special)`: the text of `ids` as
     /// bytes (not always UTF-8: a sequence may stop inside a character). An id outside the
     /// vocabulary is an error that names it.
-    pub fn decode(&self, ids: &[u32], remove_special: bool, unparse_special: bool) -> Result<Vec<u8>> {
+    pub fn decode(
+        &self,
+        ids: &[u32],
+        remove_special: bool,
+        unparse_special: bool,
+    ) -> Result<Vec<u8>> {
         decode::detokenize(&self.vocab, ids, remove_special, unparse_special)
     }
 

@@ -74,7 +74,11 @@ impl PreTokenizer {
     /// Splits `cpts` into words; returns the length of each word in code points, in order, summing
     /// to `cpts.len()`.
     pub fn split(self, cpts: &[u32]) -> Vec<usize> {
-        let whole = if cpts.is_empty() { vec![] } else { vec![cpts.len()] };
+        let whole = if cpts.is_empty() {
+            vec![]
+        } else {
+            vec![cpts.len()]
+        };
         match self {
             PreTokenizer::Gpt2 => split_gpt2(cpts, &whole),
             PreTokenizer::Llama3 => split_llama3(cpts, &whole),
@@ -180,7 +184,11 @@ fn split_gpt2(cpts: &[u32], offsets: &[usize]) -> Vec<usize> {
 
             if cpt == u32::from(b'\'') && pos + 1 < end {
                 // The two-letter forms only when a third code point is in the chunk.
-                let next_next = if pos + 2 < end { c.cpt(pos + 2) } else { OUT_OF_RANGE };
+                let next_next = if pos + 2 < end {
+                    c.cpt(pos + 2)
+                } else {
+                    OUT_OF_RANGE
+                };
                 if let Some(n) = is_contraction_tail(c.cpt(pos + 1), next_next) {
                     pos += words.add(pos + n);
                     continue;
@@ -207,7 +215,8 @@ fn split_gpt2(cpts: &[u32], offsets: &[usize]) -> Vec<usize> {
                 words.add(pos);
                 continue;
             }
-            let other = |g: Flags| !(g.is_whitespace() || g.is_letter() || g.is_number()) && g.is_defined();
+            let other =
+                |g: Flags| !(g.is_whitespace() || g.is_letter() || g.is_number()) && g.is_defined();
             if other(f2) {
                 pos += usize::from(space);
                 while other(f2) {
@@ -258,14 +267,20 @@ fn split_llama3(cpts: &[u32], offsets: &[usize]) -> Vec<usize> {
 
             if cpt == u32::from(b'\'') && pos + 1 < end {
                 let next = to_lower(c.cpt(pos + 1));
-                let next_next = if pos + 2 < end { to_lower(c.cpt(pos + 2)) } else { OUT_OF_RANGE };
+                let next_next = if pos + 2 < end {
+                    to_lower(c.cpt(pos + 2))
+                } else {
+                    OUT_OF_RANGE
+                };
                 if let Some(n) = is_contraction_tail(next, next_next) {
                     pos += words.add(pos + n);
                     continue;
                 }
             }
 
-            if !(cpt == cr || cpt == lf || f.is_number()) && (f.is_letter() || c.flags(pos + 1).is_letter()) {
+            if !(cpt == cr || cpt == lf || f.is_number())
+                && (f.is_letter() || c.flags(pos + 1).is_letter())
+            {
                 pos += 1;
                 while c.flags(pos).is_letter() {
                     pos += 1;
@@ -383,7 +398,8 @@ fn is_n(b: u8) -> bool {
 }
 /// `\p{P}` collapsed: 0xD3 and ASCII punctuation `!-#%-*,-/:;?@[-]_{}`.
 fn is_p(b: u8) -> bool {
-    b == 0xD3 || matches!(b, 0x21..=0x23 | 0x25..=0x2A | 0x2C..=0x2F | 0x3A..=0x3B | 0x3F..=0x40 | 0x5B..=0x5D | 0x5F | 0x7B | 0x7D)
+    b == 0xD3
+        || matches!(b, 0x21..=0x23 | 0x25..=0x2A | 0x2C..=0x2F | 0x3A..=0x3B | 0x3F..=0x40 | 0x5B..=0x5D | 0x5F | 0x7B | 0x7D)
 }
 
 fn at(text: &[u8], pos: usize, end: usize) -> Option<u8> {
@@ -468,7 +484,10 @@ fn match_qwen2(text: &[u8], pos: usize, end: usize) -> Option<usize> {
     }
     // \s*[\r\n]+ : ends after the last \r or \n of the whitespace run.
     let ws_end = run(text, pos, end, is_s);
-    if let Some(last) = (pos..ws_end).rev().find(|&i| matches!(text.get(i), Some(b'\r' | b'\n'))) {
+    if let Some(last) = (pos..ws_end)
+        .rev()
+        .find(|&i| matches!(text.get(i), Some(b'\r' | b'\n')))
+    {
         return Some(last + 1);
     }
     // \s+(?!\S) then \s+
@@ -502,20 +521,32 @@ mod tests {
     #[test]
     fn gpt2_regex() {
         let w = words(PreTokenizer::Gpt2, "Hello world's  3.14 ok!!\n\n x");
-        assert_eq!(w, ["Hello", " world", "'s", " ", " 3", ".", "14", " ok", "!!", "\n\n", " x"]);
+        assert_eq!(
+            w,
+            ["Hello", " world", "'s", " ", " 3", ".", "14", " ok", "!!", "\n\n", " x"]
+        );
         // \s+(?!\S) keeps the last space for the next word; trailing whitespace stays whole.
-        assert_eq!(words(PreTokenizer::Gpt2, "a   b  "), ["a", "  ", " b", "  "]);
+        assert_eq!(
+            words(PreTokenizer::Gpt2, "a   b  "),
+            ["a", "  ", " b", "  "]
+        );
     }
 
     #[test]
     fn smollm_splits_digits_first() {
-        assert_eq!(words(PreTokenizer::Smollm, "x 2024y"), ["x", " ", "2", "0", "2", "4", "y"]);
+        assert_eq!(
+            words(PreTokenizer::Smollm, "x 2024y"),
+            ["x", " ", "2", "0", "2", "4", "y"]
+        );
     }
 
     #[test]
     fn llama3_regex() {
         let w = words(PreTokenizer::Llama3, "I'LL pay 1234567 $5!\r\n\n  ok");
-        assert_eq!(w, ["I", "'LL", " pay", " ", "123", "456", "7", " $", "5", "!\r\n\n", " ", " ok"]);
+        assert_eq!(
+            w,
+            ["I", "'LL", " pay", " ", "123", "456", "7", " $", "5", "!\r\n\n", " ", " ok"]
+        );
     }
 
     #[test]

@@ -11,7 +11,10 @@ use super::vocab::{attr, Vocab};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Fragment {
     /// Bytes `start..end` of the input.
-    Text { start: usize, end: usize },
+    Text {
+        start: usize,
+        end: usize,
+    },
     Token(u32),
 }
 
@@ -83,7 +86,10 @@ fn split_at_token(frags: &[Fragment], text: &[u8], tok: &[u8], id: u32, a: u32) 
                 }
             }
             if left_end > start {
-                out.push(Fragment::Text { start, end: left_end });
+                out.push(Fragment::Text {
+                    start,
+                    end: left_end,
+                });
             }
             out.push(Fragment::Token(id));
             start = m + tok.len();

@@ -56,17 +56,30 @@ pub fn tokenize(vocab: &Vocab, text: &[u8], out: &mut Vec<u32>) {
             start: offs,
             len,
             prev: index.checked_sub(1),
-            next: if offs + len == text.len() { None } else { Some(index + 1) },
+            next: if offs + len == text.len() {
+                None
+            } else {
+                Some(index + 1)
+            },
         });
         offs += len;
     }
 
     let mut queue = BinaryHeap::new();
-    let try_add = |symbols: &[Symbol], queue: &mut BinaryHeap<Bigram>, left: Option<usize>, right: Option<usize>| {
-        let (Some(l), Some(r)) = (left, right) else { return };
-        let (Some(ls), Some(rs)) = (symbols.get(l), symbols.get(r)) else { return };
+    let try_add = |symbols: &[Symbol],
+                   queue: &mut BinaryHeap<Bigram>,
+                   left: Option<usize>,
+                   right: Option<usize>| {
+        let (Some(l), Some(r)) = (left, right) else {
+            return;
+        };
+        let (Some(ls), Some(rs)) = (symbols.get(l), symbols.get(r)) else {
+            return;
+        };
         let size = ls.len + rs.len;
-        let Some(merged) = text.get(ls.start..ls.start + size) else { return };
+        let Some(merged) = text.get(ls.start..ls.start + size) else {
+            return;
+        };
         if let Some(id) = vocab.id_of_bytes(merged) {
             queue.push(Bigram {
                 score: vocab.score(id),
@@ -81,7 +94,9 @@ pub fn tokenize(vocab: &Vocab, text: &[u8], out: &mut Vec<u32>) {
     }
 
     while let Some(bg) = queue.pop() {
-        let (Some(&l), Some(&r)) = (symbols.get(bg.left), symbols.get(bg.right)) else { continue };
+        let (Some(&l), Some(&r)) = (symbols.get(bg.left), symbols.get(bg.right)) else {
+            continue;
+        };
         if l.len == 0 || r.len == 0 || l.len + r.len != bg.size {
             continue;
         }
@@ -114,7 +129,9 @@ pub fn tokenize(vocab: &Vocab, text: &[u8], out: &mut Vec<u32>) {
             out.push(id);
         } else {
             for &b in piece {
-                let id = vocab.id_of_bytes(&byte_token_text(b)).or_else(|| vocab.id_of_bytes(&[b]));
+                let id = vocab
+                    .id_of_bytes(&byte_token_text(b))
+                    .or_else(|| vocab.id_of_bytes(&[b]));
                 out.extend(id);
             }
         }

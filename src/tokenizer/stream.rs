@@ -45,17 +45,30 @@ impl<'a> StreamDecoder<'a> {
     pub fn push(&mut self, id: u32) -> Result<String> {
         let vocab = &self.tok.vocab;
         if vocab.clean_spaces {
-            push_piece(vocab, id, self.render_special, self.strip_next, &mut self.raw)?;
+            push_piece(
+                vocab,
+                id,
+                self.render_special,
+                self.strip_next,
+                &mut self.raw,
+            )?;
             self.strip_next = false;
             let mut cleaned = self.raw.clone();
             clean_spaces(&mut cleaned);
             let stable = cleaned.len().saturating_sub(CLEAN_HOLDBACK);
             if stable > self.cleaned_out {
-                self.pending.extend_from_slice(cleaned.get(self.cleaned_out..stable).unwrap_or(&[]));
+                self.pending
+                    .extend_from_slice(cleaned.get(self.cleaned_out..stable).unwrap_or(&[]));
                 self.cleaned_out = stable;
             }
         } else {
-            push_piece(vocab, id, self.render_special, self.strip_next, &mut self.pending)?;
+            push_piece(
+                vocab,
+                id,
+                self.render_special,
+                self.strip_next,
+                &mut self.pending,
+            )?;
             self.strip_next = false;
         }
         Ok(self.take_complete())
@@ -66,7 +79,8 @@ impl<'a> StreamDecoder<'a> {
         if self.tok.vocab.clean_spaces {
             let mut cleaned = std::mem::take(&mut self.raw);
             clean_spaces(&mut cleaned);
-            self.pending.extend_from_slice(cleaned.get(self.cleaned_out..).unwrap_or(&[]));
+            self.pending
+                .extend_from_slice(cleaned.get(self.cleaned_out..).unwrap_or(&[]));
             self.cleaned_out = 0;
         }
         let s = String::from_utf8_lossy(&self.pending).into_owned();

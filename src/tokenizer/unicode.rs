@@ -132,7 +132,9 @@ pub fn push_utf8(cpt: u32, out: &mut Vec<u8>) {
     // Truncating casts below keep only the bits each byte carries.
     match cpt {
         0..=0x7F => out.push(cpt as u8),
-        0x80..=0x7FF => out.extend_from_slice(&[0xC0 | (cpt >> 6) as u8, 0x80 | (cpt & 0x3F) as u8]),
+        0x80..=0x7FF => {
+            out.extend_from_slice(&[0xC0 | (cpt >> 6) as u8, 0x80 | (cpt & 0x3F) as u8])
+        }
         0x800..=0xFFFF => out.extend_from_slice(&[
             0xE0 | (cpt >> 12) as u8,
             0x80 | ((cpt >> 6) & 0x3F) as u8,
@@ -284,7 +286,9 @@ mod tests {
 
     #[test]
     fn whitespace_is_the_white_space_property_not_python_isspace() {
-        for c in [0x09, 0x0A, 0x0B, 0x0C, 0x0D, 0x20, 0x85, 0xA0, 0x1680, 0x2000, 0x200A, 0x3000] {
+        for c in [
+            0x09, 0x0A, 0x0B, 0x0C, 0x0D, 0x20, 0x85, 0xA0, 0x1680, 0x2000, 0x200A, 0x3000,
+        ] {
             assert!(flags(c).whitespace, "U+{c:04X}");
         }
         for c in [0x1C, 0x1D, 0x1E, 0x1F, 0x200B, 0x180E] {
@@ -308,7 +312,10 @@ mod tests {
 
     #[test]
     fn lossy_decoding_matches_llama_cpp() {
-        assert_eq!(cpts_from_utf8("aé€😀".as_bytes()), vec![0x61, 0xE9, 0x20AC, 0x1F600]);
+        assert_eq!(
+            cpts_from_utf8("aé€😀".as_bytes()),
+            vec![0x61, 0xE9, 0x20AC, 0x1F600]
+        );
         // A lone continuation byte and a truncated sequence each become U+FFFD per byte.
         assert_eq!(cpts_from_utf8(&[0x80, b'a']), vec![0xFFFD, 0x61]);
         assert_eq!(cpts_from_utf8(&[0xE2, 0x82]), vec![0xFFFD, 0xFFFD]);

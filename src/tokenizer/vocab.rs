@@ -159,7 +159,13 @@ const FIM_MID_TEXTS: &[&str] = &[
     "<|middle|>",
 ];
 const FIM_PAD_TEXTS: &[&str] = &["<|fim_pad|>", "<fim-pad>", "<fim_pad>", "<PAD>", "[PAD]"];
-const FIM_REP_TEXTS: &[&str] = &["<|fim_repo|>", "<|repo_name|>", "<fim-repo>", "<REPO>", "<reponame>"];
+const FIM_REP_TEXTS: &[&str] = &[
+    "<|fim_repo|>",
+    "<|repo_name|>",
+    "<fim-repo>",
+    "<REPO>",
+    "<reponame>",
+];
 const FIM_SEP_TEXTS: &[&str] = &["<|file_sep|>"];
 const EOG_TEXTS: &[&str] = &[
     "<|eot_id|>",
@@ -192,39 +198,57 @@ impl Vocab {
         if n == 0 {
             return Err(err("the vocabulary (tokenizer.ggml.tokens) is empty"));
         }
-        let n_u32 = u32::try_from(n).map_err(|_| err(format!("{n} tokens is more than u32 ids can address")))?;
+        let n_u32 = u32::try_from(n)
+            .map_err(|_| err(format!("{n} tokens is more than u32 ids can address")))?;
 
-        let (kind, mut add_bos, add_eos, mut add_space_prefix, clean_spaces, ignore_merges, defaults) =
-            match data.model.as_str() {
-                "llama" => {
-                    let d = SpecialIds {
-                        bos: Some(1),
-                        eos: Some(2),
-                        unk: Some(0),
-                        ..SpecialIds::default()
-                    };
-                    (Kind::Spm, true, false, true, false, false, d)
-                }
-                "gpt2" => {
-                    let s = settings_for(data.pre.as_deref()).ok_or_else(|| {
-                        err(format!(
-                            "unknown pre-tokenizer type '{}' (tokenizer.ggml.pre)",
-                            data.pre.as_deref().unwrap_or("")
-                        ))
-                    })?;
-                    let d = SpecialIds {
-                        bos: Some(11),
-                        eos: Some(11),
-                        ..SpecialIds::default()
-                    };
-                    (Kind::Bpe(s.pre), s.add_bos, false, false, s.clean_spaces, s.ignore_merges, d)
-                }
-                other => {
-                    return Err(Error::Unsupported {
-                        what: format!("tokenizer model '{other}' (tokenizer.ggml.model); supported: llama, gpt2"),
-                    })
-                }
-            };
+        let (
+            kind,
+            mut add_bos,
+            add_eos,
+            mut add_space_prefix,
+            clean_spaces,
+            ignore_merges,
+            defaults,
+        ) = match data.model.as_str() {
+            "llama" => {
+                let d = SpecialIds {
+                    bos: Some(1),
+                    eos: Some(2),
+                    unk: Some(0),
+                    ..SpecialIds::default()
+                };
+                (Kind::Spm, true, false, true, false, false, d)
+            }
+            "gpt2" => {
+                let s = settings_for(data.pre.as_deref()).ok_or_else(|| {
+                    err(format!(
+                        "unknown pre-tokenizer type '{}' (tokenizer.ggml.pre)",
+                        data.pre.as_deref().unwrap_or("")
+                    ))
+                })?;
+                let d = SpecialIds {
+                    bos: Some(11),
+                    eos: Some(11),
+                    ..SpecialIds::default()
+                };
+                (
+                    Kind::Bpe(s.pre),
+                    s.add_bos,
+                    false,
+                    false,
+                    s.clean_spaces,
+                    s.ignore_merges,
+                    d,
+                )
+            }
+            other => {
+                return Err(Error::Unsupported {
+                    what: format!(
+                        "tokenizer model '{other}' (tokenizer.ggml.model); supported: llama, gpt2"
+                    ),
+                })
+            }
+        };
         if let Some(v) = data.add_space_prefix {
             add_space_prefix = v;
         }
@@ -233,7 +257,10 @@ impl Vocab {
             return Err(err(format!("{} scores for {n} tokens", data.scores.len())));
         }
         if !data.token_types.is_empty() && data.token_types.len() < n {
-            return Err(err(format!("{} token types for {n} tokens", data.token_types.len())));
+            return Err(err(format!(
+                "{} token types for {n} tokens",
+                data.token_types.len()
+            )));
         }
 
         let mut tokens = Vec::with_capacity(n);
@@ -247,7 +274,9 @@ impl Vocab {
             };
             let id = i as u32; // i < n <= u32::MAX
             if let Some(prev) = token_to_id.insert(Box::<[u8]>::from(text.as_bytes()), id) {
-                return Err(err(format!("duplicate token in vocabulary: '{text}' has ids {prev} and {id}")));
+                return Err(err(format!(
+                    "duplicate token in vocabulary: '{text}' has ids {prev} and {id}"
+                )));
             }
             let attr = match data.token_types.get(i) {
                 None => attr::NORMAL,
@@ -310,10 +339,14 @@ impl Vocab {
         }
         let add_eos = data.add_eos.unwrap_or(add_eos);
         if add_bos && special.bos.is_none() {
-            return Err(err("tokenizer.ggml.add_bos_token is true, but tokenizer.ggml.bos_token_id is not set"));
+            return Err(err(
+                "tokenizer.ggml.add_bos_token is true, but tokenizer.ggml.bos_token_id is not set",
+            ));
         }
         if add_eos && special.eos.is_none() {
-            return Err(err("tokenizer.ggml.add_eos_token is true, but tokenizer.ggml.eos_token_id is not set"));
+            return Err(err(
+                "tokenizer.ggml.add_eos_token is true, but tokenizer.ggml.eos_token_id is not set",
+            ));
         }
 
         let mut vocab = Vocab {
@@ -364,7 +397,10 @@ impl Vocab {
             }
         }
 
-        let mut eog: Vec<u32> = [special.fim_pad, special.fim_rep, special.fim_sep].into_iter().flatten().collect();
+        let mut eog: Vec<u32> = [special.fim_pad, special.fim_rep, special.fim_sep]
+            .into_iter()
+            .flatten()
+            .collect();
         for t in EOG_TEXTS {
             if let Some(id) = vocab.id_of(t) {
                 eog.push(id);
@@ -377,23 +413,34 @@ impl Vocab {
                 vocab.set_attr(id, attr::USER_DEFINED);
             }
         }
-        eog.extend([special.eos, special.eot, special.eom].into_iter().flatten());
+        eog.extend(
+            [special.eos, special.eot, special.eom]
+                .into_iter()
+                .flatten(),
+        );
         eog.sort_unstable();
         eog.dedup();
 
         // o200k_harmony / solar-open: <|end|> is not end-of-generation there.
-        let has = |eog: &[u32], v: &Vocab, t: &str| v.id_of(t).is_some_and(|id| eog.binary_search(&id).is_ok());
-        let end_id = vocab.id_of("<|end|>").filter(|&id| eog.binary_search(&id).is_ok());
+        let has = |eog: &[u32], v: &Vocab, t: &str| {
+            v.id_of(t).is_some_and(|id| eog.binary_search(&id).is_ok())
+        };
+        let end_id = vocab
+            .id_of("<|end|>")
+            .filter(|&id| eog.binary_search(&id).is_ok());
         let has_call = has(&eog, &vocab, "<|call|>") || has(&eog, &vocab, "<|calls|>");
         if let Some(end_id) = end_id {
-            if (has(&eog, &vocab, "<|return|>") && has_call) || (has_call && has(&eog, &vocab, "<|flush|>")) {
+            if has_call && (has(&eog, &vocab, "<|return|>") || has(&eog, &vocab, "<|flush|>")) {
                 eog.retain(|&x| x != end_id);
                 vocab.set_attr(end_id, attr::USER_DEFINED);
             }
         }
         // gemma4 / paddleocr: </s> is not end-of-generation when <|tool_response> is.
         if has(&eog, &vocab, "<|tool_response>") {
-            if let Some(s_id) = vocab.id_of("</s>").filter(|&id| eog.binary_search(&id).is_ok()) {
+            if let Some(s_id) = vocab
+                .id_of("</s>")
+                .filter(|&id| eog.binary_search(&id).is_ok())
+            {
                 eog.retain(|&x| x != s_id);
                 vocab.set_attr(s_id, attr::NORMAL);
             }
@@ -404,7 +451,9 @@ impl Vocab {
         // Tokens matched in the raw text, longest first (ties: lower id first; llama.cpp's
         // std::sort leaves their order unspecified).
         let mut cache: Vec<u32> = (0..n_u32)
-            .filter(|&id| vocab.attr(id) & (attr::CONTROL | attr::USER_DEFINED | attr::UNKNOWN) != 0)
+            .filter(|&id| {
+                vocab.attr(id) & (attr::CONTROL | attr::USER_DEFINED | attr::UNKNOWN) != 0
+            })
             .collect();
         cache.sort_by_key(|&id| std::cmp::Reverse(vocab.text(id).len()));
         vocab.special_cache = cache;
@@ -427,7 +476,9 @@ impl Vocab {
     }
 
     pub fn attr(&self, id: u32) -> u32 {
-        self.tokens.get(id as usize).map_or(attr::UNDEFINED, |t| t.attr)
+        self.tokens
+            .get(id as usize)
+            .map_or(attr::UNDEFINED, |t| t.attr)
     }
 
     pub fn text(&self, id: u32) -> &str {
@@ -491,7 +542,11 @@ impl Vocab {
 
     /// Attributes llama.cpp sets by model name (the GGUF has no per-token lstrip/rstrip).
     fn apply_model_attrs(&mut self, data: &VocabData) {
-        let name = data.model_name.as_deref().unwrap_or("").to_ascii_lowercase();
+        let name = data
+            .model_name
+            .as_deref()
+            .unwrap_or("")
+            .to_ascii_lowercase();
         let pre = data.pre.as_deref().unwrap_or("");
         let arch = data.architecture.as_deref().unwrap_or("");
         let contains_any = |s: &str, subs: &[&str]| subs.iter().any(|x| s.contains(x));
@@ -574,7 +629,14 @@ pub fn byte_of_byte_token(text: &str) -> u8 {
 /// What a byte-fallback token for `b` is called in a SentencePiece vocabulary.
 pub fn byte_token_text(b: u8) -> [u8; 6] {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    [b'<', b'0', b'x', HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)], b'>']
+    [
+        b'<',
+        b'0',
+        b'x',
+        HEX[usize::from(b >> 4)],
+        HEX[usize::from(b & 15)],
+        b'>',
+    ]
 }
 
 #[cfg(test)]
