@@ -64,7 +64,12 @@ fn report(f: &GgufFile, path: &str, out: &mut String) -> Result<(), std::fmt::Er
 
     writeln!(out, "\nmetadata:")?;
     for (key, value) in f.metadata().iter() {
-        writeln!(out, "  {key} [{}] = {}", type_label(value), show_value(value))?;
+        writeln!(
+            out,
+            "  {key} [{}] = {}",
+            type_label(value),
+            show_value(value)
+        )?;
     }
 
     writeln!(out, "\ntensors:")?;
@@ -93,7 +98,11 @@ fn report(f: &GgufFile, path: &str, out: &mut String) -> Result<(), std::fmt::Er
     }
 
     writeln!(out, "\ntotals by type:")?;
-    writeln!(out, "  {:<7}  {:>7}  {:>14}  {:>14}", "type", "tensors", "parameters", "bytes")?;
+    writeln!(
+        out,
+        "  {:<7}  {:>7}  {:>14}  {:>14}",
+        "type", "tensors", "parameters", "bytes"
+    )?;
     for (ty, (n, params, bytes)) in &totals {
         writeln!(out, "  {ty:<7}  {n:>7}  {params:>14}  {bytes:>14}")?;
     }
