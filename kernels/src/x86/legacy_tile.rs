@@ -183,164 +183,174 @@ macro_rules! legacy_tiles {
                 ]
             }
 
-            /// Up to eight weight rows repacked "lane = row": `codes[8 * b + g]` lane r holds
-            /// codes `4g..4g+4` of block b of row r; `d[b]` (and `m[b]`) lane r its scale
-            /// (and minimum). Missing rows are zero.
-            struct Packed {
-                codes: Vec<__m256i>,
-                d: Vec<__m256>,
-                m: Vec<__m256>,
-            }
+            /// Vectors per block of a packed weight group: eight code registers (`g`: lane r
+            /// holds codes `4g..4g+4` of row r), the scales (f32 bits), the minimums.
+            const W_REC: usize = 10;
+            /// Vectors per block of a packed activation quad: four rows of 32 quants, then
+            /// f32 scales in bytes 128..144, `OFFSET * sum(a)` (i32) in 144..160, Q8_1's
+            /// f32 `s` in 160..176.
+            const A_REC: usize = 6;
 
-            /// Repacks `count <= 8` rows of `nb` blocks at `w + r * ws` into `p`.
+            /// Repacks `count <= 8` rows of `nb` blocks at `w + r * ws` into `out`
+            /// (`W_REC * nb` vectors); missing rows are zero.
             ///
             /// # Safety
             /// Features present; those rows are readable.
             #[inline]
             #[target_feature(enable = $features)]
-            unsafe fn repack<L: Legacy>(
+            unsafe fn pack_weights<L: Legacy>(
                 nb: usize,
                 w: *const u8,
                 ws: usize,
                 count: usize,
-                p: &mut Packed,
+                out: &mut [__m256i],
             ) {
-                for b in 0..nb {
+                for (b, rec) in out.chunks_exact_mut(W_REC).take(nb).enumerate() {
                     let x = w.wrapping_add(b * L::W_BYTES);
                     let mut rows = [_mm256_setzero_si256(); 8];
                     for (r, row) in rows.iter_mut().enumerate().take(count) {
                         // SAFETY: block b of row r < count is readable (contract).
                         *row = unsafe { L::codes(x.add(r * ws)) };
                     }
-                    for (dst, v) in p.codes[8 * b..8 * b + 8].iter_mut().zip(transpose8(&rows)) {
-                        *dst = v;
-                    }
+                    rec[..8].copy_from_slice(&transpose8(&rows));
                     // SAFETY: as above (d at 0..2, m at 2..4 of each block).
-                    p.d[b] = unsafe { halves8(x, ws, 0, count) };
+                    rec[8] = _mm256_castps_si256(unsafe { halves8(x, ws, 0, count) });
                     if L::HAS_MIN {
                         // SAFETY: as above.
-                        p.m[b] = unsafe { halves8(x, ws, 2, count) };
+                        rec[9] = _mm256_castps_si256(unsafe { halves8(x, ws, 2, count) });
                     }
                 }
             }
 
-            /// Per activation row and block: f32 scale, exact `OFFSET * sum(a)`, f32 `s`.
-            struct ActPrep {
-                d: Vec<f32>,
-                off: Vec<i32>,
-                s: Vec<f32>,
-            }
-
+            /// Copies `acts` activation rows into quads of `A_REC`-vector block records
+            /// (rows past `acts` in the last quad stay zero), with each block's f32 scale,
+            /// exact zero-point correction and Q8_1 `s`.
+            ///
             /// # Safety
-            /// Features present; `acts` rows of `nb` blocks at `act + j * stride`.
+            /// Features present; `acts` rows of `nb` blocks at `act + j * stride`;
+            /// `out.len() == acts.div_ceil(4) * nb * A_REC`, zeroed.
             #[target_feature(enable = $features)]
-            unsafe fn prep_acts<L: Legacy>(
+            unsafe fn pack_acts<L: Legacy>(
                 nb: usize,
                 act: *const u8,
                 stride: usize,
                 acts: usize,
-            ) -> ActPrep {
-                let mut p = ActPrep {
-                    d: Vec::with_capacity(nb * acts),
-                    off: Vec::with_capacity(if L::OFFSET != 0 { nb * acts } else { 0 }),
-                    s: Vec::with_capacity(if L::HAS_MIN { nb * acts } else { 0 }),
-                };
+                out: &mut [__m256i],
+            ) {
+                let base = out.as_mut_ptr().cast::<u8>();
                 for j in 0..acts {
+                    let (q, jj) = (j / NR, j % NR);
                     for b in 0..nb {
-                        // SAFETY: block b of activation row j is in bounds (contract).
+                        // SAFETY: block b of activation row j is in bounds (contract); the
+                        // record (q, b) lies inside `out` (its length, contract), and so do
+                        // the byte offsets written inside it.
                         unsafe {
                             let y = act.add(j * stride + b * L::A_BYTES);
-                            p.d.push(f16_at(y));
+                            let rec = base.add((q * nb + b) * A_REC * 32);
+                            let a = load256(y.add(L::A_QS));
+                            _mm256_storeu_si256(rec.add(32 * jj).cast(), a);
+                            rec.add(128 + 4 * jj)
+                                .cast::<f32>()
+                                .write_unaligned(f16_at(y));
                             if L::OFFSET != 0 {
-                                let a = load256(y.add(L::A_QS));
-                                let sum =
-                                    sum_pairs_i16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), a));
-                                p.off.push(i32::from(L::OFFSET) * hsum_epi32(sum));
+                                let ones = _mm256_set1_epi8(1);
+                                let sum = hsum_epi32(sum_pairs_i16(_mm256_maddubs_epi16(ones, a)));
+                                let off = i32::from(L::OFFSET) * sum;
+                                rec.add(144 + 4 * jj).cast::<i32>().write_unaligned(off);
                             }
                             if L::HAS_MIN {
-                                p.s.push(f16_at(y.add(2)));
+                                let sa = f16_at(y.add(2));
+                                rec.add(160 + 4 * jj).cast::<f32>().write_unaligned(sa);
                             }
                         }
                     }
                 }
-                p
             }
 
-            /// `count <= 8` packed rows x `NA <= NR` activation rows (from `j0`); writes
-            /// `out[jj * out_stride + r]`.
+            /// One packed weight group (`count` valid rows) x one packed activation quad
+            /// (`na` valid rows); writes `out[jj * out_stride + r]` for the valid ones.
             ///
             /// # Safety
-            /// Features present; `act + (j0 + jj) * a_stride` holds `nb` blocks for
-            /// `jj < NA`; the outputs are writable; `pk` and `ap` were built for `nb`
-            /// blocks and cover those rows.
+            /// Features present; `wp` holds `W_REC * nb` and `ap` `A_REC * nb` vectors; the
+            /// outputs are writable.
             #[inline]
             #[target_feature(enable = $features)]
-            #[allow(clippy::too_many_arguments)]
-            unsafe fn micro<L: Legacy, const NA: usize>(
+            unsafe fn micro<L: Legacy>(
                 nb: usize,
-                pk: &Packed,
-                act: *const u8,
-                a_stride: usize,
-                ap: &ActPrep,
-                j0: usize,
+                wp: *const __m256i,
+                ap: *const __m256i,
                 out: *mut f32,
                 out_stride: usize,
                 count: usize,
+                na: usize,
             ) {
                 let ones = _mm256_set1_epi16(1);
-                let mut acc = [_mm256_setzero_ps(); NA];
-                let mut macc = [_mm256_setzero_ps(); NA];
-                let codes = pk.codes.as_ptr();
+                let mut acc = [_mm256_setzero_ps(); NR];
+                let mut macc = [_mm256_setzero_ps(); NR];
                 for b in 0..nb {
-                    let mut acc32 = [_mm256_setzero_si256(); NA];
-                    let mut acc16 = [_mm256_setzero_si256(); NA];
-                    for g in 0..8 {
-                        // SAFETY: `codes` holds 8 * nb vectors (contract).
-                        let w = unsafe { *codes.add(8 * b + g) };
-                        let wa = if L::SIGNED { _mm256_abs_epi8(w) } else { w };
-                        for jj in 0..NA {
-                            // SAFETY: bytes 4g..4g+4 of block b's quants of activation row
-                            // j0 + jj lie inside that block (contract).
-                            let a4 = unsafe {
-                                act.add((j0 + jj) * a_stride + b * L::A_BYTES + L::A_QS + 4 * g)
-                                    .cast::<i32>()
-                                    .read_unaligned()
-                            };
-                            let a = _mm256_set1_epi32(a4);
-                            let a = if L::SIGNED { _mm256_sign_epi8(a, w) } else { a };
-                            if $vnni {
-                                // SAFETY: only the AVX-VNNI level takes this branch, and its
-                                // set is offered only on CPUs with AVX-VNNI.
-                                acc32[jj] = unsafe { dpbusd(acc32[jj], wa, a) };
-                            } else if L::I16_GROUPS == 1 {
-                                let p = _mm256_maddubs_epi16(wa, a);
-                                acc32[jj] = _mm256_add_epi32(acc32[jj], _mm256_madd_epi16(p, ones));
-                            } else {
-                                let p = _mm256_maddubs_epi16(wa, a);
-                                acc16[jj] = _mm256_add_epi16(acc16[jj], p);
-                                if (g + 1) % L::I16_GROUPS == 0 {
-                                    let s = _mm256_madd_epi16(acc16[jj], ones);
-                                    acc32[jj] = _mm256_add_epi32(acc32[jj], s);
-                                    acc16[jj] = _mm256_setzero_si256();
+                    // SAFETY: records b of both packs exist (contract); every read below
+                    // stays inside them (layouts at `W_REC`, `A_REC`).
+                    unsafe {
+                        let wr = wp.add(b * W_REC);
+                        let ar = ap.add(b * A_REC).cast::<u8>();
+                        let mut acc32 = [_mm256_setzero_si256(); NR];
+                        let mut acc16 = [_mm256_setzero_si256(); NR];
+                        // VNNI: a second accumulator per row for the odd groups halves the
+                        // dependency chains (vpdpbusd's latency, not its throughput, bounds
+                        // four chains of eight).
+                        let mut odd32 = [_mm256_setzero_si256(); NR];
+                        for g in 0..8 {
+                            let w = *wr.add(g);
+                            let wa = if L::SIGNED { _mm256_abs_epi8(w) } else { w };
+                            for jj in 0..NR {
+                                let a4 = ar.add(32 * jj + 4 * g).cast::<i32>().read_unaligned();
+                                let a = _mm256_set1_epi32(a4);
+                                let a = if L::SIGNED { _mm256_sign_epi8(a, w) } else { a };
+                                if $vnni {
+                                    // (This level runs only with AVX-VNNI.)
+                                    if g % 2 == 0 {
+                                        acc32[jj] = dpbusd(acc32[jj], wa, a);
+                                    } else {
+                                        odd32[jj] = dpbusd(odd32[jj], wa, a);
+                                    }
+                                } else if L::I16_GROUPS == 1 {
+                                    let p = _mm256_maddubs_epi16(wa, a);
+                                    let p = _mm256_madd_epi16(p, ones);
+                                    acc32[jj] = _mm256_add_epi32(acc32[jj], p);
+                                } else {
+                                    let p = _mm256_maddubs_epi16(wa, a);
+                                    acc16[jj] = _mm256_add_epi16(acc16[jj], p);
+                                    if (g + 1) % L::I16_GROUPS == 0 {
+                                        let s = _mm256_madd_epi16(acc16[jj], ones);
+                                        acc32[jj] = _mm256_add_epi32(acc32[jj], s);
+                                        acc16[jj] = _mm256_setzero_si256();
+                                    }
                                 }
                             }
                         }
-                    }
-                    for jj in 0..NA {
-                        let k = (j0 + jj) * nb + b;
-                        let mut s = acc32[jj];
-                        if L::OFFSET != 0 {
-                            s = _mm256_sub_epi32(s, _mm256_set1_epi32(ap.off[k]));
-                        }
-                        let scale = _mm256_mul_ps(pk.d[b], _mm256_set1_ps(ap.d[k]));
-                        acc[jj] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), scale, acc[jj]);
-                        if L::HAS_MIN {
-                            let min = _mm256_mul_ps(pk.m[b], _mm256_set1_ps(ap.s[k]));
-                            macc[jj] = _mm256_add_ps(macc[jj], min);
+                        let dw = _mm256_castsi256_ps(*wr.add(8));
+                        for jj in 0..NR {
+                            let mut s = acc32[jj];
+                            if $vnni {
+                                s = _mm256_add_epi32(s, odd32[jj]);
+                            }
+                            if L::OFFSET != 0 {
+                                let off = ar.add(144 + 4 * jj).cast::<i32>().read_unaligned();
+                                s = _mm256_sub_epi32(s, _mm256_set1_epi32(off));
+                            }
+                            let da = ar.add(128 + 4 * jj).cast::<f32>().read_unaligned();
+                            let scale = _mm256_mul_ps(dw, _mm256_set1_ps(da));
+                            acc[jj] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), scale, acc[jj]);
+                            if L::HAS_MIN {
+                                let mw = _mm256_castsi256_ps(*wr.add(9));
+                                let sa = ar.add(160 + 4 * jj).cast::<f32>().read_unaligned();
+                                let min = _mm256_mul_ps(mw, _mm256_set1_ps(sa));
+                                macc[jj] = _mm256_add_ps(macc[jj], min);
+                            }
                         }
                     }
                 }
-                for jj in 0..NA {
+                for jj in 0..na.min(NR) {
                     let v = if L::HAS_MIN {
                         _mm256_add_ps(acc[jj], macc[jj])
                     } else {
@@ -387,34 +397,68 @@ macro_rules! legacy_tiles {
                     }
                     return;
                 }
-                // SAFETY: the activation rows are inside the validated tile.
-                let ap = unsafe { prep_acts::<L>(nb, a, t.act_stride, t.acts) };
-                let mut pk = Packed {
-                    codes: vec![_mm256_setzero_si256(); 8 * nb],
-                    d: vec![_mm256_setzero_ps(); nb],
-                    m: vec![_mm256_setzero_ps(); if L::HAS_MIN { nb } else { 0 }],
-                };
+                // Activations are packed once per tile, eight weight rows at a time; a packed
+                // weight group (about 40 KB for 4096 columns) stays in L1 while every
+                // activation quad streams past it.
+                let quads = t.acts.div_ceil(NR);
+                // Per-thread scratch, reused across calls: a fresh allocation of this size
+                // is a fresh mapping, and its page faults cost more than the packing.
+                thread_local! {
+                    static SCRATCH: core::cell::RefCell<(Vec<__m256i>, Vec<__m256i>)> =
+                        const { core::cell::RefCell::new((Vec::new(), Vec::new())) };
+                }
+                SCRATCH.with(|cell| {
+                    let mut guard = cell.borrow_mut();
+                    let (acts, group) = &mut *guard;
+                    acts.clear();
+                    acts.resize(quads * nb * A_REC, _mm256_setzero_si256());
+                    group.clear();
+                    group.resize(nb * W_REC, _mm256_setzero_si256());
+                    // SAFETY: as for `tile` (the caller's contract): the tile is validated.
+                    unsafe { tile_packed::<L>(t, o, out_stride, acts, group) };
+                });
+            }
+
+            /// The GEMM part of [`tile`], with its scratch buffers.
+            ///
+            /// # Safety
+            /// As [`tile`], with `o` its output; `acts` has `acts.div_ceil(NR) * nb * A_REC`
+            /// zeroed vectors, `group` `nb * W_REC`.
+            #[target_feature(enable = $features)]
+            unsafe fn tile_packed<L: Legacy>(
+                t: &TileArgs<'_>,
+                o: *mut f32,
+                out_stride: usize,
+                acts: &mut [__m256i],
+                group: &mut [__m256i],
+            ) {
+                let nb = t.n / 32;
+                let (w, a, ws) = (t.w.as_ptr(), t.act.as_ptr(), t.w_stride);
+                let quads = t.acts.div_ceil(NR);
+                // SAFETY: the activation rows are inside the validated tile; `acts` has the
+                // required length, zeroed.
+                unsafe { pack_acts::<L>(nb, a, t.act_stride, t.acts, acts) };
                 let mut r0 = 0;
                 while r0 < t.rows {
                     let count = (t.rows - r0).min(8);
                     // SAFETY: rows r0..r0+count are inside the tile.
-                    unsafe { repack::<L>(nb, w.add(r0 * ws), ws, count, &mut pk) };
-                    let mut j0 = 0;
-                    while j0 < t.acts {
-                        let na = (t.acts - j0).min(NR);
-                        let (s, as_) = (out_stride, t.act_stride);
-                        // SAFETY: activation rows j0..j0+na and the outputs of rows
-                        // r0..r0+count for them are inside the validated tile.
+                    unsafe { pack_weights::<L>(nb, w.add(r0 * ws), ws, count, group) };
+                    for q in 0..quads {
+                        let j0 = q * NR;
+                        // SAFETY: the packs have the sizes `micro` needs; activation rows
+                        // j0..min(j0 + NR, acts) and weight rows r0..r0+count have their
+                        // outputs inside the validated tile.
                         unsafe {
-                            let op = o.add(j0 * s + r0);
-                            match na {
-                                4 => micro::<L, 4>(nb, &pk, a, as_, &ap, j0, op, s, count),
-                                3 => micro::<L, 3>(nb, &pk, a, as_, &ap, j0, op, s, count),
-                                2 => micro::<L, 2>(nb, &pk, a, as_, &ap, j0, op, s, count),
-                                _ => micro::<L, 1>(nb, &pk, a, as_, &ap, j0, op, s, count),
-                            }
-                        }
-                        j0 += na;
+                            micro::<L>(
+                                nb,
+                                group.as_ptr(),
+                                acts.as_ptr().add(q * nb * A_REC),
+                                o.add(j0 * out_stride + r0),
+                                out_stride,
+                                count,
+                                t.acts - j0,
+                            )
+                        };
                     }
                     r0 += count;
                 }
