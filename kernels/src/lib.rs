@@ -3,6 +3,8 @@
 //! Everything that touches quantized bytes lives here; nothing here knows about models.
 
 pub mod error;
+pub mod formats;
+pub mod reference;
 pub mod types;
 
 pub use error::KernelError;

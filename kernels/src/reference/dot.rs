@@ -1,0 +1,289 @@
+//! Reference dot products of one weight row with one activation row already quantized to the
+//! weight type's [`vec_dot_type`](super::vec_dot_type).
+//!
+//! Every quantized type's dot product is a sum over weight blocks of integer sums of code
+//! products times float scales. [`block_isums`] exposes those integer sums (exact, so SIMD
+//! kernels can be checked bit for bit), [`block_dot_terms`] the float term of each block, and
+//! [`vec_dot`] their sum, accumulated in f64 and rounded once so that it is as close to the exact
+//! value as the terms allow.
+
+use super::{check_row, vec_dot_type};
+use crate::formats::{
+    as_blocks, BlockBf16, BlockF16, BlockF32, BlockIq4Nl, BlockIq4Xs, BlockQ2K, BlockQ3K, BlockQ4K,
+    BlockQ4_0, BlockQ4_1, BlockQ5K, BlockQ5_0, BlockQ5_1, BlockQ6K, BlockQ8K, BlockQ8_0, BlockQ8_1,
+    IQ4NL_VALUES, QK_K,
+};
+use crate::{GgmlType, KernelError};
+
+/// The integer sums of one weight block's dot product with its activations.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BlockIsum {
+    /// Sum of weight code times activation code, where each sub-block's sum is first multiplied
+    /// by its integer sub-block scale (k-quants, IQ4_XS). Weight codes are signed where the
+    /// format is symmetric (Q4_0: q - 8, Q5_0: q - 16, Q3_K: -4..4, Q6_K: q - 32, IQ4: the table
+    /// level) and unsigned where it has a minimum (Q4_1, Q5_1, Q2_K, Q4_K, Q5_K).
+    pub scaled: i32,
+    /// Q2_K/Q4_K/Q5_K: sum over sub-blocks of the integer min times the sum of the activation
+    /// codes under it (what ggml computes from Q8_K's `bsums`, here from the codes themselves).
+    /// Zero for every other type (Q4_1/Q5_1 take their min term from Q8_1's `s`).
+    pub mins: i32,
+}
+
+/// The integer sums of each weight block of a row of `n` values (one entry per block of `ty`).
+/// Unsupported for the float types, whose products are not integers.
+pub fn block_isums(
+    ty: GgmlType,
+    n: usize,
+    w: &[u8],
+    act: &[u8],
+) -> Result<Vec<BlockIsum>, KernelError> {
+    check_dot_args(ty, n, w, act)?;
+    Ok(match ty {
+        GgmlType::Q4_0 => pairs::<BlockQ4_0, BlockQ8_0>(w, act)?
+            .map(|(x, y)| plain(|i| i32::from(x.q(i)) - 8, &y.qs))
+            .collect(),
+        GgmlType::Q4_1 => pairs::<BlockQ4_1, BlockQ8_1>(w, act)?
+            .map(|(x, y)| plain(|i| i32::from(x.q(i)), &y.qs))
+            .collect(),
+        GgmlType::Q5_0 => pairs::<BlockQ5_0, BlockQ8_0>(w, act)?
+            .map(|(x, y)| plain(|i| i32::from(x.q(i)) - 16, &y.qs))
+            .collect(),
+        GgmlType::Q5_1 => pairs::<BlockQ5_1, BlockQ8_1>(w, act)?
+            .map(|(x, y)| plain(|i| i32::from(x.q(i)), &y.qs))
+            .collect(),
+        GgmlType::Q8_0 => pairs::<BlockQ8_0, BlockQ8_0>(w, act)?
+            .map(|(x, y)| plain(|i| i32::from(x.qs[i]), &y.qs))
+            .collect(),
+        GgmlType::IQ4_NL => pairs::<BlockIq4Nl, BlockQ8_0>(w, act)?
+            .map(|(x, y)| plain(|i| i32::from(IQ4NL_VALUES[usize::from(x.q(i))]), &y.qs))
+            .collect(),
+        GgmlType::Q2_K => pairs::<BlockQ2K, BlockQ8K>(w, act)?
+            .map(|(x, y)| BlockIsum {
+                scaled: scaled_sum(16, |i| i32::from(x.q(i)), |j| x.scale(16 * j).into(), &y.qs),
+                mins: scaled_sum(16, |_| 1, |j| x.min(16 * j).into(), &y.qs),
+            })
+            .collect(),
+        GgmlType::Q3_K => pairs::<BlockQ3K, BlockQ8K>(w, act)?
+            .map(|(x, y)| BlockIsum {
+                scaled: scaled_sum(16, |i| i32::from(x.q(i)), |j| x.sub_scale(j).into(), &y.qs),
+                mins: 0,
+            })
+            .collect(),
+        GgmlType::Q4_K => pairs::<BlockQ4K, BlockQ8K>(w, act)?
+            .map(|(x, y)| BlockIsum {
+                scaled: scaled_sum(
+                    32,
+                    |i| i32::from(x.q(i)),
+                    |j| x.scale_min(32 * j).0.into(),
+                    &y.qs,
+                ),
+                mins: scaled_sum(32, |_| 1, |j| x.scale_min(32 * j).1.into(), &y.qs),
+            })
+            .collect(),
+        GgmlType::Q5_K => pairs::<BlockQ5K, BlockQ8K>(w, act)?
+            .map(|(x, y)| BlockIsum {
+                scaled: scaled_sum(
+                    32,
+                    |i| i32::from(x.q(i)),
+                    |j| x.scale_min(32 * j).0.into(),
+                    &y.qs,
+                ),
+                mins: scaled_sum(32, |_| 1, |j| x.scale_min(32 * j).1.into(), &y.qs),
+            })
+            .collect(),
+        GgmlType::Q6_K => pairs::<BlockQ6K, BlockQ8K>(w, act)?
+            .map(|(x, y)| BlockIsum {
+                scaled: scaled_sum(16, |i| i32::from(x.q(i)), |j| x.scales[j].into(), &y.qs),
+                mins: 0,
+            })
+            .collect(),
+        GgmlType::IQ4_XS => pairs::<BlockIq4Xs, BlockQ8K>(w, act)?
+            .map(|(x, y)| BlockIsum {
+                scaled: scaled_sum(
+                    32,
+                    |i| i32::from(IQ4NL_VALUES[usize::from(x.q(i))]),
+                    |j| i32::from(x.ls(j)) - 32,
+                    &y.qs,
+                ),
+                mins: 0,
+            })
+            .collect(),
+        _ => return Err(unsupported("block_isums", ty)),
+    })
+}
+
+/// The float term of each weight block (each value, for F32/F16/BF16) whose sum is the dot
+/// product: `scale * isum.scaled - min_scale * isum.mins (+ m * s for Q4_1/Q5_1)`, with the
+/// scales combined as ggml combines them (weight scale times activation scale, in f32).
+pub fn block_dot_terms(
+    ty: GgmlType,
+    n: usize,
+    w: &[u8],
+    act: &[u8],
+) -> Result<Vec<f32>, KernelError> {
+    check_dot_args(ty, n, w, act)?;
+    match ty {
+        GgmlType::F32 => {
+            let (x, y) = (as_blocks::<BlockF32>(w)?, as_blocks::<BlockF32>(act)?);
+            return Ok(x.iter().zip(y).map(|(a, b)| a.get() * b.get()).collect());
+        }
+        GgmlType::F16 => {
+            let (x, y) = (as_blocks::<BlockF16>(w)?, as_blocks::<BlockF16>(act)?);
+            return Ok(x.iter().zip(y).map(|(a, b)| a.get() * b.get()).collect());
+        }
+        GgmlType::BF16 => {
+            let (x, y) = (as_blocks::<BlockBf16>(w)?, as_blocks::<BlockBf16>(act)?);
+            return Ok(x.iter().zip(y).map(|(a, b)| a.get() * b.get()).collect());
+        }
+        _ => {}
+    }
+    let isums = block_isums(ty, n, w, act)?;
+    let terms = |scales: Vec<(f32, f32, f32)>| -> Vec<f32> {
+        // (scale of `scaled`, scale of `mins`, constant added)
+        scales
+            .into_iter()
+            .zip(&isums)
+            .map(|((s, m, c), isum)| s * isum.scaled as f32 - m * isum.mins as f32 + c)
+            .collect()
+    };
+    Ok(match ty {
+        GgmlType::Q4_0 => terms(
+            pairs::<BlockQ4_0, BlockQ8_0>(w, act)?
+                .map(|(x, y)| (x.d() * y.d(), 0.0, 0.0))
+                .collect(),
+        ),
+        GgmlType::Q5_0 => terms(
+            pairs::<BlockQ5_0, BlockQ8_0>(w, act)?
+                .map(|(x, y)| (x.d() * y.d(), 0.0, 0.0))
+                .collect(),
+        ),
+        GgmlType::Q8_0 => terms(
+            pairs::<BlockQ8_0, BlockQ8_0>(w, act)?
+                .map(|(x, y)| (x.d() * y.d(), 0.0, 0.0))
+                .collect(),
+        ),
+        GgmlType::IQ4_NL => terms(
+            pairs::<BlockIq4Nl, BlockQ8_0>(w, act)?
+                .map(|(x, y)| (x.d() * y.d(), 0.0, 0.0))
+                .collect(),
+        ),
+        GgmlType::Q4_1 => terms(
+            pairs::<BlockQ4_1, BlockQ8_1>(w, act)?
+                .map(|(x, y)| (x.d() * y.d(), 0.0, x.m() * y.s()))
+                .collect(),
+        ),
+        GgmlType::Q5_1 => terms(
+            pairs::<BlockQ5_1, BlockQ8_1>(w, act)?
+                .map(|(x, y)| (x.d() * y.d(), 0.0, x.m() * y.s()))
+                .collect(),
+        ),
+        GgmlType::Q2_K => terms(
+            pairs::<BlockQ2K, BlockQ8K>(w, act)?
+                .map(|(x, y)| (y.d() * x.d(), y.d() * x.dmin(), 0.0))
+                .collect(),
+        ),
+        GgmlType::Q3_K => terms(
+            pairs::<BlockQ3K, BlockQ8K>(w, act)?
+                .map(|(x, y)| (x.d() * y.d(), 0.0, 0.0))
+                .collect(),
+        ),
+        GgmlType::Q4_K => terms(
+            pairs::<BlockQ4K, BlockQ8K>(w, act)?
+                .map(|(x, y)| (x.d() * y.d(), x.dmin() * y.d(), 0.0))
+                .collect(),
+        ),
+        GgmlType::Q5_K => terms(
+            pairs::<BlockQ5K, BlockQ8K>(w, act)?
+                .map(|(x, y)| (x.d() * y.d(), x.dmin() * y.d(), 0.0))
+                .collect(),
+        ),
+        GgmlType::Q6_K => terms(
+            pairs::<BlockQ6K, BlockQ8K>(w, act)?
+                .map(|(x, y)| (x.d() * y.d(), 0.0, 0.0))
+                .collect(),
+        ),
+        GgmlType::IQ4_XS => terms(
+            pairs::<BlockIq4Xs, BlockQ8K>(w, act)?
+                .map(|(x, y)| (x.d() * y.d(), 0.0, 0.0))
+                .collect(),
+        ),
+        _ => return Err(unsupported("block_dot_terms", ty)),
+    })
+}
+
+/// The dot product of a weight row of `n` values of `ty` with an activation row of `n` values
+/// of `vec_dot_type(ty)`: the sum of [`block_dot_terms`], accumulated in f64.
+pub fn vec_dot(ty: GgmlType, n: usize, w: &[u8], act: &[u8]) -> Result<f32, KernelError> {
+    let terms = block_dot_terms(ty, n, w, act)?;
+    Ok(terms.iter().map(|&t| f64::from(t)).sum::<f64>() as f32)
+}
+
+fn unsupported(op: &'static str, ty: GgmlType) -> KernelError {
+    KernelError::Unsupported { op, ty }
+}
+
+fn check_dot_args(ty: GgmlType, n: usize, w: &[u8], act: &[u8]) -> Result<(), KernelError> {
+    let act_ty = vec_dot_type(ty);
+    let supported = matches!(
+        ty,
+        GgmlType::F32
+            | GgmlType::F16
+            | GgmlType::BF16
+            | GgmlType::Q4_0
+            | GgmlType::Q4_1
+            | GgmlType::Q5_0
+            | GgmlType::Q5_1
+            | GgmlType::Q8_0
+            | GgmlType::Q2_K
+            | GgmlType::Q3_K
+            | GgmlType::Q4_K
+            | GgmlType::Q5_K
+            | GgmlType::Q6_K
+            | GgmlType::IQ4_NL
+            | GgmlType::IQ4_XS
+    );
+    if !supported {
+        return Err(unsupported("vec_dot", ty));
+    }
+    check_row("vec_dot weights", ty, n, w.len())?;
+    check_row("vec_dot activations", act_ty, n, act.len())
+}
+
+/// Weight blocks paired with the activation blocks under them (one activation block per weight
+/// block: the legacy types pair 32 with 32, the 256-value types 256 with 256).
+fn pairs<'a, W: crate::formats::Block, A: crate::formats::Block>(
+    w: &'a [u8],
+    act: &'a [u8],
+) -> Result<impl Iterator<Item = (&'a W, &'a A)>, KernelError> {
+    Ok(as_blocks::<W>(w)?.iter().zip(as_blocks::<A>(act)?))
+}
+
+/// Sum of weight code times activation code over one 32-value block.
+fn plain(code: impl Fn(usize) -> i32, act: &[i8; 32]) -> BlockIsum {
+    let scaled = act
+        .iter()
+        .enumerate()
+        .map(|(i, &a)| code(i) * i32::from(a))
+        .sum();
+    BlockIsum { scaled, mins: 0 }
+}
+
+/// Sum over sub-blocks of `sub` values of `scale(sub-block) * sum(code * act)`.
+fn scaled_sum(
+    sub: usize,
+    code: impl Fn(usize) -> i32,
+    scale: impl Fn(usize) -> i32,
+    act: &[i8; QK_K],
+) -> i32 {
+    act.chunks_exact(sub)
+        .enumerate()
+        .map(|(j, group)| {
+            let s: i32 = group
+                .iter()
+                .enumerate()
+                .map(|(l, &a)| code(j * sub + l) * i32::from(a))
+                .sum();
+            scale(j) * s
+        })
+        .sum()
+}

@@ -1,0 +1,1 @@
+//! The scale searches of ggml's k-quant quantizers (filled in next).
