@@ -2,6 +2,7 @@
 
 pub mod error;
 pub mod gguf;
+pub mod quantize;
 
 pub use error::{Error, Result};
 pub use gguf::{Array, GgufFile, Metadata, Tensor, TensorInfo, Value};
