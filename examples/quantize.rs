@@ -2,8 +2,10 @@
 //! importance matrix).
 //!
 //! ```text
-//! quantize IN OUT TYPE [NTHREADS] [--pure] [--threads N]
+//! quantize IN OUT TYPE [NTHREADS] [--pure] [--threads N] [--dry-run]
 //! ```
+//! `--dry-run` prints each tensor's planned type on stdout (`name from to dims`) and writes
+//! nothing.
 //! TYPE is a llama-quantize type name (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K_S, Q3_K_M,
 //! Q3_K_L, Q4_K_S, Q4_K_M, Q5_K_S, Q5_K_M, Q6_K, IQ4_NL, IQ4_XS, F16, BF16, F32; Q3_K, Q4_K and
 //! Q5_K mean the _M mixes) or its number. `--allow-requantize` is accepted and implied.
@@ -11,10 +13,10 @@
 use std::process::ExitCode;
 use std::time::Instant;
 
-use tramontane::quantize::{quantize_model, FileType, Progress, QuantizeOptions};
+use tramontane::quantize::{plan, quantize_model, FileType, Progress, QuantizeOptions};
 use tramontane::GgufFile;
 
-const USAGE: &str = "usage: quantize IN OUT TYPE [NTHREADS] [--pure] [--threads N]";
+const USAGE: &str = "usage: quantize IN OUT TYPE [NTHREADS] [--pure] [--threads N] [--dry-run]";
 
 struct Args {
     input: String,
@@ -22,6 +24,7 @@ struct Args {
     ftype: FileType,
     pure: bool,
     threads: Option<usize>,
+    dry_run: bool,
 }
 
 fn parse_threads(text: &str) -> Result<usize, String> {
@@ -36,12 +39,14 @@ fn parse_threads(text: &str) -> Result<usize, String> {
 fn parse_args() -> Result<Option<Args>, String> {
     let mut positional = Vec::new();
     let mut pure = false;
+    let mut dry_run = false;
     let mut threads = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "-h" | "--help" => return Ok(None),
             "--pure" => pure = true,
+            "--dry-run" => dry_run = true,
             "--allow-requantize" => {}
             "--threads" | "-t" => {
                 let n = args.next().ok_or("--threads needs a value")?;
@@ -75,6 +80,7 @@ fn parse_args() -> Result<Option<Args>, String> {
         ftype,
         pure,
         threads,
+        dry_run,
     }))
 }
 
@@ -109,6 +115,12 @@ fn report(p: &Progress<'_>) {
 fn run(args: Args) -> tramontane::Result<()> {
     let start = Instant::now();
     let input = GgufFile::open(&args.input)?;
+    if args.dry_run {
+        for t in plan(&input, args.ftype, args.pure)? {
+            println!("{} {} {} {:?}", t.name, t.from, t.to, t.dims);
+        }
+        return Ok(());
+    }
     let options = QuantizeOptions {
         pure: args.pure,
         threads: args.threads,
