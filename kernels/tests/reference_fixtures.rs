@@ -159,13 +159,10 @@ weight_type_tests! {
     "IQ4_XS" => quantize_iq4_xs_is_byte_identical, dequantize_iq4_xs_is_bit_identical;
 }
 
+type Quantizer = fn(GgmlType, &[f32], &mut [u8]) -> Result<(), tramontane_kernels::KernelError>;
+
 /// Runs `f` over the rows and returns the rows (by index) whose bytes differ from `want`.
-fn mismatching_rows(
-    t: GgmlType,
-    rows: &[Vec<f32>],
-    want: &[Vec<u8>],
-    f: fn(GgmlType, &[f32], &mut [u8]) -> Result<(), tramontane_kernels::KernelError>,
-) -> Vec<usize> {
+fn mismatching_rows(t: GgmlType, rows: &[Vec<f32>], want: &[Vec<u8>], f: Quantizer) -> Vec<usize> {
     assert_eq!(rows.len(), want.len());
     let mut bad = Vec::new();
     for (r, (row, w)) in rows.iter().zip(want).enumerate() {

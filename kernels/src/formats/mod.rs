@@ -17,7 +17,9 @@ pub use float::{
     BlockF32,
 };
 pub use iq4::{BlockIq4Nl, BlockIq4Xs, IQ4NL_VALUES};
-pub use kquants::{BlockQ2K, BlockQ3K, BlockQ4K, BlockQ5K, BlockQ6K, BlockQ8K, K_SCALE_SIZE, QK_K};
+pub use kquants::{
+    scale_min_k4, BlockQ2K, BlockQ3K, BlockQ4K, BlockQ5K, BlockQ6K, BlockQ8K, K_SCALE_SIZE, QK_K,
+};
 pub use legacy::{BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ5_1, BlockQ8_0, BlockQ8_1, QK_LEGACY};
 
 use crate::{GgmlType, KernelError};
