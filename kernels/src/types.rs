@@ -102,10 +102,7 @@ const TABLE: &[(GgmlType, u32, &str, usize, usize)] = &[
 impl GgmlType {
     fn entry(self) -> &'static (GgmlType, u32, &'static str, usize, usize) {
         // Every variant has exactly one row; the test below keeps it so.
-        TABLE
-            .iter()
-            .find(|e| e.0 == self)
-            .unwrap_or(&TABLE[0])
+        TABLE.iter().find(|e| e.0 == self).unwrap_or(&TABLE[0])
     }
 
     /// Interprets an on-disk type id.
