@@ -38,6 +38,9 @@ pub enum GgmlType {
     TQ1_0,
     TQ2_0,
     MXFP4,
+    NVFP4,
+    Q1_0,
+    Q2_0,
 }
 
 /// What an on-disk type id means.
@@ -97,6 +100,12 @@ const TABLE: &[(GgmlType, u32, &str, usize, usize)] = &[
     (GgmlType::TQ1_0, 34, "TQ1_0", 256, 54),
     (GgmlType::TQ2_0, 35, "TQ2_0", 256, 66),
     (GgmlType::MXFP4, 39, "MXFP4", 32, 17),
+    // ggml d99724f (2026-08), ggml-common.h: block_nvfp4 = 4 UE4M3 sub-block scales + 32 bytes
+    // of E2M1 pairs per 64 values; block_q1_0 = f16 d + 16 bytes of bits per 128 values;
+    // block_q2_0 = f16 d + 16 bytes of 2-bit quants per 64 values.
+    (GgmlType::NVFP4, 40, "NVFP4", 64, 36),
+    (GgmlType::Q1_0, 41, "Q1_0", 128, 18),
+    (GgmlType::Q2_0, 42, "Q2_0", 64, 18),
 ];
 
 impl GgmlType {
@@ -188,5 +197,11 @@ mod tests {
         assert_eq!(GgmlType::Q4_0.row_bytes(33), None);
         assert_eq!(GgmlType::F32.row_bytes(u64::MAX), None);
         assert_eq!(GgmlType::Q6_K.row_bytes(512), Some(420));
+        // ggml-common.h static_asserts: sizeof(block_nvfp4) == 4 + 64/2, q1_0 == 2 + 128/8,
+        // q2_0 == 2 + 64/4.
+        assert_eq!(GgmlType::NVFP4.row_bytes(128), Some(72));
+        assert_eq!(GgmlType::Q1_0.row_bytes(128), Some(18));
+        assert_eq!(GgmlType::Q2_0.row_bytes(64), Some(18));
+        assert_eq!(GgmlType::from_id(43), TypeId::Unknown(43));
     }
 }
