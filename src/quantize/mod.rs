@@ -23,7 +23,7 @@ mod rules;
 
 use std::path::{Path, PathBuf};
 
-pub use convert::convert_rows;
+pub use convert::{check_rows, convert_rows, Rows};
 pub use ftype::FileType;
 pub use plan::{
     mix_params, output_metadata, plan, plan_tensors, PlannedTensor, TensorDesc,
@@ -142,21 +142,27 @@ fn write_tensors(
     };
     for (i, t) in planned.iter().enumerate() {
         let src = input.tensor(&t.name)?;
+        let too_big = |what: &str| Error::Overflow {
+            what: format!("{what} of tensor '{}'", t.name),
+        };
+        let rows = Rows {
+            name: &t.name,
+            ty: t.from,
+            data: src.data,
+            row_len: usize::try_from(t.row_len()).map_err(|_| too_big("row length"))?,
+            n_rows: usize::try_from(t.n_rows()).map_err(|_| too_big("row count"))?,
+        };
+        let in_pool = |f: &(dyn Fn() -> Result<Vec<u8>> + Sync)| match pool {
+            Some(pool) => pool.install(f),
+            None => f(),
+        };
         let bytes_in = src.data.len() as u64;
         let bytes_out = if t.from == t.to {
+            in_pool(&|| check_rows(&rows).map(|()| Vec::new()))?;
             data.write_tensor(src.data)?;
             bytes_in
         } else {
-            let too_big = |what: &str| Error::Overflow {
-                what: format!("{what} of tensor '{}'", t.name),
-            };
-            let row_len = usize::try_from(t.row_len()).map_err(|_| too_big("row length"))?;
-            let n_rows = usize::try_from(t.n_rows()).map_err(|_| too_big("row count"))?;
-            let convert = || convert_rows(&t.name, src.data, t.from, t.to, row_len, n_rows);
-            let converted = match pool {
-                Some(pool) => pool.install(convert)?,
-                None => convert()?,
-            };
+            let converted = in_pool(&|| convert_rows(&rows, t.to))?;
             data.write_tensor(&converted)?;
             summary.n_converted += 1;
             converted.len() as u64
@@ -174,11 +180,7 @@ fn write_tensors(
             });
         }
     }
-    let file = data.finish()?;
-    let file = file
-        .into_inner()
-        .map_err(|e| Error::io(tmp, e.into_error()))?;
-    file.sync_all().map_err(|e| Error::io(tmp, e))?;
+    data.finish()?;
     Ok(summary)
 }
 
