@@ -3,6 +3,7 @@
 pub mod error;
 pub mod gguf;
 pub mod quantize;
+pub mod tokenizer;
 
 pub use error::{Error, Result};
 pub use gguf::{Array, GgufFile, Metadata, Tensor, TensorInfo, Value};

@@ -12,7 +12,8 @@ use tramontane::{Array, GgufFile, Value};
 
 fn seeds() -> Vec<(&'static str, Vec<u8>)> {
     let s = |k: &str| Value::String(k.to_string());
-    let strings = |v: &[&str]| Value::Array(Array::String(v.iter().map(|x| x.to_string()).collect()));
+    let strings =
+        |v: &[&str]| Value::Array(Array::String(v.iter().map(|x| x.to_string()).collect()));
 
     let mut v2 = write(&[("general.name", s("v2"))], &some_tensors()[..1]).unwrap();
     v2[4..8].copy_from_slice(&2u32.to_le_bytes());
@@ -22,9 +23,18 @@ fn seeds() -> Vec<(&'static str, Vec<u8>)> {
         ("llama.block_count", Value::U32(2)),
         ("llama.rope.freq_base", Value::F32(10000.0)),
         ("tokenizer.ggml.model", s("gpt2")),
-        ("tokenizer.ggml.tokens", strings(&["<s>", "</s>", "a", "b", "ab", "Ġ"])),
-        ("tokenizer.ggml.scores", Value::Array(Array::F32(vec![0.0, 0.0, -1.0, -2.0, -0.5, -3.0]))),
-        ("tokenizer.ggml.token_type", Value::Array(Array::I32(vec![3, 3, 1, 1, 1, 1]))),
+        (
+            "tokenizer.ggml.tokens",
+            strings(&["<s>", "</s>", "a", "b", "ab", "Ġ"]),
+        ),
+        (
+            "tokenizer.ggml.scores",
+            Value::Array(Array::F32(vec![0.0, 0.0, -1.0, -2.0, -0.5, -3.0])),
+        ),
+        (
+            "tokenizer.ggml.token_type",
+            Value::Array(Array::I32(vec![3, 3, 1, 1, 1, 1])),
+        ),
         ("tokenizer.ggml.merges", strings(&["a b"])),
         ("tokenizer.ggml.add_bos_token", Value::Bool(true)),
     ];
@@ -48,13 +58,23 @@ fn seeds() -> Vec<(&'static str, Vec<u8>)> {
     vec![
         ("minimal.gguf", write(&[], &[]).unwrap()),
         ("v2.gguf", v2),
-        ("all-types.gguf", write(&every_value_type(), &some_tensors()).unwrap()),
+        (
+            "all-types.gguf",
+            write(&every_value_type(), &some_tensors()).unwrap(),
+        ),
         (
             "align64.gguf",
-            write(&[("general.alignment", Value::U32(64))], &some_tensors()[..2]).unwrap(),
+            write(
+                &[("general.alignment", Value::U32(64))],
+                &some_tensors()[..2],
+            )
+            .unwrap(),
         ),
         ("tokenizer.gguf", write(&tokenizer, &[]).unwrap()),
-        ("nested.gguf", write(&[("deep", Value::Array(nested))], &[]).unwrap()),
+        (
+            "nested.gguf",
+            write(&[("deep", Value::Array(nested))], &[]).unwrap(),
+        ),
         ("every-ggml-type.gguf", write(&[], &every_type).unwrap()),
     ]
 }

@@ -14,13 +14,18 @@ fuzz_target!(|data: &[u8]| {
     };
     let mut sink = 0u64;
     for (key, value) in f.metadata().iter() {
-        sink = sink.wrapping_add(key.len() as u64 + walk(value));
+        sink = sink
+            .wrapping_add(key.len() as u64)
+            .wrapping_add(walk(value));
         assert!(f.metadata().get(key).is_some());
     }
     for t in f.tensors() {
         let tensor = f.tensor(&t.name).expect("a listed tensor can be read");
         assert_eq!(tensor.data.len() as u64, t.n_bytes);
-        sink = tensor.data.iter().fold(sink, |s, &b| s.wrapping_add(u64::from(b)));
+        sink = tensor
+            .data
+            .iter()
+            .fold(sink, |s, &b| s.wrapping_add(u64::from(b)));
     }
     std::hint::black_box(sink);
     round_trip(&f);
@@ -36,10 +41,13 @@ fn walk(v: &Value) -> u64 {
 }
 
 fn walk_array(a: &Array) -> u64 {
+    let sum = |it: &mut dyn Iterator<Item = u64>| it.fold(0u64, u64::wrapping_add);
     match a {
-        Array::String(v) => v.iter().map(|s| s.len() as u64).sum(),
-        Array::Array(v) => v.iter().map(walk_array).sum(),
-        other => (0..other.len()).filter_map(|i| other.get(i)).map(|x| walk(&x)).sum(),
+        Array::String(v) => sum(&mut v.iter().map(|s| s.len() as u64)),
+        Array::Array(v) => sum(&mut v.iter().map(walk_array)),
+        other => sum(&mut (0..other.len())
+            .filter_map(|i| other.get(i))
+            .map(|x| walk(&x))),
     }
 }
 
@@ -47,7 +55,8 @@ fn walk_array(a: &Array) -> u64 {
 fn round_trip(f: &GgufFile) {
     let mut w = GgufWriter::new();
     for (key, value) in f.metadata().iter() {
-        w.add(key, value.clone()).expect("the writer takes what the reader accepted");
+        w.add(key, value.clone())
+            .expect("the writer takes what the reader accepted");
     }
     for t in f.tensors() {
         w.add_tensor(t.name.clone(), t.ty, &t.dims)
@@ -55,16 +64,25 @@ fn round_trip(f: &GgufFile) {
     }
     let mut out = w.write_header(Vec::new()).expect("header");
     for t in f.tensors() {
-        out.write_tensor(f.tensor_of(t).expect("bytes").data).expect("tensor bytes");
+        out.write_tensor(f.tensor_of(t).expect("bytes").data)
+            .expect("tensor bytes");
     }
     let g = GgufFile::from_bytes(out.finish().expect("finish")).expect("reads back");
     // Debug output compares floats by their printed bits-exact form, NaN included.
-    assert_eq!(format!("{:?}", f.metadata().iter().collect::<Vec<_>>()),
-               format!("{:?}", g.metadata().iter().collect::<Vec<_>>()));
+    assert_eq!(
+        format!("{:?}", f.metadata().iter().collect::<Vec<_>>()),
+        format!("{:?}", g.metadata().iter().collect::<Vec<_>>())
+    );
     assert_eq!(f.alignment(), g.alignment());
     assert_eq!(f.n_tensors(), g.n_tensors());
     for (a, b) in f.tensors().zip(g.tensors()) {
-        assert_eq!((&a.name, a.ty, &a.dims, a.n_bytes), (&b.name, b.ty, &b.dims, b.n_bytes));
-        assert_eq!(f.tensor_of(a).expect("a").data, g.tensor_of(b).expect("b").data);
+        assert_eq!(
+            (&a.name, a.ty, &a.dims, a.n_bytes),
+            (&b.name, b.ty, &b.dims, b.n_bytes)
+        );
+        assert_eq!(
+            f.tensor_of(a).expect("a").data,
+            g.tensor_of(b).expect("b").data
+        );
     }
 }

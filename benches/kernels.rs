@@ -1,0 +1,85 @@
+//! Criterion benchmarks of the dispatched matvec / GEMM per SIMD weight type.
+//!
+//! Shapes 4096x4096, 14336x4096, 1536x576; batch 1 (matvec, throughput in weight bytes),
+//! 32 and 512 (GEMM, throughput in 2*rows*cols*batch operations); 1 and 2 threads.
+//! Small sample counts keep a full run to minutes: `cargo bench --bench kernels -- Q4_0`
+//! filters as usual.
+
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use tramontane_kernels::matmul::{matmul_quantized, QuantizedActivations};
+use tramontane_kernels::{reference, GgmlType};
+
+const TYPES: &[GgmlType] = &[
+    GgmlType::Q4_0,
+    GgmlType::Q4_1,
+    GgmlType::Q5_0,
+    GgmlType::Q8_0,
+    GgmlType::Q4_K,
+    GgmlType::Q5_K,
+    GgmlType::Q6_K,
+];
+const SHAPES: &[(usize, usize)] = &[(4096, 4096), (14336, 4096), (1536, 576)];
+const BATCHES: &[usize] = &[1, 32, 512];
+const THREADS: &[usize] = &[1, 2];
+
+/// Random codes with finite f16 scales at each block's scale offsets.
+fn weights(ty: GgmlType, rows: usize, cols: usize) -> Vec<u8> {
+    let row = reference::row_bytes(ty, cols).expect("benchmark shape fits the type");
+    let mut state = 0x2545_F491_4F6C_DD1Du64;
+    let mut w: Vec<u8> = (0..row * rows)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 56) as u8
+        })
+        .collect();
+    let halves: &[usize] = match ty {
+        GgmlType::Q4_1 | GgmlType::Q4_K | GgmlType::Q5_K => &[0, 2],
+        GgmlType::Q6_K => &[208],
+        _ => &[0],
+    };
+    for block in w.chunks_exact_mut(ty.block_bytes()) {
+        for &off in halves {
+            block[off..off + 2].copy_from_slice(&half::f16::from_f32(0.01).to_le_bytes());
+        }
+    }
+    w
+}
+
+fn bench(c: &mut Criterion) {
+    for &(rows, cols) in SHAPES {
+        for &ty in TYPES {
+            let w = weights(ty, rows, cols);
+            let mut group = c.benchmark_group(format!("{ty}/{rows}x{cols}"));
+            group.sample_size(10);
+            group.warm_up_time(Duration::from_millis(300));
+            group.measurement_time(Duration::from_secs(1));
+            for &batch in BATCHES {
+                let x: Vec<f32> = (0..cols * batch)
+                    .map(|i| ((i % 29) as f32 - 14.0) * 0.03)
+                    .collect();
+                let acts = QuantizedActivations::new(reference::vec_dot_type(ty), &x, cols, batch)
+                    .expect("benchmark activations");
+                let mut y = vec![0f32; rows * batch];
+                if batch == 1 {
+                    group.throughput(Throughput::Bytes(w.len() as u64));
+                } else {
+                    group.throughput(Throughput::Elements(2 * (rows * cols * batch) as u64));
+                }
+                for &threads in THREADS {
+                    let id = BenchmarkId::new(format!("batch{batch}"), format!("{threads}t"));
+                    group.bench_function(id, |b| {
+                        b.iter(|| matmul_quantized(&w, ty, rows, cols, &acts, &mut y, threads))
+                    });
+                }
+            }
+            group.finish();
+        }
+    }
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -1,0 +1,395 @@
+//! Runtime kernel dispatch: one pick per process, by CPU feature detection.
+//!
+//! # The contract for architecture modules
+//!
+//! Each architecture module (`x86`, `aarch64`) exposes
+//!
+//! ```ignore
+//! pub(crate) fn kernel_sets() -> Vec<KernelSet>
+//! ```
+//!
+//! returning every [`KernelSet`] the *running* CPU can execute, best first (empty when none,
+//! e.g. x86 without AVX2+FMA+F16C). The detection happens inside that function
+//! (`is_x86_feature_detected!`, `is_aarch64_feature_detected!`), and a set is only returned
+//! when every feature its kernels were compiled for (`#[target_feature(enable = ...)]`) is
+//! present. The aarch64 module returns `[dotprod, neon]` on a CPU with dotprod and `[neon]`
+//! without, so that `TRAMONTANE_KERNELS=neon` can still force the plain NEON level.
+//!
+//! A set may leave any slot empty: the scalar reference ([`crate::reference`]) fills every
+//! gap, and a missing tile kernel is replaced by a loop over the set's (or the scalar)
+//! `vec_dot`. So an architecture may provide only [`VecDotFn`]s.
+//!
+//! # SAFETY argument (written once, here)
+//!
+//! The function pointers in a [`KernelSet`] are `unsafe fn`s compiled with
+//! `#[target_feature]`. They are called only from this module, through the process-wide
+//! table built by `active()`, and that table only ever holds sets that their own module's
+//! `kernel_sets()` returned after checking the CPU features at run time. Every call site
+//! below validates the sizes the pointer's documented contract requires (block multiples,
+//! buffer lengths, strides) before calling it. Those two facts together discharge the
+//! `unsafe` preconditions of every pointer type in this file.
+//!
+//! # Forcing a level
+//!
+//! `TRAMONTANE_KERNELS=scalar|avx2|neon|dotprod` (read once, at the first kernel call)
+//! forces a level. A level the CPU (or the build's architecture) lacks, or an unknown name,
+//! falls back to the best available set; it never executes an unsupported instruction.
+
+use std::sync::OnceLock;
+
+use crate::{reference, GgmlType, KernelError};
+
+/// Dot product of one weight row with one activation row.
+///
+/// `n` values of the weight type (the slot's key) in `w`, and `n` values of
+/// `reference::vec_dot_type(ty)` in `act`.
+///
+/// # Safety
+/// The CPU supports the features of the set holding the pointer; `n` is a multiple of the
+/// weight type's block size; `w.len() >= row_bytes(ty, n)` and
+/// `act.len() >= row_bytes(vec_dot_type(ty), n)`.
+pub type VecDotFn = unsafe fn(n: usize, w: &[u8], act: &[u8]) -> f32;
+
+/// Quantizes one f32 row into activation blocks (the slot's key is the activation type).
+///
+/// Must produce exactly the bytes of `reference::quantize_activations` on every machine.
+///
+/// # Safety
+/// The CPU supports the features of the set holding the pointer; `x.len()` is a multiple of
+/// the activation type's block size and `out.len() == row_bytes(act_ty, x.len())`.
+pub type QuantizeActFn = unsafe fn(x: &[f32], out: &mut [u8]);
+
+/// Several weight rows against several activation rows: the GEMM microkernel.
+///
+/// Writes `out[a * out_stride + r] = dot(weight row r, activation row a)` for every
+/// `r < t.rows`, `a < t.acts`, and nothing else. The kernel chooses its own register tiling
+/// internally and handles any `rows`/`acts` (remainders included).
+///
+/// Determinism: the value written for (r, a) must not depend on `rows`, `acts` or on the
+/// position of (r, a) inside the tile (the GEMM driver's results must not depend on the
+/// thread count); ideally it is bit-identical to the set's `vec_dot` for that pair.
+///
+/// # Safety
+/// The CPU supports the features of the set holding the pointer; the sizes satisfy
+/// [`TileArgs`]' documented invariants; `out_stride >= t.rows` and
+/// `out.len() >= (t.acts - 1) * out_stride + t.rows` when `t.acts > 0`.
+pub type TileFn = unsafe fn(t: &TileArgs<'_>, out: &mut [f32], out_stride: usize);
+
+/// The operands of a [`TileFn`]: `rows` weight rows and `acts` activation rows, each of `n`
+/// values, laid out at fixed byte strides.
+#[derive(Clone, Copy, Debug)]
+pub struct TileArgs<'a> {
+    /// Values per row; a multiple of the weight type's block size.
+    pub n: usize,
+    /// Weight row `r` starts at `w[r * w_stride]` (`w_stride >= row_bytes(ty, n)`).
+    pub w: &'a [u8],
+    /// Bytes between consecutive weight rows.
+    pub w_stride: usize,
+    /// Number of weight rows.
+    pub rows: usize,
+    /// Activation row `a` starts at `act[a * act_stride]`.
+    pub act: &'a [u8],
+    /// Bytes between consecutive activation rows (`>= row_bytes(vec_dot_type(ty), n)`).
+    pub act_stride: usize,
+    /// Number of activation rows.
+    pub acts: usize,
+}
+
+/// The kernels of one instruction-set level. Slots are keyed by weight type (`vec_dot`,
+/// `tile`) or by activation type (`quantize_act`); a type may appear at most once per slot
+/// list (the first entry wins).
+#[derive(Clone, Copy)]
+pub struct KernelSet {
+    /// The level's name, as `TRAMONTANE_KERNELS` spells it: "avx2", "neon", "dotprod".
+    pub name: &'static str,
+    /// Weight type -> one-row dot product against its `vec_dot_type` activations.
+    pub vec_dot: &'static [(GgmlType, VecDotFn)],
+    /// Weight type -> multi-row tile kernel.
+    pub tile: &'static [(GgmlType, TileFn)],
+    /// Activation type (Q8_0, Q8_1, Q8_K, F16, ...) -> f32 row quantizer.
+    pub quantize_act: &'static [(GgmlType, QuantizeActFn)],
+}
+
+/// Enough slots for every `GgmlType` discriminant.
+const SLOTS: usize = 64;
+
+/// The resolved per-type table of the chosen set: O(1) lookups on the hot path.
+struct Active {
+    name: &'static str,
+    vec_dot: [Option<VecDotFn>; SLOTS],
+    tile: [Option<TileFn>; SLOTS],
+    quantize_act: [Option<QuantizeActFn>; SLOTS],
+}
+
+fn slot(ty: GgmlType) -> usize {
+    // A fieldless enum's discriminant: 0..number of variants, far below SLOTS.
+    ty as usize
+}
+
+fn resolve<F: Copy>(entries: &[(GgmlType, F)]) -> [Option<F>; SLOTS] {
+    let mut table = [None; SLOTS];
+    for &(ty, f) in entries {
+        if let Some(s) = table.get_mut(slot(ty)) {
+            if s.is_none() {
+                *s = Some(f);
+            }
+        }
+    }
+    table
+}
+
+/// Every set this CPU can run, best first (the scalar level is implicit and always last).
+fn available_sets() -> Vec<KernelSet> {
+    #[allow(unused_mut)]
+    let mut sets = Vec::new();
+    #[cfg(target_arch = "x86_64")]
+    sets.extend(crate::x86::kernel_sets());
+    #[cfg(target_arch = "aarch64")]
+    sets.extend(crate::aarch64::kernel_sets());
+    sets
+}
+
+fn choose(requested: Option<&str>, sets: &[KernelSet]) -> Option<KernelSet> {
+    match requested {
+        Some(name) if name.eq_ignore_ascii_case("scalar") => None,
+        Some(name) => sets
+            .iter()
+            .find(|s| s.name.eq_ignore_ascii_case(name))
+            .or_else(|| sets.first())
+            .copied(),
+        None => sets.first().copied(),
+    }
+}
+
+fn active() -> &'static Active {
+    static ACTIVE: OnceLock<Active> = OnceLock::new();
+    ACTIVE.get_or_init(|| {
+        let requested = std::env::var("TRAMONTANE_KERNELS").ok();
+        let sets = available_sets();
+        match choose(requested.as_deref().map(str::trim), &sets) {
+            Some(set) => Active {
+                name: set.name,
+                vec_dot: resolve(set.vec_dot),
+                tile: resolve(set.tile),
+                quantize_act: resolve(set.quantize_act),
+            },
+            None => Active {
+                name: "scalar",
+                vec_dot: [None; SLOTS],
+                tile: [None; SLOTS],
+                quantize_act: [None; SLOTS],
+            },
+        }
+    })
+}
+
+/// The name of the kernel level this process uses: "scalar", "avx2", "neon" or "dotprod".
+pub fn active_kernels() -> &'static str {
+    active().name
+}
+
+/// Whether the active set has a SIMD `vec_dot` for weight type `ty` (otherwise the scalar
+/// reference serves it).
+pub fn has_simd_vec_dot(ty: GgmlType) -> bool {
+    matches!(active().vec_dot.get(slot(ty)), Some(Some(_)))
+}
+
+fn check_row(what: &'static str, ty: GgmlType, n: usize, len: usize) -> Result<usize, KernelError> {
+    let expected = reference::row_bytes(ty, n)?;
+    if len != expected {
+        return Err(KernelError::LengthMismatch {
+            what,
+            expected,
+            got: len,
+        });
+    }
+    Ok(expected)
+}
+
+/// Dot product of one weight row (`n` values of `ty`) with one activation row already in
+/// `reference::vec_dot_type(ty)`; the fastest kernel of the active set, else the reference.
+pub fn vec_dot(ty: GgmlType, n: usize, w: &[u8], act: &[u8]) -> Result<f32, KernelError> {
+    match active().vec_dot.get(slot(ty)).copied().flatten() {
+        Some(f) => {
+            check_row("vec_dot weights", ty, n, w.len())?;
+            check_row(
+                "vec_dot activations",
+                reference::vec_dot_type(ty),
+                n,
+                act.len(),
+            )?;
+            // SAFETY: the pointer comes from the detected active set (module docs) and the
+            // two checks above establish the length contract of `VecDotFn`.
+            Ok(unsafe { f(n, w, act) })
+        }
+        None => reference::vec_dot(ty, n, w, act),
+    }
+}
+
+/// Quantizes an f32 row to activation type `act_ty` exactly as
+/// `reference::quantize_activations` does, with the fastest kernel available.
+pub fn quantize_activations(
+    act_ty: GgmlType,
+    src: &[f32],
+    dst: &mut [u8],
+) -> Result<(), KernelError> {
+    match active().quantize_act.get(slot(act_ty)).copied().flatten() {
+        Some(f) => {
+            let block = act_ty.block_size();
+            if src.len() % block != 0 {
+                return Err(KernelError::NotBlockMultiple {
+                    what: "quantize_activations",
+                    ty: act_ty,
+                    len: src.len(),
+                    block,
+                });
+            }
+            check_row("quantize_activations output", act_ty, src.len(), dst.len())?;
+            // SAFETY: detected active set (module docs); block multiple and exact output
+            // length checked above, as `QuantizeActFn` requires.
+            unsafe { f(src, dst) };
+            Ok(())
+        }
+        None => reference::quantize_activations(act_ty, src, dst),
+    }
+}
+
+/// Checks that `count` rows of `row_len` bytes at `stride` fit in `len` bytes.
+fn check_strided(
+    what: &'static str,
+    count: usize,
+    row_len: usize,
+    stride: usize,
+    len: usize,
+) -> Result<(), KernelError> {
+    if count == 0 {
+        return Ok(());
+    }
+    if stride < row_len {
+        return Err(KernelError::LengthMismatch {
+            what,
+            expected: row_len,
+            got: stride,
+        });
+    }
+    let needed = (count - 1)
+        .checked_mul(stride)
+        .and_then(|v| v.checked_add(row_len))
+        .ok_or(KernelError::LengthMismatch {
+            what,
+            expected: usize::MAX,
+            got: len,
+        })?;
+    if len < needed {
+        return Err(KernelError::LengthMismatch {
+            what,
+            expected: needed,
+            got: len,
+        });
+    }
+    Ok(())
+}
+
+/// Validates a tile against its documented invariants for weight type `ty`.
+pub fn check_tile(
+    ty: GgmlType,
+    t: &TileArgs<'_>,
+    out_len: usize,
+    out_stride: usize,
+) -> Result<(), KernelError> {
+    let w_row = reference::row_bytes(ty, t.n)?;
+    let a_row = reference::row_bytes(reference::vec_dot_type(ty), t.n)?;
+    check_strided("tile weights", t.rows, w_row, t.w_stride, t.w.len())?;
+    check_strided("tile activations", t.acts, a_row, t.act_stride, t.act.len())?;
+    check_strided("tile output", t.acts, t.rows, out_stride, out_len)
+}
+
+/// `out[a * out_stride + r] = vec_dot(ty, weight row r, activation row a)` for the whole
+/// tile, with the active set's tile kernel, or a loop over its `vec_dot` (or the
+/// reference's) when it has none.
+pub fn vec_dot_tile(
+    ty: GgmlType,
+    t: &TileArgs<'_>,
+    out: &mut [f32],
+    out_stride: usize,
+) -> Result<(), KernelError> {
+    check_tile(ty, t, out.len(), out_stride)?;
+    let table = active();
+    if let Some(f) = table.tile.get(slot(ty)).copied().flatten() {
+        // SAFETY: detected active set (module docs); `check_tile` established the
+        // `TileArgs` and output invariants `TileFn` requires.
+        unsafe { f(t, out, out_stride) };
+        return Ok(());
+    }
+    let w_row = reference::row_bytes(ty, t.n)?;
+    let a_row = reference::row_bytes(reference::vec_dot_type(ty), t.n)?;
+    let simd = table.vec_dot.get(slot(ty)).copied().flatten();
+    for a in 0..t.acts {
+        let act = t
+            .act
+            .get(a * t.act_stride..a * t.act_stride + a_row)
+            .ok_or(KernelError::LengthMismatch {
+                what: "tile activations",
+                expected: a * t.act_stride + a_row,
+                got: t.act.len(),
+            })?;
+        for r in 0..t.rows {
+            let w = t.w.get(r * t.w_stride..r * t.w_stride + w_row).ok_or(
+                KernelError::LengthMismatch {
+                    what: "tile weights",
+                    expected: r * t.w_stride + w_row,
+                    got: t.w.len(),
+                },
+            )?;
+            let v = match simd {
+                // SAFETY: detected active set; `w` and `act` are exact rows of `n` values.
+                Some(f) => unsafe { f(t.n, w, act) },
+                None => reference::vec_dot(ty, t.n, w, act)?,
+            };
+            if let Some(o) = out.get_mut(a * out_stride + r) {
+                *o = v;
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fake_set(name: &'static str) -> KernelSet {
+        KernelSet {
+            name,
+            vec_dot: &[],
+            tile: &[],
+            quantize_act: &[],
+        }
+    }
+
+    #[test]
+    fn forced_level_falls_back_to_best_available() {
+        let sets = [fake_set("dotprod"), fake_set("neon")];
+        assert_eq!(choose(Some("neon"), &sets).map(|s| s.name), Some("neon"));
+        assert_eq!(choose(Some("avx2"), &sets).map(|s| s.name), Some("dotprod"));
+        assert_eq!(
+            choose(Some("bogus"), &sets).map(|s| s.name),
+            Some("dotprod")
+        );
+        assert_eq!(choose(None, &sets).map(|s| s.name), Some("dotprod"));
+        assert!(choose(Some("scalar"), &sets).is_none());
+        assert!(choose(Some("avx2"), &[]).is_none());
+    }
+
+    #[test]
+    fn first_entry_of_a_slot_wins() {
+        let t = resolve(&[(GgmlType::Q4_0, 1u8), (GgmlType::Q4_0, 2u8)]);
+        assert_eq!(t[slot(GgmlType::Q4_0)], Some(1));
+        assert_eq!(t[slot(GgmlType::Q8_0)], None);
+    }
+
+    #[test]
+    fn every_type_has_a_slot() {
+        assert!(GgmlType::all().all(|t| slot(t) < SLOTS));
+    }
+}

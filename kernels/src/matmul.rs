@@ -1,0 +1,333 @@
+//! Matrix-vector and matrix-matrix drivers over quantized weights.
+//!
+//! `y[t * rows + r] = sum_c W[r, c] * x[t * cols + c]`: `W` is `rows` rows of `cols` values
+//! of a ggml type (row-major bytes, e.g. a mapped GGUF tensor), `x` holds `n_tokens` rows of
+//! `cols` f32 activations. Activations are quantized once per call (to the weight type's
+//! `vec_dot_type`, as llama.cpp does) or supplied already quantized
+//! ([`QuantizedActivations`], reusable across Q/K/V or gate/up and gatherable for MoE).
+//!
+//! Work is cut into chunks whose geometry depends only on the shape, never on the thread
+//! count, and every output value is computed by one tile-kernel call whose result does not
+//! depend on its position: so any thread count gives bit-identical results.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use rayon::prelude::*;
+
+use crate::dispatch::{self, TileArgs};
+use crate::{reference, GgmlType, KernelError};
+
+/// Weight rows per work item of a matvec (one activation row).
+const MATVEC_CHUNK_ROWS: usize = 64;
+/// Weight rows per work item of a GEMM: their bytes stay in L2 while a token block passes.
+const GEMM_CHUNK_ROWS: usize = 64;
+/// Activation rows per work item of a GEMM.
+const GEMM_TOKEN_BLOCK: usize = 64;
+
+/// Activation rows quantized once to an activation type, reusable across several matmuls.
+#[derive(Clone, Debug)]
+pub struct QuantizedActivations {
+    ty: GgmlType,
+    cols: usize,
+    row_bytes: usize,
+    n_tokens: usize,
+    data: Vec<u8>,
+}
+
+impl QuantizedActivations {
+    /// Quantizes `n_tokens` rows of `cols` values from `x` (`x.len() == cols * n_tokens`) to
+    /// `act_ty` (normally `reference::vec_dot_type(weight type)`).
+    pub fn new(
+        act_ty: GgmlType,
+        x: &[f32],
+        cols: usize,
+        n_tokens: usize,
+    ) -> Result<Self, KernelError> {
+        let row_bytes = reference::row_bytes(act_ty, cols)?;
+        let expected = checked_mul("activations", cols, n_tokens)?;
+        if x.len() != expected {
+            return Err(KernelError::LengthMismatch {
+                what: "activations",
+                expected,
+                got: x.len(),
+            });
+        }
+        let mut data = vec![0u8; checked_mul("quantized activations", row_bytes, n_tokens)?];
+        if cols > 0 && row_bytes > 0 {
+            for (src, dst) in x.chunks_exact(cols).zip(data.chunks_exact_mut(row_bytes)) {
+                dispatch::quantize_activations(act_ty, src, dst)?;
+            }
+        }
+        Ok(Self {
+            ty: act_ty,
+            cols,
+            row_bytes,
+            n_tokens,
+            data,
+        })
+    }
+
+    /// The activation type.
+    pub fn ty(&self) -> GgmlType {
+        self.ty
+    }
+
+    /// Values per row.
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+
+    /// Number of rows (tokens).
+    pub fn n_tokens(&self) -> usize {
+        self.n_tokens
+    }
+
+    /// Bytes per quantized row.
+    pub fn row_bytes(&self) -> usize {
+        self.row_bytes
+    }
+
+    /// The quantized bytes of row `t`, if it exists.
+    pub fn row(&self, t: usize) -> Option<&[u8]> {
+        let start = t.checked_mul(self.row_bytes)?;
+        self.data.get(start..start.checked_add(self.row_bytes)?)
+    }
+
+    /// All rows, back to back.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.data
+    }
+
+    /// A new set holding rows `tokens[0], tokens[1], ...` of this one (a byte copy, no
+    /// requantization): e.g. the tokens routed to one MoE expert.
+    pub fn gather(&self, tokens: &[usize]) -> Result<Self, KernelError> {
+        let mut data = Vec::with_capacity(checked_mul("gather", self.row_bytes, tokens.len())?);
+        for &t in tokens {
+            let row = self.row(t).ok_or(KernelError::LengthMismatch {
+                what: "gather token index",
+                expected: self.n_tokens,
+                got: t,
+            })?;
+            data.extend_from_slice(row);
+        }
+        Ok(Self {
+            ty: self.ty,
+            cols: self.cols,
+            row_bytes: self.row_bytes,
+            n_tokens: tokens.len(),
+            data,
+        })
+    }
+}
+
+fn checked_mul(what: &'static str, a: usize, b: usize) -> Result<usize, KernelError> {
+    a.checked_mul(b).ok_or(KernelError::LengthMismatch {
+        what,
+        expected: usize::MAX,
+        got: a,
+    })
+}
+
+/// `y[t*rows + r] = sum_c W[r,c] * x[t*cols + c]`; `W` is `rows` rows of `cols` values of
+/// type `ty`, row-major bytes. Activations are quantized once to `vec_dot_type(ty)`.
+///
+/// `threads` is the number of worker threads (0 means all cores); pools are created once per
+/// thread count and cached for the process.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul(
+    w: &[u8],
+    ty: GgmlType,
+    rows: usize,
+    cols: usize,
+    x: &[f32],
+    n_tokens: usize,
+    y: &mut [f32],
+    threads: usize,
+) -> Result<(), KernelError> {
+    let acts = QuantizedActivations::new(reference::vec_dot_type(ty), x, cols, n_tokens)?;
+    matmul_quantized(w, ty, rows, cols, &acts, y, threads)
+}
+
+/// [`matmul`] with activations already quantized (`acts.ty()` must be `vec_dot_type(ty)`).
+pub fn matmul_quantized(
+    w: &[u8],
+    ty: GgmlType,
+    rows: usize,
+    cols: usize,
+    acts: &QuantizedActivations,
+    y: &mut [f32],
+    threads: usize,
+) -> Result<(), KernelError> {
+    let act_ty = reference::vec_dot_type(ty);
+    if acts.ty != act_ty {
+        return Err(KernelError::Unsupported {
+            op: "matmul with activations of another type than vec_dot_type(weights), for",
+            ty: acts.ty,
+        });
+    }
+    if acts.cols != cols {
+        return Err(KernelError::LengthMismatch {
+            what: "activation columns",
+            expected: cols,
+            got: acts.cols,
+        });
+    }
+    let w_row = reference::row_bytes(ty, cols)?;
+    let expected_w = checked_mul("weights", w_row, rows)?;
+    if w.len() != expected_w {
+        return Err(KernelError::LengthMismatch {
+            what: "weights",
+            expected: expected_w,
+            got: w.len(),
+        });
+    }
+    let n_tokens = acts.n_tokens;
+    let expected_y = checked_mul("output", rows, n_tokens)?;
+    if y.len() != expected_y {
+        return Err(KernelError::LengthMismatch {
+            what: "output",
+            expected: expected_y,
+            got: y.len(),
+        });
+    }
+    if rows == 0 || n_tokens == 0 {
+        return Ok(());
+    }
+    let job = Job {
+        ty,
+        cols,
+        rows,
+        w,
+        w_row,
+        acts,
+    };
+    match pool(threads) {
+        Some(pool) => pool.install(|| job.run(y, true)),
+        None => job.run(y, false),
+    }
+}
+
+/// One validated matmul.
+struct Job<'a> {
+    ty: GgmlType,
+    cols: usize,
+    rows: usize,
+    w: &'a [u8],
+    w_row: usize,
+    acts: &'a QuantizedActivations,
+}
+
+impl Job<'_> {
+    /// The weight rows `r0..r0+count` as tile operands against activation rows `t0..t0+acts`.
+    fn tile(&self, r0: usize, count: usize, t0: usize, acts: usize) -> TileArgs<'_> {
+        let a_row = self.acts.row_bytes;
+        TileArgs {
+            n: self.cols,
+            w: self.w.get(r0 * self.w_row..).unwrap_or(&[]),
+            w_stride: self.w_row,
+            rows: count,
+            act: self.acts.data.get(t0 * a_row..).unwrap_or(&[]),
+            act_stride: a_row,
+            acts,
+        }
+    }
+
+    fn run(&self, y: &mut [f32], parallel: bool) -> Result<(), KernelError> {
+        if self.acts.n_tokens == 1 {
+            self.matvec(y, parallel)
+        } else {
+            self.gemm(y, parallel)
+        }
+    }
+
+    fn matvec_chunk(&self, i: usize, out: &mut [f32]) -> Result<(), KernelError> {
+        let t = self.tile(i * MATVEC_CHUNK_ROWS, out.len(), 0, 1);
+        let stride = out.len();
+        dispatch::vec_dot_tile(self.ty, &t, out, stride)
+    }
+
+    fn matvec(&self, y: &mut [f32], parallel: bool) -> Result<(), KernelError> {
+        if parallel {
+            y.par_chunks_mut(MATVEC_CHUNK_ROWS)
+                .enumerate()
+                .try_for_each(|(i, out)| self.matvec_chunk(i, out))
+        } else {
+            y.chunks_mut(MATVEC_CHUNK_ROWS)
+                .enumerate()
+                .try_for_each(|(i, out)| self.matvec_chunk(i, out))
+        }
+    }
+
+    /// Work item `item` of the GEMM grid: (first row, first token, outputs `[token][row]`).
+    fn gemm_piece(&self, item: usize) -> Result<(usize, usize, Vec<f32>), KernelError> {
+        let n_tokens = self.acts.n_tokens;
+        let token_blocks = n_tokens.div_ceil(GEMM_TOKEN_BLOCK);
+        let (rc, tb) = (item / token_blocks, item % token_blocks);
+        let r0 = rc * GEMM_CHUNK_ROWS;
+        let count = GEMM_CHUNK_ROWS.min(self.rows - r0);
+        let t0 = tb * GEMM_TOKEN_BLOCK;
+        let acts = GEMM_TOKEN_BLOCK.min(n_tokens - t0);
+        let mut out = vec![0f32; count * acts];
+        dispatch::vec_dot_tile(self.ty, &self.tile(r0, count, t0, acts), &mut out, count)?;
+        Ok((r0, t0, out))
+    }
+
+    fn gemm(&self, y: &mut [f32], parallel: bool) -> Result<(), KernelError> {
+        let n_tokens = self.acts.n_tokens;
+        let items = n_tokens.div_ceil(GEMM_TOKEN_BLOCK) * self.rows.div_ceil(GEMM_CHUNK_ROWS);
+        // Row-chunk-major order: consecutive items share one chunk of weight rows, which
+        // stays in L2 while every token block passes over it (weights are read from memory
+        // once; the activations, much smaller, come from the caches).
+        let pieces: Vec<(usize, usize, Vec<f32>)> = if parallel {
+            (0..items)
+                .into_par_iter()
+                .map(|item| self.gemm_piece(item))
+                .collect::<Result<_, KernelError>>()?
+        } else {
+            (0..items)
+                .map(|item| self.gemm_piece(item))
+                .collect::<Result<_, KernelError>>()?
+        };
+        for (r0, t0, out) in pieces {
+            let count = out.len() / GEMM_TOKEN_BLOCK.min(n_tokens - t0);
+            for (i, src) in out.chunks_exact(count).enumerate() {
+                let start = (t0 + i) * self.rows + r0;
+                if let Some(dst) = y.get_mut(start..start + count) {
+                    dst.copy_from_slice(src);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The process-wide pool for `threads` workers (0: all cores), built on first use; `None`
+/// for one thread (run inline) or when the OS refuses threads (then run inline too).
+fn pool(threads: usize) -> Option<Arc<rayon::ThreadPool>> {
+    let threads = if threads == 0 {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    } else {
+        threads
+    };
+    if threads <= 1 {
+        return None;
+    }
+    static POOLS: OnceLock<Mutex<HashMap<usize, Arc<rayon::ThreadPool>>>> = OnceLock::new();
+    let pools = POOLS.get_or_init(|| Mutex::new(HashMap::new()));
+    let mut pools = pools
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(p) = pools.get(&threads) {
+        return Some(Arc::clone(p));
+    }
+    let p = Arc::new(
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .thread_name(|i| format!("tramontane-matmul-{i}"))
+            .build()
+            .ok()?,
+    );
+    pools.insert(threads, Arc::clone(&p));
+    Some(p)
+}

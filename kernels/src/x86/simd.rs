@@ -1,0 +1,105 @@
+//! Small AVX2 helpers shared by the x86 kernels.
+
+use core::arch::x86_64::*;
+
+/// Horizontal sum of 8 f32 lanes: (high half + low half), then pairwise within the half.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) fn hsum_ps(v: __m256) -> f32 {
+    let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    let s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    _mm_cvtss_f32(s)
+}
+
+/// Horizontal sum of 8 i32 lanes.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) fn hsum_epi32(v: __m256i) -> i32 {
+    let s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    let s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
+    let s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0b01));
+    _mm_cvtsi128_si32(s)
+}
+
+/// An IEEE half (little-endian bytes at `p`) converted to f32 in all 8 lanes, via F16C.
+///
+/// The broadcast load (`vpbroadcastw`) writes a whole register: a scalar insert would merge
+/// into a live register and chain every block's conversion to the previous iteration.
+///
+/// # Safety
+/// `p` is valid for reading 2 bytes.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) unsafe fn f16_splat(p: *const u8) -> __m256 {
+    // SAFETY: the caller guarantees 2 readable bytes; unaligned read.
+    let bits = unsafe { p.cast::<i16>().read_unaligned() };
+    _mm256_cvtph_ps(_mm_set1_epi16(i16::from_le(bits)))
+}
+
+/// An IEEE half (little-endian bytes at `p`) as f32.
+///
+/// # Safety
+/// `p` is valid for reading 2 bytes.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) unsafe fn f16_at(p: *const u8) -> f32 {
+    // SAFETY: forwarded contract.
+    _mm256_cvtss_f32(unsafe { f16_splat(p) })
+}
+
+/// An f32 (little-endian bytes at `p`).
+///
+/// # Safety
+/// `p` is valid for reading 4 bytes.
+#[inline]
+pub(super) unsafe fn f32_at(p: *const u8) -> f32 {
+    // SAFETY: the caller guarantees 4 readable bytes; unaligned read.
+    unsafe { p.cast::<f32>().read_unaligned() }
+}
+
+/// 32 bytes at `p`.
+///
+/// # Safety
+/// `p` is valid for reading 32 bytes.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) unsafe fn load256(p: *const u8) -> __m256i {
+    // SAFETY: the caller guarantees 32 readable bytes; loadu has no alignment requirement.
+    unsafe { _mm256_loadu_si256(p.cast()) }
+}
+
+/// 16 packed nibbles at `p` as 32 bytes 0..15: low nibbles in bytes 0..16, high nibbles in
+/// bytes 16..32 (the ggml element order of Q4_0/Q4_1/Q5_0 blocks).
+///
+/// # Safety
+/// `p` is valid for reading 16 bytes.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) unsafe fn nibbles32(p: *const u8) -> __m256i {
+    // SAFETY: the caller guarantees 16 readable bytes.
+    let v = _mm256_broadcastsi128_si256(unsafe { _mm_loadu_si128(p.cast()) });
+    let v = _mm256_srlv_epi32(v, _mm256_setr_epi32(0, 0, 0, 0, 4, 4, 4, 4));
+    _mm256_and_si256(v, _mm256_set1_epi8(0x0F))
+}
+
+/// Bit `j` of `bits` as byte `j` (0xFF when set, 0 when clear), for j in 0..32.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) fn bits_to_bytes(bits: u32) -> __m256i {
+    let v = _mm256_set1_epi32(bits as i32);
+    let pick = _mm256_setr_epi8(
+        0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, //
+        2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3,
+    );
+    let v = _mm256_shuffle_epi8(v, pick);
+    let mask = _mm256_set1_epi64x(0x8040_2010_0804_0201u64 as i64);
+    _mm256_cmpeq_epi8(_mm256_and_si256(v, mask), mask)
+}
+
+/// Sums adjacent i16 pairs into i32 lanes.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) fn sum_pairs_i16(v: __m256i) -> __m256i {
+    _mm256_madd_epi16(v, _mm256_set1_epi16(1))
+}

@@ -1,0 +1,209 @@
+//! matmul / matmul_quantized / QuantizedActivations against plain computations.
+//!
+//! The f64 oracle multiplies the *dequantized* weights by the *dequantized* quantized
+//! activations (both from the reference), so it computes the same mathematical sum as the
+//! kernels; the kernels differ only by f32 rounding of scale products and accumulation, so
+//! |y - y64| <= 1e-5 * sum_c |w_rc * x_tc| (+ the smallest normal, for all-zero rows).
+//! Q4_1/Q5_1 also take their min term from Q8_1's `s = f16(d * sum q)`, rounded to f16 as
+//! llama.cpp does, from the unrounded f32 d while the dequantized activations use f16(d):
+//! together up to 2^-10 * |m * s| per block added to the bound.
+
+use tramontane_kernels::matmul::{matmul, matmul_quantized, QuantizedActivations};
+use tramontane_kernels::{dispatch, reference, GgmlType};
+
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn unit(&mut self) -> f32 {
+        (self.next() >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+    }
+    fn byte(&mut self) -> u8 {
+        (self.next() >> 56) as u8
+    }
+}
+
+fn f16_at(b: &[u8], off: usize) -> f32 {
+    half::f16::from_le_bytes([b[off], b[off + 1]]).to_f32()
+}
+
+/// The extra bound from Q8_1's f16-rounded `s` (zero for other types).
+fn min_term_slack(ty: GgmlType, w: &[u8], a: &[u8]) -> f64 {
+    let wb = match ty {
+        GgmlType::Q4_1 => 20,
+        GgmlType::Q5_1 => 24,
+        _ => return 0.0,
+    };
+    w.chunks_exact(wb)
+        .zip(a.chunks_exact(36))
+        .map(|(x, y)| f64::from((f16_at(x, 2) * f16_at(y, 2)).abs()) / 1024.0)
+        .sum()
+}
+
+const TYPES: &[GgmlType] = &[
+    GgmlType::Q4_0,
+    GgmlType::Q4_1,
+    GgmlType::Q5_0,
+    GgmlType::Q5_1,
+    GgmlType::Q8_0,
+    GgmlType::Q4_K,
+    GgmlType::Q5_K,
+    GgmlType::Q6_K,
+    GgmlType::IQ4_NL,
+    GgmlType::F16,
+];
+
+fn weights(ty: GgmlType, rows: usize, cols: usize, rng: &mut Rng) -> Vec<u8> {
+    let x: Vec<f32> = (0..rows * cols).map(|_| rng.unit()).collect();
+    let row = reference::row_bytes(ty, cols).unwrap();
+    let mut w = vec![0u8; row * rows];
+    for (src, dst) in x.chunks_exact(cols).zip(w.chunks_exact_mut(row)) {
+        if reference::quantize_row(ty, src, dst).is_err() {
+            // No reference quantizer for this type yet: random codes, small finite scales.
+            dst.iter_mut().for_each(|b| *b = rng.byte());
+            let halves: &[usize] = match ty {
+                GgmlType::Q4_K | GgmlType::Q5_K => &[0, 2],
+                GgmlType::Q6_K => &[208],
+                _ => &[0],
+            };
+            for block in dst.chunks_exact_mut(ty.block_bytes()) {
+                for &off in halves {
+                    let h = half::f16::from_f32(rng.unit() * 0.05);
+                    block[off..off + 2].copy_from_slice(&h.to_le_bytes());
+                }
+            }
+        }
+    }
+    w
+}
+
+fn dequantize(ty: GgmlType, bytes: &[u8], n: usize) -> Vec<f32> {
+    let mut out = vec![0f32; n];
+    reference::dequantize_row(ty, bytes, &mut out).unwrap();
+    out
+}
+
+#[test]
+fn matmul_matches_f64_on_dequantized_data() {
+    let mut rng = Rng(0xDEAD_BEEF);
+    for &ty in TYPES {
+        let cols = if ty.block_size() == 256 { 512 } else { 96 };
+        for (rows, n_tokens) in [(1usize, 1usize), (67, 1), (13, 3), (130, 70)] {
+            let w = weights(ty, rows, cols, &mut rng);
+            let x: Vec<f32> = (0..cols * n_tokens).map(|_| rng.unit() * 2.0).collect();
+            let mut y = vec![f32::NAN; rows * n_tokens];
+            matmul(&w, ty, rows, cols, &x, n_tokens, &mut y, 2).unwrap();
+
+            let acts =
+                QuantizedActivations::new(reference::vec_dot_type(ty), &x, cols, n_tokens).unwrap();
+            let wrow = reference::row_bytes(ty, cols).unwrap();
+            for t in 0..n_tokens {
+                let xa = dequantize(acts.ty(), acts.row(t).unwrap(), cols);
+                for r in 0..rows {
+                    let wr = dequantize(ty, &w[r * wrow..(r + 1) * wrow], cols);
+                    let exact: f64 = wr
+                        .iter()
+                        .zip(&xa)
+                        .map(|(a, b)| f64::from(*a) * f64::from(*b))
+                        .sum();
+                    let mag: f64 = wr
+                        .iter()
+                        .zip(&xa)
+                        .map(|(a, b)| f64::from((a * b).abs()))
+                        .sum();
+                    let got = y[t * rows + r];
+                    let slack =
+                        min_term_slack(ty, &w[r * wrow..(r + 1) * wrow], acts.row(t).unwrap());
+                    assert!(
+                        (f64::from(got) - exact).abs()
+                            <= 1e-5 * mag + slack + f64::from(f32::MIN_POSITIVE),
+                        "{ty} {rows}x{cols} t={t} r={r}: {got} vs {exact} (|terms| {mag})"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn gemm_equals_stacked_matvecs_and_threads_do_not_matter() {
+    let mut rng = Rng(31337);
+    for &ty in TYPES {
+        let cols = if ty.block_size() == 256 { 256 } else { 64 };
+        // More rows and tokens than one GEMM work item, with remainders.
+        let (rows, n_tokens) = (133usize, 71usize);
+        let w = weights(ty, rows, cols, &mut rng);
+        let x: Vec<f32> = (0..cols * n_tokens).map(|_| rng.unit()).collect();
+        let acts =
+            QuantizedActivations::new(reference::vec_dot_type(ty), &x, cols, n_tokens).unwrap();
+        let mut y1 = vec![0f32; rows * n_tokens];
+        matmul_quantized(&w, ty, rows, cols, &acts, &mut y1, 1).unwrap();
+        for threads in [2usize, 3, 0] {
+            let mut yt = vec![0f32; rows * n_tokens];
+            matmul_quantized(&w, ty, rows, cols, &acts, &mut yt, threads).unwrap();
+            assert!(
+                y1.iter().zip(&yt).all(|(a, b)| a.to_bits() == b.to_bits()),
+                "{ty}: {threads} threads differ from 1"
+            );
+        }
+        // Each token alone (a matvec) gives the same bits as inside the GEMM, and as the
+        // dispatched vec_dot.
+        let wrow = reference::row_bytes(ty, cols).unwrap();
+        for t in [0usize, 1, 64, 70] {
+            let one = acts.gather(&[t]).unwrap();
+            let mut yv = vec![0f32; rows];
+            matmul_quantized(&w, ty, rows, cols, &one, &mut yv, 2).unwrap();
+            for r in 0..rows {
+                assert_eq!(
+                    yv[r].to_bits(),
+                    y1[t * rows + r].to_bits(),
+                    "{ty} t={t} r={r}"
+                );
+                let d =
+                    dispatch::vec_dot(ty, cols, &w[r * wrow..(r + 1) * wrow], one.row(0).unwrap())
+                        .unwrap();
+                assert_eq!(d.to_bits(), yv[r].to_bits(), "{ty} vec_dot t={t} r={r}");
+            }
+        }
+    }
+}
+
+#[test]
+fn gather_copies_rows_without_requantizing() {
+    let mut rng = Rng(5);
+    let cols = 64;
+    let x: Vec<f32> = (0..cols * 5).map(|_| rng.unit()).collect();
+    let all = QuantizedActivations::new(GgmlType::Q8_0, &x, cols, 5).unwrap();
+    let picked = all.gather(&[4, 1, 1]).unwrap();
+    assert_eq!(picked.n_tokens(), 3);
+    let direct =
+        QuantizedActivations::new(GgmlType::Q8_0, &x[4 * cols..5 * cols], cols, 1).unwrap();
+    assert_eq!(picked.row(0), direct.row(0));
+    assert_eq!(picked.row(1), all.row(1));
+    assert_eq!(picked.row(2), all.row(1));
+    assert!(picked.row(3).is_none());
+    assert!(all.gather(&[5]).is_err());
+}
+
+#[test]
+fn bad_shapes_are_errors() {
+    let w = vec![0u8; 18 * 2];
+    let x = vec![0f32; 32];
+    let mut y = vec![0f32; 2];
+    assert!(matmul(&w, GgmlType::Q4_0, 2, 32, &x, 1, &mut y, 1).is_ok());
+    assert!(matmul(&w, GgmlType::Q4_0, 3, 32, &x, 1, &mut y, 1).is_err());
+    assert!(matmul(&w, GgmlType::Q4_0, 2, 31, &x, 1, &mut y, 1).is_err());
+    assert!(matmul(&w, GgmlType::Q4_0, 2, 32, &x, 2, &mut y, 1).is_err());
+    assert!(matmul(&w, GgmlType::Q4_0, 2, 32, &x, 1, &mut y[..1], 1).is_err());
+    assert!(matmul(&w, GgmlType::Q4_0, usize::MAX, 32, &x, 1, &mut y, 1).is_err());
+    let acts = QuantizedActivations::new(GgmlType::Q8_1, &x, 32, 1).unwrap();
+    assert!(matmul_quantized(&w, GgmlType::Q4_0, 2, 32, &acts, &mut y, 1).is_err());
+    assert!(QuantizedActivations::new(GgmlType::Q8_0, &x, 32, 2).is_err());
+    // Empty shapes are fine and write nothing.
+    assert!(matmul(&[], GgmlType::Q4_0, 0, 32, &x, 1, &mut [], 1).is_ok());
+}

@@ -1,0 +1,352 @@
+//! The dispatched kernels (SIMD where the CPU has them) against the scalar reference.
+//!
+//! Expected values come from `reference::{vec_dot, block_dot_terms, quantize_activations}`.
+//! The dispatched dot product must be within 1e-5 * sum |block term| of the reference: the
+//! kernels compute exact integer block sums and differ only in float rounding of scales and
+//! of the accumulation. Rows of a single block are included: there an error of one unit in
+//! an integer sum would move the result by a whole |d_w * d_a| (a term's scale), far beyond
+//! the tolerance, so the integer sums are checked exactly in effect.
+//! Run with `TRAMONTANE_KERNELS=scalar` too: then the dispatched path is the reference.
+
+use tramontane_kernels::dispatch::{self, TileArgs};
+use tramontane_kernels::reference;
+use tramontane_kernels::{active_kernels, GgmlType};
+
+/// xorshift64*: deterministic test data without a dependency.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    /// Uniform in [-1, 1).
+    fn unit(&mut self) -> f32 {
+        (self.next() >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+    }
+    fn byte(&mut self) -> u8 {
+        (self.next() >> 56) as u8
+    }
+}
+
+/// Types with a SIMD kernel on x86 / aarch64, plus the rest of what the reference dots.
+const WEIGHT_TYPES: &[GgmlType] = &[
+    GgmlType::Q4_0,
+    GgmlType::Q4_1,
+    GgmlType::Q5_0,
+    GgmlType::Q5_1,
+    GgmlType::Q8_0,
+    GgmlType::Q2_K,
+    GgmlType::Q3_K,
+    GgmlType::Q4_K,
+    GgmlType::Q5_K,
+    GgmlType::Q6_K,
+    GgmlType::IQ4_NL,
+    GgmlType::IQ4_XS,
+    GgmlType::F16,
+];
+
+/// Offsets of the f16 scale fields in each weight block (so random bytes stay finite).
+fn half_fields(ty: GgmlType) -> &'static [usize] {
+    match ty {
+        GgmlType::Q4_0 | GgmlType::Q5_0 | GgmlType::Q8_0 | GgmlType::IQ4_NL | GgmlType::IQ4_XS => {
+            &[0]
+        }
+        GgmlType::Q4_1 | GgmlType::Q5_1 | GgmlType::Q4_K | GgmlType::Q5_K => &[0, 2],
+        GgmlType::Q2_K => &[80, 82],
+        GgmlType::Q3_K => &[108],
+        GgmlType::Q6_K => &[208],
+        _ => &[],
+    }
+}
+
+/// A row of `n` values in one of several styles: quantized from floats of a given scale,
+/// all zero, or raw random codes with finite random scales (every bit pattern of the codes,
+/// including the packed 6-bit scales of k-quants).
+fn weight_row(ty: GgmlType, n: usize, style: usize, rng: &mut Rng) -> Vec<u8> {
+    let bytes = reference::row_bytes(ty, n).unwrap();
+    let scale = [1.0f32, 1e-4, 3e3, 1.0][style % 4];
+    let quantized = |rng: &mut Rng| {
+        let x: Vec<f32> = (0..n).map(|_| rng.unit() * scale).collect();
+        let mut w = vec![0u8; bytes];
+        reference::quantize_row(ty, &x, &mut w).ok().map(|_| w)
+    };
+    match style {
+        4 => vec![0u8; bytes],
+        // Raw codes; also for types whose reference quantizer is not there yet.
+        _ if style == 5 && ty != GgmlType::F16 || quantized(&mut Rng(rng.next())).is_none() => {
+            let mut w: Vec<u8> = (0..bytes).map(|_| rng.byte()).collect();
+            let bb = ty.block_bytes();
+            for block in w.chunks_exact_mut(bb) {
+                for &off in half_fields(ty) {
+                    let h = half::f16::from_f32(rng.unit() * 0.05);
+                    block[off..off + 2].copy_from_slice(&h.to_le_bytes());
+                }
+            }
+            w
+        }
+        _ => quantized(rng).unwrap_or_default(),
+    }
+}
+
+fn act_row(ty: GgmlType, n: usize, style: usize, rng: &mut Rng) -> Vec<u8> {
+    let act_ty = reference::vec_dot_type(ty);
+    let scale = [1.0f32, 50.0, 1e-3, 7.0][style % 4];
+    let x: Vec<f32> = if style == 2 {
+        vec![0.0; n]
+    } else {
+        (0..n).map(|_| rng.unit() * scale).collect()
+    };
+    let mut a = vec![0u8; reference::row_bytes(act_ty, n).unwrap()];
+    reference::quantize_activations(act_ty, &x, &mut a).unwrap();
+    a
+}
+
+fn tolerance(ty: GgmlType, n: usize, w: &[u8], a: &[u8]) -> f32 {
+    let terms = reference::block_dot_terms(ty, n, w, a).unwrap();
+    let mag: f64 = terms.iter().map(|t| f64::from(t.abs())).sum();
+    (1e-5 * mag) as f32 + f32::MIN_POSITIVE
+}
+
+#[test]
+fn reports_the_active_level() {
+    let name = active_kernels();
+    assert!(
+        ["scalar", "avx2", "neon", "dotprod"].contains(&name),
+        "{name}"
+    );
+    if std::env::var("TRAMONTANE_KERNELS").as_deref() == Ok("scalar") {
+        assert_eq!(name, "scalar");
+    }
+    #[cfg(target_arch = "x86_64")]
+    if std::env::var("TRAMONTANE_KERNELS").is_err() {
+        let avx2 = is_x86_feature_detected!("avx2")
+            && is_x86_feature_detected!("fma")
+            && is_x86_feature_detected!("f16c");
+        assert_eq!(name, if avx2 { "avx2" } else { "scalar" });
+        if avx2 {
+            for ty in [
+                GgmlType::Q4_0,
+                GgmlType::Q4_1,
+                GgmlType::Q5_0,
+                GgmlType::Q8_0,
+            ] {
+                assert!(dispatch::has_simd_vec_dot(ty), "{ty}");
+            }
+            for ty in [
+                GgmlType::Q4_K,
+                GgmlType::Q5_K,
+                GgmlType::Q6_K,
+                GgmlType::F16,
+            ] {
+                assert!(dispatch::has_simd_vec_dot(ty), "{ty}");
+            }
+        }
+    }
+}
+
+#[test]
+fn vec_dot_matches_reference() {
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    for &ty in WEIGHT_TYPES {
+        let bs = ty.block_size().max(32);
+        for blocks in [1usize, 2, 3, 8, 17] {
+            let n = if ty == GgmlType::F16 {
+                blocks * 37
+            } else {
+                blocks * bs
+            };
+            for style in 0..6 {
+                let w = weight_row(ty, n, style, &mut rng);
+                let a = act_row(ty, n, style, &mut rng);
+                let want = reference::vec_dot(ty, n, &w, &a).unwrap();
+                let got = dispatch::vec_dot(ty, n, &w, &a).unwrap();
+                let tol = tolerance(ty, n, &w, &a);
+                assert!(
+                    (got - want).abs() <= tol,
+                    "{ty} n={n} style={style}: got {got}, reference {want}, tolerance {tol} ({})",
+                    active_kernels()
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn f16_dot_matches_ggml_summation_order() {
+    // ggml_vec_dot_f16 (AVX2): 4 x 8-lane accumulators per 32 values, reduced
+    // (s0+s2)+(s1+s3), halves, 2 hadds; leftovers in f64. Recomputed here in plain Rust.
+    let mut rng = Rng(77);
+    for n in [32usize, 64, 96, 100, 4096 + 13] {
+        let x: Vec<f32> = (0..n).map(|_| rng.unit() * 4.0).collect();
+        let y: Vec<f32> = (0..n).map(|_| rng.unit() * 4.0).collect();
+        let to_bytes = |v: &[f32]| -> Vec<u8> {
+            v.iter()
+                .flat_map(|f| half::f16::from_f32(*f).to_le_bytes())
+                .collect()
+        };
+        let (xb, yb) = (to_bytes(&x), to_bytes(&y));
+        let h = |b: &[u8], i: usize| half::f16::from_le_bytes([b[2 * i], b[2 * i + 1]]).to_f32();
+        let np = n & !31;
+        let mut acc = [[0f32; 8]; 4];
+        for i in (0..np).step_by(32) {
+            for (k, a) in acc.iter_mut().enumerate() {
+                for (l, lane) in a.iter_mut().enumerate() {
+                    let j = i + 8 * k + l;
+                    *lane = h(&xb, j).mul_add(h(&yb, j), *lane);
+                }
+            }
+        }
+        let s: Vec<f32> = (0..8)
+            .map(|l| (acc[0][l] + acc[2][l]) + (acc[1][l] + acc[3][l]))
+            .collect();
+        let t: Vec<f32> = (0..4).map(|l| s[l] + s[l + 4]).collect();
+        let mut total = f64::from((t[0] + t[1]) + (t[2] + t[3]));
+        for j in np..n {
+            total += f64::from(h(&xb, j) * h(&yb, j));
+        }
+        let got = dispatch::vec_dot(GgmlType::F16, n, &xb, &yb).unwrap();
+        if active_kernels() == "avx2" {
+            assert_eq!(got, total as f32, "n={n}");
+        } else {
+            let want = reference::vec_dot(GgmlType::F16, n, &xb, &yb).unwrap();
+            assert!(
+                (got - want).abs() <= tolerance(GgmlType::F16, n, &xb, &yb),
+                "n={n}"
+            );
+        }
+    }
+}
+
+#[test]
+fn activation_quantizers_are_byte_identical() {
+    let mut rng = Rng(12345);
+    for act_ty in [
+        GgmlType::Q8_0,
+        GgmlType::Q8_1,
+        GgmlType::Q8_K,
+        GgmlType::F16,
+    ] {
+        let bs = act_ty.block_size().max(32);
+        for blocks in [1usize, 2, 5] {
+            let n = if act_ty == GgmlType::F16 {
+                blocks * 37
+            } else {
+                blocks * bs
+            };
+            for style in 0..6 {
+                let x: Vec<f32> = (0..n)
+                    .map(|i| match style {
+                        0 => rng.unit(),
+                        1 => rng.unit() * 1e4,
+                        2 => rng.unit() * 1e-6,
+                        3 => 0.0,
+                        // Exact halves after scaling by 127/amax = 1: ties to even.
+                        4 => {
+                            if i % 32 == 0 {
+                                127.0
+                            } else {
+                                (i % 17) as f32 - 8.5
+                            }
+                        }
+                        _ => {
+                            if rng.byte() < 40 {
+                                0.0
+                            } else {
+                                rng.unit() * 3.0
+                            }
+                        }
+                    })
+                    .collect();
+                let mut want = vec![0u8; reference::row_bytes(act_ty, n).unwrap()];
+                let mut got = vec![0xAAu8; want.len()];
+                reference::quantize_activations(act_ty, &x, &mut want).unwrap();
+                dispatch::quantize_activations(act_ty, &x, &mut got).unwrap();
+                assert_eq!(got, want, "{act_ty} n={n} style={style}");
+            }
+        }
+    }
+}
+
+#[test]
+fn tile_equals_vec_dot_bit_for_bit() {
+    let mut rng = Rng(4242);
+    for &ty in WEIGHT_TYPES {
+        let n = if ty.block_size() == 256 { 512 } else { 96 };
+        for (rows, acts) in [(1usize, 1usize), (4, 2), (7, 3), (9, 5), (5, 1)] {
+            let w_row = reference::row_bytes(ty, n).unwrap();
+            let a_row = reference::row_bytes(reference::vec_dot_type(ty), n).unwrap();
+            // Strides larger than a row, to check they are honoured.
+            let (ws, as_) = (w_row + 3, a_row + 5);
+            let mut w = vec![0u8; ws * rows];
+            let mut a = vec![0u8; as_ * acts];
+            for r in 0..rows {
+                w[r * ws..r * ws + w_row].copy_from_slice(&weight_row(ty, n, r % 6, &mut rng));
+            }
+            for j in 0..acts {
+                a[j * as_..j * as_ + a_row].copy_from_slice(&act_row(ty, n, j % 4, &mut rng));
+            }
+            let t = TileArgs {
+                n,
+                w: &w,
+                w_stride: ws,
+                rows,
+                act: &a,
+                act_stride: as_,
+                acts,
+            };
+            let out_stride = rows + 2;
+            let mut out = vec![f32::NAN; out_stride * acts];
+            dispatch::vec_dot_tile(ty, &t, &mut out, out_stride).unwrap();
+            for j in 0..acts {
+                for r in 0..rows {
+                    let single = dispatch::vec_dot(
+                        ty,
+                        n,
+                        &w[r * ws..r * ws + w_row],
+                        &a[j * as_..j * as_ + a_row],
+                    )
+                    .unwrap();
+                    let got = out[j * out_stride + r];
+                    assert_eq!(
+                        got.to_bits(),
+                        single.to_bits(),
+                        "{ty} {rows}x{acts} at ({r},{j})"
+                    );
+                }
+                // Padding between output rows is left alone.
+                assert!(out[j * out_stride + rows].is_nan());
+            }
+        }
+    }
+}
+
+#[test]
+fn bad_sizes_are_errors_not_panics() {
+    let w = vec![0u8; 18];
+    let a = vec![0u8; 34];
+    assert!(dispatch::vec_dot(GgmlType::Q4_0, 32, &w, &a).is_ok());
+    assert!(dispatch::vec_dot(GgmlType::Q4_0, 31, &w, &a).is_err());
+    assert!(dispatch::vec_dot(GgmlType::Q4_0, 64, &w, &a).is_err());
+    assert!(dispatch::vec_dot(GgmlType::Q4_0, 32, &w[..17], &a).is_err());
+    assert!(dispatch::vec_dot(GgmlType::Q4_0, 32, &w, &a[..33]).is_err());
+    let mut out = vec![0u8; 33];
+    assert!(dispatch::quantize_activations(GgmlType::Q8_0, &[0.0; 32], &mut out).is_err());
+    assert!(dispatch::quantize_activations(GgmlType::Q8_0, &[0.0; 31], &mut out).is_err());
+    let t = TileArgs {
+        n: 32,
+        w: &w,
+        w_stride: 18,
+        rows: 2,
+        act: &a,
+        act_stride: 34,
+        acts: 1,
+    };
+    let mut o = vec![0f32; 2];
+    assert!(dispatch::vec_dot_tile(GgmlType::Q4_0, &t, &mut o, 2).is_err());
+    let t = TileArgs { rows: 1, ..t };
+    assert!(dispatch::vec_dot_tile(GgmlType::Q4_0, &t, &mut o, 2).is_ok());
+    assert!(dispatch::vec_dot_tile(GgmlType::Q4_0, &t, &mut o[..0], 1).is_err());
+}

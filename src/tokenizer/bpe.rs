@@ -1,0 +1,174 @@
+//! GPT-2 byte-level BPE (llama.cpp's `llm_tokenizer_bpe_session`): split the text into words
+//! with the pre-tokenizer, map each word's bytes to printable characters, merge adjacent pairs
+//! in merge-rank order (ties: leftmost), and emit each piece's token. A piece that is not a
+//! token is emitted byte by byte when a one-byte token exists for a byte of its (mapped) text,
+//! and silently dropped otherwise, like llama.cpp.
+
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+
+use super::pretokenize::PreTokenizer;
+use super::unicode::{byte_to_cpt, cpts_from_utf8, push_utf8, utf8_len};
+use super::vocab::Vocab;
+
+#[derive(Clone, Copy)]
+struct Symbol {
+    start: usize,
+    len: usize,
+    prev: Option<usize>,
+    next: Option<usize>,
+}
+
+struct Bigram {
+    rank: u32,
+    left: usize,
+    right: usize,
+    left_len: usize,
+    right_len: usize,
+}
+
+impl Ord for Bigram {
+    fn cmp(&self, other: &Self) -> Ordering {
+        // Max-heap: lower rank first, then the lower left index.
+        other
+            .rank
+            .cmp(&self.rank)
+            .then_with(|| other.left.cmp(&self.left))
+    }
+}
+impl PartialOrd for Bigram {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl PartialEq for Bigram {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+impl Eq for Bigram {}
+
+/// Appends the tokens of `text` to `out`.
+pub fn tokenize(vocab: &Vocab, pre: PreTokenizer, text: &[u8], out: &mut Vec<u32>) {
+    let cpts = cpts_from_utf8(text);
+    let mut word = Vec::new();
+    let mut utf8 = Vec::with_capacity(4);
+    let mut scratch = Vec::new();
+    let mut pos = 0;
+    for len in pre.split(&cpts) {
+        // The word's UTF-8 bytes, each replaced by its printable stand-in.
+        word.clear();
+        for &c in cpts.get(pos..pos + len).unwrap_or(&[]) {
+            utf8.clear();
+            push_utf8(c, &mut utf8);
+            for &b in &utf8 {
+                push_utf8(byte_to_cpt(b), &mut word);
+            }
+        }
+        pos += len;
+        tokenize_word(vocab, &word, &mut scratch, out);
+    }
+}
+
+fn tokenize_word(vocab: &Vocab, word: &[u8], key: &mut Vec<u8>, out: &mut Vec<u32>) {
+    if vocab.ignore_merges {
+        if let Some(id) = vocab.id_of_bytes(word) {
+            out.push(id);
+            return;
+        }
+    }
+
+    let mut symbols: Vec<Symbol> = Vec::with_capacity(word.len());
+    let mut offs = 0;
+    while let Some(&b) = word.get(offs) {
+        let len = utf8_len(b).min(word.len() - offs);
+        let index = symbols.len();
+        symbols.push(Symbol {
+            start: offs,
+            len,
+            prev: index.checked_sub(1),
+            next: if offs + len == word.len() {
+                None
+            } else {
+                Some(index + 1)
+            },
+        });
+        offs += len;
+    }
+
+    let mut queue = BinaryHeap::new();
+    let mut try_add = |symbols: &[Symbol],
+                       queue: &mut BinaryHeap<Bigram>,
+                       left: Option<usize>,
+                       right: Option<usize>| {
+        let (Some(l), Some(r)) = (left, right) else {
+            return;
+        };
+        let (Some(ls), Some(rs)) = (symbols.get(l), symbols.get(r)) else {
+            return;
+        };
+        let (Some(lt), Some(rt)) = (
+            word.get(ls.start..ls.start + ls.len),
+            word.get(rs.start..rs.start + rs.len),
+        ) else {
+            return;
+        };
+        key.clear();
+        key.extend_from_slice(lt);
+        key.push(b' ');
+        key.extend_from_slice(rt);
+        if let Some(&rank) = vocab.merge_ranks.get(key.as_slice()) {
+            queue.push(Bigram {
+                rank,
+                left: l,
+                right: r,
+                left_len: ls.len,
+                right_len: rs.len,
+            });
+        }
+    };
+    for i in 1..symbols.len() {
+        try_add(&symbols, &mut queue, Some(i - 1), Some(i));
+    }
+
+    while let Some(bg) = queue.pop() {
+        let (Some(&l), Some(&r)) = (symbols.get(bg.left), symbols.get(bg.right)) else {
+            continue;
+        };
+        // Stale when either side has changed since it was queued (llama.cpp compares texts;
+        // symbols only grow and keep their start, so comparing lengths is the same test).
+        if l.len == 0 || r.len == 0 || l.len != bg.left_len || r.len != bg.right_len {
+            continue;
+        }
+        let merged = Symbol {
+            len: l.len + r.len,
+            next: r.next,
+            ..l
+        };
+        if let Some(s) = symbols.get_mut(bg.left) {
+            *s = merged;
+        }
+        if let Some(s) = symbols.get_mut(bg.right) {
+            s.len = 0;
+        }
+        if let Some(s) = r.next.and_then(|n| symbols.get_mut(n)) {
+            s.prev = Some(bg.left);
+        }
+        try_add(&symbols, &mut queue, merged.prev, Some(bg.left));
+        try_add(&symbols, &mut queue, Some(bg.left), merged.next);
+    }
+
+    let mut i = if symbols.is_empty() { None } else { Some(0) };
+    while let Some(s) = i.and_then(|k| symbols.get(k)) {
+        let piece = word.get(s.start..s.start + s.len).unwrap_or(&[]);
+        if let Some(id) = vocab.id_of_bytes(piece) {
+            out.push(id);
+        } else {
+            // llama.cpp looks up each byte of the mapped text as a one-byte token.
+            for &b in piece {
+                out.extend(vocab.id_of_bytes(&[b]));
+            }
+        }
+        i = s.next;
+    }
+}

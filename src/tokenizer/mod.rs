@@ -1,0 +1,226 @@
+//! Tokenizers built from GGUF metadata, matching llama.cpp token for token.
+//!
+//! Two vocabulary types: SentencePiece BPE (`tokenizer.ggml.model = llama`: Llama 2, Mistral,
+//! Gemma) and GPT-2 byte-level BPE (`gpt2`: SmolLM2, Llama 3, Qwen 2) with the pre-tokenizers
+//! `default`, `gpt-2`, the llama3 family, the smollm family and the qwen2 family.
+//!
+//! Where llama.cpp's behaviour is unspecified or aborts, this module picks as follows:
+//! - several tokens whose text marks them as EOT (or FIM): the lowest id (llama.cpp takes the
+//!   first in hash-map order; the same pick on SmolLM2 and Gemma 3);
+//! - special tokens of equal length: matched in id order (llama.cpp's `std::sort` leaves it open);
+//! - a SentencePiece byte with neither a `<0xNN>` nor a one-byte token: dropped (llama.cpp throws).
+//!
+//! Not implemented (an error at load): the `bert`, `t5`, `rwkv`, `plamo2` and `gemma4` vocab
+//! types, and byte-level pre-tokenizers outside the families above (deepseek, falcon, chatglm,
+//! gpt-4o, tekken, ...).
+//!
+//! ```no_run
+//! # fn main() -> tramontane::Result<()> {
+//! let f = tramontane::GgufFile::open("models/SmolLM2-135M-Instruct.Q4_1.gguf")?;
+//! let tok = tramontane::tokenizer::Tokenizer::from_gguf(&f)?;
+//! let ids = tok.encode("<|im_start|>user\nHi!<|im_end|>", true, true)?;
+//! let text = tok.decode(&ids, false, true)?;
+//! assert_eq!(text, b"<|im_start|>user\nHi!<|im_end|>");
+//! # Ok(()) }
+//! ```
+
+mod bpe;
+mod decode;
+mod gguf_data;
+mod hash;
+mod pretokenize;
+mod special;
+mod spm;
+mod stream;
+mod unicode;
+mod unicode_tables;
+mod vocab;
+
+pub use stream::StreamDecoder;
+pub use unicode_tables::UNICODE_VERSION;
+pub use vocab::{SpecialIds, VocabData};
+
+use crate::gguf::GgufFile;
+use crate::Result;
+use special::Fragment;
+use vocab::{Kind, Vocab};
+
+/// A model's tokenizer: built once, then shared (`Send + Sync`, no interior mutability).
+pub struct Tokenizer {
+    vocab: Vocab,
+}
+
+impl std::fmt::Debug for Tokenizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tokenizer")
+            .field("kind", &self.vocab.kind)
+            .field("n_vocab", &self.vocab.n_tokens())
+            .field("bos", &self.vocab.special.bos)
+            .field("eos", &self.vocab.special.eos)
+            .field("add_bos", &self.vocab.add_bos)
+            .finish()
+    }
+}
+
+impl Tokenizer {
+    /// The tokenizer described by `f`'s `tokenizer.*` metadata.
+    pub fn from_gguf(f: &GgufFile) -> Result<Tokenizer> {
+        Self::from_vocab_data(&VocabData::from_gguf(f)?)
+    }
+
+    /// The tokenizer described by plain metadata values.
+    pub fn from_vocab_data(data: &VocabData) -> Result<Tokenizer> {
+        Ok(Tokenizer {
+            vocab: Vocab::build(data)?,
+        })
+    }
+
+    /// `llama_tokenize(vocab, text, add_special, parse_special)`: with `add_special`, BOS / EOS
+    /// are added as the metadata says; with `parse_special`, control tokens written in the text
+    /// (e.g. `<|im_start|>`) become those tokens. User-defined tokens are always recognised.
+    pub fn encode(&self, text: &str, add_special: bool, parse_special: bool) -> Result<Vec<u32>> {
+        let v = &self.vocab;
+        let bytes = text.as_bytes();
+        let frags = special::partition(v, bytes, parse_special);
+        let mut out = Vec::with_capacity(bytes.len() / 3 + 2);
+        if add_special && v.add_bos {
+            out.extend(v.special.bos);
+        }
+        let mut buf = Vec::new();
+        // SentencePiece adds a space before text that starts the input or follows a token.
+        let mut prev_special = true;
+        for frag in frags {
+            match frag {
+                Fragment::Token(id) => {
+                    out.push(id);
+                    prev_special = true;
+                }
+                Fragment::Text { start, end } => {
+                    let piece = bytes.get(start..end).unwrap_or(&[]);
+                    match v.kind {
+                        Kind::Spm => {
+                            buf.clear();
+                            if v.add_space_prefix && prev_special {
+                                buf.extend_from_slice("\u{2581}".as_bytes());
+                            }
+                            for &b in piece {
+                                if b == b' ' {
+                                    buf.extend_from_slice("\u{2581}".as_bytes());
+                                } else {
+                                    buf.push(b);
+                                }
+                            }
+                            spm::tokenize(v, &buf, &mut out);
+                        }
+                        Kind::Bpe(pre) => bpe::tokenize(v, pre, piece, &mut out),
+                    }
+                    prev_special = false;
+                }
+            }
+        }
+        if add_special && v.add_eos {
+            out.extend(v.special.eos);
+        }
+        Ok(out)
+    }
+
+    /// `llama_token_to_piece(vocab, id, .., lstrip = 0, special = render_special)`: the bytes of
+    /// one token. Control and unknown tokens are empty unless `render_special`. An id outside
+    /// the vocabulary gives an empty piece ([`decode`](Self::decode) reports it as an error).
+    pub fn token_to_piece(&self, id: u32, render_special: bool) -> Vec<u8> {
+        decode::piece(&self.vocab, id, render_special).map_or_else(Vec::new, <[u8]>::to_vec)
+    }
+
+    /// `llama_detokenize(vocab, ids, remove_special, unparse_special)`: the text of `ids` as
+    /// bytes (not always UTF-8: a sequence may stop inside a character). An id outside the
+    /// vocabulary is an error that names it.
+    pub fn decode(
+        &self,
+        ids: &[u32],
+        remove_special: bool,
+        unparse_special: bool,
+    ) -> Result<Vec<u8>> {
+        decode::detokenize(&self.vocab, ids, remove_special, unparse_special)
+    }
+
+    /// A streaming decoder that does not render control tokens (what a chat front end prints).
+    pub fn stream_decoder(&self) -> StreamDecoder<'_> {
+        StreamDecoder::new(self, false)
+    }
+
+    /// A streaming decoder; `render_special` as in [`decode`](Self::decode)'s `unparse_special`.
+    pub fn stream_decoder_with(&self, render_special: bool) -> StreamDecoder<'_> {
+        StreamDecoder::new(self, render_special)
+    }
+
+    /// The number of tokens.
+    pub fn n_vocab(&self) -> usize {
+        self.vocab.n_tokens()
+    }
+
+    /// Beginning-of-sequence id.
+    pub fn bos(&self) -> Option<u32> {
+        self.vocab.special.bos
+    }
+
+    /// End-of-sequence id.
+    pub fn eos(&self) -> Option<u32> {
+        self.vocab.special.eos
+    }
+
+    /// End-of-turn id (metadata, or found by text like `<|im_end|>`, `<end_of_turn>`).
+    pub fn eot(&self) -> Option<u32> {
+        self.vocab.special.eot
+    }
+
+    /// All special ids as resolved (metadata, defaults and text detection).
+    pub fn special_ids(&self) -> &SpecialIds {
+        &self.vocab.special
+    }
+
+    /// Whether `id` ends generation (EOS, EOT, EOM and the others llama.cpp lists).
+    pub fn is_eog(&self, id: u32) -> bool {
+        self.vocab.is_eog(id)
+    }
+
+    /// The end-of-generation ids, ascending.
+    pub fn eog_ids(&self) -> &[u32] {
+        &self.vocab.eog
+    }
+
+    /// The id of the token whose text is exactly `piece` (e.g. `<|im_end|>`).
+    pub fn token_id(&self, piece: &str) -> Option<u32> {
+        self.vocab.id_of(piece)
+    }
+
+    /// The stored text of token `id` (SentencePiece `▁`, byte-level `Ġ` forms as in the file).
+    pub fn token_text(&self, id: u32) -> Option<&str> {
+        self.vocab.tokens.get(id as usize).map(|t| &*t.text)
+    }
+
+    /// Whether [`encode`](Self::encode) with `add_special` adds BOS.
+    pub fn add_bos(&self) -> bool {
+        self.vocab.add_bos
+    }
+
+    /// Whether [`encode`](Self::encode) with `add_special` adds EOS.
+    pub fn add_eos(&self) -> bool {
+        self.vocab.add_eos
+    }
+
+    /// `tokenizer.chat_template`, if the file has one.
+    pub fn chat_template(&self) -> Option<&str> {
+        self.vocab.chat_template.as_deref()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokenizer_is_send_and_sync() {
+        fn check<T: Send + Sync>() {}
+        check::<Tokenizer>();
+    }
+}

@@ -1,0 +1,567 @@
+//! Pre-tokenizers of GPT-2 style BPE vocabularies: split a text into words before merging.
+//!
+//! llama.cpp (src/llama-vocab.cpp `llm_tokenizer_bpe`) gives each `tokenizer.ggml.pre` name a
+//! list of regexes applied one after the other, each splitting the pieces the previous one made.
+//! Its unicode.cpp runs two of them through hand-written splitters (the GPT-2 and the Llama 3
+//! regex) and every other one through `std::regex` on a "collapsed" text, where each non-ASCII
+//! code point is replaced by one byte standing for its category. We have no regex engine at run
+//! time, so each regex is a hand-written matcher here, written to give exactly what `std::regex`
+//! (ECMAScript, leftmost match, ordered alternation) gives on the collapsed text, including
+//! its quirks (`\s` is ASCII whitespace plus 0x0B, which stands for all other whitespace).
+
+use super::unicode::{collapse, flags, to_lower, Flags};
+
+/// The pre-tokenizer named by `tokenizer.ggml.pre`, by the regex list llama.cpp uses for it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PreTokenizer {
+    /// `default` (and a missing name): punctuation runs, GPT-2, digit runs, digit triples.
+    Default,
+    /// `gpt-2` and friends: the GPT-2 regex alone.
+    Gpt2,
+    /// `llama3`, `llama-bpe`, ...: the Llama 3 regex (digits in groups of up to 3).
+    Llama3,
+    /// `smollm`, `starcoder`, ...: single digits, then the GPT-2 regex.
+    Smollm,
+    /// `qwen2`, `stablelm2`, ...: the Llama 3 regex with single digits, through `std::regex`.
+    Qwen2,
+}
+
+/// What a `tokenizer.ggml.pre` name sets besides its regexes (llama-vocab.cpp `load`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PreSettings {
+    pub pre: PreTokenizer,
+    /// Post-process decoded text (" ." -> ".", " 's" -> "'s", ...).
+    pub clean_spaces: bool,
+    /// A word that is a whole token is emitted as that token, without merging.
+    pub ignore_merges: bool,
+    /// add_bos before metadata is read (llama3 family: true).
+    pub add_bos: bool,
+}
+
+/// llama.cpp's settings for a `tokenizer.ggml.pre` value (None: missing, which llama.cpp treats
+/// as `default`), for the names whose regex lists are implemented here; None is returned for any
+/// other name.
+pub fn settings_for(name: Option<&str>) -> Option<PreSettings> {
+    let s = |pre, clean_spaces, ignore_merges, add_bos| PreSettings {
+        pre,
+        clean_spaces,
+        ignore_merges,
+        add_bos,
+    };
+    use PreTokenizer::*;
+    Some(match name.unwrap_or("default") {
+        "default" => s(Default, true, false, false),
+        "llama3" | "llama-v3" | "llama-bpe" | "falcon3" | "falcon-h1" | "pixtral" | "midm-2.0"
+        | "lfm2" | "jina-v5-nano" => s(Llama3, true, true, true),
+        "dbrx" | "smaug-bpe" => s(Llama3, true, false, false),
+        "gpt-2" | "phi-2" | "jina-es" | "jina-de" | "gigachat" | "jina-v2-es" | "jina-v2-de"
+        | "a.x-4.0" | "mellum" | "modern-bert" | "jina-v1-en" | "jina-v2-code" | "roberta-bpe"
+        | "mpt" | "olmo" | "jais" | "exaone4" => s(Gpt2, true, false, false),
+        "trillion" | "granite-docling" => s(Gpt2, false, false, false),
+        "starcoder" | "refact" | "codeshell" | "exaone" | "minerva-7b" | "mellum2" => {
+            s(Smollm, true, false, false)
+        }
+        "smollm" | "command-r" => s(Smollm, false, false, false),
+        "qwen2" | "deepseek-r1-qwen" | "kormo" | "f2llmv2" | "hunyuan" | "solar-open" => {
+            s(Qwen2, false, false, false)
+        }
+        "megrez" | "stablelm2" => s(Qwen2, true, false, false),
+        _ => return None,
+    })
+}
+
+impl PreTokenizer {
+    /// Splits `cpts` into words; returns the length of each word in code points, in order, summing
+    /// to `cpts.len()`.
+    pub fn split(self, cpts: &[u32]) -> Vec<usize> {
+        let whole = if cpts.is_empty() {
+            vec![]
+        } else {
+            vec![cpts.len()]
+        };
+        match self {
+            PreTokenizer::Gpt2 => split_gpt2(cpts, &whole),
+            PreTokenizer::Llama3 => split_llama3(cpts, &whole),
+            PreTokenizer::Smollm => {
+                let c = collapsed(cpts);
+                let digits = split_regex(&c, &whole, match_one_number);
+                split_gpt2(cpts, &digits)
+            }
+            PreTokenizer::Qwen2 => split_regex(&collapsed(cpts), &whole, match_qwen2),
+            PreTokenizer::Default => {
+                let c = collapsed(cpts);
+                let a = split_regex(&c, &whole, match_punct_run);
+                let b = split_gpt2(cpts, &a);
+                let d = split_regex(&c, &b, match_number_run);
+                split_regex(&c, &d, match_ascii_digit_triple)
+            }
+        }
+    }
+}
+
+fn collapsed(cpts: &[u32]) -> Vec<u8> {
+    cpts.iter().map(|&c| collapse(c)).collect()
+}
+
+/// Reads one chunk [ini, end) the way llama.cpp's custom splitters do: positions outside the
+/// chunk read as "out of range" (code point u32::MAX, all-zero flags).
+struct Chunk<'a> {
+    cpts: &'a [u32],
+    ini: usize,
+    end: usize,
+}
+
+const OUT_OF_RANGE: u32 = u32::MAX;
+
+impl Chunk<'_> {
+    fn cpt(&self, pos: usize) -> u32 {
+        if (self.ini..self.end).contains(&pos) {
+            self.cpts.get(pos).copied().unwrap_or(OUT_OF_RANGE)
+        } else {
+            OUT_OF_RANGE
+        }
+    }
+    fn flags(&self, pos: usize) -> Flags {
+        match self.cpt(pos) {
+            OUT_OF_RANGE => Flags::default(),
+            c => flags(c),
+        }
+    }
+}
+
+/// Collects word lengths: `add(end)` closes the word that began at the previous end.
+struct Words {
+    out: Vec<usize>,
+    prev_end: usize,
+}
+
+impl Words {
+    fn add(&mut self, end: usize) -> usize {
+        let len = end.saturating_sub(self.prev_end);
+        if len > 0 {
+            self.out.push(len);
+        }
+        self.prev_end = end;
+        len
+    }
+}
+
+/// Iterates the chunks given by `offsets` (lengths) over `0..total`.
+fn chunks(offsets: &[usize]) -> impl Iterator<Item = (usize, usize)> + '_ {
+    offsets.iter().scan(0usize, |start, &len| {
+        let ini = *start;
+        *start += len;
+        Some((ini, ini + len))
+    })
+}
+
+fn is_contraction_tail(next: u32, next_next: u32) -> Option<usize> {
+    let ch = |c: char| u32::from(c);
+    if [ch('s'), ch('t'), ch('m'), ch('d')].contains(&next) {
+        return Some(2);
+    }
+    let pair = (next, next_next);
+    if pair == (ch('r'), ch('e')) || pair == (ch('v'), ch('e')) || pair == (ch('l'), ch('l')) {
+        return Some(3);
+    }
+    None
+}
+
+/// llama.cpp's `unicode_regex_split_custom_gpt2`, for
+/// `'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+`.
+fn split_gpt2(cpts: &[u32], offsets: &[usize]) -> Vec<usize> {
+    let mut words = Words {
+        out: Vec::with_capacity(offsets.len()),
+        prev_end: 0,
+    };
+    for (ini, end) in chunks(offsets) {
+        let c = Chunk { cpts, ini, end };
+        words.prev_end = ini;
+        let mut pos = ini;
+        while pos < end {
+            let cpt = c.cpt(pos);
+            let f = c.flags(pos);
+
+            if cpt == u32::from(b'\'') && pos + 1 < end {
+                // The two-letter forms only when a third code point is in the chunk.
+                let next_next = if pos + 2 < end {
+                    c.cpt(pos + 2)
+                } else {
+                    OUT_OF_RANGE
+                };
+                if let Some(n) = is_contraction_tail(c.cpt(pos + 1), next_next) {
+                    pos += words.add(pos + n);
+                    continue;
+                }
+            }
+
+            let space = cpt == u32::from(b' ');
+            let mut f2 = if space { c.flags(pos + 1) } else { f };
+            if f2.is_letter() {
+                pos += usize::from(space);
+                while f2.is_letter() {
+                    pos += 1;
+                    f2 = c.flags(pos);
+                }
+                words.add(pos);
+                continue;
+            }
+            if f2.is_number() {
+                pos += usize::from(space);
+                while f2.is_number() {
+                    pos += 1;
+                    f2 = c.flags(pos);
+                }
+                words.add(pos);
+                continue;
+            }
+            let other =
+                |g: Flags| !(g.is_whitespace() || g.is_letter() || g.is_number()) && g.is_defined();
+            if other(f2) {
+                pos += usize::from(space);
+                while other(f2) {
+                    pos += 1;
+                    f2 = c.flags(pos);
+                }
+                words.add(pos);
+                continue;
+            }
+
+            let mut n_ws = 0;
+            while c.flags(pos + n_ws).is_whitespace() {
+                n_ws += 1;
+            }
+            if n_ws > 1 && c.cpt(pos + n_ws) != OUT_OF_RANGE {
+                pos += n_ws - 1;
+                words.add(pos);
+                continue;
+            }
+            if n_ws > 0 {
+                pos += n_ws;
+                words.add(pos);
+                continue;
+            }
+            pos += 1;
+            words.add(pos);
+        }
+    }
+    words.out
+}
+
+/// llama.cpp's `unicode_regex_split_custom_llama3`, for
+/// `(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`.
+fn split_llama3(cpts: &[u32], offsets: &[usize]) -> Vec<usize> {
+    let cr = u32::from(b'\r');
+    let lf = u32::from(b'\n');
+    let mut words = Words {
+        out: Vec::with_capacity(offsets.len()),
+        prev_end: 0,
+    };
+    for (ini, end) in chunks(offsets) {
+        let c = Chunk { cpts, ini, end };
+        words.prev_end = ini;
+        let mut pos = ini;
+        while pos < end {
+            let cpt = c.cpt(pos);
+            let f = c.flags(pos);
+
+            if cpt == u32::from(b'\'') && pos + 1 < end {
+                let next = to_lower(c.cpt(pos + 1));
+                let next_next = if pos + 2 < end {
+                    to_lower(c.cpt(pos + 2))
+                } else {
+                    OUT_OF_RANGE
+                };
+                if let Some(n) = is_contraction_tail(next, next_next) {
+                    pos += words.add(pos + n);
+                    continue;
+                }
+            }
+
+            if !(cpt == cr || cpt == lf || f.is_number())
+                && (f.is_letter() || c.flags(pos + 1).is_letter())
+            {
+                pos += 1;
+                while c.flags(pos).is_letter() {
+                    pos += 1;
+                }
+                words.add(pos);
+                continue;
+            }
+
+            if f.is_number() {
+                let mut group = pos;
+                while c.flags(pos).is_number() {
+                    pos += 1;
+                    if pos - group >= 3 {
+                        words.add(pos);
+                        group = pos;
+                    }
+                }
+                words.add(pos);
+                continue;
+            }
+
+            let space = cpt == u32::from(b' ');
+            let mut f2 = if space { c.flags(pos + 1) } else { f };
+            let other = |g: Flags| !(g.is_whitespace() || g.is_letter() || g.is_number());
+            // llama.cpp tests `flags` (not `flags2`) for being defined here: a trailing lone space
+            // enters this branch and becomes its own word.
+            if other(f2) && f.is_defined() {
+                pos += usize::from(space);
+                while other(f2) && f2.is_defined() {
+                    pos += 1;
+                    f2 = c.flags(pos);
+                }
+                while c.cpt(pos) == cr || c.cpt(pos) == lf {
+                    pos += 1;
+                }
+                words.add(pos);
+                continue;
+            }
+
+            let mut n_ws = 0;
+            let mut last_end_r_or_n = 0;
+            while c.flags(pos + n_ws).is_whitespace() {
+                let c2 = c.cpt(pos + n_ws);
+                if c2 == cr || c2 == lf {
+                    last_end_r_or_n = pos + n_ws + 1;
+                }
+                n_ws += 1;
+            }
+            if last_end_r_or_n > 0 {
+                pos = last_end_r_or_n;
+                words.add(pos);
+                continue;
+            }
+            if n_ws > 1 && c.cpt(pos + n_ws) != OUT_OF_RANGE {
+                pos += n_ws - 1;
+                words.add(pos);
+                continue;
+            }
+            if n_ws > 0 {
+                pos += n_ws;
+                words.add(pos);
+                continue;
+            }
+            pos += 1;
+            words.add(pos);
+        }
+    }
+    words.out
+}
+
+/// A regex over collapsed text: the end of the match that starts at `pos` (the chunk ends at
+/// `end`), or None. Matches are never empty.
+type Matcher = fn(&[u8], usize, usize) -> Option<usize>;
+
+/// What `std::regex_iterator` does in unicode.cpp's `unicode_regex_split_stl`: in each chunk,
+/// repeatedly find the leftmost match; the text between matches becomes a word of its own.
+fn split_regex(text: &[u8], offsets: &[usize], m: Matcher) -> Vec<usize> {
+    let mut out = Vec::with_capacity(offsets.len());
+    for (ini, end) in chunks(offsets) {
+        let mut unmatched_from = ini;
+        let mut pos = ini;
+        while pos < end {
+            match m(text, pos, end) {
+                Some(e) if e > pos && e <= end => {
+                    if pos > unmatched_from {
+                        out.push(pos - unmatched_from);
+                    }
+                    out.push(e - pos);
+                    pos = e;
+                    unmatched_from = e;
+                }
+                _ => pos += 1,
+            }
+        }
+        if end > unmatched_from {
+            out.push(end - unmatched_from);
+        }
+    }
+    out
+}
+
+// Character classes of collapsed text, as std::regex<char> in the "C" locale sees them.
+
+/// `\s`: isspace() in the C locale (0x0B also stands for every non-ASCII whitespace).
+fn is_s(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | 0x0B | 0x0C | b'\r')
+}
+/// `\p{L}` collapsed: `[\xD2A-Za-z]`.
+fn is_l(b: u8) -> bool {
+    b == 0xD2 || b.is_ascii_alphabetic()
+}
+/// `\p{N}` collapsed: `[\xD10-9]`.
+fn is_n(b: u8) -> bool {
+    b == 0xD1 || b.is_ascii_digit()
+}
+/// `\p{P}` collapsed: 0xD3 and ASCII punctuation `!-#%-*,-/:;?@[-]_{}`.
+fn is_p(b: u8) -> bool {
+    b == 0xD3
+        || matches!(b, 0x21..=0x23 | 0x25..=0x2A | 0x2C..=0x2F | 0x3A..=0x3B | 0x3F..=0x40 | 0x5B..=0x5D | 0x5F | 0x7B | 0x7D)
+}
+
+fn at(text: &[u8], pos: usize, end: usize) -> Option<u8> {
+    if pos < end {
+        text.get(pos).copied()
+    } else {
+        None
+    }
+}
+
+/// End of the run of bytes satisfying `pred` starting at `pos`.
+fn run(text: &[u8], mut pos: usize, end: usize, pred: impl Fn(u8) -> bool) -> usize {
+    while at(text, pos, end).is_some_and(&pred) {
+        pos += 1;
+    }
+    pos
+}
+
+/// `\p{N}`
+fn match_one_number(text: &[u8], pos: usize, end: usize) -> Option<usize> {
+    at(text, pos, end).filter(|&b| is_n(b)).map(|_| pos + 1)
+}
+
+/// `\p{N}+`
+fn match_number_run(text: &[u8], pos: usize, end: usize) -> Option<usize> {
+    let e = run(text, pos, end, is_n);
+    (e > pos).then_some(e)
+}
+
+/// `[\p{P}\$\+<=>\^~\|]+`
+fn match_punct_run(text: &[u8], pos: usize, end: usize) -> Option<usize> {
+    let e = run(text, pos, end, |b| is_p(b) || b"$+<=>^~|".contains(&b));
+    (e > pos).then_some(e)
+}
+
+/// `[0-9][0-9][0-9]` (run by llama.cpp through std::wregex on the code points, where only ASCII
+/// digits match: the same on collapsed text).
+fn match_ascii_digit_triple(text: &[u8], pos: usize, end: usize) -> Option<usize> {
+    let digits = run(text, pos, (pos + 3).min(end), |b| b.is_ascii_digit());
+    (digits == pos + 3).then_some(digits)
+}
+
+/// `(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}|
+///  ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+` (qwen2), alternatives tried in order.
+fn match_qwen2(text: &[u8], pos: usize, end: usize) -> Option<usize> {
+    let c0 = at(text, pos, end)?;
+    let c1 = at(text, pos + 1, end);
+    let c2 = at(text, pos + 2, end);
+    let lower = |b: Option<u8>| b.map(|x| x.to_ascii_lowercase());
+
+    if c0 == b'\'' {
+        match (lower(c1), lower(c2)) {
+            (Some(b's' | b't' | b'm' | b'd'), _) => return Some(pos + 2),
+            (Some(b'r'), Some(b'e')) | (Some(b'v'), Some(b'e')) | (Some(b'l'), Some(b'l')) => {
+                return Some(pos + 3)
+            }
+            _ => {}
+        }
+    }
+    // [^\r\n\p{L}\p{N}]?\p{L}+ : the optional class is tried first, then skipped.
+    if !matches!(c0, b'\r' | b'\n') && !is_l(c0) && !is_n(c0) && c1.is_some_and(is_l) {
+        return Some(run(text, pos + 1, end, is_l));
+    }
+    if is_l(c0) {
+        return Some(run(text, pos, end, is_l));
+    }
+    if is_n(c0) {
+        return Some(pos + 1);
+    }
+    // ' ?[^\s\p{L}\p{N}]+[\r\n]*'
+    let other = |b: u8| !is_s(b) && !is_l(b) && !is_n(b);
+    let start = if c0 == b' ' && c1.is_some_and(other) {
+        Some(pos + 1)
+    } else if other(c0) {
+        Some(pos)
+    } else {
+        None
+    };
+    if let Some(s) = start {
+        let e = run(text, s, end, other);
+        return Some(run(text, e, end, |b| b == b'\r' || b == b'\n'));
+    }
+    // \s*[\r\n]+ : ends after the last \r or \n of the whitespace run.
+    let ws_end = run(text, pos, end, is_s);
+    if let Some(last) = (pos..ws_end)
+        .rev()
+        .find(|&i| matches!(text.get(i), Some(b'\r' | b'\n')))
+    {
+        return Some(last + 1);
+    }
+    // \s+(?!\S) then \s+
+    if ws_end > pos {
+        if ws_end == end || ws_end - pos == 1 {
+            return Some(ws_end);
+        }
+        return Some(ws_end - 1);
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(pre: PreTokenizer, s: &str) -> Vec<String> {
+        let cpts: Vec<u32> = s.chars().map(u32::from).collect();
+        let mut out = Vec::new();
+        let mut i = 0;
+        for len in pre.split(&cpts) {
+            out.push(s.chars().skip(i).take(len).collect());
+            i += len;
+        }
+        assert_eq!(i, cpts.len());
+        out
+    }
+
+    // Expected splits follow from the regexes (see each splitter's doc comment).
+
+    #[test]
+    fn gpt2_regex() {
+        let w = words(PreTokenizer::Gpt2, "Hello world's  3.14 ok!!\n\n x");
+        assert_eq!(
+            w,
+            ["Hello", " world", "'s", " ", " 3", ".", "14", " ok", "!!", "\n\n", " x"]
+        );
+        // \s+(?!\S) keeps the last space for the next word; trailing whitespace stays whole.
+        assert_eq!(
+            words(PreTokenizer::Gpt2, "a   b  "),
+            ["a", "  ", " b", "  "]
+        );
+    }
+
+    #[test]
+    fn smollm_splits_digits_first() {
+        assert_eq!(
+            words(PreTokenizer::Smollm, "x 2024y"),
+            ["x", " ", "2", "0", "2", "4", "y"]
+        );
+    }
+
+    #[test]
+    fn llama3_regex() {
+        let w = words(PreTokenizer::Llama3, "I'LL pay 1234567 $5!\r\n\n  ok");
+        assert_eq!(
+            w,
+            ["I", "'LL", " pay", " ", "123", "456", "7", " $", "5", "!\r\n\n", " ", " ok"]
+        );
+    }
+
+    #[test]
+    fn qwen2_regex() {
+        let w = words(PreTokenizer::Qwen2, "I'LL pay 1234 ¿qué?\n\n  ok  ");
+        assert_eq!(
+            w,
+            ["I", "'LL", " pay", " ", "1", "2", "3", "4", " ¿", "qué", "?\n\n", " ", " ok", "  "]
+        );
+    }
+
+    #[test]
+    fn default_regex_chain() {
+        // Punctuation runs first, then GPT-2, then number runs, then ASCII digit triples.
+        let w = words(PreTokenizer::Default, "a+=b 12345,x");
+        assert_eq!(w, ["a", "+=", "b", " ", "123", "45", ",", "x"]);
+    }
+}
