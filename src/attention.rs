@@ -1,0 +1,246 @@
+//! Causal grouped-query attention over the KV cache, rounding like llama.cpp with flash
+//! attention off: Q is rounded to the cache type before `K·Q` (f32 accumulation), scores are
+//! scaled and soft-maxed in f32 with ggml's polynomial exp and an f64 sum, and the softmax
+//! weights are rounded to the cache type before the product with V.
+//!
+//! The dot products also follow ggml's summation orders: a single token goes through
+//! `ggml_vec_dot_f16` (four 8-lane accumulators over steps of 32, leftovers in f64), a batch
+//! through llamafile's tinyBLAS (one 8-lane accumulator). llama.cpp pads the attention window to
+//! 256 cells with zero weights; zeros leave the sums unchanged, so only the padded length (which
+//! decides what counts as a leftover) is modelled, not the padding itself.
+
+use rayon::prelude::*;
+
+use crate::kv_cache::{KvCache, KvElem, TypedKvCache};
+use crate::model::vmath::{ggml_expf, hsum8};
+
+/// llama.cpp pads the number of attended cells to a multiple of this.
+const KV_WINDOW_PAD: usize = 256;
+
+/// Head geometry and score scale of one attention layer.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AttnShape {
+    /// Query heads.
+    pub n_head: usize,
+    /// Key/value heads (divides `n_head`).
+    pub n_kv_head: usize,
+    /// Dimensions per head.
+    pub head_dim: usize,
+    /// Multiplier of `K·Q` before the softmax (usually `1/sqrt(head_dim)`).
+    pub scale: f32,
+}
+
+/// Which of ggml's dot-product kernels a product imitates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum DotOrder {
+    /// `ggml_vec_dot_f16`/`_f32`: one token.
+    Vec,
+    /// llamafile tinyBLAS: two or more tokens.
+    Tiny,
+}
+
+/// Attends `q` (one row of `n_head * head_dim` per token, RoPE applied; token `t` at position
+/// `first_pos + t`, whose K/V are already in the cache) to cells `0..=position` of `layer`, and
+/// writes one row per token to `out` (same layout as `q`). Parallel over heads in the current
+/// rayon pool. The caller guarantees `first_pos + n_tokens <= n_ctx` and matching lengths.
+pub fn attend(
+    cache: &KvCache,
+    layer: usize,
+    q: &[f32],
+    first_pos: usize,
+    shape: &AttnShape,
+    out: &mut [f32],
+) {
+    match cache {
+        KvCache::F16(c) => attend_typed(c, layer, q, first_pos, shape, out),
+        KvCache::F32(c) => attend_typed(c, layer, q, first_pos, shape, out),
+    }
+}
+
+fn attend_typed<E: KvElem>(
+    cache: &TypedKvCache<E>,
+    layer: usize,
+    q: &[f32],
+    first_pos: usize,
+    shape: &AttnShape,
+    out: &mut [f32],
+) {
+    let AttnShape {
+        n_head,
+        n_kv_head,
+        head_dim,
+        ..
+    } = *shape;
+    let width = n_head * head_dim;
+    if width == 0 || n_kv_head == 0 {
+        return;
+    }
+    let n_tokens = q.len() / width;
+    let group = (n_head / n_kv_head).max(1);
+    let order = if n_tokens >= 2 {
+        DotOrder::Tiny
+    } else {
+        DotOrder::Vec
+    };
+    let window = (first_pos + n_tokens).div_ceil(KV_WINDOW_PAD) * KV_WINDOW_PAD;
+
+    // Head-major scratch so each head writes one contiguous chunk in parallel.
+    let mut by_head = vec![0.0f32; n_head * n_tokens * head_dim];
+    by_head
+        .par_chunks_mut(n_tokens * head_dim)
+        .enumerate()
+        .for_each(|(h, dst)| {
+            let kv_head = h / group;
+            let mut scores = Vec::with_capacity(first_pos + n_tokens);
+            let mut weights = Vec::with_capacity(first_pos + n_tokens);
+            for (t, o) in dst.chunks_exact_mut(head_dim).enumerate() {
+                let row = &q[t * width + h * head_dim..t * width + (h + 1) * head_dim];
+                let q_e: Vec<E> = row.iter().map(|&x| E::from_f32(x)).collect();
+                let n_keys = first_pos + t + 1;
+                scores.clear();
+                scores
+                    .extend((0..n_keys).map(|cell| {
+                        dot(order, cache.k_head(layer, cell, kv_head), &q_e, head_dim)
+                    }));
+                softmax_in_place(&mut scores, shape.scale);
+                weights.clear();
+                weights.extend(scores.iter().map(|&p| E::from_f32(p)));
+                for (d, o_d) in o.iter_mut().enumerate() {
+                    *o_d = dot(
+                        order,
+                        cache.v_run(layer, kv_head, d, n_keys),
+                        &weights,
+                        window,
+                    );
+                }
+            }
+        });
+    for (h, chunk) in by_head.chunks_exact(n_tokens * head_dim).enumerate() {
+        for (t, src) in chunk.chunks_exact(head_dim).enumerate() {
+            out[t * width + h * head_dim..t * width + (h + 1) * head_dim].copy_from_slice(src);
+        }
+    }
+}
+
+/// `ggml_soft_max_ext` on the unmasked part of one row: `x*scale`, max, polynomial exp, the sum
+/// of each 8-lane block added into an f64, then every value times `f32(1/sum)`.
+fn softmax_in_place(row: &mut [f32], scale: f32) {
+    let mut max = f32::NEG_INFINITY;
+    for x in row.iter_mut() {
+        *x *= scale;
+        max = max.max(*x);
+    }
+    let mut sum = 0.0f64;
+    for block in row.chunks_mut(8) {
+        let mut lanes = [0.0f32; 8];
+        for (lane, x) in lanes.iter_mut().zip(block.iter_mut()) {
+            *x = ggml_expf(*x - max);
+            *lane = *x;
+        }
+        sum += f64::from(hsum8(&lanes));
+    }
+    let inv = (1.0 / sum) as f32;
+    for x in row.iter_mut() {
+        *x *= inv;
+    }
+}
+
+/// `sum x[i]*y[i]` over the given elements, summed in the order of the ggml kernel that would
+/// compute it over `padded_len` elements (the elements past `x.len()` being zero products).
+fn dot<E: KvElem>(order: DotOrder, x: &[E], y: &[E], padded_len: usize) -> f32 {
+    if order == DotOrder::Tiny && padded_len % 8 == 0 {
+        let mut acc = [0.0f32; 8];
+        for (i, (a, b)) in x.iter().zip(y).enumerate() {
+            acc[i % 8] = a.to_f32().mul_add(b.to_f32(), acc[i % 8]);
+        }
+        return hsum8(&acc);
+    }
+    let simd_len = padded_len & !31;
+    let mut acc = [[0.0f32; 8]; 4];
+    let mut tail = 0.0f64;
+    for (i, (a, b)) in x.iter().zip(y).enumerate() {
+        let (a, b) = (a.to_f32(), b.to_f32());
+        if i < simd_len {
+            let slot = &mut acc[(i / 8) % 4][i % 8];
+            *slot = a.mul_add(b, *slot);
+        } else {
+            tail += f64::from(a * b);
+        }
+    }
+    // GGML_F32x8_REDUCE: acc0+acc2, acc1+acc3, then their sum, then halves and two hadds.
+    let mut v = [0.0f32; 8];
+    for (l, out) in v.iter_mut().enumerate() {
+        *out = (acc[0][l] + acc[2][l]) + (acc[1][l] + acc[3][l]);
+    }
+    let t = [v[0] + v[4], v[1] + v[5], v[2] + v[6], v[3] + v[7]];
+    let simd = (t[0] + t[1]) + (t[2] + t[3]);
+    (f64::from(simd) + tail) as f32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kv_cache::{KvCacheType, KvShape};
+
+    fn cache_with(k: &[f32], v: &[f32], shape: KvShape) -> KvCache {
+        let mut c = KvCache::new(shape, KvCacheType::F32);
+        c.store(0, 0, k, v);
+        c
+    }
+
+    #[test]
+    fn one_cell_returns_its_value() {
+        // With a single visible cell the softmax weight is exactly 1, so out = V.
+        let shape = KvShape {
+            n_layer: 1,
+            n_ctx: 4,
+            n_kv_head: 1,
+            head_dim: 2,
+        };
+        let c = cache_with(&[0.3, -0.2], &[5.0, -7.0], shape);
+        let attn = AttnShape {
+            n_head: 1,
+            n_kv_head: 1,
+            head_dim: 2,
+            scale: 1.0,
+        };
+        let mut out = [0.0f32; 2];
+        attend(&c, 0, &[1.0, 2.0], 0, &attn, &mut out);
+        assert_eq!(out, [5.0, -7.0]);
+    }
+
+    #[test]
+    fn equal_scores_average_and_causality_holds() {
+        // K = 0 everywhere: all scores equal, so token t averages V over cells 0..=t.
+        let shape = KvShape {
+            n_layer: 1,
+            n_ctx: 4,
+            n_kv_head: 1,
+            head_dim: 1,
+        };
+        let c = cache_with(&[0.0, 0.0, 0.0], &[2.0, 4.0, 9.0], shape);
+        let attn = AttnShape {
+            n_head: 2,
+            n_kv_head: 1,
+            head_dim: 1,
+            scale: 1.0,
+        };
+        let mut out = [0.0f32; 6];
+        attend(&c, 0, &[1.0, 1.0, 1.0, 1.0, 1.0, 1.0], 0, &attn, &mut out);
+        let want = [2.0, 2.0, 3.0, 3.0, 5.0, 5.0];
+        for (o, w) in out.iter().zip(want) {
+            assert!((o - w).abs() < 1e-6, "{out:?}");
+        }
+    }
+
+    #[test]
+    fn dot_orders_agree_with_plain_sum_on_exact_values() {
+        // Small integers: every order sums exactly, so all must give the plain total.
+        let x: Vec<f32> = (0..70).map(|i| (i % 7) as f32).collect();
+        let y: Vec<f32> = (0..70).map(|i| (i % 5) as f32 - 2.0).collect();
+        let want: f32 = x.iter().zip(&y).map(|(a, b)| a * b).sum();
+        assert_eq!(dot(DotOrder::Vec, &x, &y, 70), want);
+        assert_eq!(dot(DotOrder::Vec, &x, &y, 256), want);
+        assert_eq!(dot(DotOrder::Tiny, &x, &y, 256), want);
+    }
+}

@@ -1,0 +1,198 @@
+//! The transformer forward pass, written once for every architecture in `arch.rs`.
+//!
+//! A batch of tokens goes through every matmul as one GEMM (`n_tokens` rows); a single decode
+//! step is the same code with one row. Activations are quantized by the kernels the way
+//! llama.cpp does; inputs shared by several projections (Q/K/V, gate/up) are quantized once.
+
+use tramontane_kernels::matmul::{matmul_quantized, QuantizedActivations};
+use tramontane_kernels::reference::{dequantize_row, row_bytes, vec_dot_type};
+
+use crate::attention::{attend, AttnShape};
+use crate::kv_cache::KvCache;
+use crate::model::config::ModelConfig;
+use crate::model::vmath::swiglu;
+use crate::model::weights::{FfnWeights, Matrix, ModelWeights};
+use crate::norm::rms_norm_rows;
+use crate::{Error, Result};
+
+/// Which rows of logits a forward pass returns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogitRows {
+    /// Only the last token's (`n_vocab` values).
+    Last,
+    /// Every token's (`n_tokens * n_vocab` values, token-major).
+    All,
+}
+
+/// Everything a forward pass reads: config, weight index and the mapped file bytes.
+#[derive(Clone, Copy)]
+pub struct Forward<'a> {
+    /// Hyperparameters.
+    pub config: &'a ModelConfig,
+    /// Weight index.
+    pub weights: &'a ModelWeights,
+    /// The whole mapped file.
+    pub bytes: &'a [u8],
+    /// Threads for the matmul kernels (attention uses the caller's rayon pool).
+    pub threads: usize,
+}
+
+/// Input activations quantized for one weight type, reused across projections of that type.
+struct Acts<'x> {
+    x: &'x [f32],
+    cols: usize,
+    n_tokens: usize,
+    quantized: Vec<QuantizedActivations>,
+}
+
+impl<'x> Acts<'x> {
+    fn new(x: &'x [f32], cols: usize, n_tokens: usize) -> Self {
+        Acts {
+            x,
+            cols,
+            n_tokens,
+            quantized: Vec::new(),
+        }
+    }
+
+    fn for_type(&mut self, m: &Matrix) -> Result<&QuantizedActivations> {
+        let ty = vec_dot_type(m.ty);
+        let idx = match self.quantized.iter().position(|q| q.ty() == ty) {
+            Some(i) => i,
+            None => {
+                let q = QuantizedActivations::new(ty, self.x, self.cols, self.n_tokens)?;
+                self.quantized.push(q);
+                self.quantized.len() - 1
+            }
+        };
+        self.quantized.get(idx).ok_or(Error::InvalidArgument {
+            what: "activation cache".into(),
+        })
+    }
+}
+
+impl Forward<'_> {
+    /// `out = m · acts` for every token row.
+    fn project(&self, m: &Matrix, acts: &mut Acts<'_>, out: &mut Vec<f32>) -> Result<()> {
+        out.clear();
+        out.resize(m.rows * acts.n_tokens, 0.0);
+        let q = acts.for_type(m)?;
+        matmul_quantized(
+            m.bytes(self.bytes)?,
+            m.ty,
+            m.rows,
+            m.cols,
+            q,
+            out,
+            self.threads,
+        )?;
+        Ok(())
+    }
+
+    /// Dequantizes the embedding rows of `tokens`.
+    fn embed(&self, tokens: &[u32]) -> Result<Vec<f32>> {
+        let c = self.config;
+        let e = &self.weights.token_embd;
+        let rb = row_bytes(e.ty, c.n_embd)?;
+        let table = e.bytes(self.bytes)?;
+        let mut x = vec![0.0f32; tokens.len() * c.n_embd];
+        for (&tok, dst) in tokens.iter().zip(x.chunks_exact_mut(c.n_embd)) {
+            let t = tok as usize;
+            let src = table
+                .get(t * rb..(t + 1) * rb)
+                .filter(|_| t < c.n_vocab)
+                .ok_or_else(|| Error::InvalidArgument {
+                    what: format!("token id {tok} is outside the vocabulary of {}", c.n_vocab),
+                })?;
+            dequantize_row(e.ty, src, dst)?;
+        }
+        if c.arch.scale_embeddings {
+            let s = (c.n_embd as f32).sqrt();
+            x.iter_mut().for_each(|v| *v *= s);
+        }
+        Ok(x)
+    }
+
+    /// Runs `tokens` (at positions `first_pos..`) through the model, storing their K/V in
+    /// `cache`, and returns the requested logits. The caller checks that the positions fit.
+    pub fn run(
+        &self,
+        cache: &mut KvCache,
+        tokens: &[u32],
+        first_pos: usize,
+        rows: LogitRows,
+    ) -> Result<Vec<f32>> {
+        let c = self.config;
+        let w = self.weights;
+        let n = tokens.len();
+        if n == 0 {
+            return Err(Error::InvalidArgument {
+                what: "no tokens to evaluate".into(),
+            });
+        }
+        let (e, q_width, kv_width) = (c.n_embd, c.n_head * c.head_dim, c.n_kv_head * c.head_dim);
+        let attn_shape = AttnShape {
+            n_head: c.n_head,
+            n_kv_head: c.n_kv_head,
+            head_dim: c.head_dim,
+            scale: c.attn_scale(),
+        };
+        let angles: Vec<Vec<(f32, f32)>> = (0..n).map(|t| w.rope.angles(first_pos + t)).collect();
+
+        let mut x = self.embed(tokens)?;
+        let mut cur = vec![0.0f32; n * e];
+        let (mut q, mut k, mut v) = (Vec::new(), Vec::new(), Vec::new());
+        let mut attn = vec![0.0f32; n * q_width];
+        let (mut proj, mut gate, mut up) = (Vec::new(), Vec::new(), Vec::new());
+        let mut hidden = Vec::new();
+
+        for (il, layer) in w.layers.iter().enumerate() {
+            rms_norm_rows(&x, &layer.attn_norm, c.rms_eps, &mut cur);
+            let mut acts = Acts::new(&cur, e, n);
+            self.project(&layer.wq, &mut acts, &mut q)?;
+            self.project(&layer.wk, &mut acts, &mut k)?;
+            self.project(&layer.wv, &mut acts, &mut v)?;
+            for (t, a) in angles.iter().enumerate() {
+                w.rope
+                    .rotate_heads(a, &mut q[t * q_width..(t + 1) * q_width], c.head_dim);
+                w.rope
+                    .rotate_heads(a, &mut k[t * kv_width..(t + 1) * kv_width], c.head_dim);
+            }
+            cache.store(il, first_pos, &k, &v);
+            attend(cache, il, &q, first_pos, &attn_shape, &mut attn);
+            let mut acts = Acts::new(&attn, q_width, n);
+            self.project(&layer.wo, &mut acts, &mut proj)?;
+            x.iter_mut().zip(&proj).for_each(|(a, b)| *a += b);
+
+            rms_norm_rows(&x, &layer.ffn_norm, c.rms_eps, &mut cur);
+            match &layer.ffn {
+                FfnWeights::DenseSwiGlu {
+                    gate: wg,
+                    up: wu,
+                    down: wd,
+                } => {
+                    let mut acts = Acts::new(&cur, e, n);
+                    self.project(wg, &mut acts, &mut gate)?;
+                    self.project(wu, &mut acts, &mut up)?;
+                    hidden.clear();
+                    hidden.resize(gate.len(), 0.0);
+                    swiglu(&gate, &up, &mut hidden);
+                    let mut acts = Acts::new(&hidden, c.n_ff, n);
+                    self.project(wd, &mut acts, &mut proj)?;
+                }
+            }
+            x.iter_mut().zip(&proj).for_each(|(a, b)| *a += b);
+        }
+
+        let (first_row, n_rows) = match rows {
+            LogitRows::Last => (n - 1, 1),
+            LogitRows::All => (0, n),
+        };
+        let mut normed = vec![0.0f32; n_rows * e];
+        rms_norm_rows(&x[first_row * e..], &w.output_norm, c.rms_eps, &mut normed);
+        let mut logits = Vec::new();
+        let mut acts = Acts::new(&normed, e, n_rows);
+        self.project(&w.output, &mut acts, &mut logits)?;
+        Ok(logits)
+    }
+}

@@ -1,0 +1,246 @@
+//! The model's tensors, located and checked at load time. Matrices stay in the file's memory
+//! map: a [`Matrix`] is a byte range plus type and shape, resolved to a slice on every use (one
+//! bounds-checked `get`). Only the tiny 1-D norm vectors and RoPE factors are decoded to f32.
+
+use tramontane_kernels::GgmlType;
+
+use crate::gguf::{GgufFile, TensorInfo};
+use crate::model::arch::FfnKind;
+use crate::model::config::{ModelConfig, RopeScaling};
+use crate::rope::{llama3_freq_factors, Rope};
+use crate::{Error, Result};
+
+/// Weight types the matmul kernels accept.
+const MATMUL_TYPES: &[GgmlType] = &[
+    GgmlType::F32,
+    GgmlType::F16,
+    GgmlType::Q4_0,
+    GgmlType::Q4_1,
+    GgmlType::Q5_0,
+    GgmlType::Q5_1,
+    GgmlType::Q8_0,
+    GgmlType::Q2_K,
+    GgmlType::Q3_K,
+    GgmlType::Q4_K,
+    GgmlType::Q5_K,
+    GgmlType::Q6_K,
+    GgmlType::IQ4_NL,
+    GgmlType::IQ4_XS,
+];
+
+/// A 2-D weight in the map: `rows` output features of `cols` inputs each.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Matrix {
+    /// Tensor name, for error messages.
+    pub name: String,
+    /// Element type.
+    pub ty: GgmlType,
+    /// Output features (ne1).
+    pub rows: usize,
+    /// Input features (ne0).
+    pub cols: usize,
+    /// Byte range within the whole file.
+    pub start: usize,
+    /// Length of that range.
+    pub len: usize,
+}
+
+impl Matrix {
+    /// The weight bytes within `file_bytes` (the bytes of the file this matrix came from).
+    pub fn bytes<'a>(&self, file_bytes: &'a [u8]) -> Result<&'a [u8]> {
+        file_bytes
+            .get(self.start..self.start + self.len)
+            .ok_or_else(|| Error::TensorShape {
+                name: self.name.clone(),
+                expected: format!("{} bytes inside the file", self.len),
+                found: "a range past the end".into(),
+            })
+    }
+}
+
+/// The feed-forward weights of one block. New kinds (mixture of experts) become variants.
+#[derive(Clone, Debug, PartialEq)]
+pub enum FfnWeights {
+    /// Dense SwiGLU.
+    DenseSwiGlu {
+        /// `ffn_gate`.
+        gate: Matrix,
+        /// `ffn_up`.
+        up: Matrix,
+        /// `ffn_down`.
+        down: Matrix,
+    },
+}
+
+/// One transformer block.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LayerWeights {
+    /// Pre-attention RMSNorm weight.
+    pub attn_norm: Vec<f32>,
+    /// Query projection.
+    pub wq: Matrix,
+    /// Key projection.
+    pub wk: Matrix,
+    /// Value projection.
+    pub wv: Matrix,
+    /// Attention output projection.
+    pub wo: Matrix,
+    /// Pre-FFN RMSNorm weight.
+    pub ffn_norm: Vec<f32>,
+    /// The FFN.
+    pub ffn: FfnWeights,
+}
+
+/// Every weight of a model.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModelWeights {
+    /// Token embeddings (`n_vocab` rows of `n_embd`).
+    pub token_embd: Matrix,
+    /// The blocks.
+    pub layers: Vec<LayerWeights>,
+    /// Final RMSNorm weight.
+    pub output_norm: Vec<f32>,
+    /// Output projection; the token embedding when the model ties them.
+    pub output: Matrix,
+    /// Whether `output` is the tied embedding.
+    pub tied_output: bool,
+    /// RoPE parameters (with frequency factors when the model has them).
+    pub rope: Rope,
+}
+
+fn info<'a>(f: &'a GgufFile, name: &str) -> Result<&'a TensorInfo> {
+    f.tensor_info(name).ok_or_else(|| Error::MissingTensor {
+        name: name.to_string(),
+    })
+}
+
+fn shape_err(t: &TensorInfo, expected: String) -> Error {
+    Error::TensorShape {
+        name: t.name.clone(),
+        expected,
+        found: t.shape_string(),
+    }
+}
+
+/// A matrix of exactly `cols x rows` (ggml order) in a matmul type.
+fn matrix(f: &GgufFile, name: &str, cols: usize, rows: usize) -> Result<Matrix> {
+    let t = info(f, name)?;
+    if t.dims.len() != 2 || t.dims[0] as usize != cols || t.dims[1] as usize != rows {
+        return Err(shape_err(t, format!("[{cols}, {rows}]")));
+    }
+    if !MATMUL_TYPES.contains(&t.ty) {
+        return Err(Error::TensorType {
+            name: t.name.clone(),
+            ty: t.ty,
+            reason: "no matmul kernel for this type".into(),
+        });
+    }
+    // `tensor_of` checks that the bytes lie inside the file; we keep only their range.
+    let len = f.tensor_of(t)?.data.len();
+    let start = usize::try_from(f.data_offset() + t.offset).map_err(|_| Error::Overflow {
+        what: format!("offset of tensor '{name}'"),
+    })?;
+    Ok(Matrix {
+        name: t.name.clone(),
+        ty: t.ty,
+        rows,
+        cols,
+        start,
+        len,
+    })
+}
+
+/// A 1-D F32 vector of length `n`, decoded.
+fn vector(f: &GgufFile, name: &str, n: usize) -> Result<Vec<f32>> {
+    let t = info(f, name)?;
+    if t.dims.len() != 1 || t.dims[0] as usize != n {
+        return Err(shape_err(t, format!("[{n}]")));
+    }
+    if t.ty != GgmlType::F32 {
+        return Err(Error::TensorType {
+            name: t.name.clone(),
+            ty: t.ty,
+            reason: "1-D weights must be F32".into(),
+        });
+    }
+    let data = f.tensor_of(t)?.data;
+    Ok(data
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect())
+}
+
+impl ModelWeights {
+    /// Locates and checks every tensor the config calls for.
+    pub fn from_gguf(f: &GgufFile, c: &ModelConfig) -> Result<ModelWeights> {
+        let q_width = c.n_head * c.head_dim;
+        let kv_width = c.n_kv_head * c.head_dim;
+        let token_embd = matrix(f, "token_embd.weight", c.n_embd, c.n_vocab)?;
+        let mut layers = Vec::with_capacity(c.n_layer);
+        for i in 0..c.n_layer {
+            let n = |s: &str| format!("blk.{i}.{s}.weight");
+            let ffn = match c.arch.ffn {
+                FfnKind::DenseSwiGlu => FfnWeights::DenseSwiGlu {
+                    gate: matrix(f, &n("ffn_gate"), c.n_embd, c.n_ff)?,
+                    up: matrix(f, &n("ffn_up"), c.n_embd, c.n_ff)?,
+                    down: matrix(f, &n("ffn_down"), c.n_ff, c.n_embd)?,
+                },
+            };
+            layers.push(LayerWeights {
+                attn_norm: vector(f, &n("attn_norm"), c.n_embd)?,
+                wq: matrix(f, &n("attn_q"), c.n_embd, q_width)?,
+                wk: matrix(f, &n("attn_k"), c.n_embd, kv_width)?,
+                wv: matrix(f, &n("attn_v"), c.n_embd, kv_width)?,
+                wo: matrix(f, &n("attn_output"), q_width, c.n_embd)?,
+                ffn_norm: vector(f, &n("ffn_norm"), c.n_embd)?,
+                ffn,
+            });
+        }
+        let output_norm = vector(f, "output_norm.weight", c.n_embd)?;
+        let (output, tied_output) = if f.tensor_info("output.weight").is_some() {
+            (matrix(f, "output.weight", c.n_embd, c.n_vocab)?, false)
+        } else {
+            (token_embd.clone(), true)
+        };
+        let rope = build_rope(f, c)?;
+        Ok(ModelWeights {
+            token_embd,
+            layers,
+            output_norm,
+            output,
+            tied_output,
+            rope,
+        })
+    }
+}
+
+fn build_rope(f: &GgufFile, c: &ModelConfig) -> Result<Rope> {
+    let half = c.n_rot / 2;
+    let factors = if f.tensor_info("rope_freqs.weight").is_some() {
+        Some(vector(f, "rope_freqs.weight", half)?)
+    } else if let RopeScaling::Llama3 {
+        factor,
+        low_freq_factor,
+        high_freq_factor,
+        original_context,
+    } = c.rope_scaling
+    {
+        Some(llama3_freq_factors(
+            c.n_rot,
+            c.rope_base,
+            factor,
+            low_freq_factor,
+            high_freq_factor,
+            original_context as f32,
+        ))
+    } else {
+        None
+    };
+    Ok(Rope::new(
+        c.n_rot,
+        c.rope_base,
+        c.rope_freq_scale(),
+        factors,
+        c.arch.rope_style,
+    ))
+}

@@ -1,0 +1,341 @@
+//! Token sampling with llama.cpp's semantics and order (its default chain): repetition /
+//! frequency / presence penalties over the last N tokens, then top-k, top-p, min-p (all on the
+//! untempered logits), then temperature, then a draw from a seeded PRNG of our own
+//! (xoshiro256** seeded through splitmix64), so the same seed gives the same tokens on every run
+//! and every thread count. Temperature 0 (or below) is greedy: the highest logit after the
+//! penalties, ties to the lowest id.
+
+/// Sampling parameters. `Sampling::default()` matches llama.cpp's defaults (temperature 0.8,
+/// top-k 40, top-p 0.95, min-p 0.05, no penalties, window 64).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Sampling {
+    /// Softmax temperature; 0 or below means greedy.
+    pub temperature: f32,
+    /// Keep the k most likely tokens (0 = all).
+    pub top_k: usize,
+    /// Keep the smallest set whose probability reaches p (1.0 = all).
+    pub top_p: f32,
+    /// Drop tokens less likely than `min_p` times the most likely one (0.0 = off).
+    pub min_p: f32,
+    /// Divide positive (multiply negative) logits of recent tokens by this (1.0 = off).
+    pub repeat_penalty: f32,
+    /// Subtract `count * frequency_penalty` from a recent token's logit (0.0 = off).
+    pub frequency_penalty: f32,
+    /// Subtract `presence_penalty` from a recent token's logit once (0.0 = off).
+    pub presence_penalty: f32,
+    /// How many of the most recent tokens the penalties look at.
+    pub penalty_last_n: usize,
+    /// PRNG seed.
+    pub seed: u64,
+    /// Generation stops before the first occurrence of any of these strings.
+    pub stop: Vec<String>,
+}
+
+impl Default for Sampling {
+    fn default() -> Self {
+        Sampling {
+            temperature: 0.8,
+            top_k: 40,
+            top_p: 0.95,
+            min_p: 0.05,
+            repeat_penalty: 1.0,
+            frequency_penalty: 0.0,
+            presence_penalty: 0.0,
+            penalty_last_n: 64,
+            seed: 0,
+            stop: Vec::new(),
+        }
+    }
+}
+
+impl Sampling {
+    /// Greedy decoding: temperature 0, everything else off.
+    pub fn greedy() -> Sampling {
+        Sampling {
+            temperature: 0.0,
+            top_k: 0,
+            top_p: 1.0,
+            min_p: 0.0,
+            ..Sampling::default()
+        }
+    }
+}
+
+/// xoshiro256**, seeded by splitmix64 (Blackman & Vigna).
+#[derive(Clone, Debug)]
+pub struct Rng {
+    s: [u64; 4],
+}
+
+impl Rng {
+    /// A generator whose whole sequence is determined by `seed`.
+    pub fn new(seed: u64) -> Rng {
+        let mut x = seed;
+        let mut next = || {
+            x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = x;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            z ^ (z >> 31)
+        };
+        Rng {
+            s: [next(), next(), next(), next()],
+        }
+    }
+
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        let result = self.s[1].wrapping_mul(5).rotate_left(7).wrapping_mul(9);
+        let t = self.s[1] << 17;
+        self.s[2] ^= self.s[0];
+        self.s[3] ^= self.s[1];
+        self.s[1] ^= self.s[2];
+        self.s[0] ^= self.s[3];
+        self.s[2] ^= t;
+        self.s[3] = self.s[3].rotate_left(45);
+        result
+    }
+
+    /// Uniform in [0, 1) with 53 random bits.
+    pub fn next_f64(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+    }
+}
+
+/// A sampler: parameters plus the PRNG state.
+#[derive(Clone, Debug)]
+pub struct Sampler {
+    params: Sampling,
+    rng: Rng,
+}
+
+impl Sampler {
+    /// A sampler seeded with `params.seed`.
+    pub fn new(params: &Sampling) -> Sampler {
+        Sampler {
+            params: params.clone(),
+            rng: Rng::new(params.seed),
+        }
+    }
+
+    /// Picks the next token from `logits` given the tokens seen so far (`history`, oldest
+    /// first; only the last `penalty_last_n` matter).
+    pub fn sample(&mut self, logits: &[f32], history: &[u32]) -> u32 {
+        let mut cand: Vec<(u32, f32)> = logits
+            .iter()
+            .enumerate()
+            .map(|(i, &l)| (i as u32, l))
+            .collect();
+        apply_penalties(&mut cand, history, &self.params);
+        let p = &self.params;
+        if p.temperature <= 0.0 {
+            return argmax(&cand);
+        }
+        // Highest first, ties to the lowest id (stable sort of an id-ordered list).
+        cand.sort_by(|a, b| b.1.total_cmp(&a.1));
+        if p.top_k > 0 && p.top_k < cand.len() {
+            cand.truncate(p.top_k);
+        }
+        if p.top_p < 1.0 {
+            let probs = softmax(&cand, 1.0);
+            let mut cum = 0.0f64;
+            let mut keep = cand.len();
+            for (i, pr) in probs.iter().enumerate() {
+                cum += pr;
+                if cum >= f64::from(p.top_p) {
+                    keep = i + 1;
+                    break;
+                }
+            }
+            cand.truncate(keep.max(1));
+        }
+        if p.min_p > 0.0 {
+            if let Some(&(_, max)) = cand.first() {
+                let floor = max + p.min_p.ln();
+                let keep = cand.iter().take_while(|c| c.1 >= floor).count();
+                cand.truncate(keep.max(1));
+            }
+        }
+        let probs = softmax(&cand, p.temperature);
+        let u = self.rng.next_f64();
+        let mut cum = 0.0f64;
+        for (c, pr) in cand.iter().zip(&probs) {
+            cum += pr;
+            if u < cum {
+                return c.0;
+            }
+        }
+        cand.last().map_or(0, |c| c.0)
+    }
+}
+
+/// llama.cpp's `penalties` sampler: for each distinct token among the last `penalty_last_n`,
+/// divide a positive logit by (multiply a negative one by) `repeat_penalty`, then subtract
+/// `count * frequency_penalty + presence_penalty`.
+fn apply_penalties(cand: &mut [(u32, f32)], history: &[u32], p: &Sampling) {
+    let off = p.repeat_penalty == 1.0 && p.frequency_penalty == 0.0 && p.presence_penalty == 0.0;
+    if off || p.penalty_last_n == 0 {
+        return;
+    }
+    let window = &history[history.len().saturating_sub(p.penalty_last_n)..];
+    let mut counts: std::collections::HashMap<u32, u32> = std::collections::HashMap::new();
+    for &t in window {
+        *counts.entry(t).or_insert(0) += 1;
+    }
+    for (&tok, &count) in &counts {
+        let Some(c) = cand.get_mut(tok as usize) else {
+            continue;
+        };
+        if c.1 <= 0.0 {
+            c.1 *= p.repeat_penalty;
+        } else {
+            c.1 /= p.repeat_penalty;
+        }
+        c.1 -= count as f32 * p.frequency_penalty + p.presence_penalty;
+    }
+}
+
+/// The highest logit's id, ties to the lowest id.
+pub fn argmax(cand: &[(u32, f32)]) -> u32 {
+    let mut best: Option<(u32, f32)> = None;
+    for &(id, l) in cand {
+        match best {
+            Some(b) if l <= b.1 => {}
+            _ => best = Some((id, l)),
+        }
+    }
+    best.map_or(0, |b| b.0)
+}
+
+/// Probabilities of the candidates at a temperature (sum in f64 for stability).
+fn softmax(cand: &[(u32, f32)], temperature: f32) -> Vec<f64> {
+    let max = cand.iter().map(|c| c.1).fold(f32::NEG_INFINITY, f32::max);
+    let t = f64::from(temperature);
+    let exps: Vec<f64> = cand
+        .iter()
+        .map(|c| ((f64::from(c.1) - f64::from(max)) / t).exp())
+        .collect();
+    let sum: f64 = exps.iter().sum();
+    exps.iter().map(|e| e / sum).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn greedy_takes_max_and_breaks_ties_low() {
+        let mut s = Sampler::new(&Sampling::greedy());
+        assert_eq!(s.sample(&[0.0, 3.0, 1.0, 3.0], &[]), 1);
+    }
+
+    #[test]
+    fn repeat_penalty_follows_llama_cpp_sign_rule() {
+        // Token 1 (logit 3.0) seen: 3.0/2 = 1.5 < 2.0 so token 2 wins. Token 0 (-1.0) seen: -2.0.
+        let p = Sampling {
+            repeat_penalty: 2.0,
+            ..Sampling::greedy()
+        };
+        let mut cand = vec![(0, -1.0), (1, 3.0), (2, 2.0)];
+        apply_penalties(&mut cand, &[1, 0, 1], &p);
+        assert_eq!(cand, vec![(0, -2.0), (1, 1.5), (2, 2.0)]);
+        let mut s = Sampler::new(&p);
+        assert_eq!(s.sample(&[-1.0, 3.0, 2.0], &[1]), 2);
+    }
+
+    #[test]
+    fn frequency_and_presence_penalties_subtract() {
+        let p = Sampling {
+            frequency_penalty: 0.5,
+            presence_penalty: 0.25,
+            ..Sampling::greedy()
+        };
+        let mut cand = vec![(0, 1.0), (1, 1.0)];
+        apply_penalties(&mut cand, &[0, 0, 0], &p);
+        assert_eq!(cand, vec![(0, 1.0 - 1.5 - 0.25), (1, 1.0)]);
+    }
+
+    #[test]
+    fn window_limits_penalties_to_recent_tokens() {
+        let p = Sampling {
+            presence_penalty: 1.0,
+            penalty_last_n: 1,
+            ..Sampling::greedy()
+        };
+        let mut cand = vec![(0, 0.0), (1, 0.0)];
+        apply_penalties(&mut cand, &[0, 1], &p);
+        assert_eq!(cand, vec![(0, 0.0), (1, -1.0)]);
+    }
+
+    #[test]
+    fn top_k_one_is_greedy_whatever_the_seed() {
+        let logits = [0.1, 2.0, 1.9, -3.0];
+        for seed in 0..20 {
+            let p = Sampling {
+                temperature: 5.0,
+                top_k: 1,
+                seed,
+                ..Sampling::default()
+            };
+            assert_eq!(Sampler::new(&p).sample(&logits, &[]), 1);
+        }
+    }
+
+    #[test]
+    fn min_p_and_top_p_cut_the_tail() {
+        // p(2) = e^-10 relative to the top: below min_p 0.05, never drawn.
+        let logits = [0.0, 0.0, -10.0];
+        let p = Sampling {
+            temperature: 1.0,
+            top_k: 0,
+            top_p: 1.0,
+            min_p: 0.05,
+            ..Sampling::default()
+        };
+        let mut s = Sampler::new(&p);
+        assert!((0..200).all(|_| s.sample(&logits, &[]) != 2));
+        // top_p 0.5 over two equal tokens keeps only the first (lowest id).
+        let p = Sampling {
+            temperature: 1.0,
+            top_k: 0,
+            top_p: 0.5,
+            min_p: 0.0,
+            ..Sampling::default()
+        };
+        let mut s = Sampler::new(&p);
+        assert!((0..200).all(|_| s.sample(&[1.0, 1.0], &[]) == 0));
+    }
+
+    #[test]
+    fn same_seed_same_draws_and_both_tokens_appear() {
+        let logits = [1.0, 1.0, 1.0, 1.0];
+        let p = Sampling {
+            temperature: 1.0,
+            seed: 7,
+            ..Sampling::default()
+        };
+        let a: Vec<u32> = {
+            let mut s = Sampler::new(&p);
+            (0..64).map(|_| s.sample(&logits, &[])).collect()
+        };
+        let b: Vec<u32> = {
+            let mut s = Sampler::new(&p);
+            (0..64).map(|_| s.sample(&logits, &[])).collect()
+        };
+        assert_eq!(a, b);
+        assert!((0..4).all(|t| a.contains(&t)), "{a:?}");
+    }
+
+    #[test]
+    fn xoshiro_reference_first_output() {
+        // splitmix64(0) first output is 0xe220a8397b1dcdaf (Vigna's reference); xoshiro256**'s
+        // first output is rotl(s1 * 5, 7) * 9 of the seeded state.
+        let r = Rng::new(0);
+        assert_eq!(r.s[0], 0xe220_a839_7b1d_cdaf);
+        let mut r2 = r.clone();
+        assert_eq!(
+            r2.next_u64(),
+            r.s[1].wrapping_mul(5).rotate_left(7).wrapping_mul(9)
+        );
+    }
+}
