@@ -2,6 +2,7 @@
 
 pub mod error;
 pub mod gguf;
+pub mod quantize;
 pub mod tokenizer;
 
 pub use error::{Error, Result};

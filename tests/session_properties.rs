@@ -79,3 +79,9 @@ fn full_context_is_an_error_not_a_panic() {
         Err(Error::InvalidArgument { .. })
     ));
 }
+
+#[test]
+fn model_is_send_and_sync() {
+    fn shareable<T: Send + Sync>() {}
+    shareable::<Model>();
+}

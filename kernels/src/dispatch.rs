@@ -31,7 +31,7 @@
 //!
 //! # Forcing a level
 //!
-//! `TRAMONTANE_KERNELS=scalar|avx2|neon|dotprod` (read once, at the first kernel call)
+//! `TRAMONTANE_KERNELS=scalar|avx2|avxvnni|neon|dotprod` (read once, at the first kernel call)
 //! forces a level. A level the CPU (or the build's architecture) lacks, or an unknown name,
 //! falls back to the best available set; it never executes an unsupported instruction.
 
@@ -161,29 +161,69 @@ fn choose(requested: Option<&str>, sets: &[KernelSet]) -> Option<KernelSet> {
     }
 }
 
-fn active() -> &'static Active {
-    static ACTIVE: OnceLock<Active> = OnceLock::new();
-    ACTIVE.get_or_init(|| {
-        let requested = std::env::var("TRAMONTANE_KERNELS").ok();
-        let sets = available_sets();
-        match choose(requested.as_deref().map(str::trim), &sets) {
-            Some(set) => Active {
-                name: set.name,
-                vec_dot: resolve(set.vec_dot),
-                tile: resolve(set.tile),
-                quantize_act: resolve(set.quantize_act),
-            },
-            None => Active {
-                name: "scalar",
-                vec_dot: [None; SLOTS],
-                tile: [None; SLOTS],
-                quantize_act: [None; SLOTS],
-            },
+impl Active {
+    fn scalar() -> Self {
+        Active {
+            name: "scalar",
+            vec_dot: [None; SLOTS],
+            tile: [None; SLOTS],
+            quantize_act: [None; SLOTS],
         }
+    }
+
+    fn from_set(set: &KernelSet) -> Self {
+        Active {
+            name: set.name,
+            vec_dot: resolve(set.vec_dot),
+            tile: resolve(set.tile),
+            quantize_act: resolve(set.quantize_act),
+        }
+    }
+}
+
+/// Every level this CPU runs, resolved, best first, the scalar one last.
+fn all_levels() -> &'static [Active] {
+    static LEVELS: OnceLock<Vec<Active>> = OnceLock::new();
+    LEVELS.get_or_init(|| {
+        let mut levels: Vec<Active> = available_sets().iter().map(Active::from_set).collect();
+        levels.push(Active::scalar());
+        levels
     })
 }
 
-/// The name of the kernel level this process uses: "scalar", "avx2", "neon" or "dotprod".
+fn active() -> &'static Active {
+    static ACTIVE: OnceLock<&'static Active> = OnceLock::new();
+    ACTIVE.get_or_init(|| {
+        let requested = std::env::var("TRAMONTANE_KERNELS").ok();
+        let sets = available_sets();
+        let name = choose(requested.as_deref().map(str::trim), &sets).map_or("scalar", |s| s.name);
+        let levels = all_levels();
+        levels
+            .iter()
+            .find(|l| l.name == name)
+            // The scalar level is always the last entry, so the list is never empty.
+            .unwrap_or(&levels[levels.len() - 1])
+    })
+}
+
+/// The names of every kernel level this CPU can run, best first, "scalar" last (e.g.
+/// `["avxvnni", "avx2", "scalar"]`): for tests and benchmarks that compare levels.
+pub fn available_levels() -> Vec<&'static str> {
+    all_levels().iter().map(|l| l.name).collect()
+}
+
+fn level(name: &str, ty: GgmlType) -> Result<&'static Active, KernelError> {
+    all_levels()
+        .iter()
+        .find(|l| l.name == name)
+        .ok_or(KernelError::Unsupported {
+            op: "a kernel level this CPU lacks",
+            ty,
+        })
+}
+
+/// The name of the kernel level this process uses: "scalar", "avx2", "avxvnni", "neon" or
+/// "dotprod".
 pub fn active_kernels() -> &'static str {
     active().name
 }
@@ -209,7 +249,28 @@ fn check_row(what: &'static str, ty: GgmlType, n: usize, len: usize) -> Result<u
 /// Dot product of one weight row (`n` values of `ty`) with one activation row already in
 /// `reference::vec_dot_type(ty)`; the fastest kernel of the active set, else the reference.
 pub fn vec_dot(ty: GgmlType, n: usize, w: &[u8], act: &[u8]) -> Result<f32, KernelError> {
-    match active().vec_dot.get(slot(ty)).copied().flatten() {
+    vec_dot_with(active(), ty, n, w, act)
+}
+
+/// [`vec_dot`] with the kernels of the named level (one of [`available_levels`]).
+pub fn vec_dot_at(
+    level_name: &str,
+    ty: GgmlType,
+    n: usize,
+    w: &[u8],
+    act: &[u8],
+) -> Result<f32, KernelError> {
+    vec_dot_with(level(level_name, ty)?, ty, n, w, act)
+}
+
+fn vec_dot_with(
+    table: &Active,
+    ty: GgmlType,
+    n: usize,
+    w: &[u8],
+    act: &[u8],
+) -> Result<f32, KernelError> {
+    match table.vec_dot.get(slot(ty)).copied().flatten() {
         Some(f) => {
             check_row("vec_dot weights", ty, n, w.len())?;
             check_row(
@@ -218,8 +279,8 @@ pub fn vec_dot(ty: GgmlType, n: usize, w: &[u8], act: &[u8]) -> Result<f32, Kern
                 n,
                 act.len(),
             )?;
-            // SAFETY: the pointer comes from the detected active set (module docs) and the
-            // two checks above establish the length contract of `VecDotFn`.
+            // SAFETY: the pointer comes from a detected set (module docs) and the two
+            // checks above establish the length contract of `VecDotFn`.
             Ok(unsafe { f(n, w, act) })
         }
         None => reference::vec_dot(ty, n, w, act),
@@ -313,8 +374,28 @@ pub fn vec_dot_tile(
     out: &mut [f32],
     out_stride: usize,
 ) -> Result<(), KernelError> {
+    vec_dot_tile_with(active(), ty, t, out, out_stride)
+}
+
+/// [`vec_dot_tile`] with the kernels of the named level (one of [`available_levels`]).
+pub fn vec_dot_tile_at(
+    level_name: &str,
+    ty: GgmlType,
+    t: &TileArgs<'_>,
+    out: &mut [f32],
+    out_stride: usize,
+) -> Result<(), KernelError> {
+    vec_dot_tile_with(level(level_name, ty)?, ty, t, out, out_stride)
+}
+
+fn vec_dot_tile_with(
+    table: &Active,
+    ty: GgmlType,
+    t: &TileArgs<'_>,
+    out: &mut [f32],
+    out_stride: usize,
+) -> Result<(), KernelError> {
     check_tile(ty, t, out.len(), out_stride)?;
-    let table = active();
     if let Some(f) = table.tile.get(slot(ty)).copied().flatten() {
         // SAFETY: detected active set (module docs); `check_tile` established the
         // `TileArgs` and output invariants `TileFn` requires.

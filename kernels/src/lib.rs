@@ -5,10 +5,13 @@
 //! # Kernel selection
 //!
 //! The SIMD level is picked once per process by runtime CPU detection (see [`dispatch`]):
-//! AVX2+FMA+F16C on x86_64, NEON (+dotprod) on aarch64, else the scalar reference. The
-//! environment variable `TRAMONTANE_KERNELS=scalar|avx2|neon|dotprod` forces a level; a level
+//! AVX2+FMA+F16C (+AVX-VNNI) on x86_64, NEON (+dotprod) on aarch64, else the scalar
+//! reference. The environment variable `TRAMONTANE_KERNELS=scalar|avx2|avxvnni|neon|dotprod`
+//! forces a level; a level
 //! this CPU lacks falls back to the best available one. [`active_kernels`] names the choice.
 
+#[cfg(target_arch = "aarch64")]
+mod aarch64;
 pub mod dispatch;
 pub mod error;
 pub mod formats;

@@ -114,7 +114,7 @@ fn tolerance(ty: GgmlType, n: usize, w: &[u8], a: &[u8]) -> f32 {
 fn reports_the_active_level() {
     let name = active_kernels();
     assert!(
-        ["scalar", "avx2", "neon", "dotprod"].contains(&name),
+        ["scalar", "avx2", "avxvnni", "neon", "dotprod"].contains(&name),
         "{name}"
     );
     if std::env::var("TRAMONTANE_KERNELS").as_deref() == Ok("scalar") {
@@ -125,7 +125,17 @@ fn reports_the_active_level() {
         let avx2 = is_x86_feature_detected!("avx2")
             && is_x86_feature_detected!("fma")
             && is_x86_feature_detected!("f16c");
-        assert_eq!(name, if avx2 { "avx2" } else { "scalar" });
+        let vnni = avx2 && is_x86_feature_detected!("avxvnni");
+        let expected = match (avx2, vnni) {
+            (true, true) => "avxvnni",
+            (true, false) => "avx2",
+            _ => "scalar",
+        };
+        assert_eq!(name, expected);
+        let levels = dispatch::available_levels();
+        assert_eq!(levels.first(), Some(&expected));
+        assert_eq!(levels.last(), Some(&"scalar"));
+        assert_eq!(levels.contains(&"avx2"), avx2);
         if avx2 {
             for ty in [
                 GgmlType::Q4_0,
@@ -275,7 +285,17 @@ fn tile_equals_vec_dot_bit_for_bit() {
     let mut rng = Rng(4242);
     for &ty in WEIGHT_TYPES {
         let n = if ty.block_size() == 256 { 512 } else { 96 };
-        for (rows, acts) in [(1usize, 1usize), (4, 2), (7, 3), (9, 5), (5, 1)] {
+        for (rows, acts) in [
+            (1usize, 1usize),
+            (4, 2),
+            (7, 3),
+            (9, 5),
+            (5, 1),
+            (8, 1),
+            (17, 1),
+            (16, 4),
+            (19, 9),
+        ] {
             let w_row = reference::row_bytes(ty, n).unwrap();
             let a_row = reference::row_bytes(reference::vec_dot_type(ty), n).unwrap();
             // Strides larger than a row, to check they are honoured.
@@ -298,26 +318,42 @@ fn tile_equals_vec_dot_bit_for_bit() {
                 acts,
             };
             let out_stride = rows + 2;
-            let mut out = vec![f32::NAN; out_stride * acts];
-            dispatch::vec_dot_tile(ty, &t, &mut out, out_stride).unwrap();
-            for j in 0..acts {
-                for r in 0..rows {
-                    let single = dispatch::vec_dot(
-                        ty,
-                        n,
-                        &w[r * ws..r * ws + w_row],
-                        &a[j * as_..j * as_ + a_row],
-                    )
-                    .unwrap();
-                    let got = out[j * out_stride + r];
-                    assert_eq!(
-                        got.to_bits(),
-                        single.to_bits(),
-                        "{ty} {rows}x{acts} at ({r},{j})"
-                    );
+            // Every level this CPU runs (e.g. avxvnni and avx2), each against its own
+            // vec_dot, and the SIMD levels against each other.
+            let mut first: Option<Vec<f32>> = None;
+            for level in dispatch::available_levels() {
+                let mut out = vec![f32::NAN; out_stride * acts];
+                dispatch::vec_dot_tile_at(level, ty, &t, &mut out, out_stride).unwrap();
+                for j in 0..acts {
+                    for r in 0..rows {
+                        let single = dispatch::vec_dot_at(
+                            level,
+                            ty,
+                            n,
+                            &w[r * ws..r * ws + w_row],
+                            &a[j * as_..j * as_ + a_row],
+                        )
+                        .unwrap();
+                        let got = out[j * out_stride + r];
+                        assert_eq!(
+                            got.to_bits(),
+                            single.to_bits(),
+                            "{level} {ty} {rows}x{acts} at ({r},{j})"
+                        );
+                    }
+                    // Padding between output rows is left alone.
+                    assert!(out[j * out_stride + rows].is_nan());
                 }
-                // Padding between output rows is left alone.
-                assert!(out[j * out_stride + rows].is_nan());
+                if level == "scalar" {
+                    continue;
+                }
+                match &first {
+                    None => first = Some(out),
+                    Some(f) => assert!(
+                        f.iter().zip(&out).all(|(x, y)| x.to_bits() == y.to_bits()),
+                        "{level} {ty} differs from the better SIMD level"
+                    ),
+                }
             }
         }
     }

@@ -332,7 +332,10 @@ fn read_array(c: &mut Cursor<'_>, key: &str, depth: usize) -> Result<Array> {
             Array::String(v)
         }
         type_id::ARRAY => {
-            let mut v = Vec::with_capacity(n);
+            // No reservation here: nested arrays each bound their count by the same remaining
+            // bytes, so reserving at every level could multiply the memory asked for by the
+            // depth; growing as elements really arrive cannot.
+            let mut v = Vec::new();
             for _ in 0..n {
                 v.push(read_array(c, key, depth + 1)?);
             }

@@ -56,7 +56,9 @@ impl GgufWriter {
     pub fn add(&mut self, key: impl Into<String>, value: Value) -> Result<()> {
         let key = key.into();
         if self.keys.contains(&key) {
-            return Err(Error::DuplicateKey { key, offset: 0 });
+            return Err(Error::InvalidArgument {
+                what: format!("metadata key '{key}' added twice"),
+            });
         }
         if key == ALIGNMENT_KEY {
             match value {
@@ -86,7 +88,9 @@ impl GgufWriter {
     ) -> Result<u64> {
         let name = name.into();
         if self.names.contains(&name) {
-            return Err(Error::DuplicateTensor { name, offset: 0 });
+            return Err(Error::InvalidArgument {
+                what: format!("tensor '{name}' added twice"),
+            });
         }
         let bad = |reason: String| Error::BadDims {
             tensor: name.clone(),
@@ -210,10 +214,10 @@ impl GgufWriter {
 /// Refuses arrays nested deeper than the reader accepts.
 fn check_depth(key: &str, a: &Array, depth: usize) -> Result<()> {
     if depth > MAX_ARRAY_DEPTH {
-        return Err(Error::NestingTooDeep {
-            key: key.to_string(),
-            limit: MAX_ARRAY_DEPTH,
-            offset: 0,
+        return Err(Error::InvalidArgument {
+            what: format!(
+                "metadata key '{key}': arrays nested deeper than {MAX_ARRAY_DEPTH} levels"
+            ),
         });
     }
     if let Array::Array(inner) = a {

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
-/// The Fx hash (rustc's): multiply-rotate over 8-byte words.
+/// The Fx hash (rustc's multiply-rotate over 8-byte words) with a final mix.
 #[derive(Default, Clone, Copy)]
 pub struct FxHasher {
     hash: u64,
@@ -44,7 +44,15 @@ impl Hasher for FxHasher {
     }
 
     fn finish(&self) -> u64 {
-        self.hash
+        // The multiply leaves the low bits depending only on the low bytes of the last word,
+        // and hashbrown picks buckets by the low bits: without this final mix, tokens sharing
+        // their first bytes all probe the same buckets. MurmurHash3's fmix64 spreads them.
+        let mut h = self.hash;
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        h ^ (h >> 33)
     }
 }
 

@@ -4,6 +4,16 @@
 //! Gemma) and GPT-2 byte-level BPE (`gpt2`: SmolLM2, Llama 3, Qwen 2) with the pre-tokenizers
 //! `default`, `gpt-2`, the llama3 family, the smollm family and the qwen2 family.
 //!
+//! Where llama.cpp's behaviour is unspecified or aborts, this module picks as follows:
+//! - several tokens whose text marks them as EOT (or FIM): the lowest id (llama.cpp takes the
+//!   first in hash-map order; the same pick on SmolLM2 and Gemma 3);
+//! - special tokens of equal length: matched in id order (llama.cpp's `std::sort` leaves it open);
+//! - a SentencePiece byte with neither a `<0xNN>` nor a one-byte token: dropped (llama.cpp throws).
+//!
+//! Not implemented (an error at load): the `bert`, `t5`, `rwkv`, `plamo2` and `gemma4` vocab
+//! types, and byte-level pre-tokenizers outside the families above (deepseek, falcon, chatglm,
+//! gpt-4o, tekken, ...).
+//!
 //! ```no_run
 //! # fn main() -> tramontane::Result<()> {
 //! let f = tramontane::GgufFile::open("models/SmolLM2-135M-Instruct.Q4_1.gguf")?;

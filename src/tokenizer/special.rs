@@ -5,6 +5,7 @@
 //! only with `parse_special`; user-defined tokens always do. A token with the lstrip / rstrip
 //! attribute also swallows the ASCII whitespace on that side.
 
+use super::hash::FxHashMap;
 use super::vocab::{attr, Vocab};
 
 /// A piece of the input: raw text still to tokenize, or a token already decided.
@@ -34,16 +35,14 @@ pub fn partition(vocab: &Vocab, text: &[u8], parse_special: bool) -> Vec<Fragmen
         end: text.len(),
     });
 
-    // Cheap filter: a token can only occur if its first two bytes occur next to each other (or,
-    // for a one-byte token, its byte occurs). Most of a large special list is skipped this way.
-    let mut pairs = vec![false; 1 << 16];
+    // Skip the (often thousands of) special tokens that do not occur in the text at all: a
+    // token occurs only at a position where its first two bytes do, and those positions are
+    // found once per byte pair. This is only a filter; the splitting below decides.
     let mut singles = [false; 256];
-    for (i, &b) in text.iter().enumerate() {
+    for &b in text {
         singles[usize::from(b)] = true;
-        if let Some(&next) = text.get(i + 1) {
-            pairs[usize::from(b) << 8 | usize::from(next)] = true;
-        }
     }
+    let mut pair_positions: FxHashMap<[u8; 2], Vec<usize>> = FxHashMap::default();
 
     for &id in &vocab.special_cache {
         let a = vocab.attr(id);
@@ -51,12 +50,23 @@ pub fn partition(vocab: &Vocab, text: &[u8], parse_special: bool) -> Vec<Fragmen
             continue;
         }
         let tok = vocab.text(id).as_bytes();
-        let possible = match tok {
+        let occurs = match tok {
             [] => false,
             [b] => singles[usize::from(*b)],
-            [b0, b1, ..] => pairs[usize::from(*b0) << 8 | usize::from(*b1)],
+            [b0, b1, ..] => {
+                if !singles[usize::from(*b0)] || !singles[usize::from(*b1)] {
+                    false
+                } else {
+                    let positions = pair_positions
+                        .entry([*b0, *b1])
+                        .or_insert_with(|| pair_starts(text, *b0, *b1));
+                    positions
+                        .iter()
+                        .any(|&p| text.get(p..p + tok.len()) == Some(tok))
+                }
+            }
         };
-        if !possible {
+        if !occurs {
             continue;
         }
         if !frags.iter().any(|f| matches!(f, Fragment::Text { .. })) {
@@ -65,6 +75,15 @@ pub fn partition(vocab: &Vocab, text: &[u8], parse_special: bool) -> Vec<Fragmen
         frags = split_at_token(&frags, text, tok, id, a);
     }
     frags
+}
+
+/// Every position where `b0` is followed by `b1`.
+fn pair_starts(text: &[u8], b0: u8, b1: u8) -> Vec<usize> {
+    text.windows(2)
+        .enumerate()
+        .filter(|(_, w)| w == &[b0, b1])
+        .map(|(i, _)| i)
+        .collect()
 }
 
 fn split_at_token(frags: &[Fragment], text: &[u8], tok: &[u8], id: u32, a: u32) -> Vec<Fragment> {

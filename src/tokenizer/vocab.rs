@@ -209,45 +209,46 @@ impl Vocab {
             clean_spaces,
             ignore_merges,
             defaults,
-        ) =
-            match data.model.as_str() {
-                "llama" => {
-                    let d = SpecialIds {
-                        bos: Some(1),
-                        eos: Some(2),
-                        unk: Some(0),
-                        ..SpecialIds::default()
-                    };
-                    (Kind::Spm, true, false, true, false, false, d)
-                }
-                "gpt2" => {
-                    let s = settings_for(data.pre.as_deref()).ok_or_else(|| {
-                        err(format!(
-                            "unknown pre-tokenizer type '{}' (tokenizer.ggml.pre)",
-                            data.pre.as_deref().unwrap_or("")
-                        ))
-                    })?;
-                    let d = SpecialIds {
-                        bos: Some(11),
-                        eos: Some(11),
-                        ..SpecialIds::default()
-                    };
-                    (
-                        Kind::Bpe(s.pre),
-                        s.add_bos,
-                        false,
-                        false,
-                        s.clean_spaces,
-                        s.ignore_merges,
-                        d,
-                    )
-                }
-                other => return Err(Error::Unsupported {
+        ) = match data.model.as_str() {
+            "llama" => {
+                let d = SpecialIds {
+                    bos: Some(1),
+                    eos: Some(2),
+                    unk: Some(0),
+                    ..SpecialIds::default()
+                };
+                (Kind::Spm, true, false, true, false, false, d)
+            }
+            "gpt2" => {
+                let s = settings_for(data.pre.as_deref()).ok_or_else(|| {
+                    err(format!(
+                        "unknown pre-tokenizer type '{}' (tokenizer.ggml.pre)",
+                        data.pre.as_deref().unwrap_or("")
+                    ))
+                })?;
+                let d = SpecialIds {
+                    bos: Some(11),
+                    eos: Some(11),
+                    ..SpecialIds::default()
+                };
+                (
+                    Kind::Bpe(s.pre),
+                    s.add_bos,
+                    false,
+                    false,
+                    s.clean_spaces,
+                    s.ignore_merges,
+                    d,
+                )
+            }
+            other => {
+                return Err(Error::Unsupported {
                     what: format!(
                         "tokenizer model '{other}' (tokenizer.ggml.model); supported: llama, gpt2"
                     ),
-                }),
-            };
+                })
+            }
+        };
         if let Some(v) = data.add_space_prefix {
             add_space_prefix = v;
         }
@@ -429,9 +430,7 @@ impl Vocab {
             .filter(|&id| eog.binary_search(&id).is_ok());
         let has_call = has(&eog, &vocab, "<|call|>") || has(&eog, &vocab, "<|calls|>");
         if let Some(end_id) = end_id {
-            if (has(&eog, &vocab, "<|return|>") && has_call)
-                || (has_call && has(&eog, &vocab, "<|flush|>"))
-            {
+            if has_call && (has(&eog, &vocab, "<|return|>") || has(&eog, &vocab, "<|flush|>")) {
                 eog.retain(|&x| x != end_id);
                 vocab.set_attr(end_id, attr::USER_DEFINED);
             }

@@ -1,21 +1,26 @@
-//! Q4_0, Q4_1, Q5_0 and Q8_0 weights against Q8_0 / Q8_1 activations (32-value blocks).
+//! Q4_0, Q4_1, Q5_0 and Q8_0 weights against Q8_0 / Q8_1 activations (32-value blocks):
+//! the block formats and the single-row dot product.
 //!
-//! One generic register-tiled kernel serves both the single dot product and the GEMM tile:
-//! every (weight row, activation row) pair owns one 8-lane f32 accumulator that receives the
-//! same operations in the same order whatever the tile shape, so `vec_dot` and every tile
-//! position give bit-identical results (the GEMM driver relies on this for thread-count
-//! independence).
+//! # The summation order (shared with the matvec and GEMM kernels of `legacy_tile`)
 //!
-//! Per block the integer dot product is formed with `maddubs` (u8 x i8 -> pairs of i16):
-//! nibble weights are kept unsigned (0..15 or 0..31) and the zero-point offset (8 or 16) is
-//! removed by subtracting `maddubs(offset, act)`, computed once per activation block; signed
-//! Q8_0 weights use |w| x sign(a, w). Sums are exact in i16/i32 for activations in -127..=127
-//! (what every Q8 quantizer produces); -128 x -128 pairs could saturate, like in ggml.
+//! For every (weight row, activation row) pair and every block `b`, the integer dot product
+//! `s_b = sum_k w_k a_k` (true signed weights: `q - 8`, `q - 16`, `q` or the i8 code) is
+//! exact in i32. The result is the sequential chain
+//! `acc = fma(f32(s_b), dw_b * da_b, acc)` over `b = 0, 1, ...` (the scale product rounded
+//! to f32 first), plus, for Q4_1, the separately accumulated `macc = macc + mw_b * sa_b`
+//! (`sa` = the Q8_1 block's `d * sum(a)`), added once at the end. One f32 lane per pair is
+//! all this needs, so the GEMM can hold eight weight rows in the eight lanes of a register
+//! and still produce exactly the bits of this function; the integer part can be formed in
+//! any order (it is exact).
+//!
+//! Integer products use `maddubs` (u8 x i8 -> pairs of i16): nibble weights stay unsigned
+//! (0..15 or 0..31) and the zero point is removed exactly (`- 8 * sum(a)`); signed Q8_0
+//! weights use `|w| x sign(a, w)`, whose pair sums lie in -32768..=32512 for every byte
+//! pattern, so they never saturate either.
 
 use core::arch::x86_64::*;
 
-use super::simd::{bits_to_bytes, f16_at, f16_splat, hsum_ps, load256, nibbles32, sum_pairs_i16};
-use crate::dispatch::TileArgs;
+use super::simd::{bits_to_bytes, f16_at, hsum_epi32, load256, nibbles32, sum_pairs_i16};
 
 /// A weight block format of this family, with its activation block format.
 pub(super) trait Legacy {
@@ -27,30 +32,38 @@ pub(super) trait Legacy {
     const A_QS: usize;
     /// Whether weights carry a minimum `m` (then activations carry `s = d * sum(q)`).
     const HAS_MIN: bool;
+    /// Zero point subtracted from the unsigned codes (0: none).
+    const OFFSET: i8;
+    /// Whether the codes are signed i8 (Q8_0) rather than unsigned.
+    const SIGNED: bool;
+    /// How many 4-value groups of `maddubs` pairs may be summed in i16 without overflow
+    /// (per pair at most 2 * max|code| * 128).
+    const I16_GROUPS: usize;
 
-    /// The weight block at `p` as (maddubs first operand, auxiliary vector, scale d).
+    /// The 32 codes of the block at `p`, in element order (u8, or i8 when `SIGNED`).
     ///
     /// # Safety
     /// AVX2+FMA+F16C present; `p` valid for `W_BYTES` bytes.
-    unsafe fn load_w(p: *const u8) -> (__m256i, __m256i, __m256);
+    unsafe fn codes(p: *const u8) -> __m256i;
 
-    /// Per-activation-block value reused by every weight row (e.g. `maddubs(offset, a)`).
+    /// The block scale d.
     ///
     /// # Safety
-    /// AVX2+FMA+F16C present.
-    unsafe fn prep_act(a: __m256i) -> __m256i;
-
-    /// The 16 i16 pair sums of weight x activation.
-    ///
-    /// # Safety
-    /// AVX2+FMA+F16C present.
-    unsafe fn pair16(w: __m256i, aux: __m256i, a: __m256i, prep: __m256i) -> __m256i;
+    /// AVX2+FMA+F16C present; `p` valid for `W_BYTES` bytes.
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn d(p: *const u8) -> f32 {
+        // SAFETY: d is the f16 at bytes 0..2 of every block of this family.
+        unsafe { f16_at(p) }
+    }
 
     /// The weight minimum `m` (only called when `HAS_MIN`).
     ///
     /// # Safety
     /// AVX2+FMA+F16C present; `p` valid for `W_BYTES` bytes.
-    unsafe fn w_min(_p: *const u8) -> f32 {
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn m(_p: *const u8) -> f32 {
         0.0
     }
 }
@@ -65,84 +78,15 @@ impl Legacy for Q4_0 {
     const A_BYTES: usize = 34;
     const A_QS: usize = 2;
     const HAS_MIN: bool = false;
+    const OFFSET: i8 = 8;
+    const SIGNED: bool = false;
+    const I16_GROUPS: usize = 8; // 8 * 2 * 15 * 128 = 30720
 
     #[inline]
     #[target_feature(enable = "avx2,fma,f16c")]
-    unsafe fn load_w(p: *const u8) -> (__m256i, __m256i, __m256) {
+    unsafe fn codes(p: *const u8) -> __m256i {
         // SAFETY: 18-byte block: d at 0..2, 16 nibble bytes at 2..18.
-        unsafe { (nibbles32(p.add(2)), _mm256_setzero_si256(), f16_splat(p)) }
-    }
-
-    #[inline]
-    #[target_feature(enable = "avx2,fma,f16c")]
-    unsafe fn prep_act(a: __m256i) -> __m256i {
-        _mm256_maddubs_epi16(_mm256_set1_epi8(8), a)
-    }
-
-    #[inline]
-    #[target_feature(enable = "avx2,fma,f16c")]
-    unsafe fn pair16(w: __m256i, _aux: __m256i, a: __m256i, prep: __m256i) -> __m256i {
-        _mm256_sub_epi16(_mm256_maddubs_epi16(w, a), prep)
-    }
-}
-
-impl Legacy for Q5_0 {
-    const W_BYTES: usize = 22;
-    const A_BYTES: usize = 34;
-    const A_QS: usize = 2;
-    const HAS_MIN: bool = false;
-
-    #[inline]
-    #[target_feature(enable = "avx2,fma,f16c")]
-    unsafe fn load_w(p: *const u8) -> (__m256i, __m256i, __m256) {
-        // SAFETY: 22-byte block: d at 0..2, qh (u32 LE) at 2..6, 16 nibble bytes at 6..22.
-        unsafe {
-            let qh = p.add(2).cast::<u32>().read_unaligned();
-            let high = _mm256_and_si256(bits_to_bytes(u32::from_le(qh)), _mm256_set1_epi8(0x10));
-            let q = _mm256_or_si256(nibbles32(p.add(6)), high);
-            (q, _mm256_setzero_si256(), f16_splat(p))
-        }
-    }
-
-    #[inline]
-    #[target_feature(enable = "avx2,fma,f16c")]
-    unsafe fn prep_act(a: __m256i) -> __m256i {
-        _mm256_maddubs_epi16(_mm256_set1_epi8(16), a)
-    }
-
-    #[inline]
-    #[target_feature(enable = "avx2,fma,f16c")]
-    unsafe fn pair16(w: __m256i, _aux: __m256i, a: __m256i, prep: __m256i) -> __m256i {
-        _mm256_sub_epi16(_mm256_maddubs_epi16(w, a), prep)
-    }
-}
-
-impl Legacy for Q8_0 {
-    const W_BYTES: usize = 34;
-    const A_BYTES: usize = 34;
-    const A_QS: usize = 2;
-    const HAS_MIN: bool = false;
-
-    #[inline]
-    #[target_feature(enable = "avx2,fma,f16c")]
-    unsafe fn load_w(p: *const u8) -> (__m256i, __m256i, __m256) {
-        // SAFETY: 34-byte block: d at 0..2, 32 i8 quants at 2..34.
-        unsafe {
-            let w = load256(p.add(2));
-            (_mm256_sign_epi8(w, w), w, f16_splat(p))
-        }
-    }
-
-    #[inline]
-    #[target_feature(enable = "avx2,fma,f16c")]
-    unsafe fn prep_act(a: __m256i) -> __m256i {
-        a
-    }
-
-    #[inline]
-    #[target_feature(enable = "avx2,fma,f16c")]
-    unsafe fn pair16(abs_w: __m256i, w: __m256i, a: __m256i, _prep: __m256i) -> __m256i {
-        _mm256_maddubs_epi16(abs_w, _mm256_sign_epi8(a, w))
+        unsafe { nibbles32(p.add(2)) }
     }
 }
 
@@ -151,164 +95,111 @@ impl Legacy for Q4_1 {
     const A_BYTES: usize = 36;
     const A_QS: usize = 4;
     const HAS_MIN: bool = true;
+    const OFFSET: i8 = 0;
+    const SIGNED: bool = false;
+    const I16_GROUPS: usize = 8;
 
     #[inline]
     #[target_feature(enable = "avx2,fma,f16c")]
-    unsafe fn load_w(p: *const u8) -> (__m256i, __m256i, __m256) {
+    unsafe fn codes(p: *const u8) -> __m256i {
         // SAFETY: 20-byte block: d at 0..2, m at 2..4, 16 nibble bytes at 4..20.
-        unsafe { (nibbles32(p.add(4)), _mm256_setzero_si256(), f16_splat(p)) }
+        unsafe { nibbles32(p.add(4)) }
     }
 
     #[inline]
     #[target_feature(enable = "avx2,fma,f16c")]
-    unsafe fn prep_act(a: __m256i) -> __m256i {
-        a
-    }
-
-    #[inline]
-    #[target_feature(enable = "avx2,fma,f16c")]
-    unsafe fn pair16(w: __m256i, _aux: __m256i, a: __m256i, _prep: __m256i) -> __m256i {
-        _mm256_maddubs_epi16(w, a)
-    }
-
-    #[inline]
-    #[target_feature(enable = "avx2,fma,f16c")]
-    unsafe fn w_min(p: *const u8) -> f32 {
+    unsafe fn m(p: *const u8) -> f32 {
         // SAFETY: m at bytes 2..4 of the block.
         unsafe { f16_at(p.add(2)) }
     }
 }
 
-/// `MR` weight rows x `NR` activation rows over `nb` blocks; writes
-/// `out[j * out_stride + i]`.
-///
-/// # Safety
-/// AVX2+FMA+F16C present; row `i < MR` of weights holds `nb` blocks at `w + i * w_stride`,
-/// row `j < NR` of activations `nb` blocks at `a + j * a_stride`; the `MR x NR` outputs at
-/// `out + j * out_stride + i` are writable.
+impl Legacy for Q5_0 {
+    const W_BYTES: usize = 22;
+    const A_BYTES: usize = 34;
+    const A_QS: usize = 2;
+    const HAS_MIN: bool = false;
+    const OFFSET: i8 = 16;
+    const SIGNED: bool = false;
+    const I16_GROUPS: usize = 4; // 4 * 2 * 31 * 128 = 31744
+
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn codes(p: *const u8) -> __m256i {
+        // SAFETY: 22-byte block: d at 0..2, qh (u32 LE) at 2..6, 16 nibble bytes at 6..22.
+        unsafe {
+            let qh = p.add(2).cast::<u32>().read_unaligned();
+            let high = _mm256_and_si256(bits_to_bytes(u32::from_le(qh)), _mm256_set1_epi8(0x10));
+            _mm256_or_si256(nibbles32(p.add(6)), high)
+        }
+    }
+}
+
+impl Legacy for Q8_0 {
+    const W_BYTES: usize = 34;
+    const A_BYTES: usize = 34;
+    const A_QS: usize = 2;
+    const HAS_MIN: bool = false;
+    const OFFSET: i8 = 0;
+    const SIGNED: bool = true;
+    const I16_GROUPS: usize = 1;
+
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn codes(p: *const u8) -> __m256i {
+        // SAFETY: 34-byte block: d at 0..2, 32 i8 quants at 2..34.
+        unsafe { load256(p.add(2)) }
+    }
+}
+
+/// `maddubs(OFFSET, a)`: the zero point's i16 pair sums, shared by every weight row.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-#[allow(clippy::too_many_arguments)]
-unsafe fn micro<L: Legacy, const MR: usize, const NR: usize>(
-    nb: usize,
-    w: *const u8,
-    w_stride: usize,
-    a: *const u8,
-    a_stride: usize,
-    out: *mut f32,
-    out_stride: usize,
-) {
-    let mut acc = [[_mm256_setzero_ps(); NR]; MR];
-    let mut min_acc = [[0f32; NR]; MR];
-    for b in 0..nb {
-        let mut wq = [(_mm256_setzero_si256(), _mm256_setzero_si256()); MR];
-        let mut dw = [_mm256_setzero_ps(); MR];
-        let mut mw = [0f32; MR];
-        for i in 0..MR {
-            // SAFETY: block b of weight row i is in bounds (function contract).
-            let p = unsafe { w.add(i * w_stride + b * L::W_BYTES) };
-            // SAFETY: as above; features present.
-            let (q, aux, d) = unsafe { L::load_w(p) };
-            wq[i] = (q, aux);
-            dw[i] = d;
-            if L::HAS_MIN {
-                // SAFETY: as above.
-                mw[i] = unsafe { L::w_min(p) };
-            }
-        }
-        for j in 0..NR {
-            // SAFETY: block b of activation row j is in bounds (function contract).
-            let q = unsafe { a.add(j * a_stride + b * L::A_BYTES) };
-            // SAFETY: d at 0..2 and the 32 quants at A_QS.. lie inside the block.
-            let (av, da) = unsafe { (load256(q.add(L::A_QS)), f16_splat(q)) };
-            // SAFETY: features present.
-            let prep = unsafe { L::prep_act(av) };
-            let sa = if L::HAS_MIN {
-                // SAFETY: Q8_1's s at bytes 2..4.
-                unsafe { f16_at(q.add(2)) }
-            } else {
-                0.0
-            };
-            for i in 0..MR {
-                // SAFETY: features present.
-                let p16 = unsafe { L::pair16(wq[i].0, wq[i].1, av, prep) };
-                let sum = _mm256_cvtepi32_ps(sum_pairs_i16(p16));
-                acc[i][j] = _mm256_fmadd_ps(sum, _mm256_mul_ps(dw[i], da), acc[i][j]);
-                if L::HAS_MIN {
-                    min_acc[i][j] += mw[i] * sa;
-                }
-            }
-        }
-    }
-    for i in 0..MR {
-        for j in 0..NR {
-            // SAFETY: output (i, j) is writable (function contract).
-            unsafe { *out.add(j * out_stride + i) = hsum_ps(acc[i][j]) + min_acc[i][j] };
-        }
-    }
+pub(super) fn offset_pairs<L: Legacy>(a: __m256i) -> __m256i {
+    _mm256_maddubs_epi16(_mm256_set1_epi8(L::OFFSET), a)
 }
 
-/// The whole tile, in 4x2 register blocks with 1-wide remainders.
-///
-/// # Safety
-/// As [`crate::dispatch::TileFn`] for a weight type of family `L`.
+/// Eight i32 partial sums of one block's `sum_k w_k a_k` (their total is exact).
+/// `off` is [`offset_pairs`] of `a`.
+#[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-pub(super) unsafe fn tile<L: Legacy>(t: &TileArgs<'_>, out: &mut [f32], out_stride: usize) {
-    const MR: usize = 4;
-    const NR: usize = 2;
-    let nb = t.n / 32;
-    let (w, a, o) = (t.w.as_ptr(), t.act.as_ptr(), out.as_mut_ptr());
-    let (ws, as_) = (t.w_stride, t.act_stride);
-    // One activation row (a matvec): rows one at a time through `vec_dot`. Weights then
-    // stream from memory as one sequential read; interleaving several distant rows
-    // measured 2-4x slower from DRAM here (the prefetchers lose them).
-    if t.acts == 1 {
-        for r in 0..t.rows {
-            // SAFETY: row r lies inside the validated tile, and output r is in bounds; the
-            // slice lengths are one row each, as `vec_dot` requires.
-            unsafe {
-                let row = core::slice::from_raw_parts(w.add(r * ws), ws.min(t.w.len() - r * ws));
-                *o.add(r) = vec_dot::<L>(t.n, row, t.act);
-            }
-        }
-        return;
-    }
-    let row_group = MR;
-    let mut r = 0;
-    while r < t.rows {
-        let mr = if t.rows - r >= row_group {
-            row_group
-        } else {
-            1
-        };
-        let mut j = 0;
-        while j < t.acts {
-            let nr = if t.acts - j >= NR { NR } else { 1 };
-            // SAFETY: rows r..r+mr and acts j..j+nr are inside the tile, whose bounds the
-            // caller validated (TileFn contract); so are their outputs.
-            unsafe {
-                let (wp, ap, op) = (w.add(r * ws), a.add(j * as_), o.add(j * out_stride + r));
-                match (mr, nr) {
-                    (MR, NR) => micro::<L, MR, NR>(nb, wp, ws, ap, as_, op, out_stride),
-                    (MR, _) => micro::<L, MR, 1>(nb, wp, ws, ap, as_, op, out_stride),
-                    (_, NR) => micro::<L, 1, NR>(nb, wp, ws, ap, as_, op, out_stride),
-                    _ => micro::<L, 1, 1>(nb, wp, ws, ap, as_, op, out_stride),
-                }
-            }
-            j += nr;
-        }
-        r += mr;
-    }
+pub(super) fn block_partials<L: Legacy>(codes: __m256i, a: __m256i, off: __m256i) -> __m256i {
+    let pairs = if L::SIGNED {
+        _mm256_maddubs_epi16(_mm256_abs_epi8(codes), _mm256_sign_epi8(a, codes))
+    } else if L::OFFSET != 0 {
+        _mm256_sub_epi16(_mm256_maddubs_epi16(codes, a), off)
+    } else {
+        _mm256_maddubs_epi16(codes, a)
+    };
+    sum_pairs_i16(pairs)
 }
 
-/// One weight row against one activation row.
+/// One weight row against one activation row, in the order the module docs define.
 ///
 /// # Safety
 /// As [`crate::dispatch::VecDotFn`] for a weight type of family `L`.
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(super) unsafe fn vec_dot<L: Legacy>(n: usize, w: &[u8], act: &[u8]) -> f32 {
-    let mut out = 0f32;
-    // SAFETY: one row each, lengths guaranteed by the VecDotFn contract.
-    unsafe { micro::<L, 1, 1>(n / 32, w.as_ptr(), 0, act.as_ptr(), 0, &mut out, 0) };
-    out
+    let (w, act) = (w.as_ptr(), act.as_ptr());
+    let mut acc = _mm_setzero_ps();
+    let mut macc = _mm_setzero_ps();
+    for b in 0..n / 32 {
+        // SAFETY: block b of both rows is in bounds (VecDotFn contract); the fields read lie
+        // inside their blocks (d at 0..2; Q8_1's s at 2..4; quants at A_QS..A_QS + 32).
+        unsafe {
+            let (x, y) = (w.add(b * L::W_BYTES), act.add(b * L::A_BYTES));
+            let a = load256(y.add(L::A_QS));
+            let s = hsum_epi32(block_partials::<L>(L::codes(x), a, offset_pairs::<L>(a)));
+            let scale = _mm_mul_ss(_mm_set_ss(L::d(x)), _mm_set_ss(f16_at(y)));
+            acc = _mm_fmadd_ss(_mm_cvtsi32_ss(_mm_setzero_ps(), s), scale, acc);
+            if L::HAS_MIN {
+                let min = _mm_mul_ss(_mm_set_ss(L::m(x)), _mm_set_ss(f16_at(y.add(2))));
+                macc = _mm_add_ss(macc, min);
+            }
+        }
+    }
+    if L::HAS_MIN {
+        acc = _mm_add_ss(acc, macc);
+    }
+    _mm_cvtss_f32(acc)
 }

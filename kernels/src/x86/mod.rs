@@ -5,6 +5,7 @@
 mod float;
 mod kquants;
 mod legacy;
+mod legacy_tile;
 mod quantize;
 mod simd;
 
@@ -22,11 +23,20 @@ const VEC_DOT: &[(GgmlType, VecDotFn)] = &[
     (GgmlType::F16, float::vec_dot_f16),
 ];
 
-const TILE: &[(GgmlType, TileFn)] = &[
-    (GgmlType::Q4_0, legacy::tile::<legacy::Q4_0>),
-    (GgmlType::Q4_1, legacy::tile::<legacy::Q4_1>),
-    (GgmlType::Q5_0, legacy::tile::<legacy::Q5_0>),
-    (GgmlType::Q8_0, legacy::tile::<legacy::Q8_0>),
+const TILE_AVX2: &[(GgmlType, TileFn)] = &[
+    (GgmlType::Q4_0, legacy_tile::avx2::tile::<legacy::Q4_0>),
+    (GgmlType::Q4_1, legacy_tile::avx2::tile::<legacy::Q4_1>),
+    (GgmlType::Q5_0, legacy_tile::avx2::tile::<legacy::Q5_0>),
+    (GgmlType::Q8_0, legacy_tile::avx2::tile::<legacy::Q8_0>),
+];
+
+/// AVX-VNNI tiles; the integer sums they form are exact, so every value equals the AVX2
+/// set's (and `vec_dot`'s) bit for bit.
+const TILE_VNNI: &[(GgmlType, TileFn)] = &[
+    (GgmlType::Q4_0, legacy_tile::vnni::tile::<legacy::Q4_0>),
+    (GgmlType::Q4_1, legacy_tile::vnni::tile::<legacy::Q4_1>),
+    (GgmlType::Q5_0, legacy_tile::vnni::tile::<legacy::Q5_0>),
+    (GgmlType::Q8_0, legacy_tile::vnni::tile::<legacy::Q8_0>),
 ];
 
 const QUANTIZE_ACT: &[(GgmlType, QuantizeActFn)] = &[
@@ -44,10 +54,33 @@ pub(crate) fn kernel_sets() -> Vec<KernelSet> {
     if !avx2 {
         return Vec::new();
     }
-    vec![KernelSet {
+    let avx2_set = KernelSet {
         name: "avx2",
         vec_dot: VEC_DOT,
-        tile: TILE,
+        tile: TILE_AVX2,
         quantize_act: QUANTIZE_ACT,
-    }]
+    };
+    if has_avx_vnni() {
+        let vnni_set = KernelSet {
+            name: "avxvnni",
+            tile: TILE_VNNI,
+            ..avx2_set
+        };
+        vec![vnni_set, avx2_set]
+    } else {
+        vec![avx2_set]
+    }
+}
+
+/// AVX-VNNI (CPUID leaf 7, sub-leaf 1, EAX bit 4); the YMM state it needs is already implied
+/// by the AVX2 detection. Read directly because `is_x86_feature_detected!("avxvnni")` needs a
+/// newer Rust than the crate's minimum.
+fn has_avx_vnni() -> bool {
+    use core::arch::x86_64::{__cpuid, __cpuid_count};
+    // SAFETY: CPUID exists on every x86_64 CPU; leaf 7 is only read when the maximum basic
+    // leaf reported by leaf 0 includes it. (Newer Rust made these functions safe.)
+    #[allow(unused_unsafe)]
+    unsafe {
+        __cpuid(0).eax >= 7 && (__cpuid_count(7, 1).eax >> 4) & 1 == 1
+    }
 }

@@ -103,3 +103,27 @@ pub(super) fn bits_to_bytes(bits: u32) -> __m256i {
 pub(super) fn sum_pairs_i16(v: __m256i) -> __m256i {
     _mm256_madd_epi16(v, _mm256_set1_epi16(1))
 }
+
+/// `acc + sum_{k<4} u8(a[4i+k]) * i8(b[4i+k])` in each i32 lane `i`: AVX-VNNI's `vpdpbusd`,
+/// exact (no i16 intermediate, no saturation). Inline assembly, because the intrinsic and
+/// the `avxvnni` target feature need a newer Rust than the crate's minimum.
+///
+/// # Safety
+/// The CPU has AVX-VNNI (see `x86::has_avx_vnni`).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) unsafe fn dpbusd(acc: __m256i, a: __m256i, b: __m256i) -> __m256i {
+    let mut acc = acc;
+    // SAFETY: the caller guarantees AVX-VNNI; the instruction only reads and writes these
+    // registers.
+    unsafe {
+        core::arch::asm!(
+            "{{vex}} vpdpbusd {acc}, {a}, {b}",
+            acc = inout(ymm_reg) acc,
+            a = in(ymm_reg) a,
+            b = in(ymm_reg) b,
+            options(pure, nomem, nostack, preserves_flags),
+        );
+    }
+    acc
+}

@@ -1,0 +1,131 @@
+//! vec_dot for the legacy 32-value block types against 8-bit activations:
+//! Q4_0 x Q8_0, Q4_1 x Q8_1, Q5_0 x Q8_0, Q8_0 x Q8_0 (layouts of ggml-common.h).
+//!
+//! Each block's integer dot product is exact; it is scaled by `d_w * d_a` into four f32 lanes
+//! that are summed once at the end.
+
+use core::arch::aarch64::*;
+
+use super::block::{Acc, BlockDot};
+use super::dot::I8Dot;
+use super::load::{f16_at, i8x16, nibbles, u8x16};
+
+/// Values per block of every type in this file.
+const QK: usize = 32;
+/// Bytes per Q8_0 block: f16 d + 32 i8.
+const Q8_0_BYTES: usize = 34;
+/// Bytes per Q8_1 block: f16 d + f16 s (= d * sum of quants) + 32 i8.
+const Q8_1_BYTES: usize = 36;
+
+/// The two 16-value halves of a 32-value weight block against the activation quants at
+/// `a[off..off + 32]`.
+#[inline(always)]
+unsafe fn dot32<D: I8Dot>(lo: int8x16_t, hi: int8x16_t, a: &[u8], off: usize) -> int32x4_t {
+    // SAFETY: the caller guarantees `D`'s features; loads are checked.
+    unsafe {
+        D::dot(
+            D::dot(vdupq_n_s32(0), lo, i8x16(a, off)),
+            hi,
+            i8x16(a, off + 16),
+        )
+    }
+}
+
+/// Q4_0: f16 d + 16 bytes of nibbles (value j low, value j + 16 high), value = d * (q - 8).
+pub(super) struct Q4_0;
+
+impl BlockDot for Q4_0 {
+    const VALUES: usize = QK;
+    const W_BYTES: usize = 18;
+    const A_BYTES: usize = Q8_0_BYTES;
+
+    #[inline(always)]
+    unsafe fn step<D: I8Dot>(acc: Acc, w: &[u8], a: &[u8]) -> Acc {
+        // SAFETY: register-only NEON on checked loads; the caller guarantees `D`'s features.
+        unsafe {
+            let (lo, hi) = nibbles(u8x16(w, 2));
+            let eight = vdupq_n_s8(8);
+            let sum = dot32::<D>(vsubq_s8(lo, eight), vsubq_s8(hi, eight), a, 2);
+            acc.add_scaled(sum, f16_at(w, 0) * f16_at(a, 0))
+        }
+    }
+}
+
+/// Q4_1: f16 d + f16 m + 16 bytes of nibbles, value = d * q + m.
+pub(super) struct Q4_1;
+
+impl BlockDot for Q4_1 {
+    const VALUES: usize = QK;
+    const W_BYTES: usize = 20;
+    const A_BYTES: usize = Q8_1_BYTES;
+
+    #[inline(always)]
+    unsafe fn step<D: I8Dot>(acc: Acc, w: &[u8], a: &[u8]) -> Acc {
+        // SAFETY: as in `Q4_0::step`.
+        unsafe {
+            let (lo, hi) = nibbles(u8x16(w, 4));
+            let sum = dot32::<D>(lo, hi, a, 4);
+            let acc = acc.add_scaled(sum, f16_at(w, 0) * f16_at(a, 0));
+            // The offset term m_w * s_a, where s_a is d_a times the block's quant sum.
+            let scalar = acc.scalar + f16_at(w, 2) * f16_at(a, 2);
+            Acc { scalar, ..acc }
+        }
+    }
+}
+
+/// Table indices that broadcast byte 0 of the high-bit word to lanes 0..8 and byte 1 to 8..16.
+static QH_LOW_BYTES: [u8; 16] = [0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1];
+/// The same for bytes 2 and 3 (values 16..32 of the block).
+static QH_HIGH_BYTES: [u8; 16] = [2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3];
+/// Lane i tests bit i % 8 of its byte.
+static BIT_OF_LANE: [u8; 16] = [1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128];
+
+/// Q5_0: f16 d + u32 fifth bits (bit j for value j) + 16 bytes of nibbles,
+/// value = d * (q - 16).
+pub(super) struct Q5_0;
+
+impl BlockDot for Q5_0 {
+    const VALUES: usize = QK;
+    const W_BYTES: usize = 22;
+    const A_BYTES: usize = Q8_0_BYTES;
+
+    #[inline(always)]
+    unsafe fn step<D: I8Dot>(acc: Acc, w: &[u8], a: &[u8]) -> Acc {
+        // SAFETY: as in `Q4_0::step`; the constant tables are 16 bytes each.
+        unsafe {
+            let bit = vld1q_u8(BIT_OF_LANE.as_ptr());
+            let fifth = vdupq_n_u8(0x10);
+            let qh = u32::from_le_bytes([w[2], w[3], w[4], w[5]]);
+            let qh = vreinterpretq_u8_u32(vdupq_n_u32(qh));
+            // 0x10 in lane j where bit j (resp. j + 16) of qh is set.
+            let spread = |idx: &[u8; 16]| {
+                let bytes = vqtbl1q_u8(qh, vld1q_u8(idx.as_ptr()));
+                vreinterpretq_s8_u8(vandq_u8(vtstq_u8(bytes, bit), fifth))
+            };
+            let (lo, hi) = nibbles(u8x16(w, 6));
+            let sixteen = vdupq_n_s8(16);
+            let lo = vsubq_s8(vorrq_s8(lo, spread(&QH_LOW_BYTES)), sixteen);
+            let hi = vsubq_s8(vorrq_s8(hi, spread(&QH_HIGH_BYTES)), sixteen);
+            let sum = dot32::<D>(lo, hi, a, 2);
+            acc.add_scaled(sum, f16_at(w, 0) * f16_at(a, 0))
+        }
+    }
+}
+
+/// Q8_0: f16 d + 32 i8, value = d * q.
+pub(super) struct Q8_0;
+
+impl BlockDot for Q8_0 {
+    const VALUES: usize = QK;
+    const W_BYTES: usize = Q8_0_BYTES;
+    const A_BYTES: usize = Q8_0_BYTES;
+
+    #[inline(always)]
+    unsafe fn step<D: I8Dot>(acc: Acc, w: &[u8], a: &[u8]) -> Acc {
+        // SAFETY: as in `Q4_0::step`.
+        unsafe {
+            let sum = dot32::<D>(i8x16(w, 2), i8x16(w, 18), a, 2);
+            acc.add_scaled(sum, f16_at(w, 0) * f16_at(a, 0))
+        }
+    }
+}

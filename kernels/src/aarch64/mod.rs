@@ -1,0 +1,186 @@
+//! NEON kernels for aarch64, in two levels: plain NEON (baseline on every aarch64 CPU) and
+//! NEON + dotprod (SDOT, Armv8.2+), offered to [`crate::dispatch`] by [`kernel_sets`].
+//!
+//! Every quantized type has one generic block step (`block::BlockDot`, generic over the
+//! `dot::I8Dot` primitive) instantiated four times by `levels!`: row and 4-row tile, at each
+//! level. F16 x F16 and the activation quantizers have no use for SDOT and exist once.
+
+use crate::dispatch::{KernelSet, QuantizeActFn, TileArgs, TileFn, VecDotFn};
+use crate::GgmlType;
+
+/// Instantiates a block step at both levels: `$row_*` are [`VecDotFn`]s, `$tile_*`
+/// [`TileFn`]s.
+macro_rules! levels {
+    ($k:ty, $row_neon:ident, $row_dotprod:ident, $tile_neon:ident, $tile_dotprod:ident) => {
+        /// Plain NEON row kernel ([`VecDotFn`] contract; NEON is always present on aarch64).
+        #[target_feature(enable = "neon")]
+        pub(crate) unsafe fn $row_neon(n: usize, w: &[u8], act: &[u8]) -> f32 {
+            // SAFETY: the caller guarantees NEON.
+            unsafe { block::row::<$k, dot::Widening>(n, w, act) }
+        }
+
+        /// NEON + dotprod row kernel ([`VecDotFn`] contract; the CPU must have dotprod).
+        #[target_feature(enable = "neon,dotprod")]
+        pub(crate) unsafe fn $row_dotprod(n: usize, w: &[u8], act: &[u8]) -> f32 {
+            // SAFETY: the caller guarantees NEON and dotprod.
+            unsafe { block::row::<$k, dot::SDot>(n, w, act) }
+        }
+
+        /// Plain NEON tile kernel ([`TileFn`] contract).
+        #[target_feature(enable = "neon")]
+        pub(crate) unsafe fn $tile_neon(t: &TileArgs<'_>, out: &mut [f32], stride: usize) {
+            // SAFETY: the caller guarantees NEON.
+            unsafe { block::tile::<$k, dot::Widening>(t, out, stride) }
+        }
+
+        /// NEON + dotprod tile kernel ([`TileFn`] contract; the CPU must have dotprod).
+        #[target_feature(enable = "neon,dotprod")]
+        pub(crate) unsafe fn $tile_dotprod(t: &TileArgs<'_>, out: &mut [f32], stride: usize) {
+            // SAFETY: the caller guarantees NEON and dotprod.
+            unsafe { block::tile::<$k, dot::SDot>(t, out, stride) }
+        }
+    };
+}
+
+mod activations;
+mod block;
+mod dot;
+mod float;
+mod k_quants;
+mod legacy;
+mod load;
+#[cfg(test)]
+mod tests;
+
+use k_quants::{Q4K, Q5K, Q6K};
+use legacy::{Q4_0, Q4_1, Q5_0, Q8_0};
+
+levels!(
+    Q4_0,
+    q4_0_neon,
+    q4_0_dotprod,
+    q4_0_tile_neon,
+    q4_0_tile_dotprod
+);
+levels!(
+    Q4_1,
+    q4_1_neon,
+    q4_1_dotprod,
+    q4_1_tile_neon,
+    q4_1_tile_dotprod
+);
+levels!(
+    Q5_0,
+    q5_0_neon,
+    q5_0_dotprod,
+    q5_0_tile_neon,
+    q5_0_tile_dotprod
+);
+levels!(
+    Q8_0,
+    q8_0_neon,
+    q8_0_dotprod,
+    q8_0_tile_neon,
+    q8_0_tile_dotprod
+);
+levels!(
+    Q4K,
+    q4_k_neon,
+    q4_k_dotprod,
+    q4_k_tile_neon,
+    q4_k_tile_dotprod
+);
+levels!(
+    Q5K,
+    q5_k_neon,
+    q5_k_dotprod,
+    q5_k_tile_neon,
+    q5_k_tile_dotprod
+);
+levels!(
+    Q6K,
+    q6_k_neon,
+    q6_k_dotprod,
+    q6_k_tile_neon,
+    q6_k_tile_dotprod
+);
+
+const NEON_VEC_DOT: &[(GgmlType, VecDotFn)] = &[
+    (GgmlType::Q4_0, q4_0_neon),
+    (GgmlType::Q4_1, q4_1_neon),
+    (GgmlType::Q5_0, q5_0_neon),
+    (GgmlType::Q8_0, q8_0_neon),
+    (GgmlType::Q4_K, q4_k_neon),
+    (GgmlType::Q5_K, q5_k_neon),
+    (GgmlType::Q6_K, q6_k_neon),
+    (GgmlType::F16, float::f16_f16),
+];
+
+const NEON_TILE: &[(GgmlType, TileFn)] = &[
+    (GgmlType::Q4_0, q4_0_tile_neon),
+    (GgmlType::Q4_1, q4_1_tile_neon),
+    (GgmlType::Q5_0, q5_0_tile_neon),
+    (GgmlType::Q8_0, q8_0_tile_neon),
+    (GgmlType::Q4_K, q4_k_tile_neon),
+    (GgmlType::Q5_K, q5_k_tile_neon),
+    (GgmlType::Q6_K, q6_k_tile_neon),
+];
+
+const DOTPROD_VEC_DOT: &[(GgmlType, VecDotFn)] = &[
+    (GgmlType::Q4_0, q4_0_dotprod),
+    (GgmlType::Q4_1, q4_1_dotprod),
+    (GgmlType::Q5_0, q5_0_dotprod),
+    (GgmlType::Q8_0, q8_0_dotprod),
+    (GgmlType::Q4_K, q4_k_dotprod),
+    (GgmlType::Q5_K, q5_k_dotprod),
+    (GgmlType::Q6_K, q6_k_dotprod),
+    (GgmlType::F16, float::f16_f16),
+];
+
+const DOTPROD_TILE: &[(GgmlType, TileFn)] = &[
+    (GgmlType::Q4_0, q4_0_tile_dotprod),
+    (GgmlType::Q4_1, q4_1_tile_dotprod),
+    (GgmlType::Q5_0, q5_0_tile_dotprod),
+    (GgmlType::Q8_0, q8_0_tile_dotprod),
+    (GgmlType::Q4_K, q4_k_tile_dotprod),
+    (GgmlType::Q5_K, q5_k_tile_dotprod),
+    (GgmlType::Q6_K, q6_k_tile_dotprod),
+];
+
+/// Shared by both levels: the quantizers gain nothing from SDOT.
+const QUANTIZE_ACT: &[(GgmlType, QuantizeActFn)] = &[
+    (GgmlType::Q8_0, activations::quantize_q8_0),
+    (GgmlType::Q8_1, activations::quantize_q8_1),
+    (GgmlType::Q8_K, activations::quantize_q8_k),
+    (GgmlType::F16, float::quantize_f16),
+];
+
+/// The plain NEON level.
+const NEON: KernelSet = KernelSet {
+    name: "neon",
+    vec_dot: NEON_VEC_DOT,
+    tile: NEON_TILE,
+    quantize_act: QUANTIZE_ACT,
+};
+
+/// The NEON + dotprod level.
+const DOTPROD: KernelSet = KernelSet {
+    name: "dotprod",
+    vec_dot: DOTPROD_VEC_DOT,
+    tile: DOTPROD_TILE,
+    quantize_act: QUANTIZE_ACT,
+};
+
+/// The aarch64 sets this CPU can run, best first: `[dotprod, neon]` with dotprod, `[neon]`
+/// without (so `TRAMONTANE_KERNELS=neon` can still force the plain level).
+pub(crate) fn kernel_sets() -> Vec<KernelSet> {
+    let mut sets = Vec::new();
+    if !std::arch::is_aarch64_feature_detected!("neon") {
+        return sets;
+    }
+    if std::arch::is_aarch64_feature_detected!("dotprod") {
+        sets.push(DOTPROD);
+    }
+    sets.push(NEON);
+    sets
+}

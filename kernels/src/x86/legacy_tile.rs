@@ -1,0 +1,473 @@
+//! Matvec and GEMM kernels for Q4_0, Q4_1, Q5_0 and Q8_0, in the summation order of
+//! [`super::legacy`] (one f32 lane per (weight row, activation row) pair), instantiated once
+//! per instruction-set level (plain AVX2, and AVX-VNNI whose `vpdpbusd` does
+//! `maddubs` + `madd` + `add` in one instruction without the i16 intermediate).
+//!
+//! Matvec: eight consecutive weight rows at a time (eight sequential streams); each row's
+//! block dot product is an 8-lane i32 vector, the eight are reduced with a `hadd` tree to one
+//! vector of eight exact block sums, lane = row, and the float part (convert, scale product,
+//! fma) runs once per eight rows.
+//!
+//! GEMM: eight weight rows are repacked once per tile into "lane = row" order (register `g`
+//! of a block holds codes `4g..4g+4` of each of the eight rows), so one `maddubs`/`vpdpbusd`
+//! against four activation bytes broadcast to every lane advances eight pairs at once; the
+//! eight block sums come out already in lanes, with no horizontal reduction. Up to four
+//! activation rows share each loaded weight register. Each activation block's zero-point
+//! correction (`OFFSET * sum(a)`) and f32 scale are computed once per tile.
+
+macro_rules! legacy_tiles {
+    ($level:ident, $features:literal, $vnni:literal) => {
+        /// The kernels of one instruction-set level (see the module docs).
+        pub(super) mod $level {
+            use core::arch::x86_64::*;
+
+            use crate::dispatch::TileArgs;
+            use crate::x86::legacy::{block_partials, offset_pairs, vec_dot, Legacy};
+            use crate::x86::simd::{dpbusd, f16_at, hsum_epi32, load256, sum_pairs_i16};
+
+            /// Activation rows sharing one weight register in the GEMM microkernel.
+            const NR: usize = 4;
+
+            /// The f16 bits at `p`.
+            ///
+            /// # Safety
+            /// `p` valid for 2 bytes.
+            #[inline]
+            unsafe fn half_bits(p: *const u8) -> i16 {
+                // SAFETY: forwarded contract; unaligned read.
+                i16::from_le(unsafe { p.cast::<i16>().read_unaligned() })
+            }
+
+            /// Eight f16 values at `p + i * stride + off` (i < count; zero beyond) as f32.
+            ///
+            /// # Safety
+            /// Rows `i < count` valid at those offsets for 2 bytes.
+            #[inline]
+            #[target_feature(enable = $features)]
+            unsafe fn halves8(p: *const u8, stride: usize, off: usize, count: usize) -> __m256 {
+                let mut h = [0i16; 8];
+                for (i, v) in h.iter_mut().enumerate().take(count) {
+                    // SAFETY: row i < count is readable at this offset (contract).
+                    *v = unsafe { half_bits(p.add(i * stride + off)) };
+                }
+                // SAFETY: a 16-byte array; loadu has no alignment requirement.
+                _mm256_cvtph_ps(unsafe { _mm_loadu_si128(h.as_ptr().cast()) })
+            }
+
+            /// Per-lane exact sums of eight 8-lane vectors: lane r = sum of `v[r]`.
+            #[inline]
+            #[target_feature(enable = $features)]
+            fn reduce8(v: &[__m256i; 8]) -> __m256i {
+                let h01 = _mm256_hadd_epi32(v[0], v[1]);
+                let h23 = _mm256_hadd_epi32(v[2], v[3]);
+                let h45 = _mm256_hadd_epi32(v[4], v[5]);
+                let h67 = _mm256_hadd_epi32(v[6], v[7]);
+                // Low half: rows 0..4 (resp. 4..8) over lanes 0..4, high half over lanes 4..8.
+                let lo = _mm256_hadd_epi32(h01, h23);
+                let hi = _mm256_hadd_epi32(h45, h67);
+                _mm256_add_epi32(
+                    _mm256_permute2x128_si256(lo, hi, 0x20),
+                    _mm256_permute2x128_si256(lo, hi, 0x31),
+                )
+            }
+
+            /// Eight consecutive weight rows (at `w + r * ws`) against one activation row;
+            /// writes `out[0..8]`, each bit-identical to [`vec_dot`].
+            ///
+            /// # Safety
+            /// Features present; eight rows of `nb` blocks at `w + r * ws`, `nb` activation
+            /// blocks at `act`, eight writable f32 at `out`.
+            #[inline]
+            #[target_feature(enable = $features)]
+            unsafe fn matvec8<L: Legacy>(
+                nb: usize,
+                w: *const u8,
+                ws: usize,
+                act: *const u8,
+                out: *mut f32,
+            ) {
+                let mut acc = _mm256_setzero_ps();
+                let mut macc = _mm256_setzero_ps();
+                // The eight rows are one contiguous stretch; reading it as eight streams
+                // defeats the hardware prefetchers (3 GB/s from DRAM here), so the next
+                // stretch (the next eight rows) is prefetched linearly while this one runs.
+                let next = w.wrapping_add(8 * ws);
+                let lines_per_block = (8 * ws).div_ceil(64 * nb.max(1));
+                for b in 0..nb {
+                    for l in 0..lines_per_block {
+                        let p = next.wrapping_add(64 * (b * lines_per_block + l));
+                        // A hint: it never faults, whatever the address.
+                        _mm_prefetch::<_MM_HINT_T0>(p.cast());
+                    }
+                    // SAFETY: block b of each of the eight rows and of the activation row is
+                    // in bounds (contract); fields as in `Legacy`.
+                    unsafe {
+                        let y = act.add(b * L::A_BYTES);
+                        let a = load256(y.add(L::A_QS));
+                        let x = w.add(b * L::W_BYTES);
+                        let mut v = [_mm256_setzero_si256(); 8];
+                        if $vnni {
+                            // (The `unsafe` of `dpbusd`: this level runs only with AVX-VNNI.)
+                            // The zero-point correction seeds every row's accumulator.
+                            let seed = if L::OFFSET != 0 {
+                                let off =
+                                    dpbusd(_mm256_setzero_si256(), _mm256_set1_epi8(L::OFFSET), a);
+                                _mm256_sub_epi32(_mm256_setzero_si256(), off)
+                            } else {
+                                _mm256_setzero_si256()
+                            };
+                            for (r, vr) in v.iter_mut().enumerate() {
+                                let c = L::codes(x.add(r * ws));
+                                *vr = if L::SIGNED {
+                                    dpbusd(seed, _mm256_abs_epi8(c), _mm256_sign_epi8(a, c))
+                                } else {
+                                    dpbusd(seed, c, a)
+                                };
+                            }
+                        } else {
+                            let off = offset_pairs::<L>(a);
+                            for (r, vr) in v.iter_mut().enumerate() {
+                                *vr = block_partials::<L>(L::codes(x.add(r * ws)), a, off);
+                            }
+                        }
+                        let s = _mm256_cvtepi32_ps(reduce8(&v));
+                        let dw = halves8(x, ws, 0, 8);
+                        let scale = _mm256_mul_ps(dw, _mm256_set1_ps(f16_at(y)));
+                        acc = _mm256_fmadd_ps(s, scale, acc);
+                        if L::HAS_MIN {
+                            let mw = halves8(x, ws, 2, 8);
+                            macc = _mm256_add_ps(
+                                macc,
+                                _mm256_mul_ps(mw, _mm256_set1_ps(f16_at(y.add(2)))),
+                            );
+                        }
+                    }
+                }
+                if L::HAS_MIN {
+                    acc = _mm256_add_ps(acc, macc);
+                }
+                // SAFETY: eight writable f32 (contract).
+                unsafe { _mm256_storeu_ps(out, acc) };
+            }
+
+            /// Transposes eight rows of eight i32 (`m[r]` lane g -> result `g` lane r).
+            #[inline]
+            #[target_feature(enable = $features)]
+            fn transpose8(m: &[__m256i; 8]) -> [__m256i; 8] {
+                let t0 = _mm256_unpacklo_epi32(m[0], m[1]);
+                let t1 = _mm256_unpackhi_epi32(m[0], m[1]);
+                let t2 = _mm256_unpacklo_epi32(m[2], m[3]);
+                let t3 = _mm256_unpackhi_epi32(m[2], m[3]);
+                let t4 = _mm256_unpacklo_epi32(m[4], m[5]);
+                let t5 = _mm256_unpackhi_epi32(m[4], m[5]);
+                let t6 = _mm256_unpacklo_epi32(m[6], m[7]);
+                let t7 = _mm256_unpackhi_epi32(m[6], m[7]);
+                // u0: lanes 0 and 4 of rows 0..4, u4: the same of rows 4..8, etc.
+                let u0 = _mm256_unpacklo_epi64(t0, t2);
+                let u1 = _mm256_unpackhi_epi64(t0, t2);
+                let u2 = _mm256_unpacklo_epi64(t1, t3);
+                let u3 = _mm256_unpackhi_epi64(t1, t3);
+                let u4 = _mm256_unpacklo_epi64(t4, t6);
+                let u5 = _mm256_unpackhi_epi64(t4, t6);
+                let u6 = _mm256_unpacklo_epi64(t5, t7);
+                let u7 = _mm256_unpackhi_epi64(t5, t7);
+                [
+                    _mm256_permute2x128_si256(u0, u4, 0x20),
+                    _mm256_permute2x128_si256(u1, u5, 0x20),
+                    _mm256_permute2x128_si256(u2, u6, 0x20),
+                    _mm256_permute2x128_si256(u3, u7, 0x20),
+                    _mm256_permute2x128_si256(u0, u4, 0x31),
+                    _mm256_permute2x128_si256(u1, u5, 0x31),
+                    _mm256_permute2x128_si256(u2, u6, 0x31),
+                    _mm256_permute2x128_si256(u3, u7, 0x31),
+                ]
+            }
+
+            /// Vectors per block of a packed weight group: eight code registers (`g`: lane r
+            /// holds codes `4g..4g+4` of row r), the scales (f32 bits), the minimums.
+            const W_REC: usize = 10;
+            /// Vectors per block of a packed activation quad: four rows of 32 quants, then
+            /// f32 scales in bytes 128..144, `OFFSET * sum(a)` (i32) in 144..160, Q8_1's
+            /// f32 `s` in 160..176.
+            const A_REC: usize = 6;
+
+            /// Repacks `count <= 8` rows of `nb` blocks at `w + r * ws` into `out`
+            /// (`W_REC * nb` vectors); missing rows are zero.
+            ///
+            /// # Safety
+            /// Features present; those rows are readable.
+            #[inline]
+            #[target_feature(enable = $features)]
+            unsafe fn pack_weights<L: Legacy>(
+                nb: usize,
+                w: *const u8,
+                ws: usize,
+                count: usize,
+                out: &mut [__m256i],
+            ) {
+                for (b, rec) in out.chunks_exact_mut(W_REC).take(nb).enumerate() {
+                    let x = w.wrapping_add(b * L::W_BYTES);
+                    let mut rows = [_mm256_setzero_si256(); 8];
+                    for (r, row) in rows.iter_mut().enumerate().take(count) {
+                        // SAFETY: block b of row r < count is readable (contract).
+                        *row = unsafe { L::codes(x.add(r * ws)) };
+                    }
+                    rec[..8].copy_from_slice(&transpose8(&rows));
+                    // SAFETY: as above (d at 0..2, m at 2..4 of each block).
+                    rec[8] = _mm256_castps_si256(unsafe { halves8(x, ws, 0, count) });
+                    if L::HAS_MIN {
+                        // SAFETY: as above.
+                        rec[9] = _mm256_castps_si256(unsafe { halves8(x, ws, 2, count) });
+                    }
+                }
+            }
+
+            /// Copies `acts` activation rows into quads of `A_REC`-vector block records
+            /// (rows past `acts` in the last quad stay zero), with each block's f32 scale,
+            /// exact zero-point correction and Q8_1 `s`.
+            ///
+            /// # Safety
+            /// Features present; `acts` rows of `nb` blocks at `act + j * stride`;
+            /// `out.len() == acts.div_ceil(4) * nb * A_REC`, zeroed.
+            #[target_feature(enable = $features)]
+            unsafe fn pack_acts<L: Legacy>(
+                nb: usize,
+                act: *const u8,
+                stride: usize,
+                acts: usize,
+                out: &mut [__m256i],
+            ) {
+                let base = out.as_mut_ptr().cast::<u8>();
+                for j in 0..acts {
+                    let (q, jj) = (j / NR, j % NR);
+                    for b in 0..nb {
+                        // SAFETY: block b of activation row j is in bounds (contract); the
+                        // record (q, b) lies inside `out` (its length, contract), and so do
+                        // the byte offsets written inside it.
+                        unsafe {
+                            let y = act.add(j * stride + b * L::A_BYTES);
+                            let rec = base.add((q * nb + b) * A_REC * 32);
+                            let a = load256(y.add(L::A_QS));
+                            _mm256_storeu_si256(rec.add(32 * jj).cast(), a);
+                            rec.add(128 + 4 * jj)
+                                .cast::<f32>()
+                                .write_unaligned(f16_at(y));
+                            if L::OFFSET != 0 {
+                                let ones = _mm256_set1_epi8(1);
+                                let sum = hsum_epi32(sum_pairs_i16(_mm256_maddubs_epi16(ones, a)));
+                                let off = i32::from(L::OFFSET) * sum;
+                                rec.add(144 + 4 * jj).cast::<i32>().write_unaligned(off);
+                            }
+                            if L::HAS_MIN {
+                                let sa = f16_at(y.add(2));
+                                rec.add(160 + 4 * jj).cast::<f32>().write_unaligned(sa);
+                            }
+                        }
+                    }
+                }
+            }
+
+            /// One packed weight group (`count` valid rows) x one packed activation quad
+            /// (`na` valid rows); writes `out[jj * out_stride + r]` for the valid ones.
+            ///
+            /// # Safety
+            /// Features present; `wp` holds `W_REC * nb` and `ap` `A_REC * nb` vectors; the
+            /// outputs are writable.
+            #[inline]
+            #[target_feature(enable = $features)]
+            unsafe fn micro<L: Legacy>(
+                nb: usize,
+                wp: *const __m256i,
+                ap: *const __m256i,
+                out: *mut f32,
+                out_stride: usize,
+                count: usize,
+                na: usize,
+            ) {
+                let ones = _mm256_set1_epi16(1);
+                let mut acc = [_mm256_setzero_ps(); NR];
+                let mut macc = [_mm256_setzero_ps(); NR];
+                for b in 0..nb {
+                    // SAFETY: records b of both packs exist (contract); every read below
+                    // stays inside them (layouts at `W_REC`, `A_REC`).
+                    unsafe {
+                        let wr = wp.add(b * W_REC);
+                        let ar = ap.add(b * A_REC).cast::<u8>();
+                        let mut acc32 = [_mm256_setzero_si256(); NR];
+                        let mut acc16 = [_mm256_setzero_si256(); NR];
+                        // VNNI: a second accumulator per row for the odd groups halves the
+                        // dependency chains (vpdpbusd's latency, not its throughput, bounds
+                        // four chains of eight).
+                        let mut odd32 = [_mm256_setzero_si256(); NR];
+                        for g in 0..8 {
+                            let w = *wr.add(g);
+                            let wa = if L::SIGNED { _mm256_abs_epi8(w) } else { w };
+                            for jj in 0..NR {
+                                let a4 = ar.add(32 * jj + 4 * g).cast::<i32>().read_unaligned();
+                                let a = _mm256_set1_epi32(a4);
+                                let a = if L::SIGNED { _mm256_sign_epi8(a, w) } else { a };
+                                if $vnni {
+                                    // (This level runs only with AVX-VNNI.)
+                                    if g % 2 == 0 {
+                                        acc32[jj] = dpbusd(acc32[jj], wa, a);
+                                    } else {
+                                        odd32[jj] = dpbusd(odd32[jj], wa, a);
+                                    }
+                                } else if L::I16_GROUPS == 1 {
+                                    let p = _mm256_maddubs_epi16(wa, a);
+                                    let p = _mm256_madd_epi16(p, ones);
+                                    acc32[jj] = _mm256_add_epi32(acc32[jj], p);
+                                } else {
+                                    let p = _mm256_maddubs_epi16(wa, a);
+                                    acc16[jj] = _mm256_add_epi16(acc16[jj], p);
+                                    if (g + 1) % L::I16_GROUPS == 0 {
+                                        let s = _mm256_madd_epi16(acc16[jj], ones);
+                                        acc32[jj] = _mm256_add_epi32(acc32[jj], s);
+                                        acc16[jj] = _mm256_setzero_si256();
+                                    }
+                                }
+                            }
+                        }
+                        let dw = _mm256_castsi256_ps(*wr.add(8));
+                        for jj in 0..NR {
+                            let mut s = acc32[jj];
+                            if $vnni {
+                                s = _mm256_add_epi32(s, odd32[jj]);
+                            }
+                            if L::OFFSET != 0 {
+                                let off = ar.add(144 + 4 * jj).cast::<i32>().read_unaligned();
+                                s = _mm256_sub_epi32(s, _mm256_set1_epi32(off));
+                            }
+                            let da = ar.add(128 + 4 * jj).cast::<f32>().read_unaligned();
+                            let scale = _mm256_mul_ps(dw, _mm256_set1_ps(da));
+                            acc[jj] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), scale, acc[jj]);
+                            if L::HAS_MIN {
+                                let mw = _mm256_castsi256_ps(*wr.add(9));
+                                let sa = ar.add(160 + 4 * jj).cast::<f32>().read_unaligned();
+                                let min = _mm256_mul_ps(mw, _mm256_set1_ps(sa));
+                                macc[jj] = _mm256_add_ps(macc[jj], min);
+                            }
+                        }
+                    }
+                }
+                for jj in 0..na.min(NR) {
+                    let v = if L::HAS_MIN {
+                        _mm256_add_ps(acc[jj], macc[jj])
+                    } else {
+                        acc[jj]
+                    };
+                    let mut lanes = [0f32; 8];
+                    // SAFETY: a 32-byte array; storeu has no alignment requirement.
+                    unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), v) };
+                    for (r, &x) in lanes.iter().enumerate().take(count) {
+                        // SAFETY: output (r, jj) is writable (contract).
+                        unsafe { *out.add(jj * out_stride + r) = x };
+                    }
+                }
+            }
+
+            /// The whole tile.
+            ///
+            /// # Safety
+            /// As [`crate::dispatch::TileFn`] for a weight type of family `L`.
+            #[target_feature(enable = $features)]
+            pub(in crate::x86) unsafe fn tile<L: Legacy>(
+                t: &TileArgs<'_>,
+                out: &mut [f32],
+                out_stride: usize,
+            ) {
+                let nb = t.n / 32;
+                let (w, a, o) = (t.w.as_ptr(), t.act.as_ptr(), out.as_mut_ptr());
+                let ws = t.w_stride;
+                if t.acts == 1 {
+                    let mut r = 0;
+                    while r + 8 <= t.rows {
+                        // SAFETY: rows r..r+8 and outputs r..r+8 lie inside the validated
+                        // tile (TileFn contract).
+                        unsafe { matvec8::<L>(nb, w.add(r * ws), ws, a, o.add(r)) };
+                        r += 8;
+                    }
+                    for r in r..t.rows {
+                        // SAFETY: row r and output r are inside the tile; one row each.
+                        unsafe {
+                            let row =
+                                core::slice::from_raw_parts(w.add(r * ws), t.w.len() - r * ws);
+                            *o.add(r) = vec_dot::<L>(t.n, row, t.act);
+                        }
+                    }
+                    return;
+                }
+                // Activations are packed once per tile, eight weight rows at a time; a packed
+                // weight group (about 40 KB for 4096 columns) stays in L1 while every
+                // activation quad streams past it.
+                let quads = t.acts.div_ceil(NR);
+                // Per-thread scratch, reused across calls: a fresh allocation of this size
+                // is a fresh mapping, and its page faults cost more than the packing.
+                thread_local! {
+                    static SCRATCH: core::cell::RefCell<(Vec<__m256i>, Vec<__m256i>)> =
+                        const { core::cell::RefCell::new((Vec::new(), Vec::new())) };
+                }
+                SCRATCH.with(|cell| {
+                    let mut guard = cell.borrow_mut();
+                    let (acts, group) = &mut *guard;
+                    acts.clear();
+                    acts.resize(quads * nb * A_REC, _mm256_setzero_si256());
+                    group.clear();
+                    group.resize(nb * W_REC, _mm256_setzero_si256());
+                    // SAFETY: as for `tile` (the caller's contract): the tile is validated.
+                    unsafe { tile_packed::<L>(t, o, out_stride, acts, group) };
+                });
+            }
+
+            /// The GEMM part of [`tile`], with its scratch buffers.
+            ///
+            /// # Safety
+            /// As [`tile`], with `o` its output; `acts` has `acts.div_ceil(NR) * nb * A_REC`
+            /// zeroed vectors, `group` `nb * W_REC`.
+            #[target_feature(enable = $features)]
+            unsafe fn tile_packed<L: Legacy>(
+                t: &TileArgs<'_>,
+                o: *mut f32,
+                out_stride: usize,
+                acts: &mut [__m256i],
+                group: &mut [__m256i],
+            ) {
+                let nb = t.n / 32;
+                let (w, a, ws) = (t.w.as_ptr(), t.act.as_ptr(), t.w_stride);
+                let quads = t.acts.div_ceil(NR);
+                // SAFETY: the activation rows are inside the validated tile; `acts` has the
+                // required length, zeroed.
+                unsafe { pack_acts::<L>(nb, a, t.act_stride, t.acts, acts) };
+                let mut r0 = 0;
+                while r0 < t.rows {
+                    let count = (t.rows - r0).min(8);
+                    // SAFETY: rows r0..r0+count are inside the tile.
+                    unsafe { pack_weights::<L>(nb, w.add(r0 * ws), ws, count, group) };
+                    for q in 0..quads {
+                        let j0 = q * NR;
+                        // SAFETY: the packs have the sizes `micro` needs; activation rows
+                        // j0..min(j0 + NR, acts) and weight rows r0..r0+count have their
+                        // outputs inside the validated tile.
+                        unsafe {
+                            micro::<L>(
+                                nb,
+                                group.as_ptr(),
+                                acts.as_ptr().add(q * nb * A_REC),
+                                o.add(j0 * out_stride + r0),
+                                out_stride,
+                                count,
+                                t.acts - j0,
+                            )
+                        };
+                    }
+                    r0 += count;
+                }
+            }
+        }
+    };
+}
+
+legacy_tiles!(avx2, "avx2,fma,f16c", false);
+// AVX-VNNI is used through inline assembly (`simd::dpbusd`), so this level compiles with the
+// same target features; its set is offered only where `x86::has_avx_vnni` holds.
+legacy_tiles!(vnni, "avx2,fma,f16c", true);
