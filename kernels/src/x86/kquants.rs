@@ -5,10 +5,21 @@
 //! i32), so the whole super-block's scaled sum is exact in i32. Offsets (Q4_K/Q5_K mins,
 //! Q6_K's -32) come from the activation block's 16-value sums (`bsums`), exact integers too;
 //! floats enter only once per super-block.
+//!
+//! # The summation order (shared with the GEMM tiles of `kquant_tile`)
+//!
+//! Per super-block `b` the kernels form exact i32 totals: `s_b` (the scaled code sum; Q6_K
+//! with its `-32 * sum(scale * bsum)` already subtracted) and, for Q4_K/Q5_K, `m_b` (the
+//! mins times the activation sums). The result is the sequential f32 chain
+//! `acc = fma(f32(s_b), dw_b * da_b, acc)` over `b = 0, 1, ...` (the scale product rounded
+//! first), minus, for Q4_K/Q5_K, the chain `macc = fma(f32(m_b), dmin_b * da_b, macc)`,
+//! subtracted once at the end. One f32 lane per (weight row, activation row) pair is all
+//! this needs, so the tiles keep eight weight rows in the lanes of a register and still
+//! produce exactly the bits of these functions.
 
 use core::arch::x86_64::*;
 
-use super::simd::{f16_at, f16_splat, f32_at, hsum_ps, load256};
+use super::simd::{f16_at, f32_at, hsum_epi32, load256};
 
 /// Q8_K block: d (f32) at 0, 256 i8 quants at 4, 16 i16 bsums at 260.
 const Q8K_BYTES: usize = 292;
@@ -19,7 +30,7 @@ const Q8K_BSUMS: usize = 260;
 /// super-block, unpacked from its 12 bytes with word-wide bit operations:
 /// bytes 0..4 hold scales 0..3 (low 6 bits), 4..8 mins 0..3, 8..12 the low nibbles of
 /// scales 4..7 and (high nibbles) mins 4..7, whose top 2 bits are the top bits of bytes 0..8.
-fn scales_mins(s: &[u8; 12]) -> u128 {
+pub(super) fn scales_mins(s: &[u8; 12]) -> u128 {
     let w = |i: usize| u32::from_le_bytes([s[4 * i], s[4 * i + 1], s[4 * i + 2], s[4 * i + 3]]);
     let (w0, w1, w2) = (w(0), w(1), w(2));
     const LOW6: u32 = 0x3f3f_3f3f;
@@ -67,7 +78,7 @@ fn broadcast_i16_lane(v: __m256i, s: usize) -> __m256i {
 #[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn q45k(nb: usize, w: *const u8, w_bytes: usize, act: *const u8, five_bit: bool) -> f32 {
     let m4 = _mm256_set1_epi8(0x0F);
-    let mut acc = _mm256_setzero_ps();
+    let mut acc = _mm_setzero_ps();
     let mut acc_min = _mm_setzero_ps();
     for i in 0..nb {
         // SAFETY: block i of each row is in bounds (contract).
@@ -75,9 +86,9 @@ unsafe fn q45k(nb: usize, w: *const u8, w_bytes: usize, act: *const u8, five_bit
         // SAFETY: the fields read below lie inside their blocks: Q4_K = d 0..2, dmin 2..4,
         // scales 4..16, qs 16..144; Q5_K = d, dmin, scales, qh 16..48, qs 48..176.
         unsafe {
-            let dy = _mm256_set1_ps(f32_at(y));
-            let d = _mm256_mul_ps(dy, f16_splat(x));
-            let dmin = _mm256_mul_ps(dy, f16_splat(x.add(2)));
+            let dy = _mm_set_ss(f32_at(y));
+            let d = _mm_mul_ss(_mm_set_ss(f16_at(x)), dy);
+            let dmin = _mm_mul_ss(_mm_set_ss(f16_at(x.add(2))), dy);
             let packed = scales_mins(&*x.add(4).cast::<[u8; 12]>());
             let sm = _mm256_cvtepu8_epi16(_mm_set_epi64x((packed >> 64) as i64, packed as i64));
             let sc16 = _mm256_permute2x128_si256(sm, sm, 0x00);
@@ -88,7 +99,8 @@ unsafe fn q45k(nb: usize, w: *const u8, w_bytes: usize, act: *const u8, five_bit
                 _mm256_extracti128_si256(bsums, 1),
             );
             let mins = _mm_madd_epi16(_mm256_extracti128_si256(sm, 1), sums32);
-            acc_min = _mm_fmadd_ps(_mm256_castps256_ps128(dmin), _mm_cvtepi32_ps(mins), acc_min);
+            let m = hsum_epi32(_mm256_inserti128_si256(_mm256_setzero_si256(), mins, 0));
+            acc_min = _mm_fmadd_ss(_mm_cvtsi32_ss(_mm_setzero_ps(), m), dmin, acc_min);
             let (mut qh, qs) = if five_bit {
                 (load256(x.add(16)), x.add(48))
             } else {
@@ -115,10 +127,11 @@ unsafe fn q45k(nb: usize, w: *const u8, w_bytes: usize, act: *const u8, five_bit
                 let shi = _mm256_madd_epi16(broadcast_i16_lane(sc16, 2 * j + 1), phi);
                 sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(slo, shi));
             }
-            acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(sumi), acc);
+            let s = _mm_cvtsi32_ss(_mm_setzero_ps(), hsum_epi32(sumi));
+            acc = _mm_fmadd_ss(s, d, acc);
         }
     }
-    hsum_ps(acc) - hsum_ps(_mm256_insertf128_ps(_mm256_setzero_ps(), acc_min, 0))
+    _mm_cvtss_f32(_mm_sub_ss(acc, acc_min))
 }
 
 /// # Safety
@@ -145,14 +158,14 @@ pub(super) unsafe fn vec_dot_q5_k(n: usize, w: &[u8], act: &[u8]) -> f32 {
 pub(super) unsafe fn vec_dot_q6_k(n: usize, w: &[u8], act: &[u8]) -> f32 {
     let m4 = _mm256_set1_epi8(0x0F);
     let m2 = _mm256_set1_epi8(0x03);
-    let mut acc = _mm256_setzero_ps();
+    let mut acc = _mm_setzero_ps();
     for i in 0..n / 256 {
         // SAFETY: block i of each row is in bounds (VecDotFn contract); the fields read lie
         // inside their blocks (layout above; Q8_K: d 0..4, qs 4..260, bsums 260..292).
         unsafe {
             let x = w.as_ptr().add(i * 210);
             let y = act.as_ptr().add(i * Q8K_BYTES);
-            let d = f32_at(y) * f16_at(x.add(208));
+            let d = _mm_mul_ss(_mm_set_ss(f16_at(x.add(208))), _mm_set_ss(f32_at(y)));
             let scales = _mm_loadu_si128(x.add(192).cast());
             // The -32 offset: 32 * sum_g scale[g] * bsums[g].
             let offset = _mm256_madd_epi16(load256(y.add(Q8K_BSUMS)), _mm256_cvtepi8_epi16(scales));
@@ -206,8 +219,9 @@ pub(super) unsafe fn vec_dot_q6_k(n: usize, w: &[u8], act: &[u8]) -> f32 {
                 }
             }
             sumi = _mm256_sub_epi32(sumi, _mm256_slli_epi32(offset, 5));
-            acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+            let s = _mm_cvtsi32_ss(_mm_setzero_ps(), hsum_epi32(sumi));
+            acc = _mm_fmadd_ss(s, d, acc);
         }
     }
-    hsum_ps(acc)
+    _mm_cvtss_f32(acc)
 }

@@ -1,0 +1,538 @@
+//! GEMM tiles for Q4_K, Q5_K and Q6_K against Q8_K activations, in the summation order of
+//! [`super::kquants`] (one f32 lane per (weight row, activation row) pair), instantiated per
+//! instruction-set level like `legacy_tile`.
+//!
+//! Eight weight rows are unpacked once per tile into "lane = row" records, one per
+//! super-block: 64 code registers (register `g`, lane r = codes `4g..4g+4` of row r, as u8),
+//! one scale register per sub-block (lane r = that row's scale), eight offset registers
+//! (lane r = the i16 pair that multiplies activation `bsums` pair k: `(min_k, min_k)` for
+//! Q4_K/Q5_K, `(scale_2k, scale_2k+1)` for Q6_K), then `d` and `dmin` as f32 lanes. The
+//! activation rows are read in place: four code bytes broadcast to every lane meet eight
+//! rows at once, so each loaded weight register serves four activation rows and the
+//! super-block sums come out already in lanes, exact, with no horizontal reduction.
+//!
+//! Integer paths: plain AVX2 sums `maddubs` pairs in i16 for as many registers as cannot
+//! overflow (`I16_REGS`), then `madd`s them with the scale pair (exact i32); AVX-VNNI forms
+//! each sub-block's exact i32 sum with `vpdpbusd` (two chains) and multiplies it by the
+//! scale with `pmulld`. Both give the same integers, hence the same bits as `vec_dot`.
+
+use core::arch::x86_64::*;
+
+use super::kquants::{self, scales_mins};
+use super::simd::{f16_at, load256};
+
+/// Q8_K block: d (f32) at 0, 256 i8 quants at 4, 16 i16 bsums at 260.
+pub(super) const Q8K_BYTES: usize = 292;
+const Q8K_QS: usize = 4;
+const Q8K_BSUMS: usize = 260;
+
+/// The per-row parameters of one super-block.
+pub(super) struct Params {
+    /// Sub-block scales (the first `SUBS` are used).
+    pub scales: [i16; 16],
+    /// The i16 pair that multiplies activation bsums pair k (`bsums[2k], bsums[2k+1]`).
+    pub offsets: [[i16; 2]; 8],
+    pub d: f32,
+    pub dmin: f32,
+}
+
+/// A k-quant weight format as the tiles see it.
+pub(super) trait KQuant {
+    /// Bytes per super-block.
+    const W_BYTES: usize;
+    /// Sub-blocks with their own scale: 8 of 32 values, or 16 of 16 (Q6_K).
+    const SUBS: usize;
+    /// Code registers (4 values per lane) whose `maddubs` pair sums may be added in i16:
+    /// each pair is at most 2 * max_code * 128, so `I16_REGS * 2 * max_code * 128 <= 32767`.
+    const I16_REGS: usize;
+    /// Q4_K/Q5_K: the offset part is `m_b`, a second float chain scaled by `dmin`. Q6_K: it
+    /// is subtracted (times 32) from the code sum.
+    const HAS_MIN: bool;
+    /// Vectors per packed super-block record: codes, scales, offsets, d, dmin.
+    const REC: usize = 64 + Self::SUBS + 8 + 2;
+
+    /// The 256 codes (u8) of the super-block at `p`, in element order, 32 per register.
+    ///
+    /// # Safety
+    /// AVX2+FMA+F16C present; `p` valid for `W_BYTES` bytes.
+    unsafe fn codes(p: *const u8) -> [__m256i; 8];
+
+    /// The set's single-row dot product (`kquants::vec_dot_*`), for matvec tiles.
+    ///
+    /// # Safety
+    /// As [`crate::dispatch::VecDotFn`] for this type.
+    unsafe fn vec_dot(n: usize, w: &[u8], act: &[u8]) -> f32;
+
+    /// The scales, offset pairs and float scales of the super-block at `p`.
+    ///
+    /// # Safety
+    /// AVX2+FMA+F16C present; `p` valid for `W_BYTES` bytes.
+    unsafe fn params(p: *const u8) -> Params;
+}
+
+pub(super) struct Q4K;
+pub(super) struct Q5K;
+pub(super) struct Q6K;
+
+/// Scales and mins pairs of a Q4_K/Q5_K super-block (d, dmin, 12 scale bytes at 0..16).
+///
+/// # Safety
+/// AVX2+FMA+F16C present; `p` valid for 16 bytes.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn params_q45k(p: *const u8) -> Params {
+    // SAFETY: d at 0..2, dmin at 2..4, scales at 4..16 (contract).
+    let (packed, d, dmin) = unsafe {
+        (
+            scales_mins(&*p.add(4).cast::<[u8; 12]>()),
+            f16_at(p),
+            f16_at(p.add(2)),
+        )
+    };
+    let bytes = packed.to_le_bytes();
+    let mut scales = [0i16; 16];
+    let mut offsets = [[0i16; 2]; 8];
+    for k in 0..8 {
+        scales[k] = i16::from(bytes[k]);
+        let m = i16::from(bytes[8 + k]);
+        offsets[k] = [m, m];
+    }
+    Params {
+        scales,
+        offsets,
+        d,
+        dmin,
+    }
+}
+
+impl KQuant for Q4K {
+    const W_BYTES: usize = 144;
+    const SUBS: usize = 8;
+    const I16_REGS: usize = 8; // 8 * 2 * 15 * 128 = 30720
+    const HAS_MIN: bool = true;
+
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn vec_dot(n: usize, w: &[u8], act: &[u8]) -> f32 {
+        // SAFETY: forwarded contract.
+        unsafe { kquants::vec_dot_q4_k(n, w, act) }
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn codes(p: *const u8) -> [__m256i; 8] {
+        let m4 = _mm256_set1_epi8(0x0F);
+        let mut out = [_mm256_setzero_si256(); 8];
+        for j in 0..4 {
+            // SAFETY: qs at 16..144: 32 bytes per 64 values, low nibbles first.
+            let bits = unsafe { load256(p.add(16 + 32 * j)) };
+            out[2 * j] = _mm256_and_si256(bits, m4);
+            out[2 * j + 1] = _mm256_and_si256(_mm256_srli_epi16(bits, 4), m4);
+        }
+        out
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn params(p: *const u8) -> Params {
+        // SAFETY: forwarded contract.
+        unsafe { params_q45k(p) }
+    }
+}
+
+impl KQuant for Q5K {
+    const W_BYTES: usize = 176;
+    const SUBS: usize = 8;
+    const I16_REGS: usize = 4; // 4 * 2 * 31 * 128 = 31744
+    const HAS_MIN: bool = true;
+
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn vec_dot(n: usize, w: &[u8], act: &[u8]) -> f32 {
+        // SAFETY: forwarded contract.
+        unsafe { kquants::vec_dot_q5_k(n, w, act) }
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn codes(p: *const u8) -> [__m256i; 8] {
+        let m4 = _mm256_set1_epi8(0x0F);
+        let one = _mm256_set1_epi8(1);
+        let two = _mm256_set1_epi8(2);
+        // SAFETY: qh at 16..48, qs at 48..176.
+        let mut qh = unsafe { load256(p.add(16)) };
+        let mut out = [_mm256_setzero_si256(); 8];
+        for j in 0..4 {
+            // SAFETY: as above.
+            let bits = unsafe { load256(p.add(48 + 32 * j)) };
+            // Bits 2j, 2j+1 of qh[l] (bits 0, 1 after the shifts) are the fifth bits.
+            let lo = _mm256_and_si256(bits, m4);
+            let hi = _mm256_and_si256(_mm256_srli_epi16(bits, 4), m4);
+            out[2 * j] = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(qh, one), 4));
+            out[2 * j + 1] = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(qh, two), 3));
+            qh = _mm256_srli_epi16(qh, 2);
+        }
+        out
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn params(p: *const u8) -> Params {
+        // SAFETY: forwarded contract.
+        unsafe { params_q45k(p) }
+    }
+}
+
+impl KQuant for Q6K {
+    const W_BYTES: usize = 210;
+    const SUBS: usize = 16;
+    const I16_REGS: usize = 2; // 2 * 2 * 63 * 128 = 32256
+    const HAS_MIN: bool = false;
+
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn vec_dot(n: usize, w: &[u8], act: &[u8]) -> f32 {
+        // SAFETY: forwarded contract.
+        unsafe { kquants::vec_dot_q6_k(n, w, act) }
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn codes(p: *const u8) -> [__m256i; 8] {
+        let m4 = _mm256_set1_epi8(0x0F);
+        let m2 = _mm256_set1_epi8(0x03);
+        let mut out = [_mm256_setzero_si256(); 8];
+        for h in 0..2 {
+            // SAFETY: ql at 0..128, qh at 128..192.
+            let (ql0, ql1, qh) = unsafe {
+                (
+                    load256(p.add(64 * h)),
+                    load256(p.add(64 * h + 32)),
+                    load256(p.add(128 + 32 * h)),
+                )
+            };
+            let high = |shift: i32| {
+                let v = match shift {
+                    0 => qh,
+                    2 => _mm256_srli_epi16(qh, 2),
+                    4 => _mm256_srli_epi16(qh, 4),
+                    _ => _mm256_srli_epi16(qh, 6),
+                };
+                _mm256_slli_epi16(_mm256_and_si256(v, m2), 4)
+            };
+            out[4 * h] = _mm256_or_si256(_mm256_and_si256(ql0, m4), high(0));
+            out[4 * h + 1] = _mm256_or_si256(_mm256_and_si256(ql1, m4), high(2));
+            out[4 * h + 2] =
+                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4), high(4));
+            out[4 * h + 3] =
+                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4), high(6));
+        }
+        out
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn params(p: *const u8) -> Params {
+        let mut scales = [0i16; 16];
+        // SAFETY: scales (i8) at 192..208, d (f16) at 208..210.
+        let d = unsafe {
+            for (g, s) in scales.iter_mut().enumerate() {
+                *s = i16::from(p.add(192 + g).cast::<i8>().read());
+            }
+            f16_at(p.add(208))
+        };
+        let mut offsets = [[0i16; 2]; 8];
+        for (k, o) in offsets.iter_mut().enumerate() {
+            *o = [scales[2 * k], scales[2 * k + 1]];
+        }
+        Params {
+            scales,
+            offsets,
+            d,
+            dmin: 0.0,
+        }
+    }
+}
+
+macro_rules! kquant_tiles {
+    ($level:ident, $vnni:literal) => {
+        /// The tile of one instruction-set level (see the module docs).
+        pub(super) mod $level {
+            use core::arch::x86_64::*;
+
+            use super::{KQuant, Q8K_BSUMS, Q8K_BYTES, Q8K_QS};
+            use crate::dispatch::TileArgs;
+            use crate::x86::simd::{dpbusd, transpose8_epi32};
+
+            /// Activation rows sharing one weight register.
+            const NR: usize = 4;
+
+            /// An i16 pair as one i32 lane (low half first).
+            #[inline]
+            fn pair(lo: i16, hi: i16) -> i32 {
+                i32::from(lo as u16) | (i32::from(hi) << 16)
+            }
+
+            /// Eight i32 (or f32 bits) as one vector.
+            #[inline]
+            #[target_feature(enable = "avx2,fma,f16c")]
+            fn lanes(v: [i32; 8]) -> __m256i {
+                // SAFETY: a 32-byte array; loadu has no alignment requirement.
+                unsafe { _mm256_loadu_si256(v.as_ptr().cast()) }
+            }
+
+            /// Unpacks `count <= 8` rows of `nb` super-blocks at `w + r * ws` into `out`
+            /// (`L::REC * nb` vectors); missing rows are zero.
+            ///
+            /// # Safety
+            /// Features present; those rows are readable; `out` has `L::REC * nb` vectors.
+            #[target_feature(enable = "avx2,fma,f16c")]
+            unsafe fn pack<L: KQuant>(
+                nb: usize,
+                w: *const u8,
+                ws: usize,
+                count: usize,
+                out: &mut [__m256i],
+            ) {
+                for (b, rec) in out.chunks_exact_mut(L::REC).take(nb).enumerate() {
+                    let x = w.wrapping_add(b * L::W_BYTES);
+                    let mut codes = [[_mm256_setzero_si256(); 8]; 8];
+                    let mut scales = [[0i32; 8]; 16];
+                    let mut offsets = [[0i32; 8]; 8];
+                    let (mut d, mut dmin) = ([0i32; 8], [0i32; 8]);
+                    for r in 0..count {
+                        // SAFETY: super-block b of row r < count is readable (contract).
+                        let (c, p) = unsafe { (L::codes(x.add(r * ws)), L::params(x.add(r * ws))) };
+                        for (c32, cr) in c.iter().enumerate() {
+                            codes[c32][r] = *cr;
+                        }
+                        for (s, sr) in scales.iter_mut().zip(p.scales) {
+                            s[r] = if $vnni { i32::from(sr) } else { pair(sr, sr) };
+                        }
+                        for (o, or) in offsets.iter_mut().zip(p.offsets) {
+                            o[r] = pair(or[0], or[1]);
+                        }
+                        d[r] = p.d.to_bits() as i32;
+                        dmin[r] = p.dmin.to_bits() as i32;
+                    }
+                    for (c32, rows) in codes.iter().enumerate() {
+                        rec[8 * c32..8 * c32 + 8].copy_from_slice(&transpose8_epi32(rows));
+                    }
+                    for j in 0..L::SUBS {
+                        rec[64 + j] = lanes(scales[j]);
+                    }
+                    for k in 0..8 {
+                        rec[64 + L::SUBS + k] = lanes(offsets[k]);
+                    }
+                    rec[64 + L::SUBS + 8] = lanes(d);
+                    rec[64 + L::SUBS + 9] = lanes(dmin);
+                }
+            }
+
+            /// i32 at `p` in every lane.
+            ///
+            /// # Safety
+            /// `p` valid for 4 bytes.
+            #[inline]
+            #[target_feature(enable = "avx2,fma,f16c")]
+            unsafe fn bcast(p: *const u8) -> __m256i {
+                // SAFETY: forwarded contract; unaligned read.
+                _mm256_set1_epi32(unsafe { p.cast::<i32>().read_unaligned() })
+            }
+
+            /// One packed group (`count` valid rows) x activation rows `act + jj * stride`
+            /// (`na` valid); writes `out[jj * out_stride + r]` for the valid ones.
+            ///
+            /// # Safety
+            /// Features present; `wp` holds `L::REC * nb` vectors; `na >= 1` activation rows
+            /// of `nb` Q8_K blocks at `act + jj * stride`; the outputs are writable.
+            #[inline]
+            #[target_feature(enable = "avx2,fma,f16c")]
+            #[allow(clippy::too_many_arguments)]
+            unsafe fn micro<L: KQuant>(
+                nb: usize,
+                wp: *const __m256i,
+                act: *const u8,
+                stride: usize,
+                out: *mut f32,
+                out_stride: usize,
+                count: usize,
+                na: usize,
+            ) {
+                let regs = 64 / L::SUBS;
+                let mut acc = [_mm256_setzero_ps(); NR];
+                let mut macc = [_mm256_setzero_ps(); NR];
+                // Missing activation rows re-read the last valid one (results dropped).
+                let rows: [*const u8; NR] =
+                    core::array::from_fn(|jj| act.wrapping_add(jj.min(na - 1) * stride));
+                for b in 0..nb {
+                    // SAFETY: record b of the pack and block b of each activation row exist
+                    // (contract); reads stay inside them (layouts in the module docs).
+                    unsafe {
+                        let wr = wp.add(b * L::REC);
+                        let y: [*const u8; NR] =
+                            core::array::from_fn(|jj| rows[jj].add(b * Q8K_BYTES));
+                        let mut blk = [_mm256_setzero_si256(); NR];
+                        for j in 0..L::SUBS {
+                            let sc = *wr.add(64 + j);
+                            if $vnni {
+                                // (This level runs only with AVX-VNNI.) Two chains per row:
+                                // vpdpbusd's latency, not its throughput, bounds one chain.
+                                let mut even = [_mm256_setzero_si256(); NR];
+                                let mut odd = [_mm256_setzero_si256(); NR];
+                                for g in 0..regs {
+                                    let gi = j * regs + g;
+                                    let w = *wr.add(gi);
+                                    for jj in 0..NR {
+                                        let a = bcast(y[jj].add(Q8K_QS + 4 * gi));
+                                        if g % 2 == 0 {
+                                            even[jj] = dpbusd(even[jj], w, a);
+                                        } else {
+                                            odd[jj] = dpbusd(odd[jj], w, a);
+                                        }
+                                    }
+                                }
+                                for jj in 0..NR {
+                                    let s = _mm256_add_epi32(even[jj], odd[jj]);
+                                    blk[jj] = _mm256_add_epi32(blk[jj], _mm256_mullo_epi32(s, sc));
+                                }
+                            } else {
+                                let mut acc16 = [_mm256_setzero_si256(); NR];
+                                for g in 0..regs {
+                                    let gi = j * regs + g;
+                                    let w = *wr.add(gi);
+                                    for jj in 0..NR {
+                                        let a = bcast(y[jj].add(Q8K_QS + 4 * gi));
+                                        let p = _mm256_maddubs_epi16(w, a);
+                                        acc16[jj] = if g % L::I16_REGS == 0 {
+                                            p
+                                        } else {
+                                            _mm256_add_epi16(acc16[jj], p)
+                                        };
+                                        if (g + 1) % L::I16_REGS == 0 {
+                                            let s = _mm256_madd_epi16(acc16[jj], sc);
+                                            blk[jj] = _mm256_add_epi32(blk[jj], s);
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                        let dw = _mm256_castsi256_ps(*wr.add(64 + L::SUBS + 8));
+                        let dmin = _mm256_castsi256_ps(*wr.add(64 + L::SUBS + 9));
+                        for jj in 0..NR {
+                            let mut off = _mm256_setzero_si256();
+                            for k in 0..8 {
+                                let o = _mm256_madd_epi16(
+                                    *wr.add(64 + L::SUBS + k),
+                                    bcast(y[jj].add(Q8K_BSUMS + 4 * k)),
+                                );
+                                off = _mm256_add_epi32(off, o);
+                            }
+                            let da = _mm256_set1_ps(y[jj].cast::<f32>().read_unaligned());
+                            if L::HAS_MIN {
+                                let s = _mm256_cvtepi32_ps(blk[jj]);
+                                acc[jj] = _mm256_fmadd_ps(s, _mm256_mul_ps(dw, da), acc[jj]);
+                                let m = _mm256_cvtepi32_ps(off);
+                                macc[jj] = _mm256_fmadd_ps(m, _mm256_mul_ps(dmin, da), macc[jj]);
+                            } else {
+                                let s = _mm256_sub_epi32(blk[jj], _mm256_slli_epi32(off, 5));
+                                let s = _mm256_cvtepi32_ps(s);
+                                acc[jj] = _mm256_fmadd_ps(s, _mm256_mul_ps(dw, da), acc[jj]);
+                            }
+                        }
+                    }
+                }
+                for jj in 0..na.min(NR) {
+                    let v = if L::HAS_MIN {
+                        _mm256_sub_ps(acc[jj], macc[jj])
+                    } else {
+                        acc[jj]
+                    };
+                    let mut lanes = [0f32; 8];
+                    // SAFETY: a 32-byte array; storeu has no alignment requirement.
+                    unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), v) };
+                    for (r, &x) in lanes.iter().enumerate().take(count) {
+                        // SAFETY: output (r, jj) is writable (contract).
+                        unsafe { *out.add(jj * out_stride + r) = x };
+                    }
+                }
+            }
+
+            /// The whole tile: a matvec runs row by row through `vec_dot` (the pack would
+            /// cost more than it saves), a GEMM through the packed microkernel.
+            ///
+            /// # Safety
+            /// As [`crate::dispatch::TileFn`] for a weight type of family `L`.
+            #[target_feature(enable = "avx2,fma,f16c")]
+            pub(in crate::x86) unsafe fn tile<L: KQuant>(
+                t: &TileArgs<'_>,
+                out: &mut [f32],
+                out_stride: usize,
+            ) {
+                if t.acts == 1 {
+                    let ws = t.w_stride;
+                    for (r, o) in out.iter_mut().enumerate().take(t.rows) {
+                        // SAFETY: row r lies inside the validated tile; `vec_dot` reads only
+                        // its first `n` values.
+                        *o = unsafe { L::vec_dot(t.n, t.w.get_unchecked(r * ws..), t.act) };
+                    }
+                    return;
+                }
+                // SAFETY: forwarded contract.
+                unsafe { gemm::<L>(t, out, out_stride) }
+            }
+
+            /// The GEMM part of [`tile`].
+            ///
+            /// # Safety
+            /// As [`tile`].
+            #[target_feature(enable = "avx2,fma,f16c")]
+            unsafe fn gemm<L: KQuant>(t: &TileArgs<'_>, out: &mut [f32], out_stride: usize) {
+                let nb = t.n / 256;
+                let (w, a, o, ws) = (t.w.as_ptr(), t.act.as_ptr(), out.as_mut_ptr(), t.w_stride);
+                // Per-thread scratch for one packed group, reused across calls (a fresh
+                // allocation page-faults on every call).
+                thread_local! {
+                    static GROUP: core::cell::RefCell<Vec<__m256i>> =
+                        const { core::cell::RefCell::new(Vec::new()) };
+                }
+                GROUP.with(|cell| {
+                    let mut group = cell.borrow_mut();
+                    group.clear();
+                    group.resize(nb * L::REC, _mm256_setzero_si256());
+                    let mut r0 = 0;
+                    while r0 < t.rows {
+                        let count = (t.rows - r0).min(8);
+                        // SAFETY: rows r0..r0+count are inside the validated tile; `group`
+                        // has `nb * L::REC` vectors.
+                        unsafe { pack::<L>(nb, w.add(r0 * ws), ws, count, &mut group) };
+                        let mut j0 = 0;
+                        while j0 < t.acts {
+                            // SAFETY: activation rows j0..acts and weight rows r0..r0+count
+                            // and their outputs are inside the validated tile.
+                            unsafe {
+                                micro::<L>(
+                                    nb,
+                                    group.as_ptr(),
+                                    a.add(j0 * t.act_stride),
+                                    t.act_stride,
+                                    o.add(j0 * out_stride + r0),
+                                    out_stride,
+                                    count,
+                                    t.acts - j0,
+                                )
+                            };
+                            j0 += NR;
+                        }
+                        r0 += count;
+                    }
+                });
+            }
+        }
+    };
+}
+
+kquant_tiles!(avx2, false);
+// AVX-VNNI through inline assembly (`simd::dpbusd`): same target features; the set holding
+// these tiles is offered only where `x86::has_avx_vnni` holds.
+kquant_tiles!(vnni, true);
