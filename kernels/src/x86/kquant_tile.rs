@@ -18,13 +18,9 @@
 
 use core::arch::x86_64::*;
 
-use super::kquants::{self, scales_mins};
+use super::kquants::{matvec8, scales_mins, vec_dot, Q8K_BSUMS, Q8K_BYTES, Q8K_QS};
+pub(super) use super::kquants::{KBlock, Q4K, Q5K, Q6K};
 use super::simd::{f16_at, load256};
-
-/// Q8_K block: d (f32) at 0, 256 i8 quants at 4, 16 i16 bsums at 260.
-pub(super) const Q8K_BYTES: usize = 292;
-const Q8K_QS: usize = 4;
-const Q8K_BSUMS: usize = 260;
 
 /// The per-row parameters of one super-block.
 pub(super) struct Params {
@@ -37,17 +33,12 @@ pub(super) struct Params {
 }
 
 /// A k-quant weight format as the tiles see it.
-pub(super) trait KQuant {
-    /// Bytes per super-block.
-    const W_BYTES: usize;
+pub(super) trait KQuant: KBlock {
     /// Sub-blocks with their own scale: 8 of 32 values, or 16 of 16 (Q6_K).
     const SUBS: usize;
     /// Code registers (4 values per lane) whose `maddubs` pair sums may be added in i16:
     /// each pair is at most 2 * max_code * 128, so `I16_REGS * 2 * max_code * 128 <= 32767`.
     const I16_REGS: usize;
-    /// Q4_K/Q5_K: the offset part is `m_b`, a second float chain scaled by `dmin`. Q6_K: it
-    /// is subtracted (times 32) from the code sum.
-    const HAS_MIN: bool;
     /// Vectors per packed super-block record: codes, scales, offsets, d, dmin.
     const REC: usize = 64 + Self::SUBS + 8 + 2;
 
@@ -57,22 +48,12 @@ pub(super) trait KQuant {
     /// AVX2+FMA+F16C present; `p` valid for `W_BYTES` bytes.
     unsafe fn codes(p: *const u8) -> [__m256i; 8];
 
-    /// The set's single-row dot product (`kquants::vec_dot_*`), for matvec tiles.
-    ///
-    /// # Safety
-    /// As [`crate::dispatch::VecDotFn`] for this type.
-    unsafe fn vec_dot(n: usize, w: &[u8], act: &[u8]) -> f32;
-
     /// The scales, offset pairs and float scales of the super-block at `p`.
     ///
     /// # Safety
     /// AVX2+FMA+F16C present; `p` valid for `W_BYTES` bytes.
     unsafe fn params(p: *const u8) -> Params;
 }
-
-pub(super) struct Q4K;
-pub(super) struct Q5K;
-pub(super) struct Q6K;
 
 /// Scales and mins pairs of a Q4_K/Q5_K super-block (d, dmin, 12 scale bytes at 0..16).
 ///
@@ -106,17 +87,8 @@ unsafe fn params_q45k(p: *const u8) -> Params {
 }
 
 impl KQuant for Q4K {
-    const W_BYTES: usize = 144;
     const SUBS: usize = 8;
     const I16_REGS: usize = 8; // 8 * 2 * 15 * 128 = 30720
-    const HAS_MIN: bool = true;
-
-    #[inline]
-    #[target_feature(enable = "avx2,fma,f16c")]
-    unsafe fn vec_dot(n: usize, w: &[u8], act: &[u8]) -> f32 {
-        // SAFETY: forwarded contract.
-        unsafe { kquants::vec_dot_q4_k(n, w, act) }
-    }
 
     #[inline]
     #[target_feature(enable = "avx2,fma,f16c")]
@@ -141,17 +113,8 @@ impl KQuant for Q4K {
 }
 
 impl KQuant for Q5K {
-    const W_BYTES: usize = 176;
     const SUBS: usize = 8;
     const I16_REGS: usize = 4; // 4 * 2 * 31 * 128 = 31744
-    const HAS_MIN: bool = true;
-
-    #[inline]
-    #[target_feature(enable = "avx2,fma,f16c")]
-    unsafe fn vec_dot(n: usize, w: &[u8], act: &[u8]) -> f32 {
-        // SAFETY: forwarded contract.
-        unsafe { kquants::vec_dot_q5_k(n, w, act) }
-    }
 
     #[inline]
     #[target_feature(enable = "avx2,fma,f16c")]
@@ -184,17 +147,8 @@ impl KQuant for Q5K {
 }
 
 impl KQuant for Q6K {
-    const W_BYTES: usize = 210;
     const SUBS: usize = 16;
     const I16_REGS: usize = 2; // 2 * 2 * 63 * 128 = 32256
-    const HAS_MIN: bool = false;
-
-    #[inline]
-    #[target_feature(enable = "avx2,fma,f16c")]
-    unsafe fn vec_dot(n: usize, w: &[u8], act: &[u8]) -> f32 {
-        // SAFETY: forwarded contract.
-        unsafe { kquants::vec_dot_q6_k(n, w, act) }
-    }
 
     #[inline]
     #[target_feature(enable = "avx2,fma,f16c")]
@@ -260,7 +214,7 @@ macro_rules! kquant_tiles {
         pub(super) mod $level {
             use core::arch::x86_64::*;
 
-            use super::{KQuant, Q8K_BSUMS, Q8K_BYTES, Q8K_QS};
+            use super::{matvec8, vec_dot, KQuant, Q8K_BSUMS, Q8K_BYTES, Q8K_QS};
             use crate::dispatch::TileArgs;
             use crate::x86::simd::{dpbusd, transpose8_epi32};
 
@@ -458,8 +412,9 @@ macro_rules! kquant_tiles {
                 }
             }
 
-            /// The whole tile: a matvec runs row by row through `vec_dot` (the pack would
-            /// cost more than it saves), a GEMM through the packed microkernel.
+            /// The whole tile: a matvec runs eight rows at a time through `kquants::matvec8`
+            /// (streaming; a pack would cost more than it saves), a GEMM through the packed
+            /// microkernel.
             ///
             /// # Safety
             /// As [`crate::dispatch::TileFn`] for a weight type of family `L`.
@@ -470,11 +425,23 @@ macro_rules! kquant_tiles {
                 out_stride: usize,
             ) {
                 if t.acts == 1 {
-                    let ws = t.w_stride;
-                    for (r, o) in out.iter_mut().enumerate().take(t.rows) {
-                        // SAFETY: row r lies inside the validated tile; `vec_dot` reads only
-                        // its first `n` values.
-                        *o = unsafe { L::vec_dot(t.n, t.w.get_unchecked(r * ws..), t.act) };
+                    let (w, a, o, ws) =
+                        (t.w.as_ptr(), t.act.as_ptr(), out.as_mut_ptr(), t.w_stride);
+                    let mut r = 0;
+                    while r + 8 <= t.rows {
+                        // SAFETY: rows r..r+8 and outputs r..r+8 lie inside the validated
+                        // tile (TileFn contract).
+                        unsafe { matvec8::<L>(t.n / 256, w.add(r * ws), ws, a, o.add(r)) };
+                        r += 8;
+                    }
+                    for r in r..t.rows {
+                        // SAFETY: row r and output r are inside the validated tile; `vec_dot`
+                        // reads only the row's first `n` values.
+                        unsafe {
+                            let row =
+                                core::slice::from_raw_parts(w.add(r * ws), t.w.len() - r * ws);
+                            *o.add(r) = vec_dot::<L>(t.n, row, t.act);
+                        }
                     }
                     return;
                 }

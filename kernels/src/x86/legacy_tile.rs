@@ -24,7 +24,7 @@ macro_rules! legacy_tiles {
             use crate::dispatch::TileArgs;
             use crate::x86::legacy::{block_partials, offset_pairs, vec_dot, Legacy};
             use crate::x86::simd::{
-                dpbusd, f16_at, hsum_epi32, load256, sum_pairs_i16, transpose8_epi32,
+                dpbusd, f16_at, hsum_epi32, load256, reduce8, sum_pairs_i16, transpose8_epi32,
             };
 
             /// Activation rows sharing one weight register in the GEMM microkernel.
@@ -54,23 +54,6 @@ macro_rules! legacy_tiles {
                 }
                 // SAFETY: a 16-byte array; loadu has no alignment requirement.
                 _mm256_cvtph_ps(unsafe { _mm_loadu_si128(h.as_ptr().cast()) })
-            }
-
-            /// Per-lane exact sums of eight 8-lane vectors: lane r = sum of `v[r]`.
-            #[inline]
-            #[target_feature(enable = $features)]
-            fn reduce8(v: &[__m256i; 8]) -> __m256i {
-                let h01 = _mm256_hadd_epi32(v[0], v[1]);
-                let h23 = _mm256_hadd_epi32(v[2], v[3]);
-                let h45 = _mm256_hadd_epi32(v[4], v[5]);
-                let h67 = _mm256_hadd_epi32(v[6], v[7]);
-                // Low half: rows 0..4 (resp. 4..8) over lanes 0..4, high half over lanes 4..8.
-                let lo = _mm256_hadd_epi32(h01, h23);
-                let hi = _mm256_hadd_epi32(h45, h67);
-                _mm256_add_epi32(
-                    _mm256_permute2x128_si256(lo, hi, 0x20),
-                    _mm256_permute2x128_si256(lo, hi, 0x31),
-                )
             }
 
             /// Eight consecutive weight rows (at `w + r * ws`) against one activation row;

@@ -35,6 +35,23 @@ pub(super) fn transpose8_epi32(m: &[__m256i; 8]) -> [__m256i; 8] {
     ]
 }
 
+/// Per-lane exact sums of eight 8-lane vectors: lane r = sum of the lanes of `v[r]`.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) fn reduce8(v: &[__m256i; 8]) -> __m256i {
+    let h01 = _mm256_hadd_epi32(v[0], v[1]);
+    let h23 = _mm256_hadd_epi32(v[2], v[3]);
+    let h45 = _mm256_hadd_epi32(v[4], v[5]);
+    let h67 = _mm256_hadd_epi32(v[6], v[7]);
+    // Low half: rows 0..4 (resp. 4..8) over lanes 0..4, high half over lanes 4..8.
+    let lo = _mm256_hadd_epi32(h01, h23);
+    let hi = _mm256_hadd_epi32(h45, h67);
+    _mm256_add_epi32(
+        _mm256_permute2x128_si256(lo, hi, 0x20),
+        _mm256_permute2x128_si256(lo, hi, 0x31),
+    )
+}
+
 /// Horizontal sum of 8 i32 lanes.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
