@@ -327,23 +327,23 @@ macro_rules! kquant_tiles {
                         let y: [*const u8; NR] =
                             core::array::from_fn(|jj| rows[jj].add(b * Q8K_BYTES));
                         let mut blk = [_mm256_setzero_si256(); NR];
+                        // Register pairs, in loops without conditions (so they unroll):
+                        // `gi` is the code register, `4 * gi` its activation offset.
                         for j in 0..L::SUBS {
                             let sc = *wr.add(64 + j);
+                            let first = j * regs;
                             if $vnni {
                                 // (This level runs only with AVX-VNNI.) Two chains per row:
                                 // vpdpbusd's latency, not its throughput, bounds one chain.
                                 let mut even = [_mm256_setzero_si256(); NR];
                                 let mut odd = [_mm256_setzero_si256(); NR];
-                                for g in 0..regs {
-                                    let gi = j * regs + g;
-                                    let w = *wr.add(gi);
+                                for gp in 0..regs / 2 {
+                                    let gi = first + 2 * gp;
+                                    let (w0, w1) = (*wr.add(gi), *wr.add(gi + 1));
                                     for jj in 0..NR {
-                                        let a = bcast(y[jj].add(Q8K_QS + 4 * gi));
-                                        if g % 2 == 0 {
-                                            even[jj] = dpbusd(even[jj], w, a);
-                                        } else {
-                                            odd[jj] = dpbusd(odd[jj], w, a);
-                                        }
+                                        let q = y[jj].add(Q8K_QS + 4 * gi);
+                                        even[jj] = dpbusd(even[jj], w0, bcast(q));
+                                        odd[jj] = dpbusd(odd[jj], w1, bcast(q.add(4)));
                                     }
                                 }
                                 for jj in 0..NR {
@@ -351,22 +351,22 @@ macro_rules! kquant_tiles {
                                     blk[jj] = _mm256_add_epi32(blk[jj], _mm256_mullo_epi32(s, sc));
                                 }
                             } else {
-                                let mut acc16 = [_mm256_setzero_si256(); NR];
-                                for g in 0..regs {
-                                    let gi = j * regs + g;
-                                    let w = *wr.add(gi);
-                                    for jj in 0..NR {
-                                        let a = bcast(y[jj].add(Q8K_QS + 4 * gi));
-                                        let p = _mm256_maddubs_epi16(w, a);
-                                        acc16[jj] = if g % L::I16_REGS == 0 {
-                                            p
-                                        } else {
-                                            _mm256_add_epi16(acc16[jj], p)
-                                        };
-                                        if (g + 1) % L::I16_REGS == 0 {
-                                            let s = _mm256_madd_epi16(acc16[jj], sc);
-                                            blk[jj] = _mm256_add_epi32(blk[jj], s);
+                                for chunk in 0..regs / L::I16_REGS {
+                                    let mut acc16 = [_mm256_setzero_si256(); NR];
+                                    for gp in 0..L::I16_REGS / 2 {
+                                        let gi = first + chunk * L::I16_REGS + 2 * gp;
+                                        let (w0, w1) = (*wr.add(gi), *wr.add(gi + 1));
+                                        for jj in 0..NR {
+                                            let q = y[jj].add(Q8K_QS + 4 * gi);
+                                            let p0 = _mm256_maddubs_epi16(w0, bcast(q));
+                                            let p1 = _mm256_maddubs_epi16(w1, bcast(q.add(4)));
+                                            let p = _mm256_add_epi16(p0, p1);
+                                            acc16[jj] = _mm256_add_epi16(acc16[jj], p);
                                         }
+                                    }
+                                    for jj in 0..NR {
+                                        let s = _mm256_madd_epi16(acc16[jj], sc);
+                                        blk[jj] = _mm256_add_epi32(blk[jj], s);
                                     }
                                 }
                             }
