@@ -22,12 +22,13 @@ use super::kquants::{matvec8, scales_mins, vec_dot, Q8K_BSUMS, Q8K_BYTES, Q8K_QS
 pub(super) use super::kquants::{KBlock, Q4K, Q5K, Q6K};
 use super::simd::{f16_at, load256};
 
-/// The per-row parameters of one super-block.
+/// The per-row parameters of one super-block, as vectors (transposed by the pack).
 pub(super) struct Params {
-    /// Sub-block scales (the first `SUBS` are used).
-    pub scales: [i16; 16],
-    /// The i16 pair that multiplies activation bsums pair k (`bsums[2k], bsums[2k+1]`).
-    pub offsets: [[i16; 2]; 8],
+    /// Sub-block scales as i32, eight per vector (the first `SUBS / 8` are used).
+    pub scales: [__m256i; 2],
+    /// Lane k: the i16 pair that multiplies activation bsums pair k
+    /// (`bsums[2k], bsums[2k+1]`).
+    pub offsets: __m256i,
     pub d: f32,
     pub dmin: f32,
 }
@@ -70,17 +71,12 @@ unsafe fn params_q45k(p: *const u8) -> Params {
             f16_at(p.add(2)),
         )
     };
-    let bytes = packed.to_le_bytes();
-    let mut scales = [0i16; 16];
-    let mut offsets = [[0i16; 2]; 8];
-    for k in 0..8 {
-        scales[k] = i16::from(bytes[k]);
-        let m = i16::from(bytes[8 + k]);
-        offsets[k] = [m, m];
-    }
+    let scales = _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(packed as i64));
+    let mins = _mm256_cvtepu8_epi32(_mm_cvtsi64_si128((packed >> 64) as i64));
     Params {
-        scales,
-        offsets,
+        scales: [scales, _mm256_setzero_si256()],
+        // (min_k, min_k): both bsums of sub-block k meet its min.
+        offsets: _mm256_or_si256(mins, _mm256_slli_epi32(mins, 16)),
         d,
         dmin,
     }
@@ -187,23 +183,19 @@ impl KQuant for Q6K {
     #[inline]
     #[target_feature(enable = "avx2,fma,f16c")]
     unsafe fn params(p: *const u8) -> Params {
-        let mut scales = [0i16; 16];
         // SAFETY: scales (i8) at 192..208, d (f16) at 208..210.
-        let d = unsafe {
-            for (g, s) in scales.iter_mut().enumerate() {
-                *s = i16::from(p.add(192 + g).cast::<i8>().read());
+        unsafe {
+            let sc = _mm_loadu_si128(p.add(192).cast());
+            Params {
+                scales: [
+                    _mm256_cvtepi8_epi32(sc),
+                    _mm256_cvtepi8_epi32(_mm_unpackhi_epi64(sc, sc)),
+                ],
+                // (scale_2k, scale_2k+1) as i16 pairs: the sign-extended bytes in order.
+                offsets: _mm256_cvtepi8_epi16(sc),
+                d: f16_at(p.add(208)),
+                dmin: 0.0,
             }
-            f16_at(p.add(208))
-        };
-        let mut offsets = [[0i16; 2]; 8];
-        for (k, o) in offsets.iter_mut().enumerate() {
-            *o = [scales[2 * k], scales[2 * k + 1]];
-        }
-        Params {
-            scales,
-            offsets,
-            d,
-            dmin: 0.0,
         }
     }
 }
@@ -221,20 +213,6 @@ macro_rules! kquant_tiles {
             /// Activation rows sharing one weight register.
             const NR: usize = 4;
 
-            /// An i16 pair as one i32 lane (low half first).
-            #[inline]
-            fn pair(lo: i16, hi: i16) -> i32 {
-                i32::from(lo as u16) | (i32::from(hi) << 16)
-            }
-
-            /// Eight i32 (or f32 bits) as one vector.
-            #[inline]
-            #[target_feature(enable = "avx2,fma,f16c")]
-            fn lanes(v: [i32; 8]) -> __m256i {
-                // SAFETY: a 32-byte array; loadu has no alignment requirement.
-                unsafe { _mm256_loadu_si256(v.as_ptr().cast()) }
-            }
-
             /// Unpacks `count <= 8` rows of `nb` super-blocks at `w + r * ws` into `out`
             /// (`L::REC * nb` vectors); missing rows are zero.
             ///
@@ -250,36 +228,45 @@ macro_rules! kquant_tiles {
             ) {
                 for (b, rec) in out.chunks_exact_mut(L::REC).take(nb).enumerate() {
                     let x = w.wrapping_add(b * L::W_BYTES);
-                    let mut codes = [[_mm256_setzero_si256(); 8]; 8];
-                    let mut scales = [[0i32; 8]; 16];
-                    let mut offsets = [[0i32; 8]; 8];
-                    let (mut d, mut dmin) = ([0i32; 8], [0i32; 8]);
+                    let zero = _mm256_setzero_si256();
+                    // [piece][row]: transposed below into [lane group][row lane].
+                    let mut codes = [[zero; 8]; 8];
+                    let mut scales = [[zero; 8]; 2];
+                    let mut offsets = [zero; 8];
+                    let (mut d, mut dmin) = ([0f32; 8], [0f32; 8]);
                     for r in 0..count {
                         // SAFETY: super-block b of row r < count is readable (contract).
                         let (c, p) = unsafe { (L::codes(x.add(r * ws)), L::params(x.add(r * ws))) };
-                        for (c32, cr) in c.iter().enumerate() {
-                            codes[c32][r] = *cr;
+                        for (piece, cr) in c.iter().enumerate() {
+                            codes[piece][r] = *cr;
                         }
-                        for (s, sr) in scales.iter_mut().zip(p.scales) {
-                            s[r] = if $vnni { i32::from(sr) } else { pair(sr, sr) };
+                        for (h, sr) in p.scales.iter().enumerate() {
+                            scales[h][r] = if $vnni {
+                                *sr
+                            } else {
+                                // The scale in both i16 halves, for `madd`.
+                                let low = _mm256_and_si256(*sr, _mm256_set1_epi32(0xFFFF));
+                                _mm256_or_si256(low, _mm256_slli_epi32(*sr, 16))
+                            };
                         }
-                        for (o, or) in offsets.iter_mut().zip(p.offsets) {
-                            o[r] = pair(or[0], or[1]);
-                        }
-                        d[r] = p.d.to_bits() as i32;
-                        dmin[r] = p.dmin.to_bits() as i32;
+                        offsets[r] = p.offsets;
+                        d[r] = p.d;
+                        dmin[r] = p.dmin;
                     }
-                    for (c32, rows) in codes.iter().enumerate() {
-                        rec[8 * c32..8 * c32 + 8].copy_from_slice(&transpose8_epi32(rows));
+                    for (piece, rows) in codes.iter().enumerate() {
+                        rec[8 * piece..8 * piece + 8].copy_from_slice(&transpose8_epi32(rows));
                     }
-                    for j in 0..L::SUBS {
-                        rec[64 + j] = lanes(scales[j]);
+                    for h in 0..L::SUBS / 8 {
+                        let t = transpose8_epi32(&scales[h]);
+                        rec[64 + 8 * h..64 + 8 * h + 8].copy_from_slice(&t);
                     }
-                    for k in 0..8 {
-                        rec[64 + L::SUBS + k] = lanes(offsets[k]);
+                    let o = 64 + L::SUBS;
+                    rec[o..o + 8].copy_from_slice(&transpose8_epi32(&offsets));
+                    // SAFETY: 32-byte arrays; loadu has no alignment requirement.
+                    unsafe {
+                        rec[o + 8] = _mm256_castps_si256(_mm256_loadu_ps(d.as_ptr()));
+                        rec[o + 9] = _mm256_castps_si256(_mm256_loadu_ps(dmin.as_ptr()));
                     }
-                    rec[64 + L::SUBS + 8] = lanes(d);
-                    rec[64 + L::SUBS + 9] = lanes(dmin);
                 }
             }
 
