@@ -3,6 +3,7 @@
 //! still runs them; `kernel_sets` offers them only when the CPU has all three features.
 
 mod float;
+mod kquant_tile;
 mod kquants;
 mod legacy;
 mod legacy_lanes;
@@ -29,6 +30,9 @@ const TILE_AVX2: &[(GgmlType, TileFn)] = &[
     (GgmlType::Q4_1, legacy_lanes::tile::<legacy::Q4_1>),
     (GgmlType::Q5_0, legacy_lanes::tile::<legacy::Q5_0>),
     (GgmlType::Q8_0, legacy_lanes::tile::<legacy::Q8_0>),
+    (GgmlType::Q4_K, kquant_tile::avx2::tile::<kquant_tile::Q4K>),
+    (GgmlType::Q5_K, kquant_tile::avx2::tile::<kquant_tile::Q5K>),
+    (GgmlType::Q6_K, kquant_tile::avx2::tile::<kquant_tile::Q6K>),
 ];
 
 /// AVX-VNNI tiles; the integer sums they form are exact, so every value equals the AVX2
@@ -38,6 +42,9 @@ const TILE_VNNI: &[(GgmlType, TileFn)] = &[
     (GgmlType::Q4_1, legacy_lanes::tile::<legacy::Q4_1>),
     (GgmlType::Q5_0, legacy_lanes::tile::<legacy::Q5_0>),
     (GgmlType::Q8_0, legacy_lanes::tile::<legacy::Q8_0>),
+    (GgmlType::Q4_K, kquant_tile::vnni::tile::<kquant_tile::Q4K>),
+    (GgmlType::Q5_K, kquant_tile::vnni::tile::<kquant_tile::Q5K>),
+    (GgmlType::Q6_K, kquant_tile::vnni::tile::<kquant_tile::Q6K>),
 ];
 
 const QUANTIZE_ACT: &[(GgmlType, QuantizeActFn)] = &[
