@@ -52,6 +52,17 @@ pub(super) fn reduce8(v: &[__m256i; 8]) -> __m256i {
     )
 }
 
+/// Horizontal sum of 8 f32 lanes as ggml's `hsum_float_8` forms it: (high half + low half),
+/// then pairwise within the half.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) fn hsum_ps(v: __m256) -> f32 {
+    let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    let s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    _mm_cvtss_f32(s)
+}
+
 /// Horizontal sum of 8 i32 lanes.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
