@@ -1,5 +1,6 @@
 //! Kernel microbenchmarks: matvec / GEMM throughput per weight type and shape, next to a
-//! plain streaming read of a buffer the size of the weights, measured in the same run.
+//! plain streaming read of a buffer the size of the weights, measured right before each kernel
+//! (best of the passes of a four-accumulator u64 sum made in 100 ms).
 //!
 //! `kernels [--type T] [--rows R --cols C] [--batch N] [--threads N] [--json]`
 //! Without options: every SIMD type, shapes 4096x4096, 14336x4096, 1536x576, batches 1, 32,
@@ -129,22 +130,34 @@ fn time(mut f: impl FnMut() -> Result<(), String>) -> Result<f64, String> {
     Ok(samples[samples.len() / 2])
 }
 
-/// Streaming read of `buf` split over `threads` threads: ns per pass.
-fn stream_ns(buf: &[u8], threads: usize) -> Result<f64, String> {
+/// Sum of `part` as little-endian u64 words, four independent accumulators (so the loop is
+/// bound by the loads, not by one add chain) over 32-byte steps; the tail is ignored.
+fn sum_words(part: &[u8]) -> u64 {
+    let word = |c: &[u8]| {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(c);
+        u64::from_le_bytes(b)
+    };
+    let mut acc = [0u64; 4];
+    for c in part.chunks_exact(32) {
+        for (k, a) in acc.iter_mut().enumerate() {
+            *a = a.wrapping_add(word(&c[8 * k..8 * k + 8]));
+        }
+    }
+    acc.iter().fold(0, |s, &a| s.wrapping_add(a))
+}
+
+/// Streaming read of `buf` split over `threads` threads: the best ns of the passes made in
+/// at least 100 ms (7 to 100 passes). A shared machine only ever slows a pass down, so the
+/// minimum is the stable figure; the time window outlasts a neighbour's time slice.
+fn stream_ns(buf: &[u8], threads: usize) -> f64 {
     let piece = buf.len().div_ceil(threads).max(64);
-    time(|| {
+    let pass = || {
+        let t = Instant::now();
         std::thread::scope(|s| {
             let handles: Vec<_> = buf
                 .chunks(piece)
-                .map(|part| {
-                    s.spawn(move || {
-                        part.chunks_exact(8)
-                            .map(|c| {
-                                u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]])
-                            })
-                            .fold(0u64, u64::wrapping_add)
-                    })
-                })
+                .map(|part| s.spawn(move || sum_words(black_box(part))))
                 .collect();
             let total = handles
                 .into_iter()
@@ -152,8 +165,16 @@ fn stream_ns(buf: &[u8], threads: usize) -> Result<f64, String> {
                 .fold(0u64, u64::wrapping_add);
             black_box(total);
         });
-        Ok(())
-    })
+        t.elapsed().as_nanos() as f64
+    };
+    let start = Instant::now();
+    let mut best = f64::INFINITY;
+    let mut passes = 0;
+    while passes < 7 || (start.elapsed() < Duration::from_millis(100) && passes < 100) {
+        best = best.min(pass());
+        passes += 1;
+    }
+    best
 }
 
 fn run(o: &Options) -> Result<(), String> {
@@ -169,9 +190,9 @@ fn run(o: &Options) -> Result<(), String> {
             let w = random_weights(ty, rows, cols)?;
             let stream: Vec<u8> = w.iter().map(|b| b ^ 0x5A).collect();
             for &threads in &o.threads {
-                let sns = stream_ns(&stream, threads)?;
-                let stream_gbps = w.len() as f64 / sns;
                 for &batch in &o.batches {
+                    // Measured right before each kernel, so both see the same machine load.
+                    let stream_gbps = w.len() as f64 / stream_ns(&stream, threads);
                     let mut rng = Rng(batch as u64 + 7);
                     let x: Vec<f32> = (0..cols * batch)
                         .map(|_| (rng.next() >> 40) as f32 / (1u64 << 24) as f32 - 0.5)

@@ -386,3 +386,69 @@ fn bad_sizes_are_errors_not_panics() {
     assert!(dispatch::vec_dot_tile(GgmlType::Q4_0, &t, &mut o, 2).is_ok());
     assert!(dispatch::vec_dot_tile(GgmlType::Q4_0, &t, &mut o[..0], 1).is_err());
 }
+
+/// Q8_K activations of `n` values, every quant `q` (also -128, which the quantizer never
+/// writes but a tile must survive), d = 1, bsums consistent.
+fn q8k_constant(n: usize, q: i8) -> Vec<u8> {
+    let mut a = Vec::new();
+    for _ in 0..n / 256 {
+        a.extend_from_slice(&1f32.to_le_bytes());
+        a.extend_from_slice(&[q as u8; 256]);
+        for _ in 0..16 {
+            a.extend_from_slice(&(16 * i16::from(q)).to_le_bytes());
+        }
+    }
+    a
+}
+
+#[test]
+fn kquant_tiles_survive_extreme_codes() {
+    // The largest codes and scales against +-128 activations: the i16 sums of the AVX2 tile
+    // (I16_REGS registers) sit closest to overflow here, and any saturation would move the
+    // exact integer sums (checked against the reference and bit for bit against vec_dot).
+    let n = 512;
+    for ty in [GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K] {
+        let w_row = reference::row_bytes(ty, n).unwrap();
+        let mut w = vec![0xFFu8; w_row];
+        for block in w.chunks_exact_mut(ty.block_bytes()) {
+            for &off in half_fields(ty) {
+                block[off..off + 2].copy_from_slice(&half::f16::from_f32(1.0).to_le_bytes());
+            }
+            if ty == GgmlType::Q6_K {
+                // Scales -128 and 127 alternating (i8 at 192..208).
+                for (g, s) in block[192..208].iter_mut().enumerate() {
+                    *s = if g % 2 == 0 { 0x80 } else { 0x7F };
+                }
+            }
+        }
+        let rows = 9;
+        let w: Vec<u8> = w.repeat(rows);
+        for q in [-128i8, 127, -127] {
+            let acts = 5;
+            let a = q8k_constant(n, q).repeat(acts);
+            let a_row = a.len() / acts;
+            let want = reference::vec_dot(ty, n, &w[..w_row], &a[..a_row]).unwrap();
+            let t = TileArgs {
+                n,
+                w: &w,
+                w_stride: w_row,
+                rows,
+                act: &a,
+                act_stride: a_row,
+                acts,
+            };
+            for level in dispatch::available_levels() {
+                let single = dispatch::vec_dot_at(level, ty, n, &w[..w_row], &a[..a_row]).unwrap();
+                assert!(
+                    (single - want).abs() <= tolerance(ty, n, &w[..w_row], &a[..a_row]),
+                    "{level} {ty} q={q}: {single} vs reference {want}"
+                );
+                let mut out = vec![f32::NAN; rows * acts];
+                dispatch::vec_dot_tile_at(level, ty, &t, &mut out, rows).unwrap();
+                for v in out {
+                    assert_eq!(v.to_bits(), single.to_bits(), "{level} {ty} q={q}");
+                }
+            }
+        }
+    }
+}

@@ -5,21 +5,32 @@
 //! i32), so the whole super-block's scaled sum is exact in i32. Offsets (Q4_K/Q5_K mins,
 //! Q6_K's -32) come from the activation block's 16-value sums (`bsums`), exact integers too;
 //! floats enter only once per super-block.
+//!
+//! # The summation order (shared with the GEMM tiles of `kquant_tile`)
+//!
+//! Per super-block `b` the kernels form exact i32 totals: `s_b` (the scaled code sum; Q6_K
+//! with its `-32 * sum(scale * bsum)` already subtracted) and, for Q4_K/Q5_K, `m_b` (the
+//! mins times the activation sums). The result is the sequential f32 chain
+//! `acc = fma(f32(s_b), dw_b * da_b, acc)` over `b = 0, 1, ...` (the scale product rounded
+//! first), minus, for Q4_K/Q5_K, the chain `macc = fma(f32(m_b), dmin_b * da_b, macc)`,
+//! subtracted once at the end. One f32 lane per (weight row, activation row) pair is all
+//! this needs, so the tiles keep eight weight rows in the lanes of a register and still
+//! produce exactly the bits of these functions.
 
 use core::arch::x86_64::*;
 
-use super::simd::{f16_at, f16_splat, f32_at, hsum_ps, load256};
+use super::simd::{f16_at, f32_at, hsum_epi32, load256, reduce8};
 
 /// Q8_K block: d (f32) at 0, 256 i8 quants at 4, 16 i16 bsums at 260.
-const Q8K_BYTES: usize = 292;
-const Q8K_QS: usize = 4;
-const Q8K_BSUMS: usize = 260;
+pub(super) const Q8K_BYTES: usize = 292;
+pub(super) const Q8K_QS: usize = 4;
+pub(super) const Q8K_BSUMS: usize = 260;
 
 /// The 8 six-bit scales (low 8 bytes) and 8 six-bit mins (high 8 bytes) of a Q4_K/Q5_K
 /// super-block, unpacked from its 12 bytes with word-wide bit operations:
 /// bytes 0..4 hold scales 0..3 (low 6 bits), 4..8 mins 0..3, 8..12 the low nibbles of
 /// scales 4..7 and (high nibbles) mins 4..7, whose top 2 bits are the top bits of bytes 0..8.
-fn scales_mins(s: &[u8; 12]) -> u128 {
+pub(super) fn scales_mins(s: &[u8; 12]) -> u128 {
     let w = |i: usize| u32::from_le_bytes([s[4 * i], s[4 * i + 1], s[4 * i + 2], s[4 * i + 3]]);
     let (w0, w1, w2) = (w(0), w(1), w(2));
     const LOW6: u32 = 0x3f3f_3f3f;
@@ -35,179 +46,338 @@ fn scales_mins(s: &[u8; 12]) -> u128 {
         | u128::from(mins_hi) << 96
 }
 
-/// `vpshufb` controls that broadcast i16 lane `s` (of 8, in each 128-bit half) everywhere.
-static LANE_BROADCAST: [[u8; 32]; 8] = {
-    let mut t = [[0u8; 32]; 8];
-    let mut s = 0;
-    while s < 8 {
+/// `vpshufb` controls that broadcast i16 lane `2j` of the low 128-bit half over the low
+/// half and lane `2j + 1` of the high half over the high half.
+static PAIR_BROADCAST: [[u8; 32]; 4] = {
+    let mut t = [[0u8; 32]; 4];
+    let mut j = 0;
+    while j < 4 {
         let mut k = 0;
         while k < 32 {
-            t[s][k] = (2 * s + (k & 1)) as u8;
+            let lane = 2 * j + k / 16;
+            t[j][k] = (2 * lane + (k & 1)) as u8;
             k += 1;
         }
-        s += 1;
+        j += 1;
     }
     t
 };
 
-/// i16 lane `s` of each 128-bit half of `v`, in every lane.
+/// Scale `2j` (in i16 lanes `2j` of both halves of `v`) over the low half, scale `2j + 1`
+/// over the high half.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-fn broadcast_i16_lane(v: __m256i, s: usize) -> __m256i {
-    let ctrl = &LANE_BROADCAST[s & 7];
+fn scale_pair(v: __m256i, j: usize) -> __m256i {
+    let ctrl = &PAIR_BROADCAST[j & 3];
     // SAFETY: a 32-byte array; loadu has no alignment requirement.
     _mm256_shuffle_epi8(v, unsafe { _mm256_loadu_si256(ctrl.as_ptr().cast()) })
 }
 
-/// Shared Q4_K/Q5_K body; `high` adds the fifth bit (Q5_K's qh) when given.
+/// The exact integer parts of one Q4_K/Q5_K super-block at `x` against the Q8_K block at
+/// `y`: lanes summing to `s_b`, and lanes summing to `m_b` (see the module docs); `five_bit`
+/// adds Q5_K's fifth bit (qh).
 ///
 /// # Safety
-/// AVX2+FMA+F16C; `w` holds `nb` blocks of `w_bytes`, `act` `nb` Q8_K blocks.
+/// AVX2+FMA+F16C; `x` valid for one block (144 or 176 bytes), `y` for one Q8_K block.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn q45k(nb: usize, w: *const u8, w_bytes: usize, act: *const u8, five_bit: bool) -> f32 {
+unsafe fn q45k_ints(x: *const u8, y: *const u8, five_bit: bool) -> (__m256i, __m256i) {
     let m4 = _mm256_set1_epi8(0x0F);
-    let mut acc = _mm256_setzero_ps();
-    let mut acc_min = _mm_setzero_ps();
-    for i in 0..nb {
-        // SAFETY: block i of each row is in bounds (contract).
-        let (x, y) = unsafe { (w.add(i * w_bytes), act.add(i * Q8K_BYTES)) };
-        // SAFETY: the fields read below lie inside their blocks: Q4_K = d 0..2, dmin 2..4,
-        // scales 4..16, qs 16..144; Q5_K = d, dmin, scales, qh 16..48, qs 48..176.
-        unsafe {
-            let dy = _mm256_set1_ps(f32_at(y));
-            let d = _mm256_mul_ps(dy, f16_splat(x));
-            let dmin = _mm256_mul_ps(dy, f16_splat(x.add(2)));
-            let packed = scales_mins(&*x.add(4).cast::<[u8; 12]>());
-            let sm = _mm256_cvtepu8_epi16(_mm_set_epi64x((packed >> 64) as i64, packed as i64));
-            let sc16 = _mm256_permute2x128_si256(sm, sm, 0x00);
-            // Mins times the 32-value activation sums (pairs of the 16-value bsums).
-            let bsums = load256(y.add(Q8K_BSUMS));
-            let sums32 = _mm_hadd_epi16(
-                _mm256_castsi256_si128(bsums),
-                _mm256_extracti128_si256(bsums, 1),
-            );
-            let mins = _mm_madd_epi16(_mm256_extracti128_si256(sm, 1), sums32);
-            acc_min = _mm_fmadd_ps(_mm256_castps256_ps128(dmin), _mm_cvtepi32_ps(mins), acc_min);
-            let (mut qh, qs) = if five_bit {
-                (load256(x.add(16)), x.add(48))
-            } else {
-                (_mm256_setzero_si256(), x.add(16))
-            };
-            let q8 = y.add(Q8K_QS);
-            let mut sumi = _mm256_setzero_si256();
-            for j in 0..4 {
-                let bits = load256(qs.add(32 * j));
-                let mut lo = _mm256_and_si256(bits, m4);
-                let mut hi = _mm256_and_si256(_mm256_srli_epi16(bits, 4), m4);
-                if five_bit {
-                    // Bits 2j and 2j+1 of qh[l] are the fifth bits of value l of sub-blocks
-                    // 2j and 2j+1; `qh` is shifted right by 2 per step, so they are bits 0, 1.
-                    let one = _mm256_set1_epi8(1);
-                    let two = _mm256_set1_epi8(2);
-                    lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(qh, one), 4));
-                    hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(qh, two), 3));
-                    qh = _mm256_srli_epi16(qh, 2);
-                }
-                let plo = _mm256_maddubs_epi16(lo, load256(q8.add(64 * j)));
-                let phi = _mm256_maddubs_epi16(hi, load256(q8.add(64 * j + 32)));
-                let slo = _mm256_madd_epi16(broadcast_i16_lane(sc16, 2 * j), plo);
-                let shi = _mm256_madd_epi16(broadcast_i16_lane(sc16, 2 * j + 1), phi);
-                sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(slo, shi));
+    // SAFETY: the fields read below lie inside their blocks: Q4_K = d 0..2, dmin 2..4,
+    // scales 4..16, qs 16..144; Q5_K = d, dmin, scales, qh 16..48, qs 48..176.
+    unsafe {
+        let packed = scales_mins(&*x.add(4).cast::<[u8; 12]>());
+        let sm = _mm256_cvtepu8_epi16(_mm_set_epi64x((packed >> 64) as i64, packed as i64));
+        let sc16 = _mm256_permute2x128_si256(sm, sm, 0x00);
+        // Mins times the 32-value activation sums (pairs of the 16-value bsums).
+        let bsums = load256(y.add(Q8K_BSUMS));
+        let sums32 = _mm_hadd_epi16(
+            _mm256_castsi256_si128(bsums),
+            _mm256_extracti128_si256(bsums, 1),
+        );
+        let mins = _mm_madd_epi16(_mm256_extracti128_si256(sm, 1), sums32);
+        let (mut qh, qs) = if five_bit {
+            (load256(x.add(16)), x.add(48))
+        } else {
+            (_mm256_setzero_si256(), x.add(16))
+        };
+        let q8 = y.add(Q8K_QS);
+        let mut sumi = _mm256_setzero_si256();
+        for j in 0..4 {
+            let bits = load256(qs.add(32 * j));
+            let mut lo = _mm256_and_si256(bits, m4);
+            let mut hi = _mm256_and_si256(_mm256_srli_epi16(bits, 4), m4);
+            if five_bit {
+                // Bits 2j and 2j+1 of qh[l] are the fifth bits of value l of sub-blocks
+                // 2j and 2j+1; `qh` is shifted right by 2 per step, so they are bits 0, 1.
+                let one = _mm256_set1_epi8(1);
+                let two = _mm256_set1_epi8(2);
+                lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(qh, one), 4));
+                hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(qh, two), 3));
+                qh = _mm256_srli_epi16(qh, 2);
             }
-            acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(sumi), acc);
+            let plo = _mm256_maddubs_epi16(lo, load256(q8.add(64 * j)));
+            let phi = _mm256_maddubs_epi16(hi, load256(q8.add(64 * j + 32)));
+            // Sub-block 2j's pair sums in the low half, 2j+1's in the high half (i16: at
+            // most 2 * 2 * 31 * 128), so one `madd` applies both scales.
+            let both = _mm256_add_epi16(
+                _mm256_permute2x128_si256(plo, phi, 0x20),
+                _mm256_permute2x128_si256(plo, phi, 0x31),
+            );
+            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(scale_pair(sc16, j), both));
+        }
+        (
+            sumi,
+            _mm256_inserti128_si256(_mm256_setzero_si256(), mins, 0),
+        )
+    }
+}
+
+/// The exact integer part of one Q6_K super-block at `x` (ql[128] at 0, qh[64] at 128,
+/// scales (i8)[16] at 192, d (f16) at 208) against the Q8_K block at `y`: lanes summing to
+/// `s_b`, the -32 offset included.
+///
+/// # Safety
+/// AVX2+FMA+F16C; `x` valid for 210 bytes, `y` for one Q8_K block.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn q6k_ints(x: *const u8, y: *const u8) -> __m256i {
+    let m4 = _mm256_set1_epi8(0x0F);
+    let m2 = _mm256_set1_epi8(0x03);
+    // SAFETY: the fields read lie inside their blocks (layout above; Q8_K: d 0..4,
+    // qs 4..260, bsums 260..292).
+    unsafe {
+        let scales = _mm_loadu_si128(x.add(192).cast());
+        // The -32 offset: 32 * sum_g scale[g] * bsums[g].
+        let offset = _mm256_madd_epi16(load256(y.add(Q8K_BSUMS)), _mm256_cvtepi8_epi16(scales));
+        let mut sumi = _mm256_setzero_si256();
+        for h in 0..2 {
+            let ql = x.add(64 * h);
+            let qh = load256(x.add(128 + 32 * h));
+            let (ql0, ql1) = (load256(ql), load256(ql.add(32)));
+            let q = [
+                _mm256_or_si256(
+                    _mm256_and_si256(ql0, m4),
+                    _mm256_slli_epi16(_mm256_and_si256(qh, m2), 4),
+                ),
+                _mm256_or_si256(
+                    _mm256_and_si256(ql1, m4),
+                    _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), m2), 4),
+                ),
+                _mm256_or_si256(
+                    _mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4),
+                    _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), m2), 4),
+                ),
+                _mm256_or_si256(
+                    _mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4),
+                    _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), m2), 4),
+                ),
+            ];
+            for (k, qk) in q.iter().enumerate() {
+                // Values 128h + 32k + 0..32: 16-value groups g and g+1, g = 8h + 2k.
+                let g = (8 * h + 2 * k) as i8;
+                let ctrl = _mm_setr_epi8(
+                    g,
+                    g,
+                    g,
+                    g,
+                    g,
+                    g,
+                    g,
+                    g,
+                    g + 1,
+                    g + 1,
+                    g + 1,
+                    g + 1,
+                    g + 1,
+                    g + 1,
+                    g + 1,
+                    g + 1,
+                );
+                let sc = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(scales, ctrl));
+                let p = _mm256_maddubs_epi16(*qk, load256(y.add(Q8K_QS + 128 * h + 32 * k)));
+                sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(sc, p));
+            }
+        }
+        sumi = _mm256_sub_epi32(sumi, _mm256_slli_epi32(offset, 5));
+        sumi
+    }
+}
+
+/// A k-quant super-block format, as the single-row and eight-row kernels see it.
+pub(super) trait KBlock {
+    /// Bytes per super-block.
+    const W_BYTES: usize;
+    /// Whether the format has mins (Q4_K/Q5_K: the `m_b` chain).
+    const HAS_MIN: bool;
+    /// Offset of the f16 `d` (then `dmin` right after it, when `HAS_MIN`).
+    const D_AT: usize;
+
+    /// The exact integer parts of the super-block at `x` against the Q8_K block at `y`:
+    /// lanes summing to `s_b` and (only meaningful when `HAS_MIN`) to `m_b`.
+    ///
+    /// # Safety
+    /// AVX2+FMA+F16C; `x` valid for `W_BYTES` bytes, `y` for one Q8_K block.
+    unsafe fn ints(x: *const u8, y: *const u8) -> (__m256i, __m256i);
+}
+
+pub(super) struct Q4K;
+pub(super) struct Q5K;
+pub(super) struct Q6K;
+
+impl KBlock for Q4K {
+    const W_BYTES: usize = 144;
+    const HAS_MIN: bool = true;
+    const D_AT: usize = 0;
+
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn ints(x: *const u8, y: *const u8) -> (__m256i, __m256i) {
+        // SAFETY: forwarded contract.
+        unsafe { q45k_ints(x, y, false) }
+    }
+}
+
+impl KBlock for Q5K {
+    const W_BYTES: usize = 176;
+    const HAS_MIN: bool = true;
+    const D_AT: usize = 0;
+
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn ints(x: *const u8, y: *const u8) -> (__m256i, __m256i) {
+        // SAFETY: forwarded contract.
+        unsafe { q45k_ints(x, y, true) }
+    }
+}
+
+impl KBlock for Q6K {
+    const W_BYTES: usize = 210;
+    const HAS_MIN: bool = false;
+    const D_AT: usize = 208;
+
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn ints(x: *const u8, y: *const u8) -> (__m256i, __m256i) {
+        // SAFETY: forwarded contract.
+        (unsafe { q6k_ints(x, y) }, _mm256_setzero_si256())
+    }
+}
+
+/// One weight row against one activation row, in the order of the module docs.
+///
+/// # Safety
+/// As [`crate::dispatch::VecDotFn`] for the weight type of `K`.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) unsafe fn vec_dot<K: KBlock>(n: usize, w: &[u8], act: &[u8]) -> f32 {
+    let (w, act) = (w.as_ptr(), act.as_ptr());
+    let mut acc = _mm_setzero_ps();
+    let mut macc = _mm_setzero_ps();
+    for b in 0..n / 256 {
+        // SAFETY: block b of both rows is in bounds (VecDotFn contract); d (and dmin) lie
+        // inside the weight block at D_AT, the Q8_K d at 0..4.
+        unsafe {
+            let (x, y) = (w.add(b * K::W_BYTES), act.add(b * Q8K_BYTES));
+            let (s, m) = K::ints(x, y);
+            let da = _mm_set_ss(f32_at(y));
+            let d = _mm_mul_ss(_mm_set_ss(f16_at(x.add(K::D_AT))), da);
+            acc = _mm_fmadd_ss(_mm_cvtsi32_ss(_mm_setzero_ps(), hsum_epi32(s)), d, acc);
+            if K::HAS_MIN {
+                let dmin = _mm_mul_ss(_mm_set_ss(f16_at(x.add(K::D_AT + 2))), da);
+                let m = _mm_cvtsi32_ss(_mm_setzero_ps(), hsum_epi32(m));
+                macc = _mm_fmadd_ss(m, dmin, macc);
+            }
         }
     }
-    hsum_ps(acc) - hsum_ps(_mm256_insertf128_ps(_mm256_setzero_ps(), acc_min, 0))
+    _mm_cvtss_f32(_mm_sub_ss(acc, macc))
+}
+
+/// Eight f16 at `p + r * stride` (r < 8) as f32 lanes.
+///
+/// # Safety
+/// Those eight 2-byte fields are readable.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn halves8(p: *const u8, stride: usize) -> __m256 {
+    let mut h = [0i16; 8];
+    for (r, v) in h.iter_mut().enumerate() {
+        // SAFETY: forwarded contract; unaligned read.
+        *v = i16::from_le(unsafe { p.add(r * stride).cast::<i16>().read_unaligned() });
+    }
+    // SAFETY: a 16-byte array; loadu has no alignment requirement.
+    _mm256_cvtph_ps(unsafe { _mm_loadu_si128(h.as_ptr().cast()) })
+}
+
+/// Eight consecutive weight rows (at `w + r * ws`) against one activation row; writes
+/// `out[0..8]`, each bit-identical to [`vec_dot`]: the eight rows' integer lanes are reduced
+/// to one register (lane = row) and the float part runs once per eight rows. The next eight
+/// rows (one contiguous stretch) are prefetched linearly while these run: read as eight
+/// streams, the rows defeat the hardware prefetchers.
+///
+/// # Safety
+/// AVX2+FMA+F16C; eight rows of `nb` blocks at `w + r * ws`, `nb` Q8_K blocks at `act`,
+/// eight writable f32 at `out`.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) unsafe fn matvec8<K: KBlock>(
+    nb: usize,
+    w: *const u8,
+    ws: usize,
+    act: *const u8,
+    out: *mut f32,
+) {
+    let mut acc = _mm256_setzero_ps();
+    let mut macc = _mm256_setzero_ps();
+    let next = w.wrapping_add(8 * ws);
+    let lines_per_block = (8 * ws).div_ceil(64 * nb.max(1));
+    for b in 0..nb {
+        for l in 0..lines_per_block {
+            let p = next.wrapping_add(64 * (b * lines_per_block + l));
+            // A hint: it never faults, whatever the address.
+            _mm_prefetch::<_MM_HINT_T0>(p.cast());
+        }
+        // SAFETY: block b of each of the eight rows and of the activation row is in bounds
+        // (contract); d/dmin at D_AT inside each weight block.
+        unsafe {
+            let x = w.add(b * K::W_BYTES);
+            let y = act.add(b * Q8K_BYTES);
+            let mut s = [_mm256_setzero_si256(); 8];
+            let mut m = [_mm256_setzero_si256(); 8];
+            for r in 0..8 {
+                (s[r], m[r]) = K::ints(x.add(r * ws), y);
+            }
+            let da = _mm256_set1_ps(f32_at(y));
+            let d = _mm256_mul_ps(halves8(x.add(K::D_AT), ws), da);
+            acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(reduce8(&s)), d, acc);
+            if K::HAS_MIN {
+                let dmin = _mm256_mul_ps(halves8(x.add(K::D_AT + 2), ws), da);
+                macc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(reduce8(&m)), dmin, macc);
+            }
+        }
+    }
+    // SAFETY: eight writable f32 (contract).
+    unsafe { _mm256_storeu_ps(out, _mm256_sub_ps(acc, macc)) };
 }
 
 /// # Safety
 /// As [`crate::dispatch::VecDotFn`] for Q4_K.
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(super) unsafe fn vec_dot_q4_k(n: usize, w: &[u8], act: &[u8]) -> f32 {
-    // SAFETY: VecDotFn contract: n / 256 blocks in each row.
-    unsafe { q45k(n / 256, w.as_ptr(), 144, act.as_ptr(), false) }
+    // SAFETY: forwarded contract.
+    unsafe { vec_dot::<Q4K>(n, w, act) }
 }
 
 /// # Safety
 /// As [`crate::dispatch::VecDotFn`] for Q5_K.
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(super) unsafe fn vec_dot_q5_k(n: usize, w: &[u8], act: &[u8]) -> f32 {
-    // SAFETY: VecDotFn contract: n / 256 blocks in each row.
-    unsafe { q45k(n / 256, w.as_ptr(), 176, act.as_ptr(), true) }
+    // SAFETY: forwarded contract.
+    unsafe { vec_dot::<Q5K>(n, w, act) }
 }
 
-/// Q6_K: ql[128] at 0, qh[64] at 128, scales (i8)[16] at 192, d (f16) at 208.
-///
 /// # Safety
 /// As [`crate::dispatch::VecDotFn`] for Q6_K.
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(super) unsafe fn vec_dot_q6_k(n: usize, w: &[u8], act: &[u8]) -> f32 {
-    let m4 = _mm256_set1_epi8(0x0F);
-    let m2 = _mm256_set1_epi8(0x03);
-    let mut acc = _mm256_setzero_ps();
-    for i in 0..n / 256 {
-        // SAFETY: block i of each row is in bounds (VecDotFn contract); the fields read lie
-        // inside their blocks (layout above; Q8_K: d 0..4, qs 4..260, bsums 260..292).
-        unsafe {
-            let x = w.as_ptr().add(i * 210);
-            let y = act.as_ptr().add(i * Q8K_BYTES);
-            let d = f32_at(y) * f16_at(x.add(208));
-            let scales = _mm_loadu_si128(x.add(192).cast());
-            // The -32 offset: 32 * sum_g scale[g] * bsums[g].
-            let offset = _mm256_madd_epi16(load256(y.add(Q8K_BSUMS)), _mm256_cvtepi8_epi16(scales));
-            let mut sumi = _mm256_setzero_si256();
-            for h in 0..2 {
-                let ql = x.add(64 * h);
-                let qh = load256(x.add(128 + 32 * h));
-                let (ql0, ql1) = (load256(ql), load256(ql.add(32)));
-                let q = [
-                    _mm256_or_si256(
-                        _mm256_and_si256(ql0, m4),
-                        _mm256_slli_epi16(_mm256_and_si256(qh, m2), 4),
-                    ),
-                    _mm256_or_si256(
-                        _mm256_and_si256(ql1, m4),
-                        _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), m2), 4),
-                    ),
-                    _mm256_or_si256(
-                        _mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4),
-                        _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), m2), 4),
-                    ),
-                    _mm256_or_si256(
-                        _mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4),
-                        _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), m2), 4),
-                    ),
-                ];
-                for (k, qk) in q.iter().enumerate() {
-                    // Values 128h + 32k + 0..32: 16-value groups g and g+1, g = 8h + 2k.
-                    let g = (8 * h + 2 * k) as i8;
-                    let ctrl = _mm_setr_epi8(
-                        g,
-                        g,
-                        g,
-                        g,
-                        g,
-                        g,
-                        g,
-                        g,
-                        g + 1,
-                        g + 1,
-                        g + 1,
-                        g + 1,
-                        g + 1,
-                        g + 1,
-                        g + 1,
-                        g + 1,
-                    );
-                    let sc = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(scales, ctrl));
-                    let p = _mm256_maddubs_epi16(*qk, load256(y.add(Q8K_QS + 128 * h + 32 * k)));
-                    sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(sc, p));
-                }
-            }
-            sumi = _mm256_sub_epi32(sumi, _mm256_slli_epi32(offset, 5));
-            acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
-        }
-    }
-    hsum_ps(acc)
+    // SAFETY: forwarded contract.
+    unsafe { vec_dot::<Q6K>(n, w, act) }
 }

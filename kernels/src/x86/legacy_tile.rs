@@ -23,7 +23,9 @@ macro_rules! legacy_tiles {
 
             use crate::dispatch::TileArgs;
             use crate::x86::legacy::{block_partials, offset_pairs, vec_dot, Legacy};
-            use crate::x86::simd::{dpbusd, f16_at, hsum_epi32, load256, sum_pairs_i16};
+            use crate::x86::simd::{
+                dpbusd, f16_at, hsum_epi32, load256, reduce8, sum_pairs_i16, transpose8_epi32,
+            };
 
             /// Activation rows sharing one weight register in the GEMM microkernel.
             const NR: usize = 4;
@@ -52,23 +54,6 @@ macro_rules! legacy_tiles {
                 }
                 // SAFETY: a 16-byte array; loadu has no alignment requirement.
                 _mm256_cvtph_ps(unsafe { _mm_loadu_si128(h.as_ptr().cast()) })
-            }
-
-            /// Per-lane exact sums of eight 8-lane vectors: lane r = sum of `v[r]`.
-            #[inline]
-            #[target_feature(enable = $features)]
-            fn reduce8(v: &[__m256i; 8]) -> __m256i {
-                let h01 = _mm256_hadd_epi32(v[0], v[1]);
-                let h23 = _mm256_hadd_epi32(v[2], v[3]);
-                let h45 = _mm256_hadd_epi32(v[4], v[5]);
-                let h67 = _mm256_hadd_epi32(v[6], v[7]);
-                // Low half: rows 0..4 (resp. 4..8) over lanes 0..4, high half over lanes 4..8.
-                let lo = _mm256_hadd_epi32(h01, h23);
-                let hi = _mm256_hadd_epi32(h45, h67);
-                _mm256_add_epi32(
-                    _mm256_permute2x128_si256(lo, hi, 0x20),
-                    _mm256_permute2x128_si256(lo, hi, 0x31),
-                )
             }
 
             /// Eight consecutive weight rows (at `w + r * ws`) against one activation row;
@@ -150,39 +135,6 @@ macro_rules! legacy_tiles {
                 unsafe { _mm256_storeu_ps(out, acc) };
             }
 
-            /// Transposes eight rows of eight i32 (`m[r]` lane g -> result `g` lane r).
-            #[inline]
-            #[target_feature(enable = $features)]
-            fn transpose8(m: &[__m256i; 8]) -> [__m256i; 8] {
-                let t0 = _mm256_unpacklo_epi32(m[0], m[1]);
-                let t1 = _mm256_unpackhi_epi32(m[0], m[1]);
-                let t2 = _mm256_unpacklo_epi32(m[2], m[3]);
-                let t3 = _mm256_unpackhi_epi32(m[2], m[3]);
-                let t4 = _mm256_unpacklo_epi32(m[4], m[5]);
-                let t5 = _mm256_unpackhi_epi32(m[4], m[5]);
-                let t6 = _mm256_unpacklo_epi32(m[6], m[7]);
-                let t7 = _mm256_unpackhi_epi32(m[6], m[7]);
-                // u0: lanes 0 and 4 of rows 0..4, u4: the same of rows 4..8, etc.
-                let u0 = _mm256_unpacklo_epi64(t0, t2);
-                let u1 = _mm256_unpackhi_epi64(t0, t2);
-                let u2 = _mm256_unpacklo_epi64(t1, t3);
-                let u3 = _mm256_unpackhi_epi64(t1, t3);
-                let u4 = _mm256_unpacklo_epi64(t4, t6);
-                let u5 = _mm256_unpackhi_epi64(t4, t6);
-                let u6 = _mm256_unpacklo_epi64(t5, t7);
-                let u7 = _mm256_unpackhi_epi64(t5, t7);
-                [
-                    _mm256_permute2x128_si256(u0, u4, 0x20),
-                    _mm256_permute2x128_si256(u1, u5, 0x20),
-                    _mm256_permute2x128_si256(u2, u6, 0x20),
-                    _mm256_permute2x128_si256(u3, u7, 0x20),
-                    _mm256_permute2x128_si256(u0, u4, 0x31),
-                    _mm256_permute2x128_si256(u1, u5, 0x31),
-                    _mm256_permute2x128_si256(u2, u6, 0x31),
-                    _mm256_permute2x128_si256(u3, u7, 0x31),
-                ]
-            }
-
             /// Vectors per block of a packed weight group: eight code registers (`g`: lane r
             /// holds codes `4g..4g+4` of row r), the scales (f32 bits), the minimums.
             const W_REC: usize = 10;
@@ -212,7 +164,7 @@ macro_rules! legacy_tiles {
                         // SAFETY: block b of row r < count is readable (contract).
                         *row = unsafe { L::codes(x.add(r * ws)) };
                     }
-                    rec[..8].copy_from_slice(&transpose8(&rows));
+                    rec[..8].copy_from_slice(&transpose8_epi32(&rows));
                     // SAFETY: as above (d at 0..2, m at 2..4 of each block).
                     rec[8] = _mm256_castps_si256(unsafe { halves8(x, ws, 0, count) });
                     if L::HAS_MIN {

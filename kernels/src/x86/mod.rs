@@ -3,8 +3,10 @@
 //! still runs them; `kernel_sets` offers them only when the CPU has all three features.
 
 mod float;
+mod kquant_tile;
 mod kquants;
 mod legacy;
+mod legacy_lanes;
 mod legacy_tile;
 mod quantize;
 mod simd;
@@ -14,9 +16,9 @@ use crate::GgmlType;
 
 const VEC_DOT: &[(GgmlType, VecDotFn)] = &[
     (GgmlType::Q4_0, legacy::vec_dot::<legacy::Q4_0>),
-    (GgmlType::Q4_1, legacy::vec_dot::<legacy::Q4_1>),
-    (GgmlType::Q5_0, legacy::vec_dot::<legacy::Q5_0>),
-    (GgmlType::Q8_0, legacy::vec_dot::<legacy::Q8_0>),
+    (GgmlType::Q4_1, legacy_lanes::vec_dot::<legacy::Q4_1>),
+    (GgmlType::Q5_0, legacy_lanes::vec_dot::<legacy::Q5_0>),
+    (GgmlType::Q8_0, legacy_lanes::vec_dot::<legacy::Q8_0>),
     (GgmlType::Q4_K, kquants::vec_dot_q4_k),
     (GgmlType::Q5_K, kquants::vec_dot_q5_k),
     (GgmlType::Q6_K, kquants::vec_dot_q6_k),
@@ -25,18 +27,24 @@ const VEC_DOT: &[(GgmlType, VecDotFn)] = &[
 
 const TILE_AVX2: &[(GgmlType, TileFn)] = &[
     (GgmlType::Q4_0, legacy_tile::avx2::tile::<legacy::Q4_0>),
-    (GgmlType::Q4_1, legacy_tile::avx2::tile::<legacy::Q4_1>),
-    (GgmlType::Q5_0, legacy_tile::avx2::tile::<legacy::Q5_0>),
-    (GgmlType::Q8_0, legacy_tile::avx2::tile::<legacy::Q8_0>),
+    (GgmlType::Q4_1, legacy_lanes::tile::<legacy::Q4_1>),
+    (GgmlType::Q5_0, legacy_lanes::tile::<legacy::Q5_0>),
+    (GgmlType::Q8_0, legacy_lanes::tile::<legacy::Q8_0>),
+    (GgmlType::Q4_K, kquant_tile::avx2::tile::<kquant_tile::Q4K>),
+    (GgmlType::Q5_K, kquant_tile::avx2::tile::<kquant_tile::Q5K>),
+    (GgmlType::Q6_K, kquant_tile::avx2::tile::<kquant_tile::Q6K>),
 ];
 
 /// AVX-VNNI tiles; the integer sums they form are exact, so every value equals the AVX2
 /// set's (and `vec_dot`'s) bit for bit.
 const TILE_VNNI: &[(GgmlType, TileFn)] = &[
     (GgmlType::Q4_0, legacy_tile::vnni::tile::<legacy::Q4_0>),
-    (GgmlType::Q4_1, legacy_tile::vnni::tile::<legacy::Q4_1>),
-    (GgmlType::Q5_0, legacy_tile::vnni::tile::<legacy::Q5_0>),
-    (GgmlType::Q8_0, legacy_tile::vnni::tile::<legacy::Q8_0>),
+    (GgmlType::Q4_1, legacy_lanes::tile::<legacy::Q4_1>),
+    (GgmlType::Q5_0, legacy_lanes::tile::<legacy::Q5_0>),
+    (GgmlType::Q8_0, legacy_lanes::tile::<legacy::Q8_0>),
+    (GgmlType::Q4_K, kquant_tile::vnni::tile::<kquant_tile::Q4K>),
+    (GgmlType::Q5_K, kquant_tile::vnni::tile::<kquant_tile::Q5K>),
+    (GgmlType::Q6_K, kquant_tile::vnni::tile::<kquant_tile::Q6K>),
 ];
 
 const QUANTIZE_ACT: &[(GgmlType, QuantizeActFn)] = &[

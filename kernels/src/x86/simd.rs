@@ -2,7 +2,58 @@
 
 use core::arch::x86_64::*;
 
-/// Horizontal sum of 8 f32 lanes: (high half + low half), then pairwise within the half.
+/// Transposes eight rows of eight i32 (`m[r]` lane g -> result `g` lane r).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) fn transpose8_epi32(m: &[__m256i; 8]) -> [__m256i; 8] {
+    let t0 = _mm256_unpacklo_epi32(m[0], m[1]);
+    let t1 = _mm256_unpackhi_epi32(m[0], m[1]);
+    let t2 = _mm256_unpacklo_epi32(m[2], m[3]);
+    let t3 = _mm256_unpackhi_epi32(m[2], m[3]);
+    let t4 = _mm256_unpacklo_epi32(m[4], m[5]);
+    let t5 = _mm256_unpackhi_epi32(m[4], m[5]);
+    let t6 = _mm256_unpacklo_epi32(m[6], m[7]);
+    let t7 = _mm256_unpackhi_epi32(m[6], m[7]);
+    // u0: lanes 0 and 4 of rows 0..4, u4: the same of rows 4..8, etc.
+    let u0 = _mm256_unpacklo_epi64(t0, t2);
+    let u1 = _mm256_unpackhi_epi64(t0, t2);
+    let u2 = _mm256_unpacklo_epi64(t1, t3);
+    let u3 = _mm256_unpackhi_epi64(t1, t3);
+    let u4 = _mm256_unpacklo_epi64(t4, t6);
+    let u5 = _mm256_unpackhi_epi64(t4, t6);
+    let u6 = _mm256_unpacklo_epi64(t5, t7);
+    let u7 = _mm256_unpackhi_epi64(t5, t7);
+    [
+        _mm256_permute2x128_si256(u0, u4, 0x20),
+        _mm256_permute2x128_si256(u1, u5, 0x20),
+        _mm256_permute2x128_si256(u2, u6, 0x20),
+        _mm256_permute2x128_si256(u3, u7, 0x20),
+        _mm256_permute2x128_si256(u0, u4, 0x31),
+        _mm256_permute2x128_si256(u1, u5, 0x31),
+        _mm256_permute2x128_si256(u2, u6, 0x31),
+        _mm256_permute2x128_si256(u3, u7, 0x31),
+    ]
+}
+
+/// Per-lane exact sums of eight 8-lane vectors: lane r = sum of the lanes of `v[r]`.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) fn reduce8(v: &[__m256i; 8]) -> __m256i {
+    let h01 = _mm256_hadd_epi32(v[0], v[1]);
+    let h23 = _mm256_hadd_epi32(v[2], v[3]);
+    let h45 = _mm256_hadd_epi32(v[4], v[5]);
+    let h67 = _mm256_hadd_epi32(v[6], v[7]);
+    // Low half: rows 0..4 (resp. 4..8) over lanes 0..4, high half over lanes 4..8.
+    let lo = _mm256_hadd_epi32(h01, h23);
+    let hi = _mm256_hadd_epi32(h45, h67);
+    _mm256_add_epi32(
+        _mm256_permute2x128_si256(lo, hi, 0x20),
+        _mm256_permute2x128_si256(lo, hi, 0x31),
+    )
+}
+
+/// Horizontal sum of 8 f32 lanes as ggml's `hsum_float_8` forms it: (high half + low half),
+/// then pairwise within the half.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(super) fn hsum_ps(v: __m256) -> f32 {

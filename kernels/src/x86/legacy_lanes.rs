@@ -1,0 +1,145 @@
+//! Q4_1, Q5_0 and Q8_0 in ggml's own summation order, which is what llama.cpp's x86 CPU backend
+//! computes for these types (`ggml_vec_dot_q4_1_q8_1` etc. for one token; for a batch, plain
+//! `vec_dot` for Q4_1 and llamafile's tinyBLAS for Q5_0/Q8_0, which sums in the same order).
+//!
+//! # The summation order
+//!
+//! Every (weight row, activation row) pair owns an 8-lane f32 accumulator. Per block, lane `i`
+//! holds the exact integer sum of the products `4i..4i+4` (what `maddubs` + `madd(1)` gives);
+//! it is converted to f32 and fused-multiply-added with the scale product `dw * da` (rounded to
+//! f32 first): `acc_i = fma(f32(s_i), dw * da, acc_i)`. At the end the lanes are summed as
+//! `hsum_float_8` does ((high half + low half), then pairs), and for Q4_1 the separately
+//! accumulated `summs = summs + mw * sa` (scalar, block by block) is added last.
+//!
+//! Keeping these bits matters more than it seems: a 30-layer model turns a one-ulp difference
+//! in an early dot product into logit differences of order 0.5 (see the fixtures README), so
+//! matching llama.cpp closely needs its order, not only its math. Q4_0 is not here: llama.cpp
+//! repacks Q4_0 weights on AVX2 and sums them one f32 lane per row, which is the order of
+//! [`super::legacy`].
+//!
+//! `vec_dot` and every position of a tile run the same operations in the same order, so they
+//! agree bit for bit and the GEMM result does not depend on the thread count.
+
+use core::arch::x86_64::*;
+
+use super::legacy::{block_partials, offset_pairs, Legacy};
+use super::simd::{f16_at, f16_splat, hsum_ps, load256};
+use crate::dispatch::TileArgs;
+
+/// `MR` weight rows x `NR` activation rows over `nb` blocks; writes `out[j * out_stride + i]`.
+///
+/// # Safety
+/// AVX2+FMA+F16C present; row `i < MR` of weights holds `nb` blocks at `w + i * w_stride`, row
+/// `j < NR` of activations `nb` blocks at `a + j * a_stride`; the `MR x NR` outputs at
+/// `out + j * out_stride + i` are writable.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn micro<L: Legacy, const MR: usize, const NR: usize>(
+    nb: usize,
+    w: *const u8,
+    w_stride: usize,
+    a: *const u8,
+    a_stride: usize,
+    out: *mut f32,
+    out_stride: usize,
+) {
+    let mut acc = [[_mm256_setzero_ps(); NR]; MR];
+    let mut summs = [[0f32; NR]; MR];
+    for b in 0..nb {
+        let mut codes = [_mm256_setzero_si256(); MR];
+        let mut dw = [_mm256_setzero_ps(); MR];
+        let mut mw = [0f32; MR];
+        for i in 0..MR {
+            // SAFETY: block b of weight row i is in bounds (function contract); d sits at
+            // bytes 0..2 of every block of the family, m (when present) at 2..4.
+            unsafe {
+                let p = w.add(i * w_stride + b * L::W_BYTES);
+                codes[i] = L::codes(p);
+                dw[i] = f16_splat(p);
+                if L::HAS_MIN {
+                    mw[i] = L::m(p);
+                }
+            }
+        }
+        for j in 0..NR {
+            // SAFETY: block b of activation row j is in bounds (function contract); d at 0..2,
+            // Q8_1's s at 2..4 and the 32 quants at A_QS.. lie inside the block.
+            let (av, da, sa) = unsafe {
+                let q = a.add(j * a_stride + b * L::A_BYTES);
+                let sa = if L::HAS_MIN { f16_at(q.add(2)) } else { 0.0 };
+                (load256(q.add(L::A_QS)), f16_splat(q), sa)
+            };
+            let off = offset_pairs::<L>(av);
+            for i in 0..MR {
+                let lanes = _mm256_cvtepi32_ps(block_partials::<L>(codes[i], av, off));
+                acc[i][j] = _mm256_fmadd_ps(_mm256_mul_ps(dw[i], da), lanes, acc[i][j]);
+                if L::HAS_MIN {
+                    summs[i][j] += mw[i] * sa;
+                }
+            }
+        }
+    }
+    for i in 0..MR {
+        for j in 0..NR {
+            // SAFETY: output (i, j) is writable (function contract).
+            unsafe { *out.add(j * out_stride + i) = hsum_ps(acc[i][j]) + summs[i][j] };
+        }
+    }
+}
+
+/// One weight row against one activation row.
+///
+/// # Safety
+/// As [`crate::dispatch::VecDotFn`] for a weight type of family `L`.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) unsafe fn vec_dot<L: Legacy>(n: usize, w: &[u8], act: &[u8]) -> f32 {
+    let mut out = 0f32;
+    // SAFETY: one row each, lengths guaranteed by the VecDotFn contract.
+    unsafe { micro::<L, 1, 1>(n / 32, w.as_ptr(), 0, act.as_ptr(), 0, &mut out, 0) };
+    out
+}
+
+/// The whole tile: a matvec streams the rows one at a time (one sequential read of the
+/// weights); a GEMM runs 4x2 register blocks with 1-wide remainders.
+///
+/// # Safety
+/// As [`crate::dispatch::TileFn`] for a weight type of family `L`.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) unsafe fn tile<L: Legacy>(t: &TileArgs<'_>, out: &mut [f32], out_stride: usize) {
+    const MR: usize = 4;
+    const NR: usize = 2;
+    let nb = t.n / 32;
+    let (w, a, o) = (t.w.as_ptr(), t.act.as_ptr(), out.as_mut_ptr());
+    let (ws, as_) = (t.w_stride, t.act_stride);
+    let mut r = 0;
+    while r < t.rows {
+        let mr = if t.acts > 1 && t.rows - r >= MR {
+            MR
+        } else {
+            1
+        };
+        if mr == 1 && r + 1 < t.rows {
+            // The next row's first cache lines, so the stream does not stall at row starts.
+            // SAFETY: prefetch never faults; the address is inside the tile's weights.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(w.add((r + 1) * ws).cast()) };
+        }
+        let mut j = 0;
+        while j < t.acts {
+            let nr = if t.acts - j >= NR { NR } else { 1 };
+            // SAFETY: rows r..r+mr and acts j..j+nr are inside the tile, whose bounds the
+            // caller validated (TileFn contract); so are their outputs.
+            unsafe {
+                let (wp, ap, op) = (w.add(r * ws), a.add(j * as_), o.add(j * out_stride + r));
+                match (mr, nr) {
+                    (MR, NR) => micro::<L, MR, NR>(nb, wp, ws, ap, as_, op, out_stride),
+                    (MR, _) => micro::<L, MR, 1>(nb, wp, ws, ap, as_, op, out_stride),
+                    (_, NR) => micro::<L, 1, NR>(nb, wp, ws, ap, as_, op, out_stride),
+                    _ => micro::<L, 1, 1>(nb, wp, ws, ap, as_, op, out_stride),
+                }
+            }
+            j += nr;
+        }
+        r += mr;
+    }
+}
