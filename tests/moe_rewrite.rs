@@ -41,7 +41,7 @@ struct NewTensor {
     data: Vec<u8>,
 }
 
-/// Copies `src` to `out` with `extra` metadata added and each tensor replaced by what
+/// Copies `src` to `out` with `extra` metadata added (replacing keys of the same name) and each tensor replaced by what
 /// `map` returns for it (`None`: copied unchanged).
 fn rewrite(
     src: &GgufFile,
@@ -51,7 +51,9 @@ fn rewrite(
 ) {
     let mut w = GgufWriter::new();
     for (k, v) in src.metadata().iter() {
-        w.add(k, v.clone()).unwrap();
+        if !extra.iter().any(|(e, _)| *e == k) {
+            w.add(k, v.clone()).unwrap();
+        }
     }
     for (k, v) in extra {
         w.add(*k, v.clone()).unwrap();
@@ -109,24 +111,7 @@ fn split_layout_copy_gives_the_merged_logits() {
     let src_path = model_path("moe-s202-q8_0.gguf", "moe");
     let src = GgufFile::open(&src_path).unwrap();
     let out = out_path("moe-s202-q8_0-split.gguf");
-    rewrite(&src, &out, &[], |name, ty, dims, data| {
-        let (layer, proj) = name
-            .strip_prefix("blk.")?
-            .split_once(".ffn_")
-            .and_then(|(l, rest)| Some((l, rest.strip_suffix("_exps.weight")?)))?;
-        let n_expert = dims[2] as usize;
-        let slice = data.len() / n_expert;
-        Some(
-            (0..n_expert)
-                .map(|e| NewTensor {
-                    name: format!("blk.{layer}.ffn_{proj}.{e}.weight"),
-                    ty,
-                    dims: dims[..2].to_vec(),
-                    data: data[e * slice..(e + 1) * slice].to_vec(),
-                })
-                .collect(),
-        )
-    });
+    rewrite(&src, &out, &[], split_experts(""));
     let split = GgufFile::open(&out).unwrap();
     assert!(split.tensor_info("blk.1.ffn_down.7.weight").is_some());
     assert!(split.tensor_info("blk.1.ffn_down_exps.weight").is_none());
@@ -288,4 +273,77 @@ fn dense_ffn(
     let mut h = vec![0f32; g.len()];
     swiglu(&g, &u, &mut h);
     mm(down, &h, n_ff)
+}
+
+/// Splits `blk.N.ffn_*_exps.weight` into per-expert tensors, leaving out `omit`.
+fn split_experts(
+    omit: &'static str,
+) -> impl FnMut(&str, GgmlType, &[u64], &[u8]) -> Option<Vec<NewTensor>> {
+    move |name, ty, dims, data| {
+        let (layer, proj) = name
+            .strip_prefix("blk.")?
+            .split_once(".ffn_")
+            .and_then(|(l, rest)| Some((l, rest.strip_suffix("_exps.weight")?)))?;
+        let n_expert = dims[2] as usize;
+        let slice = data.len() / n_expert;
+        Some(
+            (0..n_expert)
+                .map(|e| NewTensor {
+                    name: format!("blk.{layer}.ffn_{proj}.{e}.weight"),
+                    ty,
+                    dims: dims[..2].to_vec(),
+                    data: data[e * slice..(e + 1) * slice].to_vec(),
+                })
+                .filter(|t| t.name != omit)
+                .collect(),
+        )
+    }
+}
+
+#[test]
+fn inconsistent_expert_metadata_and_missing_experts_are_refused_by_name() {
+    let src = GgufFile::open(model_path("moe-s202-q8_0.gguf", "moe")).unwrap();
+    let cases: [(&str, Vec<(&str, Value)>, &str, &str); 5] = [
+        (
+            "used-9.gguf",
+            vec![("llama.expert_used_count", Value::U32(9))],
+            "",
+            "llama.expert_used_count = 9 must be between 1 and llama.expert_count = 8",
+        ),
+        (
+            "used-0.gguf",
+            vec![("llama.expert_used_count", Value::U32(0))],
+            "",
+            "llama.expert_used_count = 0",
+        ),
+        (
+            "count-0.gguf",
+            vec![("llama.expert_count", Value::U32(0))],
+            "",
+            "llama.expert_used_count = 2 but llama.expert_count is 0",
+        ),
+        (
+            "count-9.gguf",
+            vec![("llama.expert_count", Value::U32(9))],
+            "",
+            "blk.0.ffn_gate_inp.weight",
+        ),
+        (
+            "split-missing.gguf",
+            vec![],
+            "blk.1.ffn_up.5.weight",
+            "missing tensor 'blk.1.ffn_up.5.weight'",
+        ),
+    ];
+    for (file, extra, omit, needle) in cases {
+        let out = out_path(file);
+        if omit.is_empty() {
+            rewrite(&src, &out, &extra, |_, _, _, _| None);
+        } else {
+            rewrite(&src, &out, &extra, split_experts(omit));
+        }
+        let err = Model::load(&out).expect_err(file).to_string();
+        assert!(err.contains(needle), "{file}: '{err}' lacks '{needle}'");
+        std::fs::remove_file(&out).unwrap();
+    }
 }
