@@ -300,10 +300,18 @@ fn split_experts(
     }
 }
 
+/// (file name, metadata to override, tensor to leave out, text the error must contain)
+type Case = (
+    &'static str,
+    Vec<(&'static str, Value)>,
+    &'static str,
+    &'static str,
+);
+
 #[test]
 fn inconsistent_expert_metadata_and_missing_experts_are_refused_by_name() {
     let src = GgufFile::open(model_path("moe-s202-q8_0.gguf", "moe")).unwrap();
-    let cases: [(&str, Vec<(&str, Value)>, &str, &str); 5] = [
+    let cases: [Case; 5] = [
         (
             "used-9.gguf",
             vec![("llama.expert_used_count", Value::U32(9))],
