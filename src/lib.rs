@@ -1,25 +1,46 @@
 //! tramontane: run open-weight LLMs from GGUF files on ordinary CPUs.
+//!
+//! ```no_run
+//! use tramontane::{Model, Sampling, SessionOptions};
+//!
+//! # fn main() -> tramontane::Result<()> {
+//! let model = Model::load("models/SmolLM2-135M-Instruct.Q4_1.gguf")?; // mmap + validate
+//! println!("{}", model.info());
+//! let mut session = model.session(SessionOptions { context: 2048, ..Default::default() })?;
+//! let params = Sampling { temperature: 0.7, seed: 42, ..Sampling::default() };
+//! for piece in session.generate("Write a haiku about the wind.", &params)?.take(64) {
+//!     print!("{}", piece?);
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Layers, bottom up: [`gguf`] reads (memory-mapped, zero copy) and writes GGUF files;
+//! [`kernels`] holds the quantized block formats and the SIMD kernels, chosen at run time;
+//! [`tokenizer`] implements llama.cpp's SPM and BPE tokenizers; [`model`] is the transformer,
+//! written once and parameterised by architecture, with [`moe`] for sparse experts;
+//! [`session`] drives prompt ingestion, decoding and [`sampling`]; [`quantize`] requantizes
+//! whole files like llama-quantize.
 
-pub mod error;
-pub mod gguf;
-pub mod quantize;
-pub mod tokenizer;
-
-pub use error::{Error, Result};
-pub use gguf::{Array, GgufFile, Metadata, Tensor, TensorInfo, Value};
-pub use tramontane_kernels as kernels;
 pub mod attention;
 pub mod chat;
+pub mod error;
+pub mod gguf;
 pub mod kv_cache;
 pub mod model;
 pub mod moe;
 pub mod norm;
+pub mod quantize;
 pub mod rope;
 pub mod sampling;
 pub mod session;
+pub mod tokenizer;
 
 pub use chat::{ChatMessage, ChatTemplate};
+pub use error::{Error, Result};
+pub use gguf::{Array, GgufFile, Metadata, Tensor, TensorInfo, Value};
 pub use kv_cache::KvCacheType;
 pub use model::{Model, ModelInfo};
 pub use sampling::{Sampler, Sampling};
 pub use session::{Session, SessionOptions};
+pub use tramontane_kernels as kernels;
