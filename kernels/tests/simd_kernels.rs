@@ -344,7 +344,11 @@ fn tile_equals_vec_dot_bit_for_bit() {
                     // Padding between output rows is left alone.
                     assert!(out[j * out_stride + rows].is_nan());
                 }
-                if level == "scalar" {
+                // The x86 levels share their vec_dot code and differ only in how the exact
+                // integer sums are formed, so they must agree bit for bit. NEON and dotprod
+                // group the products into lanes differently (each still exact), so their f32
+                // sums may differ in the last bits; each is checked against the reference above.
+                if level == "scalar" || cfg!(target_arch = "aarch64") {
                     continue;
                 }
                 match &first {
