@@ -10,7 +10,7 @@ mod timing;
 
 use std::process::ExitCode;
 
-use setup::{candle_forward, max_differences, Activations, BoxResult, Rng, Weights};
+use setup::{candle_forward, differences, max_abs, Activations, BoxResult, Rng, Weights};
 use timing::{medians, Variant};
 use tramontane_kernels::matmul::matmul;
 use tramontane_kernels::{active_kernels, GgmlType};
@@ -19,10 +19,17 @@ const BATCH: usize = 512;
 /// Needed by the issue: ours GEMM-512 / 512 of our matvecs, and ours / candle at batch 512.
 const NEED_GEMM_OVER_MATVECS: f64 = 3.0;
 const NEED_OURS_OVER_CANDLE: f64 = 5.0;
-/// Largest |ours - candle| allowed, relative to the largest |output|: the same integer dot
-/// products summed in another f32 order differ by a few ulp of the partial sums; 1e-4 leaves
-/// room for that and still catches a wrong scale, block or row (those are O(1) relative).
-const AGREEMENT: f32 = 1e-4;
+/// Output agreement. Both libraries quantize activations to Q8_0 with d = amax/127, but ours
+/// (like ggml's AVX2 quantize_row_q8_0) rounds x * (127/amax) half-to-even while candle (like
+/// ggml's reference) rounds x * (1/d) half-away: now and then one code differs by one, which
+/// moves every output of that token by up to max|w| * max|x| / 127. Otherwise only the f32
+/// summation order differs (a few ulp of the partial sums). So: every output within
+/// TIGHT * max|y| + CODE_STEPS codes' worth, and all but OFF_FRACTION of them within the tight
+/// bound (a flip touches one token, i.e. 1/512 of the outputs at batch 512: about 1% were
+/// measured off); a wrong scale, block or row would put most outputs off by O(max|y|).
+const TIGHT: f32 = 1e-5;
+const CODE_STEPS: f32 = 3.0;
+const OFF_FRACTION: f64 = 0.1;
 
 struct Options {
     rounds: usize,
@@ -70,7 +77,16 @@ fn parse() -> Result<Options, String> {
 /// Our matmul of all of `x`'s tokens in one call.
 fn ours(w: &Weights, x: &Activations, y: &mut [f32], threads: usize) -> BoxResult<()> {
     let (rows, cols) = (w.rows, w.cols);
-    matmul(&w.ours, GgmlType::Q4_0, rows, cols, &x.f32s, x.n_tokens, y, threads)?;
+    matmul(
+        &w.ours,
+        GgmlType::Q4_0,
+        rows,
+        cols,
+        &x.f32s,
+        x.n_tokens,
+        y,
+        threads,
+    )?;
     Ok(())
 }
 
@@ -88,13 +104,16 @@ fn check_agreement(w: &Weights, x: &Activations) -> BoxResult<()> {
     let mut y = vec![0f32; w.rows * x.n_tokens];
     ours(w, x, &mut y, 0)?;
     let theirs = candle_forward(w, x)?;
-    let (diff, scale) = max_differences(&y, &theirs);
+    let tight = TIGHT * max_abs(&theirs);
+    let code = w.max_abs * max_abs(&x.f32s) / 127.0;
+    let d = differences(&y, &theirs, tight);
     println!(
-        "  agreement at batch {}: max |ours - candle| = {diff:.3e}, max |y| = {scale:.3e}",
-        x.n_tokens
+        "  agreement at batch {}: max |ours - candle| = {:.3e} (one activation code: {code:.3e}), max |y| = {:.3e}, {} of {} outputs beyond {tight:.1e}",
+        x.n_tokens, d.max_diff, d.max_abs, d.beyond_tight, y.len()
     );
-    if !(diff <= AGREEMENT * scale) {
-        return Err(format!("outputs differ by {diff} (limit {})", AGREEMENT * scale).into());
+    let too_many = d.beyond_tight as f64 > OFF_FRACTION * y.len() as f64;
+    if d.max_diff > tight + CODE_STEPS * code || too_many {
+        return Err("our outputs and candle's disagree beyond the stated bounds".into());
     }
     Ok(())
 }
@@ -119,7 +138,7 @@ fn verdict(ratio: f64, need: f64) -> &'static str {
 
 fn run(o: &Options) -> BoxResult<()> {
     println!("our kernels: {}", active_kernels());
-    let mut rng = Rng(0x5EED_0F_CA4D1E);
+    let mut rng = Rng(0x5EED_0FCA_4D1E);
     for &(rows, cols) in &o.shapes {
         println!("Q4_0 {rows}x{cols}");
         let w = Weights::q4_0(rows, cols, &mut rng)?;
@@ -132,7 +151,9 @@ fn run(o: &Options) -> BoxResult<()> {
         let mut yb = vec![0f32; rows * BATCH];
         let mut ym = vec![0f32; rows * BATCH];
         for &threads in &o.threads {
-            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build()?;
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()?;
             println!("  threads {threads} (medians; w GB/s counts the weights once per token)");
             let m1 = medians(
                 &mut [

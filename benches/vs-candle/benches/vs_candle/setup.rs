@@ -30,6 +30,8 @@ pub struct Weights {
     pub cols: usize,
     /// Our Q4_0 bytes, row-major (what a mapped GGUF tensor would hold).
     pub ours: Vec<u8>,
+    /// Largest |weight| before quantization (bounds what one activation code is worth).
+    pub max_abs: f32,
     /// candle's QMatMul over its own quantization of the same f32 values.
     pub candle: QMatMul,
 }
@@ -42,6 +44,7 @@ impl Weights {
     /// (both follow ggml's reference quantize_row_q4_0).
     pub fn q4_0(rows: usize, cols: usize, rng: &mut Rng) -> BoxResult<Self> {
         let f = rng.values(rows * cols);
+        let max_abs = max_abs(&f);
         let row_bytes = reference::row_bytes(GgmlType::Q4_0, cols)?;
         let mut ours = vec![0u8; row_bytes * rows];
         for (src, dst) in f.chunks_exact(cols).zip(ours.chunks_exact_mut(row_bytes)) {
@@ -52,7 +55,12 @@ impl Weights {
         drop(t);
         let theirs = q.data()?;
         if theirs.len() != ours.len() {
-            return Err(format!("Q4_0 sizes differ: candle {} ours {}", theirs.len(), ours.len()).into());
+            return Err(format!(
+                "Q4_0 sizes differ: candle {} ours {}",
+                theirs.len(),
+                ours.len()
+            )
+            .into());
         }
         if let Some(i) = ours.iter().zip(theirs.iter()).position(|(a, b)| a != b) {
             return Err(format!("Q4_0 bytes differ first at byte {i} of {}", ours.len()).into());
@@ -62,6 +70,7 @@ impl Weights {
             rows,
             cols,
             ours,
+            max_abs,
             candle: QMatMul::from_qtensor(q)?,
         })
     }
@@ -88,15 +97,38 @@ impl Activations {
 
 /// candle's output as a flat token-major vector (the same layout as ours: `y[t*rows + r]`).
 pub fn candle_forward(w: &Weights, x: &Activations) -> BoxResult<Vec<f32>> {
-    Ok(w.candle.forward(&x.tensor)?.flatten_all()?.to_vec1::<f32>()?)
+    Ok(w.candle
+        .forward(&x.tensor)?
+        .flatten_all()?
+        .to_vec1::<f32>()?)
 }
 
-/// Largest |ours - candle| and largest |candle|. Both quantize activations to Q8_0 the same way
-/// (d = amax/127, round to nearest) and multiply the same integers, so they differ only by
-/// f32 summation order (and a rounding tie in the activation quantizer, which random inputs
-/// practically never hit).
-pub fn max_differences(ours: &[f32], theirs: &[f32]) -> (f32, f32) {
-    ours.iter()
-        .zip(theirs)
-        .fold((0f32, 0f32), |(d, m), (a, b)| ((a - b).abs().max(d), b.abs().max(m)))
+/// How far two outputs are apart: the largest |ours - candle|, the largest |candle|, and how
+/// many outputs differ by more than `tight`.
+pub struct Differences {
+    pub max_diff: f32,
+    pub max_abs: f32,
+    pub beyond_tight: usize,
+}
+
+pub fn differences(ours: &[f32], theirs: &[f32], tight: f32) -> Differences {
+    let mut d = Differences {
+        max_diff: 0.0,
+        max_abs: 0.0,
+        beyond_tight: 0,
+    };
+    for (a, b) in ours.iter().zip(theirs) {
+        // A NaN on either side counts as the largest possible difference.
+        let diff = (a - b).abs();
+        let diff = if diff.is_nan() { f32::INFINITY } else { diff };
+        d.max_diff = d.max_diff.max(diff);
+        d.max_abs = d.max_abs.max(b.abs());
+        d.beyond_tight += usize::from(diff > tight);
+    }
+    d
+}
+
+/// Largest |value| (NaN never wins, which is fine: the data here is finite by construction).
+pub fn max_abs(v: &[f32]) -> f32 {
+    v.iter().fold(0f32, |m, x| m.max(x.abs()))
 }
