@@ -8,6 +8,7 @@ mod legacy;
 mod legacy_tile;
 mod quantize;
 mod simd;
+pub(crate) mod vecmath;
 
 use crate::dispatch::{KernelSet, QuantizeActFn, TileFn, VecDotFn};
 use crate::GgmlType;

@@ -1,0 +1,308 @@
+//! AVX2+FMA+F16C versions of [`crate::vecmath`]: the same fused operations as the scalar
+//! references in `crate::vecmath::scalar`, eight lanes at a time, so every result is
+//! bit-identical to them.
+
+use core::arch::x86_64::*;
+
+use half::f16;
+
+use crate::vecmath::{scalar, F16DotOrder};
+
+/// Eight f16 values at `p` widened to f32.
+///
+/// # Safety
+/// F16C; `p` points at 8 readable f16 values.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn load8(p: *const f16) -> __m256 {
+    // SAFETY: the caller guarantees 16 readable bytes at `p`.
+    unsafe { _mm256_cvtph_ps(_mm_loadu_si128(p.cast())) }
+}
+
+/// Up to 8 f16 values (`s.len() <= 8`) widened to f32, missing lanes zero.
+///
+/// # Safety
+/// F16C.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn load_partial(s: &[f16]) -> __m256 {
+    let mut buf = [f16::ZERO; 8];
+    let n = s.len().min(8);
+    buf[..n].copy_from_slice(&s[..n]);
+    // SAFETY: `buf` holds 8 values.
+    unsafe { load8(buf.as_ptr()) }
+}
+
+/// The horizontal sum in `scalar::hsum8`'s order: high + low halves, then `movehl`, then
+/// `movehdup`.
+///
+/// # Safety
+/// AVX.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn hsum8(v: __m256) -> f32 {
+    let h = _mm_add_ps(_mm256_extractf128_ps(v, 1), _mm256_castps256_ps128(v));
+    let h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+    _mm_cvtss_f32(_mm_add_ss(h, _mm_movehdup_ps(h)))
+}
+
+/// The `ggml_vec_dot_f16` reduction: `(s0+s2)+(s1+s3)`, halves, two pairwise adds.
+///
+/// # Safety
+/// AVX.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn reduce4(s: [__m256; 4]) -> f32 {
+    let s = _mm256_add_ps(_mm256_add_ps(s[0], s[2]), _mm256_add_ps(s[1], s[3]));
+    let t = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
+    let t = _mm_hadd_ps(t, t);
+    _mm_cvtss_f32(_mm_hadd_ps(t, t))
+}
+
+/// See [`crate::vecmath::dot_f16_rows`]. A zero-padded tail adds `0*0` to accumulators that
+/// are never `-0` (they start at `+0`, and a sum is `-0` only when both terms are), so it
+/// leaves them unchanged, exactly like the scalar reference that never touches those lanes.
+///
+/// # Safety
+/// AVX2+FMA+F16C; `(out.len() - 1) * stride + y.len() <= rows.len()` when `out` is not empty.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) unsafe fn dot_f16_rows(
+    order: F16DotOrder,
+    rows: &[f16],
+    stride: usize,
+    y: &[f16],
+    out: &mut [f32],
+) {
+    let len = y.len();
+    let full = len & !7;
+    let row = |r: usize| &rows[r * stride..r * stride + len];
+    match order {
+        F16DotOrder::TinyBlas => {
+            // Four rows at a time: four independent accumulator chains hide the FMA latency.
+            let mut chunks = out.chunks_exact_mut(4);
+            let mut r0 = 0;
+            for o in &mut chunks {
+                let rs = [row(r0), row(r0 + 1), row(r0 + 2), row(r0 + 3)];
+                let mut acc = [_mm256_setzero_ps(); 4];
+                let mut i = 0;
+                while i < full {
+                    // SAFETY: i + 8 <= full <= len, the length of `y` and of every row.
+                    let yv = unsafe { load8(y.as_ptr().add(i)) };
+                    for (a, r) in acc.iter_mut().zip(&rs) {
+                        // SAFETY: as above.
+                        *a = _mm256_fmadd_ps(unsafe { load8(r.as_ptr().add(i)) }, yv, *a);
+                    }
+                    i += 8;
+                }
+                if full < len {
+                    let yv = load_partial(&y[full..]);
+                    for (a, r) in acc.iter_mut().zip(&rs) {
+                        *a = _mm256_fmadd_ps(load_partial(&r[full..]), yv, *a);
+                    }
+                }
+                for (o, a) in o.iter_mut().zip(acc) {
+                    *o = hsum8(a);
+                }
+                r0 += 4;
+            }
+            for (k, o) in chunks.into_remainder().iter_mut().enumerate() {
+                let r = row(r0 + k);
+                let mut acc = _mm256_setzero_ps();
+                let mut i = 0;
+                while i < full {
+                    // SAFETY: i + 8 <= full <= len.
+                    let (a, b) = unsafe { (load8(r.as_ptr().add(i)), load8(y.as_ptr().add(i))) };
+                    acc = _mm256_fmadd_ps(a, b, acc);
+                    i += 8;
+                }
+                if full < len {
+                    acc = _mm256_fmadd_ps(load_partial(&r[full..]), load_partial(&y[full..]), acc);
+                }
+                *o = hsum8(acc);
+            }
+        }
+        F16DotOrder::GgmlVec => {
+            // Chunk c of 8 values goes to accumulator c % 4 (ggml's 32-value step); chunks
+            // past the end are all-zero and leave the accumulators unchanged.
+            for (r, o) in out.iter_mut().enumerate() {
+                let x = row(r);
+                let mut acc = [_mm256_setzero_ps(); 4];
+                let mut i = 0;
+                let mut c = 0;
+                while i < full {
+                    // SAFETY: i + 8 <= full <= len.
+                    let (a, b) = unsafe { (load8(x.as_ptr().add(i)), load8(y.as_ptr().add(i))) };
+                    acc[c % 4] = _mm256_fmadd_ps(a, b, acc[c % 4]);
+                    i += 8;
+                    c += 1;
+                }
+                if full < len {
+                    let (a, b) = (load_partial(&x[full..]), load_partial(&y[full..]));
+                    acc[c % 4] = _mm256_fmadd_ps(a, b, acc[c % 4]);
+                }
+                *o = reduce4(acc);
+            }
+        }
+    }
+}
+
+/// `ggml_v_expf` on 8 lanes: the lane-wise operations of `scalar::expf`, with its two rare
+/// branches (|n| > 126, |n| > 192) as blends.
+///
+/// # Safety
+/// AVX2+FMA.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn expf8(x: __m256) -> __m256 {
+    let r = bits(0x4b40_0000);
+    let z = _mm256_fmadd_ps(x, bits(0x3fb8_aa3b), r);
+    let n = _mm256_sub_ps(z, r);
+    let b = _mm256_fnmadd_ps(
+        n,
+        bits(0x35bf_be8e),
+        _mm256_fnmadd_ps(n, bits(0x3f31_7200), x),
+    );
+    let e = _mm256_slli_epi32(_mm256_castps_si256(z), 23);
+    let k = _mm256_castsi256_ps(_mm256_add_epi32(
+        e,
+        _mm256_castps_si256(_mm256_set1_ps(1.0)),
+    ));
+    let abs_n = _mm256_andnot_ps(_mm256_set1_ps(-0.0), n);
+    let c = _mm256_cmp_ps(abs_n, _mm256_set1_ps(126.0), _CMP_GT_OQ);
+    let u = _mm256_mul_ps(b, b);
+    let j = _mm256_fmadd_ps(
+        _mm256_fmadd_ps(
+            _mm256_fmadd_ps(bits(0x3c07_2010), b, bits(0x3d2b_9f17)),
+            u,
+            _mm256_fmadd_ps(bits(0x3e2a_af33), b, bits(0x3eff_fedb)),
+        ),
+        u,
+        _mm256_mul_ps(bits(0x3f7f_fff6), b),
+    );
+    let normal = _mm256_fmadd_ps(k, j, k);
+    if _mm256_movemask_ps(c) == 0 {
+        return normal;
+    }
+    let g = _mm256_and_si256(
+        _mm256_castps_si256(_mm256_cmp_ps(n, _mm256_setzero_ps(), _CMP_LE_OQ)),
+        _mm256_set1_epi32(0x8200_0000u32 as i32),
+    );
+    let s1 = _mm256_castsi256_ps(_mm256_add_epi32(g, _mm256_set1_epi32(0x7f00_0000)));
+    let s2 = _mm256_castsi256_ps(_mm256_sub_epi32(e, g));
+    let d = _mm256_cmp_ps(abs_n, _mm256_set1_ps(192.0), _CMP_GT_OQ);
+    let big = _mm256_blendv_ps(
+        _mm256_mul_ps(_mm256_fmadd_ps(s2, j, s2), s1),
+        _mm256_mul_ps(s1, s1),
+        d,
+    );
+    _mm256_blendv_ps(normal, big, c)
+}
+
+/// Eight lanes of the f32 whose bit pattern is `b`.
+///
+/// # Safety
+/// AVX.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn bits(b: u32) -> __m256 {
+    _mm256_castsi256_ps(_mm256_set1_epi32(b as i32))
+}
+
+/// See [`crate::vecmath::soft_max`].
+///
+/// # Safety
+/// AVX2+FMA+F16C.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) unsafe fn soft_max(row: &mut [f32], scale: f32) {
+    let full = row.len() & !7;
+    let sv = _mm256_set1_ps(scale);
+    // `max_ps(x, m)` returns `m` when `x` is NaN, like `f32::max`.
+    let mut mv = _mm256_set1_ps(f32::NEG_INFINITY);
+    let (head, tail) = row.split_at_mut(full);
+    for c in head.chunks_exact_mut(8) {
+        // SAFETY: `c` holds 8 values.
+        let x = _mm256_mul_ps(unsafe { _mm256_loadu_ps(c.as_ptr()) }, sv);
+        // SAFETY: as above.
+        unsafe { _mm256_storeu_ps(c.as_mut_ptr(), x) };
+        mv = _mm256_max_ps(x, mv);
+    }
+    let mut lanes = [0.0f32; 8];
+    // SAFETY: `lanes` holds 8 values.
+    unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), mv) };
+    let mut max = lanes.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+    for x in tail.iter_mut() {
+        *x *= scale;
+        max = max.max(*x);
+    }
+    let maxv = _mm256_set1_ps(max);
+    let mut sum = 0.0f64;
+    for c in head.chunks_exact_mut(8) {
+        // SAFETY: `c` holds 8 values.
+        let x = expf8(_mm256_sub_ps(unsafe { _mm256_loadu_ps(c.as_ptr()) }, maxv));
+        // SAFETY: as above.
+        unsafe { _mm256_storeu_ps(c.as_mut_ptr(), x) };
+        sum += f64::from(hsum8(x));
+    }
+    if !tail.is_empty() {
+        sum += scalar::exp_block(tail, max);
+    }
+    let inv = _mm256_set1_ps((1.0 / sum) as f32);
+    for c in head.chunks_exact_mut(8) {
+        // SAFETY: `c` holds 8 values.
+        unsafe {
+            _mm256_storeu_ps(
+                c.as_mut_ptr(),
+                _mm256_mul_ps(_mm256_loadu_ps(c.as_ptr()), inv),
+            )
+        };
+    }
+    let inv = (1.0 / sum) as f32;
+    for x in tail.iter_mut() {
+        *x *= inv;
+    }
+}
+
+/// See [`crate::vecmath::swiglu`].
+///
+/// # Safety
+/// AVX2+FMA+F16C; the three slices have one length.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) unsafe fn swiglu(gate: &[f32], up: &[f32], out: &mut [f32]) {
+    let full = out.len() & !7;
+    let one = _mm256_set1_ps(1.0);
+    let mut i = 0;
+    while i < full {
+        // SAFETY: i + 8 <= full <= the length of all three slices.
+        unsafe {
+            let g = _mm256_loadu_ps(gate.as_ptr().add(i));
+            let u = _mm256_loadu_ps(up.as_ptr().add(i));
+            let e = expf8(_mm256_sub_ps(_mm256_setzero_ps(), g));
+            let silu = _mm256_div_ps(g, _mm256_add_ps(one, e));
+            _mm256_storeu_ps(out.as_mut_ptr().add(i), _mm256_mul_ps(silu, u));
+        }
+        i += 8;
+    }
+    scalar::swiglu(&gate[full..], &up[full..], &mut out[full..]);
+}
+
+/// See [`crate::vecmath::f32_to_f16`].
+///
+/// # Safety
+/// AVX2+FMA+F16C; the slices have one length.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) unsafe fn f32_to_f16(src: &[f32], dst: &mut [f16]) {
+    let full = src.len() & !7;
+    let mut i = 0;
+    while i < full {
+        // SAFETY: i + 8 <= full <= both lengths; f16 is 2 bytes, so 8 of them are 16 bytes.
+        unsafe {
+            let h = _mm256_cvtps_ph(
+                _mm256_loadu_ps(src.as_ptr().add(i)),
+                _MM_FROUND_TO_NEAREST_INT,
+            );
+            _mm_storeu_si128(dst.as_mut_ptr().add(i).cast(), h);
+        }
+        i += 8;
+    }
+    scalar::f32_to_f16(&src[full..], &mut dst[full..]);
+}
