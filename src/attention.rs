@@ -131,15 +131,13 @@ fn attend_typed<E: KvElem>(
             for (j, o) in dst.chunks_exact_mut(head_dim).enumerate() {
                 let t = t0 + j;
                 let row = &q[t * width + h * head_dim..t * width + (h + 1) * head_dim];
-                s.q.clear();
-                s.q.extend(row.iter().map(|&x| E::from_f32(x)));
+                E::fill_from_f32(&mut s.q, row);
                 let n_keys = first_pos + t + 1;
                 s.scores.clear();
                 s.scores.resize(n_keys, 0.0);
                 dots(order, head_dim, k_rows, kv_width, &s.q, &mut s.scores)?;
                 vecmath::soft_max(&mut s.scores, shape.scale);
-                s.weights.clear();
-                s.weights.extend(s.scores.iter().map(|&p| E::from_f32(p)));
+                E::fill_from_f32(&mut s.weights, &s.scores);
                 dots(order, window, v_rows, n_ctx, &s.weights, o)?;
             }
             Ok::<(), crate::Error>(())

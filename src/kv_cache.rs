@@ -14,6 +14,8 @@ pub trait KvElem: Copy + Default + Send + Sync + 'static {
     fn to_f32(self) -> f32;
     /// The slice as f16 values when this is the f16 type (the SIMD kernels' input).
     fn as_f16(s: &[Self]) -> Option<&[f16]>;
+    /// Replaces `dst` with `src` rounded into the element type.
+    fn fill_from_f32(dst: &mut Vec<Self>, src: &[f32]);
 }
 
 impl KvElem for f16 {
@@ -26,6 +28,16 @@ impl KvElem for f16 {
     fn as_f16(s: &[Self]) -> Option<&[f16]> {
         Some(s)
     }
+    fn fill_from_f32(dst: &mut Vec<Self>, src: &[f32]) {
+        dst.clear();
+        dst.resize(src.len(), f16::ZERO);
+        // The lengths are equal by construction, so the kernel cannot refuse them; the
+        // per-element conversion is the same rounding, kept as the fallback.
+        if tramontane_kernels::vecmath::f32_to_f16(src, dst).is_err() {
+            dst.clear();
+            dst.extend(src.iter().map(|&x| f16::from_f32(x)));
+        }
+    }
 }
 
 impl KvElem for f32 {
@@ -37,6 +49,10 @@ impl KvElem for f32 {
     }
     fn as_f16(_: &[Self]) -> Option<&[f16]> {
         None
+    }
+    fn fill_from_f32(dst: &mut Vec<Self>, src: &[f32]) {
+        dst.clear();
+        dst.extend_from_slice(src);
     }
 }
 

@@ -19,18 +19,23 @@ unsafe fn load8(p: *const f16) -> __m256 {
     unsafe { _mm256_cvtph_ps(_mm_loadu_si128(p.cast())) }
 }
 
-/// Up to 8 f16 values (`s.len() <= 8`) widened to f32, missing lanes zero.
+/// `acc[l] = fma(x[l], y[l], acc[l])` for the lanes `l < x.len().min(y.len())` (at most 8),
+/// the other lanes untouched: the tail of a row, without a zero-padded copy.
 ///
 /// # Safety
-/// F16C.
+/// AVX2+FMA+F16C.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn load_partial(s: &[f16]) -> __m256 {
-    let mut buf = [f16::ZERO; 8];
-    let n = s.len().min(8);
-    buf[..n].copy_from_slice(&s[..n]);
-    // SAFETY: `buf` holds 8 values.
-    unsafe { load8(buf.as_ptr()) }
+unsafe fn fma_tail(x: &[f16], y: &[f16], acc: __m256) -> __m256 {
+    let mut lanes = [0.0f32; 8];
+    // SAFETY: `lanes` holds 8 values.
+    unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), acc) };
+    for ((l, a), b) in lanes.iter_mut().zip(x).zip(y) {
+        // With FMA enabled in this function, `mul_add` is the fused instruction.
+        *l = a.to_f32().mul_add(b.to_f32(), *l);
+    }
+    // SAFETY: as above.
+    unsafe { _mm256_loadu_ps(lanes.as_ptr()) }
 }
 
 /// The horizontal sum in `scalar::hsum8`'s order: high + low halves, then `movehl`, then
@@ -59,9 +64,8 @@ unsafe fn reduce4(s: [__m256; 4]) -> f32 {
     _mm_cvtss_f32(_mm_hadd_ps(t, t))
 }
 
-/// See [`crate::vecmath::dot_f16_rows`]. A zero-padded tail adds `0*0` to accumulators that
-/// are never `-0` (they start at `+0`, and a sum is `-0` only when both terms are), so it
-/// leaves them unchanged, exactly like the scalar reference that never touches those lanes.
+/// See [`crate::vecmath::dot_f16_rows`]. Chunks of 8 past the end of a row are never formed:
+/// like the scalar reference, they would only add zero products.
 ///
 /// # Safety
 /// AVX2+FMA+F16C; `(out.len() - 1) * stride + y.len() <= rows.len()` when `out` is not empty.
@@ -95,9 +99,8 @@ pub(crate) unsafe fn dot_f16_rows(
                     i += 8;
                 }
                 if full < len {
-                    let yv = load_partial(&y[full..]);
                     for (a, r) in acc.iter_mut().zip(&rs) {
-                        *a = _mm256_fmadd_ps(load_partial(&r[full..]), yv, *a);
+                        *a = fma_tail(&r[full..], &y[full..], *a);
                     }
                 }
                 for (o, a) in o.iter_mut().zip(acc) {
@@ -116,7 +119,7 @@ pub(crate) unsafe fn dot_f16_rows(
                     i += 8;
                 }
                 if full < len {
-                    acc = _mm256_fmadd_ps(load_partial(&r[full..]), load_partial(&y[full..]), acc);
+                    acc = fma_tail(&r[full..], &y[full..], acc);
                 }
                 *o = hsum8(acc);
             }
@@ -137,8 +140,7 @@ pub(crate) unsafe fn dot_f16_rows(
                     c += 1;
                 }
                 if full < len {
-                    let (a, b) = (load_partial(&x[full..]), load_partial(&y[full..]));
-                    acc[c % 4] = _mm256_fmadd_ps(a, b, acc[c % 4]);
+                    acc[c % 4] = fma_tail(&x[full..], &y[full..], acc[c % 4]);
                 }
                 *o = reduce4(acc);
             }
