@@ -38,6 +38,23 @@ unsafe fn fma_tail(x: &[f16], y: &[f16], acc: __m256) -> __m256 {
     unsafe { _mm256_loadu_ps(lanes.as_ptr()) }
 }
 
+/// Values `full..len` of the row at `p` (`len - full` of them, 1..=7) in the low lanes,
+/// zero above: loaded as the last 8 values of the row and shifted down, so no copy is made.
+///
+/// # Safety
+/// AVX2+FMA+F16C; `8 <= len`, `len - 8 < full < len`, and `p` valid for `len` values.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn load_tail(p: *const f16, full: usize, len: usize) -> __m256 {
+    let tail = (len - full) as i32;
+    // SAFETY: values len-8..len lie inside the row (caller).
+    let v = unsafe { load8(p.add(len - 8)) };
+    let lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    let shifted = _mm256_permutevar8x32_ps(v, _mm256_add_epi32(lanes, _mm256_set1_epi32(8 - tail)));
+    let keep = _mm256_cmpgt_epi32(_mm256_set1_epi32(tail), lanes);
+    _mm256_and_ps(shifted, _mm256_castsi256_ps(keep))
+}
+
 /// The horizontal sum in `scalar::hsum8`'s order: high + low halves, then `movehl`, then
 /// `movehdup`.
 ///
@@ -65,7 +82,10 @@ unsafe fn reduce4(s: [__m256; 4]) -> f32 {
 }
 
 /// See [`crate::vecmath::dot_f16_rows`]. Chunks of 8 past the end of a row are never formed:
-/// like the scalar reference, they would only add zero products.
+/// like the scalar reference, they would only add zero products. A row's last partial chunk
+/// is either added lane by lane (`fma_tail`) or as a chunk whose missing lanes are `0 * 0`;
+/// that adds `+0` to accumulators that are never `-0` (they start at `+0`, and a sum is `-0`
+/// only when both terms are), so it leaves them unchanged, like the scalar reference.
 ///
 /// # Safety
 /// AVX2+FMA+F16C; `(out.len() - 1) * stride + y.len() <= rows.len()` when `out` is not empty.
@@ -98,7 +118,14 @@ pub(crate) unsafe fn dot_f16_rows(
                     }
                     i += 8;
                 }
-                if full < len {
+                if full < len && len >= 8 {
+                    // SAFETY: 8 <= len and full > len - 8 (full is len rounded down to 8).
+                    let yv = unsafe { load_tail(y.as_ptr(), full, len) };
+                    for (a, r) in acc.iter_mut().zip(&rs) {
+                        // SAFETY: as above, for a row of the same length.
+                        *a = _mm256_fmadd_ps(unsafe { load_tail(r.as_ptr(), full, len) }, yv, *a);
+                    }
+                } else if full < len {
                     for (a, r) in acc.iter_mut().zip(&rs) {
                         *a = fma_tail(&r[full..], &y[full..], *a);
                     }
@@ -118,7 +145,16 @@ pub(crate) unsafe fn dot_f16_rows(
                     acc = _mm256_fmadd_ps(a, b, acc);
                     i += 8;
                 }
-                if full < len {
+                if full < len && len >= 8 {
+                    // SAFETY: 8 <= len and full > len - 8.
+                    let (a, b) = unsafe {
+                        (
+                            load_tail(r.as_ptr(), full, len),
+                            load_tail(y.as_ptr(), full, len),
+                        )
+                    };
+                    acc = _mm256_fmadd_ps(a, b, acc);
+                } else if full < len {
                     acc = fma_tail(&r[full..], &y[full..], acc);
                 }
                 *o = hsum8(acc);
@@ -139,7 +175,16 @@ pub(crate) unsafe fn dot_f16_rows(
                     i += 8;
                     c += 1;
                 }
-                if full < len {
+                if full < len && len >= 8 {
+                    // SAFETY: 8 <= len and full > len - 8.
+                    let (a, b) = unsafe {
+                        (
+                            load_tail(x.as_ptr(), full, len),
+                            load_tail(y.as_ptr(), full, len),
+                        )
+                    };
+                    acc[c % 4] = _mm256_fmadd_ps(a, b, acc[c % 4]);
+                } else if full < len {
                     acc[c % 4] = fma_tail(&x[full..], &y[full..], acc[c % 4]);
                 }
                 *o = reduce4(acc);
