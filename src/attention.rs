@@ -10,12 +10,17 @@
 //! decides what counts as a leftover) is modelled, not the padding itself.
 
 use rayon::prelude::*;
+use tramontane_kernels::vecmath::{self, scalar::hsum8, F16DotOrder};
 
 use crate::kv_cache::{KvCache, KvElem, TypedKvCache};
-use crate::model::vmath::{ggml_expf, hsum8};
+use crate::Result;
 
 /// llama.cpp pads the number of attended cells to a multiple of this.
 const KV_WINDOW_PAD: usize = 256;
+
+/// Query tokens per parallel work item: small enough that (head, token block) items balance
+/// over threads despite the causal mask, large enough that each item's scratch is reused.
+const TOKEN_BLOCK: usize = 8;
 
 /// Head geometry and score scale of one attention layer.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -41,8 +46,12 @@ enum DotOrder {
 
 /// Attends `q` (one row of `n_head * head_dim` per token, RoPE applied; token `t` at position
 /// `first_pos + t`, whose K/V are already in the cache) to cells `0..=position` of `layer`, and
-/// writes one row per token to `out` (same layout as `q`). Parallel over heads in the current
-/// rayon pool. The caller guarantees `first_pos + n_tokens <= n_ctx` and matching lengths.
+/// writes one row per token to `out` (same layout as `q`). Parallel over (head, block of
+/// query tokens) in the current rayon pool. The caller guarantees
+/// `first_pos + n_tokens <= n_ctx` and matching lengths.
+///
+/// # Errors
+/// Only when those guarantees are broken (a kernel refuses a length).
 pub fn attend(
     cache: &KvCache,
     layer: usize,
@@ -50,10 +59,27 @@ pub fn attend(
     first_pos: usize,
     shape: &AttnShape,
     out: &mut [f32],
-) {
+) -> Result<()> {
     match cache {
         KvCache::F16(c) => attend_typed(c, layer, q, first_pos, shape, out),
         KvCache::F32(c) => attend_typed(c, layer, q, first_pos, shape, out),
+    }
+}
+
+/// Per-work-item buffers, reused across the item's tokens.
+struct Scratch<E> {
+    q: Vec<E>,
+    scores: Vec<f32>,
+    weights: Vec<E>,
+}
+
+impl<E> Default for Scratch<E> {
+    fn default() -> Self {
+        Scratch {
+            q: Vec::new(),
+            scores: Vec::new(),
+            weights: Vec::new(),
+        }
     }
 }
 
@@ -64,7 +90,7 @@ fn attend_typed<E: KvElem>(
     first_pos: usize,
     shape: &AttnShape,
     out: &mut [f32],
-) {
+) -> Result<()> {
     let AttnShape {
         n_head,
         n_kv_head,
@@ -73,7 +99,7 @@ fn attend_typed<E: KvElem>(
     } = *shape;
     let width = n_head * head_dim;
     if width == 0 || n_kv_head == 0 {
-        return;
+        return Ok(());
     }
     let n_tokens = q.len() / width;
     let group = (n_head / n_kv_head).max(1);
@@ -83,66 +109,77 @@ fn attend_typed<E: KvElem>(
         DotOrder::Vec
     };
     let window = (first_pos + n_tokens).div_ceil(KV_WINDOW_PAD) * KV_WINDOW_PAD;
+    let n_ctx = cache.shape().n_ctx;
+    let kv_width = cache.shape().kv_width();
+    let block = TOKEN_BLOCK * head_dim;
 
-    // Head-major scratch so each head writes one contiguous chunk in parallel.
+    // Head-major scratch so each (head, token block) item writes one contiguous chunk.
     let mut by_head = vec![0.0f32; n_head * n_tokens * head_dim];
     by_head
         .par_chunks_mut(n_tokens * head_dim)
         .enumerate()
-        .for_each(|(h, dst)| {
+        .flat_map(|(h, per_head)| {
+            per_head
+                .par_chunks_mut(block)
+                .enumerate()
+                .map(move |(b, dst)| (h, b * TOKEN_BLOCK, dst))
+        })
+        .try_for_each_init(Scratch::<E>::default, |s, (h, t0, dst)| {
             let kv_head = h / group;
-            let mut scores = Vec::with_capacity(first_pos + n_tokens);
-            let mut weights = Vec::with_capacity(first_pos + n_tokens);
-            for (t, o) in dst.chunks_exact_mut(head_dim).enumerate() {
+            let k_rows = cache.k_rows(layer, kv_head);
+            let v_rows = cache.v_rows(layer, kv_head);
+            for (j, o) in dst.chunks_exact_mut(head_dim).enumerate() {
+                let t = t0 + j;
                 let row = &q[t * width + h * head_dim..t * width + (h + 1) * head_dim];
-                let q_e: Vec<E> = row.iter().map(|&x| E::from_f32(x)).collect();
+                E::fill_from_f32(&mut s.q, row);
                 let n_keys = first_pos + t + 1;
-                scores.clear();
-                scores
-                    .extend((0..n_keys).map(|cell| {
-                        dot(order, cache.k_head(layer, cell, kv_head), &q_e, head_dim)
-                    }));
-                softmax_in_place(&mut scores, shape.scale);
-                weights.clear();
-                weights.extend(scores.iter().map(|&p| E::from_f32(p)));
-                for (d, o_d) in o.iter_mut().enumerate() {
-                    *o_d = dot(
-                        order,
-                        cache.v_run(layer, kv_head, d, n_keys),
-                        &weights,
-                        window,
-                    );
-                }
+                s.scores.clear();
+                s.scores.resize(n_keys, 0.0);
+                dots(order, head_dim, k_rows, kv_width, &s.q, &mut s.scores)?;
+                vecmath::soft_max(&mut s.scores, shape.scale);
+                E::fill_from_f32(&mut s.weights, &s.scores);
+                dots(order, window, v_rows, n_ctx, &s.weights, o)?;
             }
-        });
+            Ok::<(), crate::Error>(())
+        })?;
     for (h, chunk) in by_head.chunks_exact(n_tokens * head_dim).enumerate() {
         for (t, src) in chunk.chunks_exact(head_dim).enumerate() {
             out[t * width + h * head_dim..t * width + (h + 1) * head_dim].copy_from_slice(src);
         }
     }
+    Ok(())
 }
 
-/// `ggml_soft_max_ext` on the unmasked part of one row: `x*scale`, max, polynomial exp, the sum
-/// of each 8-lane block added into an f64, then every value times `f32(1/sum)`.
-fn softmax_in_place(row: &mut [f32], scale: f32) {
-    let mut max = f32::NEG_INFINITY;
-    for x in row.iter_mut() {
-        *x *= scale;
-        max = max.max(*x);
+/// `out[r] = dot(rows[r*stride..][..y.len()], y)` summed like the ggml kernel that would
+/// compute it over `padded_len` elements (see [`dot`]); the dispatched f16 kernels where
+/// their order is that one, the scalar emulation otherwise (f32 cache, odd lengths).
+fn dots<E: KvElem>(
+    order: DotOrder,
+    padded_len: usize,
+    rows: &[E],
+    stride: usize,
+    y: &[E],
+    out: &mut [f32],
+) -> Result<()> {
+    let kernel_order = match order {
+        DotOrder::Tiny if padded_len % 8 == 0 => Some(F16DotOrder::TinyBlas),
+        // All elements fall in ggml's 32-wide steps: no f64 leftovers.
+        _ if padded_len % 32 == 0 && padded_len >= y.len() => Some(F16DotOrder::GgmlVec),
+        _ => None,
+    };
+    if let (Some(ko), Some(rows16), Some(y16)) = (kernel_order, E::as_f16(rows), E::as_f16(y)) {
+        vecmath::dot_f16_rows(ko, rows16, stride, y16, out)?;
+        return Ok(());
     }
-    let mut sum = 0.0f64;
-    for block in row.chunks_mut(8) {
-        let mut lanes = [0.0f32; 8];
-        for (lane, x) in lanes.iter_mut().zip(block.iter_mut()) {
-            *x = ggml_expf(*x - max);
-            *lane = *x;
-        }
-        sum += f64::from(hsum8(&lanes));
+    for (r, o) in out.iter_mut().enumerate() {
+        let x =
+            rows.get(r * stride..r * stride + y.len())
+                .ok_or(crate::Error::InvalidArgument {
+                    what: "attention rows outside the cache".into(),
+                })?;
+        *o = dot(order, x, y, padded_len);
     }
-    let inv = (1.0 / sum) as f32;
-    for x in row.iter_mut() {
-        *x *= inv;
-    }
+    Ok(())
 }
 
 /// `sum x[i]*y[i]` over the given elements, summed in the order of the ggml kernel that would
@@ -205,7 +242,7 @@ mod tests {
             scale: 1.0,
         };
         let mut out = [0.0f32; 2];
-        attend(&c, 0, &[1.0, 2.0], 0, &attn, &mut out);
+        attend(&c, 0, &[1.0, 2.0], 0, &attn, &mut out).unwrap();
         assert_eq!(out, [5.0, -7.0]);
     }
 
@@ -226,7 +263,7 @@ mod tests {
             scale: 1.0,
         };
         let mut out = [0.0f32; 6];
-        attend(&c, 0, &[1.0, 1.0, 1.0, 1.0, 1.0, 1.0], 0, &attn, &mut out);
+        attend(&c, 0, &[1.0, 1.0, 1.0, 1.0, 1.0, 1.0], 0, &attn, &mut out).unwrap();
         let want = [2.0, 2.0, 3.0, 3.0, 5.0, 5.0];
         for (o, w) in out.iter().zip(want) {
             assert!((o - w).abs() < 1e-6, "{out:?}");

@@ -12,6 +12,10 @@ pub trait KvElem: Copy + Default + Send + Sync + 'static {
     fn from_f32(x: f32) -> Self;
     /// Widens back to f32 (exact).
     fn to_f32(self) -> f32;
+    /// The slice as f16 values when this is the f16 type (the SIMD kernels' input).
+    fn as_f16(s: &[Self]) -> Option<&[f16]>;
+    /// Replaces `dst` with `src` rounded into the element type.
+    fn fill_from_f32(dst: &mut Vec<Self>, src: &[f32]);
 }
 
 impl KvElem for f16 {
@@ -21,6 +25,19 @@ impl KvElem for f16 {
     fn to_f32(self) -> f32 {
         f16::to_f32(self)
     }
+    fn as_f16(s: &[Self]) -> Option<&[f16]> {
+        Some(s)
+    }
+    fn fill_from_f32(dst: &mut Vec<Self>, src: &[f32]) {
+        dst.clear();
+        dst.resize(src.len(), f16::ZERO);
+        // The lengths are equal by construction, so the kernel cannot refuse them; the
+        // per-element conversion is the same rounding, kept as the fallback.
+        if tramontane_kernels::vecmath::f32_to_f16(src, dst).is_err() {
+            dst.clear();
+            dst.extend(src.iter().map(|&x| f16::from_f32(x)));
+        }
+    }
 }
 
 impl KvElem for f32 {
@@ -29,6 +46,13 @@ impl KvElem for f32 {
     }
     fn to_f32(self) -> f32 {
         self
+    }
+    fn as_f16(_: &[Self]) -> Option<&[f16]> {
+        None
+    }
+    fn fill_from_f32(dst: &mut Vec<Self>, src: &[f32]) {
+        dst.clear();
+        dst.extend_from_slice(src);
     }
 }
 
@@ -115,6 +139,21 @@ impl<E: KvElem> TypedKvCache<E> {
         let s = self.shape;
         let start = (layer * s.n_ctx + cell) * s.kv_width() + kv_head * s.head_dim;
         &self.k[start..start + s.head_dim]
+    }
+
+    /// K of one KV head from cell 0 on: cell `c`'s row starts at `c * kv_width` and is
+    /// `head_dim` long.
+    pub fn k_rows(&self, layer: usize, kv_head: usize) -> &[E] {
+        let s = self.shape;
+        let start = layer * s.n_ctx * s.kv_width() + kv_head * s.head_dim;
+        &self.k[start..(layer + 1) * s.n_ctx * s.kv_width()]
+    }
+
+    /// V of one KV head: dimension `d`'s run of cells starts at `d * n_ctx`.
+    pub fn v_rows(&self, layer: usize, kv_head: usize) -> &[E] {
+        let s = self.shape;
+        let start = layer * s.n_ctx * s.kv_width() + kv_head * s.head_dim * s.n_ctx;
+        &self.v_t[start..(layer + 1) * s.n_ctx * s.kv_width()]
     }
 
     /// The first `n_cells` cells of V for one KV head and dimension.

@@ -34,7 +34,7 @@ impl Default for SessionOptions {
 pub struct Session<'m> {
     model: &'m Model,
     cache: KvCache,
-    pool: rayon::ThreadPool,
+    pool: std::sync::Arc<rayon::ThreadPool>,
     threads: usize,
     /// Tokens whose K/V are in the cache, in order.
     tokens: Vec<u32>,
@@ -73,12 +73,19 @@ impl Model {
             Some(t) => t,
             None => std::thread::available_parallelism().map_or(1, |n| n.get()),
         };
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .map_err(|e| Error::InvalidArgument {
-                what: format!("cannot start {threads} threads: {e}"),
-            })?;
+        // With two or more threads, the matmul kernels' pool of that size also runs the
+        // attention: one set of workers, none spinning idle beside another pool's.
+        let pool = match tramontane_kernels::matmul::pool(threads) {
+            Some(p) if threads > 1 => p,
+            _ => std::sync::Arc::new(
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .map_err(|e| Error::InvalidArgument {
+                        what: format!("cannot start {threads} threads: {e}"),
+                    })?,
+            ),
+        };
         let shape = KvShape {
             n_layer: c.n_layer,
             n_ctx,

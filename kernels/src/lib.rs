@@ -18,6 +18,7 @@ pub mod formats;
 pub mod matmul;
 pub mod reference;
 pub mod types;
+pub mod vecmath;
 #[cfg(target_arch = "x86_64")]
 mod x86;
 

@@ -304,7 +304,9 @@ impl Job<'_> {
 
 /// The process-wide pool for `threads` workers (0: all cores), built on first use; `None`
 /// for one thread (run inline) or when the OS refuses threads (then run inline too).
-fn pool(threads: usize) -> Option<Arc<rayon::ThreadPool>> {
+/// Callers that run their own parallel work between matmuls (attention) can run it in this
+/// pool too, so no second pool's idle workers compete for the cores.
+pub fn pool(threads: usize) -> Option<Arc<rayon::ThreadPool>> {
     let threads = if threads == 0 {
         std::thread::available_parallelism().map_or(1, |n| n.get())
     } else {

@@ -6,11 +6,11 @@
 
 use tramontane_kernels::matmul::{matmul_quantized, QuantizedActivations};
 use tramontane_kernels::reference::{dequantize_row, row_bytes, vec_dot_type};
+use tramontane_kernels::vecmath::swiglu;
 
 use crate::attention::{attend, AttnShape};
 use crate::kv_cache::KvCache;
 use crate::model::config::ModelConfig;
-use crate::model::vmath::swiglu;
 use crate::model::weights::{FfnWeights, Matrix, ModelWeights};
 use crate::moe::{DispatchOptions, MoeFfn};
 use crate::norm::rms_norm_rows;
@@ -160,7 +160,7 @@ impl Forward<'_> {
                     .rotate_heads(a, &mut k[t * kv_width..(t + 1) * kv_width], c.head_dim);
             }
             cache.store(il, first_pos, &k, &v);
-            attend(cache, il, &q, first_pos, &attn_shape, &mut attn);
+            attend(cache, il, &q, first_pos, &attn_shape, &mut attn)?;
             let mut acts = Acts::new(&attn, q_width, n);
             self.project(&layer.wo, &mut acts, &mut proj)?;
             x.iter_mut().zip(&proj).for_each(|(a, b)| *a += b);
@@ -177,7 +177,7 @@ impl Forward<'_> {
                     self.project(wu, &mut acts, &mut up)?;
                     hidden.clear();
                     hidden.resize(gate.len(), 0.0);
-                    swiglu(&gate, &up, &mut hidden);
+                    swiglu(&gate, &up, &mut hidden)?;
                     let mut acts = Acts::new(&hidden, c.n_ff, n);
                     self.project(wd, &mut acts, &mut proj)?;
                 }

@@ -4,7 +4,6 @@ pub mod arch;
 pub mod config;
 pub mod forward;
 mod loaded;
-pub mod vmath;
 pub mod weights;
 
 pub use loaded::{Model, ModelInfo};

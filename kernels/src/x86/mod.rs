@@ -10,6 +10,7 @@ mod legacy_lanes;
 mod legacy_tile;
 mod quantize;
 mod simd;
+pub(crate) mod vecmath;
 
 use crate::dispatch::{KernelSet, QuantizeActFn, TileFn, VecDotFn};
 use crate::GgmlType;

@@ -1,0 +1,428 @@
+//! The elementwise and attention math of ggml-cpu, rounding exactly like llama.cpp's AVX2 path:
+//! f16 dot products in ggml's two summation orders, the polynomial `ggml_v_expf`, softmax,
+//! SiLU/SwiGLU and f32 -> f16 rows.
+//!
+//! Every entry point has a scalar reference in [`scalar`] that spells out the lane-by-lane
+//! fused operations; the dispatched SIMD versions (AVX2+FMA+F16C on x86_64, chosen with the
+//! rest of the kernels, see [`crate::dispatch`]) perform the same operations in the same
+//! order, so their results are bit-identical (NaN payloads aside). On other CPUs the scalar
+//! reference runs; on aarch64 its `mul_add` is a real fused instruction.
+
+use half::f16;
+
+use crate::KernelError;
+
+/// Which of ggml's f16 dot-product kernels a product imitates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum F16DotOrder {
+    /// `ggml_vec_dot_f16` (one token): four 8-lane accumulators over steps of 32 values,
+    /// reduced as `(s0+s2)+(s1+s3)`, then halves and two pairwise adds. The rows are taken as
+    /// zero-padded to a multiple of 32 (what llama.cpp's padded attention window amounts to),
+    /// so there are no f64 leftovers; for unpadded lengths use the dispatched F16 `vec_dot`.
+    GgmlVec,
+    /// llamafile tinyBLAS (a batch): one 8-lane accumulator, element `i` into lane `i % 8`,
+    /// then the 8-lane horizontal sum.
+    TinyBlas,
+}
+
+/// The scalar references: the definition of every result in this module.
+pub mod scalar {
+    use half::f16;
+
+    use super::F16DotOrder;
+
+    /// The horizontal sum of one 8-lane register as AVX code does it (high half plus low
+    /// half, then pairs): `((v0+v4)+(v2+v6)) + ((v1+v5)+(v3+v7))`.
+    pub fn hsum8(v: &[f32; 8]) -> f32 {
+        let h = [v[4] + v[0], v[5] + v[1], v[6] + v[2], v[7] + v[3]];
+        (h[0] + h[2]) + (h[1] + h[3])
+    }
+
+    /// `sum x[i]*y[i]` over `min(x.len(), y.len())` values in the given order.
+    pub fn dot_f16(order: F16DotOrder, x: &[f16], y: &[f16]) -> f32 {
+        match order {
+            F16DotOrder::TinyBlas => {
+                let mut acc = [0.0f32; 8];
+                for (i, (a, b)) in x.iter().zip(y).enumerate() {
+                    acc[i % 8] = a.to_f32().mul_add(b.to_f32(), acc[i % 8]);
+                }
+                hsum8(&acc)
+            }
+            F16DotOrder::GgmlVec => {
+                let mut acc = [[0.0f32; 8]; 4];
+                for (i, (a, b)) in x.iter().zip(y).enumerate() {
+                    let slot = &mut acc[(i / 8) % 4][i % 8];
+                    *slot = a.to_f32().mul_add(b.to_f32(), *slot);
+                }
+                let mut v = [0.0f32; 8];
+                for (l, out) in v.iter_mut().enumerate() {
+                    *out = (acc[0][l] + acc[2][l]) + (acc[1][l] + acc[3][l]);
+                }
+                let t = [v[0] + v[4], v[1] + v[5], v[2] + v[6], v[3] + v[7]];
+                (t[0] + t[1]) + (t[2] + t[3])
+            }
+        }
+    }
+
+    /// One lane of ggml's `ggml_v_expf` (max error about 1.5 ulp; flushes below -103.97
+    /// to 0, overflows above 88.7 to infinity).
+    pub fn expf(x: f32) -> f32 {
+        let r = f32::from_bits(0x4b40_0000); // 0x1.8p23
+        let z = x.mul_add(f32::from_bits(0x3fb8_aa3b), r); // log2(e)
+        let n = z - r;
+        let b = (-n).mul_add(
+            f32::from_bits(0x35bf_be8e),
+            (-n).mul_add(f32::from_bits(0x3f31_7200), x),
+        );
+        let e = z.to_bits() << 23;
+        let k = f32::from_bits(e.wrapping_add(1.0f32.to_bits()));
+        let u = b * b;
+        let j = f32::from_bits(0x3c07_2010)
+            .mul_add(b, f32::from_bits(0x3d2b_9f17))
+            .mul_add(
+                u,
+                f32::from_bits(0x3e2a_af33).mul_add(b, f32::from_bits(0x3eff_fedb)),
+            )
+            .mul_add(u, f32::from_bits(0x3f7f_fff6) * b);
+        if n.abs() <= 126.0 || n.is_nan() {
+            return k.mul_add(j, k);
+        }
+        let g: u32 = if n <= 0.0 { 0x8200_0000 } else { 0 };
+        let s1 = f32::from_bits(g.wrapping_add(0x7f00_0000));
+        if n.abs() > 192.0 {
+            return s1 * s1;
+        }
+        let s2 = f32::from_bits(e.wrapping_sub(g));
+        s2.mul_add(j, s2) * s1
+    }
+
+    /// ggml's vector SiLU: `x / (1 + expf(0 - x))` with the polynomial exp.
+    pub fn silu(x: f32) -> f32 {
+        x / (1.0 + expf(0.0 - x))
+    }
+
+    /// `out[i] = silu(gate[i]) * up[i]` over the common length.
+    pub fn swiglu(gate: &[f32], up: &[f32], out: &mut [f32]) {
+        for ((o, &g), &u) in out.iter_mut().zip(gate).zip(up) {
+            *o = silu(g) * u;
+        }
+    }
+
+    /// `ggml_soft_max_ext` on the unmasked part of one row: `x*scale`, the max, the
+    /// polynomial exp of `x - max`, each 8-lane block's horizontal sum added into an f64
+    /// (masked lanes count as 0), then every value times `f32(1/sum)`.
+    pub fn soft_max(row: &mut [f32], scale: f32) {
+        let mut max = f32::NEG_INFINITY;
+        for x in row.iter_mut() {
+            *x *= scale;
+            max = max.max(*x);
+        }
+        let mut sum = 0.0f64;
+        for block in row.chunks_mut(8) {
+            sum += exp_block(block, max);
+        }
+        let inv = (1.0 / sum) as f32;
+        for x in row.iter_mut() {
+            *x *= inv;
+        }
+    }
+
+    /// `x = expf(x - max)` on up to 8 values; returns their 8-lane horizontal sum (missing
+    /// lanes are 0).
+    pub(crate) fn exp_block(block: &mut [f32], max: f32) -> f64 {
+        let mut lanes = [0.0f32; 8];
+        for (lane, x) in lanes.iter_mut().zip(block.iter_mut()) {
+            *x = expf(*x - max);
+            *lane = *x;
+        }
+        f64::from(hsum8(&lanes))
+    }
+
+    /// Rounds each value to f16 (nearest even, like F16C) over the common length.
+    pub fn f32_to_f16(src: &[f32], dst: &mut [f16]) {
+        for (d, &s) in dst.iter_mut().zip(src) {
+            *d = f16::from_f32(s);
+        }
+    }
+}
+
+/// Whether the x86 AVX2+FMA+F16C versions may run: the dispatcher chose an x86 SIMD set,
+/// which it only does after detecting those three features (and which
+/// `TRAMONTANE_KERNELS=scalar` turns off).
+#[cfg(target_arch = "x86_64")]
+fn x86_simd() -> bool {
+    use std::sync::OnceLock;
+    static SIMD: OnceLock<bool> = OnceLock::new();
+    *SIMD.get_or_init(|| matches!(crate::active_kernels(), "avx2" | "avxvnni"))
+}
+
+fn mismatch(what: &'static str, expected: usize, got: usize) -> KernelError {
+    KernelError::LengthMismatch {
+        what,
+        expected,
+        got,
+    }
+}
+
+/// `out[r] = dot(rows[r*stride .. r*stride + y.len()], y)` for every `r < out.len()`, summed
+/// in `order` (see [`F16DotOrder`]). Rows may overlap or have gaps (`stride` is free).
+///
+/// # Errors
+/// When the last row does not fit in `rows`.
+pub fn dot_f16_rows(
+    order: F16DotOrder,
+    rows: &[f16],
+    stride: usize,
+    y: &[f16],
+    out: &mut [f32],
+) -> Result<(), KernelError> {
+    let Some(last) = out.len().checked_sub(1) else {
+        return Ok(());
+    };
+    let needed = last
+        .checked_mul(stride)
+        .and_then(|s| s.checked_add(y.len()))
+        .ok_or(mismatch("dot_f16_rows: rows", usize::MAX, rows.len()))?;
+    if rows.len() < needed {
+        return Err(mismatch("dot_f16_rows: rows", needed, rows.len()));
+    }
+    #[cfg(target_arch = "x86_64")]
+    if x86_simd() {
+        // SAFETY: x86_simd() confirmed AVX2+FMA+F16C; every row lies inside `rows` (checked).
+        unsafe { crate::x86::vecmath::dot_f16_rows(order, rows, stride, y, out) };
+        return Ok(());
+    }
+    for (r, o) in out.iter_mut().enumerate() {
+        let start = r * stride;
+        *o = scalar::dot_f16(order, &rows[start..start + y.len()], y);
+    }
+    Ok(())
+}
+
+/// [`scalar::soft_max`], dispatched.
+pub fn soft_max(row: &mut [f32], scale: f32) {
+    #[cfg(target_arch = "x86_64")]
+    if x86_simd() {
+        // SAFETY: x86_simd() confirmed AVX2+FMA+F16C.
+        unsafe { crate::x86::vecmath::soft_max(row, scale) };
+        return;
+    }
+    scalar::soft_max(row, scale);
+}
+
+/// [`scalar::swiglu`], dispatched.
+///
+/// # Errors
+/// When the three lengths differ.
+pub fn swiglu(gate: &[f32], up: &[f32], out: &mut [f32]) -> Result<(), KernelError> {
+    if gate.len() != out.len() || up.len() != out.len() {
+        return Err(mismatch("swiglu", out.len(), gate.len().min(up.len())));
+    }
+    #[cfg(target_arch = "x86_64")]
+    if x86_simd() {
+        // SAFETY: x86_simd() confirmed AVX2+FMA+F16C; the lengths are equal (checked).
+        unsafe { crate::x86::vecmath::swiglu(gate, up, out) };
+        return Ok(());
+    }
+    scalar::swiglu(gate, up, out);
+    Ok(())
+}
+
+/// [`scalar::f32_to_f16`], dispatched.
+///
+/// # Errors
+/// When the lengths differ.
+pub fn f32_to_f16(src: &[f32], dst: &mut [f16]) -> Result<(), KernelError> {
+    if src.len() != dst.len() {
+        return Err(mismatch("f32_to_f16", dst.len(), src.len()));
+    }
+    #[cfg(target_arch = "x86_64")]
+    if x86_simd() {
+        // SAFETY: x86_simd() confirmed AVX2+FMA+F16C; the lengths are equal (checked).
+        unsafe { crate::x86::vecmath::f32_to_f16(src, dst) };
+        return Ok(());
+    }
+    scalar::f32_to_f16(src, dst);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A small deterministic generator (splitmix64) so failures reproduce.
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = self.0;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            z ^ (z >> 31)
+        }
+        fn unit(&mut self) -> f32 {
+            (self.next() >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
+        }
+        /// Mostly ordinary values of varied scale, sometimes specials.
+        fn value(&mut self, scale: f32) -> f32 {
+            match self.next() % 64 {
+                0 => f32::NAN,
+                1 => f32::INFINITY,
+                2 => f32::NEG_INFINITY,
+                3 => -0.0,
+                4 => 1e-6,    // an f16 subnormal
+                5 => 70000.0, // overflows f16
+                6 => 1e-30,   // f32 tiny
+                7 => -88.5,   // near expf's underflow edge
+                8 => 89.0,    // past expf's overflow edge
+                _ => self.unit() * scale,
+            }
+        }
+    }
+
+    fn same(a: f32, b: f32) -> bool {
+        a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan())
+    }
+
+    #[test]
+    fn dot_rows_match_scalar_in_both_orders() {
+        let mut rng = Rng(1);
+        for &len in &[1usize, 7, 8, 9, 31, 32, 33, 64, 100, 256, 300] {
+            for &specials in &[false, true] {
+                let gen = |rng: &mut Rng| {
+                    if specials {
+                        f16::from_f32(rng.value(4.0))
+                    } else {
+                        f16::from_f32(rng.unit() * 4.0)
+                    }
+                };
+                let n_rows = 7;
+                let stride = len + 3;
+                let rows: Vec<f16> = (0..n_rows * stride).map(|_| gen(&mut rng)).collect();
+                let y: Vec<f16> = (0..len).map(|_| gen(&mut rng)).collect();
+                for order in [F16DotOrder::GgmlVec, F16DotOrder::TinyBlas] {
+                    let mut out = vec![0.0f32; n_rows];
+                    dot_f16_rows(order, &rows, stride, &y, &mut out).unwrap();
+                    for (r, &o) in out.iter().enumerate() {
+                        let want = scalar::dot_f16(order, &rows[r * stride..][..len], &y);
+                        assert!(same(o, want), "{order:?} len {len} row {r}: {o} vs {want}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn dot_rows_refuse_short_input() {
+        let rows = vec![f16::ZERO; 10];
+        let y = vec![f16::ZERO; 4];
+        let mut out = [0.0f32; 3];
+        assert!(dot_f16_rows(F16DotOrder::TinyBlas, &rows, 4, &y, &mut out).is_err());
+        assert!(dot_f16_rows(F16DotOrder::TinyBlas, &rows, 3, &y, &mut out).is_ok());
+    }
+
+    #[test]
+    fn dot_orders_agree_with_plain_sum_on_exact_values() {
+        // Small integers: every order sums exactly, so both must give the plain total.
+        let x: Vec<f16> = (0..70).map(|i| f16::from_f32((i % 7) as f32)).collect();
+        let y: Vec<f16> = (0..70)
+            .map(|i| f16::from_f32((i % 5) as f32 - 2.0))
+            .collect();
+        let want: f32 = x.iter().zip(&y).map(|(a, b)| a.to_f32() * b.to_f32()).sum();
+        assert_eq!(scalar::dot_f16(F16DotOrder::GgmlVec, &x, &y), want);
+        assert_eq!(scalar::dot_f16(F16DotOrder::TinyBlas, &x, &y), want);
+    }
+
+    #[test]
+    fn soft_max_matches_scalar() {
+        let mut rng = Rng(2);
+        for &len in &[1usize, 5, 8, 13, 64, 257, 1000] {
+            for &specials in &[false, true] {
+                let row: Vec<f32> = (0..len)
+                    .map(|_| {
+                        if specials {
+                            rng.value(30.0)
+                        } else {
+                            rng.unit() * 30.0
+                        }
+                    })
+                    .collect();
+                for &scale in &[0.125f32, 1.0, 3.7] {
+                    let (mut a, mut b) = (row.clone(), row.clone());
+                    soft_max(&mut a, scale);
+                    scalar::soft_max(&mut b, scale);
+                    for (i, (&x, &y)) in a.iter().zip(&b).enumerate() {
+                        assert!(same(x, y), "len {len} [{i}]: {x} vs {y}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn swiglu_and_expf_match_scalar_everywhere() {
+        let mut rng = Rng(3);
+        let n = 4099;
+        let gate: Vec<f32> = (0..n).map(|_| rng.value(120.0)).collect();
+        let up: Vec<f32> = (0..n).map(|_| rng.value(3.0)).collect();
+        let mut out = vec![0.0f32; n];
+        swiglu(&gate, &up, &mut out).unwrap();
+        for i in 0..n {
+            let want = scalar::silu(gate[i]) * up[i];
+            assert!(same(out[i], want), "[{i}] g={} u={}", gate[i], up[i]);
+        }
+        // Sweep expf's whole range through swiglu with up = 1: silu(x) = x / (1 + expf(-x)).
+        let xs: Vec<f32> = (0..20000).map(|i| -200.0 + i as f32 * 0.02).collect();
+        let ones = vec![1.0f32; xs.len()];
+        let mut got = vec![0.0f32; xs.len()];
+        swiglu(&xs, &ones, &mut got).unwrap();
+        for (&x, &g) in xs.iter().zip(&got) {
+            assert!(same(g, scalar::silu(x)), "x={x}");
+        }
+        assert!(swiglu(&xs, &ones[1..], &mut got).is_err());
+    }
+
+    #[test]
+    fn f16_rows_match_scalar() {
+        let mut rng = Rng(4);
+        let src: Vec<f32> = (0..1001).map(|_| rng.value(1e5)).collect();
+        let mut a = vec![f16::ZERO; src.len()];
+        let mut b = vec![f16::ZERO; src.len()];
+        f32_to_f16(&src, &mut a).unwrap();
+        scalar::f32_to_f16(&src, &mut b);
+        for (x, y) in a.iter().zip(&b) {
+            assert!(x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan()));
+        }
+    }
+
+    #[test]
+    fn expf_is_close_to_libm_and_handles_extremes() {
+        // The routine promises < 2 ulp; check relative error over a sweep.
+        let mut x = -80.0f32;
+        while x < 80.0 {
+            let (a, b) = (scalar::expf(x), x.exp());
+            assert!(((a - b) / b).abs() < 3e-7, "x={x}: {a} vs {b}");
+            x += 0.173;
+        }
+        assert_eq!(scalar::expf(0.0), 1.0);
+        assert_eq!(scalar::expf(f32::NEG_INFINITY), 0.0);
+        assert_eq!(scalar::expf(-200.0), 0.0);
+        assert_eq!(scalar::expf(200.0), f32::INFINITY);
+    }
+
+    #[test]
+    fn silu_matches_definition() {
+        for &x in &[-5.0f32, -1.0, 0.0, 0.5, 3.0] {
+            let want = x / (1.0 + (-x).exp());
+            assert!((scalar::silu(x) - want).abs() <= 1e-6 * want.abs().max(1.0));
+        }
+    }
+
+    #[test]
+    fn hsum8_adds_everything() {
+        assert_eq!(
+            scalar::hsum8(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0]),
+            36.0
+        );
+    }
+}

@@ -1,0 +1,355 @@
+//! AVX2+FMA+F16C versions of [`crate::vecmath`]: the same fused operations as the scalar
+//! references in `crate::vecmath::scalar`, eight lanes at a time, so every result is
+//! bit-identical to them.
+
+use core::arch::x86_64::*;
+
+use half::f16;
+
+use crate::vecmath::{scalar, F16DotOrder};
+
+/// Eight f16 values at `p` widened to f32.
+///
+/// # Safety
+/// F16C; `p` points at 8 readable f16 values.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn load8(p: *const f16) -> __m256 {
+    // SAFETY: the caller guarantees 16 readable bytes at `p`.
+    unsafe { _mm256_cvtph_ps(_mm_loadu_si128(p.cast())) }
+}
+
+/// `acc[l] = fma(x[l], y[l], acc[l])` for the lanes `l < x.len().min(y.len())` (at most 8),
+/// the other lanes untouched: the tail of a row, without a zero-padded copy.
+///
+/// # Safety
+/// AVX2+FMA+F16C.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn fma_tail(x: &[f16], y: &[f16], acc: __m256) -> __m256 {
+    let mut lanes = [0.0f32; 8];
+    // SAFETY: `lanes` holds 8 values.
+    unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), acc) };
+    for ((l, a), b) in lanes.iter_mut().zip(x).zip(y) {
+        // With FMA enabled in this function, `mul_add` is the fused instruction.
+        *l = a.to_f32().mul_add(b.to_f32(), *l);
+    }
+    // SAFETY: as above.
+    unsafe { _mm256_loadu_ps(lanes.as_ptr()) }
+}
+
+/// Values `full..len` of the row at `p` (`len - full` of them, 1..=7) in the low lanes,
+/// zero above: loaded as the last 8 values of the row and shifted down, so no copy is made.
+///
+/// # Safety
+/// AVX2+FMA+F16C; `8 <= len`, `len - 8 < full < len`, and `p` valid for `len` values.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn load_tail(p: *const f16, full: usize, len: usize) -> __m256 {
+    let tail = (len - full) as i32;
+    // SAFETY: values len-8..len lie inside the row (caller).
+    let v = unsafe { load8(p.add(len - 8)) };
+    let lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    let shifted = _mm256_permutevar8x32_ps(v, _mm256_add_epi32(lanes, _mm256_set1_epi32(8 - tail)));
+    let keep = _mm256_cmpgt_epi32(_mm256_set1_epi32(tail), lanes);
+    _mm256_and_ps(shifted, _mm256_castsi256_ps(keep))
+}
+
+/// The horizontal sum in `scalar::hsum8`'s order: high + low halves, then `movehl`, then
+/// `movehdup`.
+///
+/// # Safety
+/// AVX.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn hsum8(v: __m256) -> f32 {
+    let h = _mm_add_ps(_mm256_extractf128_ps(v, 1), _mm256_castps256_ps128(v));
+    let h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+    _mm_cvtss_f32(_mm_add_ss(h, _mm_movehdup_ps(h)))
+}
+
+/// The `ggml_vec_dot_f16` reduction: `(s0+s2)+(s1+s3)`, halves, two pairwise adds.
+///
+/// # Safety
+/// AVX.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn reduce4(s: [__m256; 4]) -> f32 {
+    let s = _mm256_add_ps(_mm256_add_ps(s[0], s[2]), _mm256_add_ps(s[1], s[3]));
+    let t = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
+    let t = _mm_hadd_ps(t, t);
+    _mm_cvtss_f32(_mm_hadd_ps(t, t))
+}
+
+/// See [`crate::vecmath::dot_f16_rows`]. Chunks of 8 past the end of a row are never formed:
+/// like the scalar reference, they would only add zero products. A row's last partial chunk
+/// is either added lane by lane (`fma_tail`) or as a chunk whose missing lanes are `0 * 0`;
+/// that adds `+0` to accumulators that are never `-0` (they start at `+0`, and a sum is `-0`
+/// only when both terms are), so it leaves them unchanged, like the scalar reference.
+///
+/// # Safety
+/// AVX2+FMA+F16C; `(out.len() - 1) * stride + y.len() <= rows.len()` when `out` is not empty.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) unsafe fn dot_f16_rows(
+    order: F16DotOrder,
+    rows: &[f16],
+    stride: usize,
+    y: &[f16],
+    out: &mut [f32],
+) {
+    let len = y.len();
+    let full = len & !7;
+    let row = |r: usize| &rows[r * stride..r * stride + len];
+    match order {
+        F16DotOrder::TinyBlas => {
+            // Four rows at a time: four independent accumulator chains hide the FMA latency.
+            let mut chunks = out.chunks_exact_mut(4);
+            let mut r0 = 0;
+            for o in &mut chunks {
+                let rs = [row(r0), row(r0 + 1), row(r0 + 2), row(r0 + 3)];
+                let mut acc = [_mm256_setzero_ps(); 4];
+                let mut i = 0;
+                while i < full {
+                    // SAFETY: i + 8 <= full <= len, the length of `y` and of every row.
+                    let yv = unsafe { load8(y.as_ptr().add(i)) };
+                    for (a, r) in acc.iter_mut().zip(&rs) {
+                        // SAFETY: as above.
+                        *a = _mm256_fmadd_ps(unsafe { load8(r.as_ptr().add(i)) }, yv, *a);
+                    }
+                    i += 8;
+                }
+                if full < len && len >= 8 {
+                    // SAFETY: 8 <= len and full > len - 8 (full is len rounded down to 8).
+                    let yv = unsafe { load_tail(y.as_ptr(), full, len) };
+                    for (a, r) in acc.iter_mut().zip(&rs) {
+                        // SAFETY: as above, for a row of the same length.
+                        *a = _mm256_fmadd_ps(unsafe { load_tail(r.as_ptr(), full, len) }, yv, *a);
+                    }
+                } else if full < len {
+                    for (a, r) in acc.iter_mut().zip(&rs) {
+                        *a = fma_tail(&r[full..], &y[full..], *a);
+                    }
+                }
+                for (o, a) in o.iter_mut().zip(acc) {
+                    *o = hsum8(a);
+                }
+                r0 += 4;
+            }
+            for (k, o) in chunks.into_remainder().iter_mut().enumerate() {
+                let r = row(r0 + k);
+                let mut acc = _mm256_setzero_ps();
+                let mut i = 0;
+                while i < full {
+                    // SAFETY: i + 8 <= full <= len.
+                    let (a, b) = unsafe { (load8(r.as_ptr().add(i)), load8(y.as_ptr().add(i))) };
+                    acc = _mm256_fmadd_ps(a, b, acc);
+                    i += 8;
+                }
+                if full < len && len >= 8 {
+                    // SAFETY: 8 <= len and full > len - 8.
+                    let (a, b) = unsafe {
+                        (
+                            load_tail(r.as_ptr(), full, len),
+                            load_tail(y.as_ptr(), full, len),
+                        )
+                    };
+                    acc = _mm256_fmadd_ps(a, b, acc);
+                } else if full < len {
+                    acc = fma_tail(&r[full..], &y[full..], acc);
+                }
+                *o = hsum8(acc);
+            }
+        }
+        F16DotOrder::GgmlVec => {
+            // Chunk c of 8 values goes to accumulator c % 4 (ggml's 32-value step); chunks
+            // past the end are all-zero and leave the accumulators unchanged.
+            for (r, o) in out.iter_mut().enumerate() {
+                let x = row(r);
+                let mut acc = [_mm256_setzero_ps(); 4];
+                let mut i = 0;
+                let mut c = 0;
+                while i < full {
+                    // SAFETY: i + 8 <= full <= len.
+                    let (a, b) = unsafe { (load8(x.as_ptr().add(i)), load8(y.as_ptr().add(i))) };
+                    acc[c % 4] = _mm256_fmadd_ps(a, b, acc[c % 4]);
+                    i += 8;
+                    c += 1;
+                }
+                if full < len && len >= 8 {
+                    // SAFETY: 8 <= len and full > len - 8.
+                    let (a, b) = unsafe {
+                        (
+                            load_tail(x.as_ptr(), full, len),
+                            load_tail(y.as_ptr(), full, len),
+                        )
+                    };
+                    acc[c % 4] = _mm256_fmadd_ps(a, b, acc[c % 4]);
+                } else if full < len {
+                    acc[c % 4] = fma_tail(&x[full..], &y[full..], acc[c % 4]);
+                }
+                *o = reduce4(acc);
+            }
+        }
+    }
+}
+
+/// `ggml_v_expf` on 8 lanes: the lane-wise operations of `scalar::expf`, with its two rare
+/// branches (|n| > 126, |n| > 192) as blends.
+///
+/// # Safety
+/// AVX2+FMA.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn expf8(x: __m256) -> __m256 {
+    let r = bits(0x4b40_0000);
+    let z = _mm256_fmadd_ps(x, bits(0x3fb8_aa3b), r);
+    let n = _mm256_sub_ps(z, r);
+    let b = _mm256_fnmadd_ps(
+        n,
+        bits(0x35bf_be8e),
+        _mm256_fnmadd_ps(n, bits(0x3f31_7200), x),
+    );
+    let e = _mm256_slli_epi32(_mm256_castps_si256(z), 23);
+    let k = _mm256_castsi256_ps(_mm256_add_epi32(
+        e,
+        _mm256_castps_si256(_mm256_set1_ps(1.0)),
+    ));
+    let abs_n = _mm256_andnot_ps(_mm256_set1_ps(-0.0), n);
+    let c = _mm256_cmp_ps(abs_n, _mm256_set1_ps(126.0), _CMP_GT_OQ);
+    let u = _mm256_mul_ps(b, b);
+    let j = _mm256_fmadd_ps(
+        _mm256_fmadd_ps(
+            _mm256_fmadd_ps(bits(0x3c07_2010), b, bits(0x3d2b_9f17)),
+            u,
+            _mm256_fmadd_ps(bits(0x3e2a_af33), b, bits(0x3eff_fedb)),
+        ),
+        u,
+        _mm256_mul_ps(bits(0x3f7f_fff6), b),
+    );
+    let normal = _mm256_fmadd_ps(k, j, k);
+    if _mm256_movemask_ps(c) == 0 {
+        return normal;
+    }
+    let g = _mm256_and_si256(
+        _mm256_castps_si256(_mm256_cmp_ps(n, _mm256_setzero_ps(), _CMP_LE_OQ)),
+        _mm256_set1_epi32(0x8200_0000u32 as i32),
+    );
+    let s1 = _mm256_castsi256_ps(_mm256_add_epi32(g, _mm256_set1_epi32(0x7f00_0000)));
+    let s2 = _mm256_castsi256_ps(_mm256_sub_epi32(e, g));
+    let d = _mm256_cmp_ps(abs_n, _mm256_set1_ps(192.0), _CMP_GT_OQ);
+    let big = _mm256_blendv_ps(
+        _mm256_mul_ps(_mm256_fmadd_ps(s2, j, s2), s1),
+        _mm256_mul_ps(s1, s1),
+        d,
+    );
+    _mm256_blendv_ps(normal, big, c)
+}
+
+/// Eight lanes of the f32 whose bit pattern is `b`.
+///
+/// # Safety
+/// AVX.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn bits(b: u32) -> __m256 {
+    _mm256_castsi256_ps(_mm256_set1_epi32(b as i32))
+}
+
+/// See [`crate::vecmath::soft_max`].
+///
+/// # Safety
+/// AVX2+FMA+F16C.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) unsafe fn soft_max(row: &mut [f32], scale: f32) {
+    let full = row.len() & !7;
+    let sv = _mm256_set1_ps(scale);
+    // `max_ps(x, m)` returns `m` when `x` is NaN, like `f32::max`.
+    let mut mv = _mm256_set1_ps(f32::NEG_INFINITY);
+    let (head, tail) = row.split_at_mut(full);
+    for c in head.chunks_exact_mut(8) {
+        // SAFETY: `c` holds 8 values.
+        let x = _mm256_mul_ps(unsafe { _mm256_loadu_ps(c.as_ptr()) }, sv);
+        // SAFETY: as above.
+        unsafe { _mm256_storeu_ps(c.as_mut_ptr(), x) };
+        mv = _mm256_max_ps(x, mv);
+    }
+    let mut lanes = [0.0f32; 8];
+    // SAFETY: `lanes` holds 8 values.
+    unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), mv) };
+    let mut max = lanes.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+    for x in tail.iter_mut() {
+        *x *= scale;
+        max = max.max(*x);
+    }
+    let maxv = _mm256_set1_ps(max);
+    let mut sum = 0.0f64;
+    for c in head.chunks_exact_mut(8) {
+        // SAFETY: `c` holds 8 values.
+        let x = expf8(_mm256_sub_ps(unsafe { _mm256_loadu_ps(c.as_ptr()) }, maxv));
+        // SAFETY: as above.
+        unsafe { _mm256_storeu_ps(c.as_mut_ptr(), x) };
+        sum += f64::from(hsum8(x));
+    }
+    if !tail.is_empty() {
+        sum += scalar::exp_block(tail, max);
+    }
+    let inv = _mm256_set1_ps((1.0 / sum) as f32);
+    for c in head.chunks_exact_mut(8) {
+        // SAFETY: `c` holds 8 values.
+        unsafe {
+            _mm256_storeu_ps(
+                c.as_mut_ptr(),
+                _mm256_mul_ps(_mm256_loadu_ps(c.as_ptr()), inv),
+            )
+        };
+    }
+    let inv = (1.0 / sum) as f32;
+    for x in tail.iter_mut() {
+        *x *= inv;
+    }
+}
+
+/// See [`crate::vecmath::swiglu`].
+///
+/// # Safety
+/// AVX2+FMA+F16C; the three slices have one length.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) unsafe fn swiglu(gate: &[f32], up: &[f32], out: &mut [f32]) {
+    let full = out.len() & !7;
+    let one = _mm256_set1_ps(1.0);
+    let mut i = 0;
+    while i < full {
+        // SAFETY: i + 8 <= full <= the length of all three slices.
+        unsafe {
+            let g = _mm256_loadu_ps(gate.as_ptr().add(i));
+            let u = _mm256_loadu_ps(up.as_ptr().add(i));
+            let e = expf8(_mm256_sub_ps(_mm256_setzero_ps(), g));
+            let silu = _mm256_div_ps(g, _mm256_add_ps(one, e));
+            _mm256_storeu_ps(out.as_mut_ptr().add(i), _mm256_mul_ps(silu, u));
+        }
+        i += 8;
+    }
+    scalar::swiglu(&gate[full..], &up[full..], &mut out[full..]);
+}
+
+/// See [`crate::vecmath::f32_to_f16`].
+///
+/// # Safety
+/// AVX2+FMA+F16C; the slices have one length.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) unsafe fn f32_to_f16(src: &[f32], dst: &mut [f16]) {
+    let full = src.len() & !7;
+    let mut i = 0;
+    while i < full {
+        // SAFETY: i + 8 <= full <= both lengths; f16 is 2 bytes, so 8 of them are 16 bytes.
+        unsafe {
+            let h = _mm256_cvtps_ph(
+                _mm256_loadu_ps(src.as_ptr().add(i)),
+                _MM_FROUND_TO_NEAREST_INT,
+            );
+            _mm_storeu_si128(dst.as_mut_ptr().add(i).cast(), h);
+        }
+        i += 8;
+    }
+    scalar::f32_to_f16(&src[full..], &mut dst[full..]);
+}
