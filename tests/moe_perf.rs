@@ -10,8 +10,8 @@ use std::time::Instant;
 use moe_common::{synthetic, Rng};
 use tramontane::kernels::matmul::{matmul_quantized, QuantizedActivations};
 use tramontane::kernels::reference::vec_dot_type;
+use tramontane::kernels::vecmath::swiglu;
 use tramontane::kernels::GgmlType;
-use tramontane::model::vmath::swiglu;
 use tramontane::moe::{DispatchOptions, MoeFfn};
 
 const DIM: usize = 1024;
@@ -74,7 +74,7 @@ fn mixtral_shaped_block_timings() {
                 matmul_quantized(gb, ty, 2 * FF, DIM, &acts, &mut g, threads).unwrap();
                 matmul_quantized(ub, ty, 2 * FF, DIM, &acts, &mut u, threads).unwrap();
                 let mut h = vec![0f32; g.len()];
-                swiglu(&g, &u, &mut h);
+                swiglu(&g, &u, &mut h).expect("equal lengths");
                 let ha = QuantizedActivations::new(vec_dot_type(ty), &h, 2 * FF, n_tokens).unwrap();
                 matmul_quantized(db, ty, DIM, 2 * FF, &ha, &mut out, threads).unwrap();
             });

@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use moe_common::Rng;
 use tramontane::gguf::{GgufWriter, Value};
 use tramontane::kernels::matmul::matmul;
+use tramontane::kernels::vecmath::swiglu;
 use tramontane::kernels::GgmlType;
-use tramontane::model::vmath::swiglu;
 use tramontane::model::weights::{FfnWeights, Matrix};
 use tramontane::moe::{DispatchOptions, MoeFfn};
 use tramontane::{GgufFile, Model, SessionOptions};
@@ -271,7 +271,7 @@ fn dense_ffn(
     };
     let (g, u) = (mm(gate, x, n_embd), mm(up, x, n_embd));
     let mut h = vec![0f32; g.len()];
-    swiglu(&g, &u, &mut h);
+    swiglu(&g, &u, &mut h).expect("equal lengths");
     mm(down, &h, n_ff)
 }
 

@@ -10,19 +10,17 @@
 //! and between a batch and token-by-token evaluation (as llama.cpp's are on the MoE fixtures).
 
 use std::borrow::Cow;
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
 
 use rayon::prelude::*;
-use tramontane_kernels::matmul::{matmul, matmul_quantized, QuantizedActivations};
+use tramontane_kernels::matmul::{matmul, matmul_quantized, pool, QuantizedActivations};
 use tramontane_kernels::reference::vec_dot_type;
 use tramontane_kernels::GgmlType;
 
-use crate::model::vmath::swiglu;
 use crate::model::weights::Matrix;
 use crate::moe::experts::MoeWeights;
 use crate::moe::routing::Routing;
 use crate::{Error, Result};
+use tramontane_kernels::vecmath::swiglu;
 
 /// Weight rows per work item: the item's weight bytes stay in L2 while its tokens pass.
 const ROWS_PER_ITEM: usize = 64;
@@ -203,7 +201,7 @@ impl<S: WeightSource + ?Sized> MoeFfn<'_, S> {
                 let gate = rows_times(&ex.gate, active[i].gate, c, g_acts)?;
                 let up = rows_times(&ex.up, active[i].up, c, u_acts)?;
                 let mut h = vec![0.0f32; gate.len()];
-                swiglu(&gate, &up, &mut h);
+                swiglu(&gate, &up, &mut h)?;
                 Ok(h)
             })?
         } else {
@@ -225,15 +223,15 @@ impl<S: WeightSource + ?Sized> MoeFfn<'_, S> {
             })?;
             let ups = both.split_off(per_proj);
             let mut gates = both;
-            let swiglu_piece = |(g, u): (&mut Vec<f32>, &Vec<f32>)| {
+            let swiglu_piece = |(g, u): (&mut Vec<f32>, &Vec<f32>)| -> Result<()> {
                 let gate = std::mem::take(g);
                 g.resize(gate.len(), 0.0);
-                swiglu(&gate, u, g);
+                Ok(swiglu(&gate, u, g)?)
             };
             if parallel {
-                gates.par_iter_mut().zip(&ups).for_each(swiglu_piece);
+                gates.par_iter_mut().zip(&ups).try_for_each(swiglu_piece)?;
             } else {
-                gates.iter_mut().zip(&ups).for_each(swiglu_piece);
+                gates.iter_mut().zip(&ups).try_for_each(swiglu_piece)?;
             }
             gates
         };
@@ -400,29 +398,4 @@ fn resolve_threads(threads: usize) -> usize {
     } else {
         threads
     }
-}
-
-/// The process-wide pool for `threads` workers, built on first use; `None` for one thread
-/// (run inline) or when the OS refuses threads (then run inline too).
-fn pool(threads: usize) -> Option<Arc<rayon::ThreadPool>> {
-    if threads <= 1 {
-        return None;
-    }
-    static POOLS: OnceLock<Mutex<HashMap<usize, Arc<rayon::ThreadPool>>>> = OnceLock::new();
-    let mut pools = POOLS
-        .get_or_init(|| Mutex::new(HashMap::new()))
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    if let Some(p) = pools.get(&threads) {
-        return Some(Arc::clone(p));
-    }
-    let p = Arc::new(
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .thread_name(|i| format!("tramontane-moe-{i}"))
-            .build()
-            .ok()?,
-    );
-    pools.insert(threads, Arc::clone(&p));
-    Some(p)
 }

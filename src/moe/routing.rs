@@ -14,7 +14,7 @@
 
 use std::cmp::Ordering;
 
-use crate::model::vmath::{ggml_expf, hsum8};
+use tramontane_kernels::vecmath::scalar::{expf as ggml_expf, hsum8};
 
 /// The smallest normal f16, llama.cpp's floor for the sum of the selected weights.
 const MIN_WEIGHT_SUM: f32 = 1.0 / 16384.0; // 2^-14 = 6.103515625e-5
