@@ -8,16 +8,9 @@ use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
 use super::pretokenize::PreTokenizer;
-use super::unicode::{byte_to_cpt, cpts_from_utf8, push_utf8, utf8_len};
+use super::symbols::{merge, split_chars, Symbol};
+use super::unicode::{byte_to_cpt, cpts_from_utf8, push_utf8};
 use super::vocab::Vocab;
-
-#[derive(Clone, Copy)]
-struct Symbol {
-    start: usize,
-    len: usize,
-    prev: Option<usize>,
-    next: Option<usize>,
-}
 
 struct Bigram {
     rank: u32,
@@ -78,23 +71,7 @@ fn tokenize_word(vocab: &Vocab, word: &[u8], key: &mut Vec<u8>, out: &mut Vec<u3
         }
     }
 
-    let mut symbols: Vec<Symbol> = Vec::with_capacity(word.len());
-    let mut offs = 0;
-    while let Some(&b) = word.get(offs) {
-        let len = utf8_len(b).min(word.len() - offs);
-        let index = symbols.len();
-        symbols.push(Symbol {
-            start: offs,
-            len,
-            prev: index.checked_sub(1),
-            next: if offs + len == word.len() {
-                None
-            } else {
-                Some(index + 1)
-            },
-        });
-        offs += len;
-    }
+    let mut symbols = split_chars(word);
 
     let mut queue = BinaryHeap::new();
     let mut try_add = |symbols: &[Symbol],
@@ -140,20 +117,7 @@ fn tokenize_word(vocab: &Vocab, word: &[u8], key: &mut Vec<u8>, out: &mut Vec<u3
         if l.len == 0 || r.len == 0 || l.len != bg.left_len || r.len != bg.right_len {
             continue;
         }
-        let merged = Symbol {
-            len: l.len + r.len,
-            next: r.next,
-            ..l
-        };
-        if let Some(s) = symbols.get_mut(bg.left) {
-            *s = merged;
-        }
-        if let Some(s) = symbols.get_mut(bg.right) {
-            s.len = 0;
-        }
-        if let Some(s) = r.next.and_then(|n| symbols.get_mut(n)) {
-            s.prev = Some(bg.left);
-        }
+        let merged = merge(&mut symbols, bg.left, l, bg.right, r);
         try_add(&symbols, &mut queue, merged.prev, Some(bg.left));
         try_add(&symbols, &mut queue, Some(bg.left), merged.next);
     }

@@ -32,6 +32,7 @@ mod pretokenize;
 mod special;
 mod spm;
 mod stream;
+mod symbols;
 mod unicode;
 mod unicode_tables;
 mod vocab;

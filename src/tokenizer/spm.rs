@@ -5,17 +5,8 @@
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
-use super::unicode::utf8_len;
+use super::symbols::{merge, split_chars, Symbol};
 use super::vocab::{byte_token_text, Vocab};
-
-/// A run of the text; merged symbols have `len == 0` and are unlinked.
-#[derive(Clone, Copy)]
-struct Symbol {
-    start: usize,
-    len: usize,
-    prev: Option<usize>,
-    next: Option<usize>,
-}
 
 struct Bigram {
     score: f32,
@@ -47,23 +38,7 @@ impl Eq for Bigram {}
 
 /// Appends the tokens of `text` (already space-escaped) to `out`.
 pub fn tokenize(vocab: &Vocab, text: &[u8], out: &mut Vec<u32>) {
-    let mut symbols: Vec<Symbol> = Vec::with_capacity(text.len());
-    let mut offs = 0;
-    while let Some(&b) = text.get(offs) {
-        let len = utf8_len(b).min(text.len() - offs);
-        let index = symbols.len();
-        symbols.push(Symbol {
-            start: offs,
-            len,
-            prev: index.checked_sub(1),
-            next: if offs + len == text.len() {
-                None
-            } else {
-                Some(index + 1)
-            },
-        });
-        offs += len;
-    }
+    let mut symbols = split_chars(text);
 
     let mut queue = BinaryHeap::new();
     let try_add = |symbols: &[Symbol],
@@ -100,21 +75,7 @@ pub fn tokenize(vocab: &Vocab, text: &[u8], out: &mut Vec<u32>) {
         if l.len == 0 || r.len == 0 || l.len + r.len != bg.size {
             continue;
         }
-        // Merge the right symbol into the left one and unlink it.
-        let merged = Symbol {
-            len: l.len + r.len,
-            next: r.next,
-            ..l
-        };
-        if let Some(s) = symbols.get_mut(bg.left) {
-            *s = merged;
-        }
-        if let Some(s) = symbols.get_mut(bg.right) {
-            s.len = 0;
-        }
-        if let Some(s) = r.next.and_then(|n| symbols.get_mut(n)) {
-            s.prev = Some(bg.left);
-        }
+        let merged = merge(&mut symbols, bg.left, l, bg.right, r);
         try_add(&symbols, &mut queue, merged.prev, Some(bg.left));
         try_add(&symbols, &mut queue, Some(bg.left), merged.next);
     }
