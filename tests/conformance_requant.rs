@@ -10,7 +10,9 @@
 //! them. Against them SmolLM2 Q4_K and Q6_K miss the bounds by about as much as that build
 //! moves llama.cpp's own Q4_1 logits, so those two are ignored until the AVX2 references exist.
 //!
-//! Bounds: `support::conformance::DENSE` for every file. SmolLM2 files are checked on a
+//! Bounds: `support::conformance::DENSE` for the SmolLM2 files, the stricter
+//! `support::conformance::MOE` of tests/moe_conformance.rs for the MoE files (top-1 always,
+//! 0.75 on steps, batch vs one-token-at-a-time). SmolLM2 files are checked on a
 //! subset of the 12 reference prompts (`SMOLLM2_SUBSET`) to keep the test time down;
 //! `REQUANT_ALL_PROMPTS=1` checks all of them. The MoE files are checked on all 6.
 
@@ -20,12 +22,12 @@ mod support;
 use std::path::{Path, PathBuf};
 
 use quantize_support::{fixture_input, model_path, sha256_file};
-use support::conformance::{check, read_refs, DENSE};
+use support::conformance::{check, read_refs, Bounds, DENSE, MOE};
 use tramontane::quantize::{quantize_model, FileType, QuantizeOptions};
 use tramontane::{GgufFile, Model};
 
 const SMOLLM2: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
-const MOE: &str = "moe-s101-f32.gguf";
+const MOE_F32: &str = "moe-s101-f32.gguf";
 
 /// Six of the twelve SmolLM2 prompts: prose with a full logit row, code, arithmetic, ChatML,
 /// mixed scripts and whitespace (the three longest prompts are left out).
@@ -79,7 +81,13 @@ fn requantized(input: &str, ty: &str) -> PathBuf {
     out
 }
 
-fn check_requantized(input: &str, ty: &str, refs_file: &str, subset: Option<&[&str]>) {
+fn check_requantized(
+    input: &str,
+    ty: &str,
+    refs_file: &str,
+    bounds: &Bounds,
+    subset: Option<&[&str]>,
+) {
     let path = requantized(input, ty);
     let model = Model::load(&path).expect("load requantized model");
     let refs = read_refs(&format!(
@@ -93,7 +101,7 @@ fn check_requantized(input: &str, ty: &str, refs_file: &str, subset: Option<&[&s
     );
     let all = std::env::var_os("REQUANT_ALL_PROMPTS").is_some();
     let select = |name: &str| all || subset.map_or(true, |s| s.contains(&name));
-    check(&model, &refs, &DENSE, &select).assert_ok(&format!("{input} -> {ty}"));
+    check(&model, &refs, bounds, &select).assert_ok(&format!("{input} -> {ty}"));
 }
 
 #[test]
@@ -102,6 +110,7 @@ fn smollm2_requant_q4_0_matches_llama_cpp() {
         SMOLLM2,
         "Q4_0",
         "smollm2-q4_0.refs.json",
+        &DENSE,
         Some(SMOLLM2_SUBSET),
     );
 }
@@ -112,6 +121,7 @@ fn smollm2_requant_q8_0_matches_llama_cpp() {
         SMOLLM2,
         "Q8_0",
         "smollm2-q8_0.refs.json",
+        &DENSE,
         Some(SMOLLM2_SUBSET),
     );
 }
@@ -123,6 +133,7 @@ fn smollm2_requant_q4_k_matches_llama_cpp() {
         SMOLLM2,
         "Q4_K",
         "smollm2-q4_k.refs.json",
+        &DENSE,
         Some(SMOLLM2_SUBSET),
     );
 }
@@ -134,21 +145,22 @@ fn smollm2_requant_q6_k_matches_llama_cpp() {
         SMOLLM2,
         "Q6_K",
         "smollm2-q6_k.refs.json",
+        &DENSE,
         Some(SMOLLM2_SUBSET),
     );
 }
 
 #[test]
 fn moe_s101_q4_k_matches_llama_cpp() {
-    check_requantized(MOE, "Q4_K", "moe-s101-q4_k.refs.json", None);
+    check_requantized(MOE_F32, "Q4_K", "moe-s101-q4_k.refs.json", &MOE, None);
 }
 
 #[test]
 fn moe_s101_q5_k_matches_llama_cpp() {
-    check_requantized(MOE, "Q5_K", "moe-s101-q5_k.refs.json", None);
+    check_requantized(MOE_F32, "Q5_K", "moe-s101-q5_k.refs.json", &MOE, None);
 }
 
 #[test]
 fn moe_s101_q6_k_matches_llama_cpp() {
-    check_requantized(MOE, "Q6_K", "moe-s101-q6_k.refs.json", None);
+    check_requantized(MOE_F32, "Q6_K", "moe-s101-q6_k.refs.json", &MOE, None);
 }
