@@ -1,7 +1,10 @@
-//! Shared helpers of the model tests: model and fixture paths, base64.
+//! Shared helpers of the model tests: model and fixture paths, base64, the llama.cpp
+//! conformance checker.
 #![allow(dead_code)]
 
 use std::path::PathBuf;
+
+pub mod conformance;
 
 /// The SmolLM2 model, or a panic that says how to fetch it.
 pub fn smollm2_path() -> PathBuf {
@@ -23,8 +26,7 @@ pub fn smollm2_refs() -> serde_json::Value {
         env!("CARGO_MANIFEST_DIR"),
         "/../shared/fixtures/smollm2-q4_1.refs.json"
     );
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    serde_json::from_str(&text).expect("refs JSON")
+    conformance::read_refs(path)
 }
 
 /// Decodes standard base64 (with padding).
