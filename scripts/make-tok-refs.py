@@ -2,7 +2,7 @@
 """Make tramontane's own tokenizer fixtures with llama.cpp (through llama-cpp-python).
 
 usage: make-tok-refs.py [--models DIR] [--out DIR] [--work DIR]
-  (run with a python that has llama_cpp 0.3.36 and gguf, e.g. /work/peer-venv/bin/python)
+  (run with a python that has llama_cpp 0.3.36 and gguf, e.g. target/peer-venv/bin/python as scripts/compare-peer builds it)
 
 Writes OUT/corpus.json (the strings, built deterministically below) and, per configuration,
 OUT/<name>.json with llama.cpp's results for every string s:
