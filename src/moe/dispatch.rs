@@ -25,6 +25,20 @@ use tramontane_kernels::vecmath::swiglu;
 /// Weight rows per work item: the item's weight bytes stay in L2 while its tokens pass.
 const ROWS_PER_ITEM: usize = 64;
 
+/// Weight rows per work item when only a few tokens pass (decoding): each item is then a
+/// matvec, and longer runs keep the weight stream sequential and the per-item overhead small.
+const ROWS_PER_ITEM_FEW_TOKENS: usize = 256;
+
+/// How many weight rows one work item covers for a pass over `n_tokens` tokens. The chunking
+/// only decides who computes an output row, never its bits.
+fn rows_per_item(n_tokens: usize) -> usize {
+    if n_tokens <= 4 {
+        ROWS_PER_ITEM_FEW_TOKENS
+    } else {
+        ROWS_PER_ITEM
+    }
+}
+
 /// Where the weight bytes of a [`Matrix`] come from: normally the mapped file (`[u8]`). Tests
 /// wrap it to record which byte ranges a forward pass asked for.
 pub trait WeightSource: Sync {
@@ -192,14 +206,15 @@ impl<S: WeightSource + ?Sized> MoeFfn<'_, S> {
         })?;
 
         // Phase 1: hidden = silu(gate x) * up x, per (expert, row chunk of n_ff).
-        let chunks_ff = n_ff.div_ceil(ROWS_PER_ITEM);
+        let rpi = rows_per_item(n_tokens);
+        let chunks_ff = n_ff.div_ceil(rpi);
         let hidden_pieces = if self.options.fuse_gate_up {
             map(parallel, active.len() * chunks_ff, |item| {
                 let (i, c) = (item / chunks_ff, item % chunks_ff);
                 let ex = &w.experts[active[i].expert];
                 let (g_acts, u_acts) = &gathered[i];
-                let gate = rows_times(&ex.gate, active[i].gate, c, g_acts)?;
-                let up = rows_times(&ex.up, active[i].up, c, u_acts)?;
+                let gate = rows_times(&ex.gate, active[i].gate, c, rpi, g_acts)?;
+                let up = rows_times(&ex.up, active[i].up, c, rpi, u_acts)?;
                 let mut h = vec![0.0f32; gate.len()];
                 swiglu(&gate, &up, &mut h)?;
                 Ok(h)
@@ -217,8 +232,8 @@ impl<S: WeightSource + ?Sized> MoeFfn<'_, S> {
                 let ex = &w.experts[active[i].expert];
                 let (g_acts, u_acts) = &gathered[i];
                 match proj {
-                    Proj::Gate => rows_times(&ex.gate, active[i].gate, c, g_acts),
-                    Proj::Up => rows_times(&ex.up, active[i].up, c, u_acts),
+                    Proj::Gate => rows_times(&ex.gate, active[i].gate, c, rpi, g_acts),
+                    Proj::Up => rows_times(&ex.up, active[i].up, c, rpi, u_acts),
                 }
             })?;
             let ups = both.split_off(per_proj);
@@ -240,7 +255,7 @@ impl<S: WeightSource + ?Sized> MoeFfn<'_, S> {
             .enumerate()
             .map(|(i, a)| {
                 let pieces = hidden_pieces.get(i * chunks_ff..(i + 1) * chunks_ff);
-                assemble(pieces.unwrap_or(&[]), a.tokens.len(), n_ff)
+                assemble(pieces.unwrap_or(&[]), a.tokens.len(), n_ff, rpi)
             })
             .collect();
 
@@ -256,18 +271,18 @@ impl<S: WeightSource + ?Sized> MoeFfn<'_, S> {
             )?)
         })?;
         drop(hidden);
-        let chunks_embd = n_embd.div_ceil(ROWS_PER_ITEM);
+        let chunks_embd = n_embd.div_ceil(rpi);
         let down_pieces = map(parallel, active.len() * chunks_embd, |item| {
             let (i, c) = (item / chunks_embd, item % chunks_embd);
             let ex = &w.experts[active[i].expert];
-            rows_times(&ex.down, active[i].down, c, &hidden_q[i])
+            rows_times(&ex.down, active[i].down, c, rpi, &hidden_q[i])
         })?;
         let ys: Vec<Vec<f32>> = active
             .iter()
             .enumerate()
             .map(|(i, a)| {
                 let pieces = down_pieces.get(i * chunks_embd..(i + 1) * chunks_embd);
-                assemble(pieces.unwrap_or(&[]), a.tokens.len(), n_embd)
+                assemble(pieces.unwrap_or(&[]), a.tokens.len(), n_embd, rpi)
             })
             .collect();
 
@@ -308,15 +323,16 @@ impl<S: WeightSource + ?Sized> MoeFfn<'_, S> {
     }
 }
 
-/// `W[c*64 .. c*64+count] · acts` for every activation row: `[token][row]`, `count` per token.
+/// `W[c*rpi .. c*rpi+count] · acts` for every activation row: `[token][row]`, `count` per token.
 fn rows_times(
     m: &Matrix,
     bytes: &[u8],
     chunk: usize,
+    rpi: usize,
     acts: &QuantizedActivations,
 ) -> Result<Vec<f32>> {
-    let r0 = chunk * ROWS_PER_ITEM;
-    let count = ROWS_PER_ITEM.min(m.rows.saturating_sub(r0));
+    let r0 = chunk * rpi;
+    let count = rpi.min(m.rows.saturating_sub(r0));
     let row_len = bytes.len() / m.rows.max(1);
     let w = bytes
         .get(r0 * row_len..(r0 + count) * row_len)
@@ -329,11 +345,11 @@ fn rows_times(
 }
 
 /// Joins row-chunk pieces (`[token][chunk rows]` each) into `[token][width]`.
-fn assemble(pieces: &[Vec<f32>], n_tok: usize, width: usize) -> Vec<f32> {
+fn assemble(pieces: &[Vec<f32>], n_tok: usize, width: usize, rpi: usize) -> Vec<f32> {
     let mut out = vec![0.0f32; n_tok * width];
     for (c, piece) in pieces.iter().enumerate() {
-        let r0 = c * ROWS_PER_ITEM;
-        let count = ROWS_PER_ITEM.min(width.saturating_sub(r0));
+        let r0 = c * rpi;
+        let count = rpi.min(width.saturating_sub(r0));
         if count == 0 {
             continue;
         }
