@@ -14,6 +14,8 @@ With --write FILE it also writes the committed fixture read by
 kernels/tests/ggml_order_kquants.rs: records of
   u8 type (13 = Q5_K, 14 = Q6_K), u32 n, weight bytes, Q8_K bytes, u32 expected f32 bits
 (little-endian), after a 8-byte magic b"KQORDER1".
+With --write-q8k FILE it writes activation rows with ggml's Q8_K bytes (`from_float`):
+b"Q8KQUAN1", then records of u32 n, n f32, the Q8_K bytes.
 """
 import argparse
 import ctypes as C
@@ -143,6 +145,7 @@ def main():
     ap.add_argument("--rows", type=int, default=200, help="rows per type and length")
     ap.add_argument("--lengths", default="256,512,1536")
     ap.add_argument("--write", help="fixture file to write")
+    ap.add_argument("--write-q8k", help="Q8_K quantizer fixture file to write")
     ap.add_argument("--fixture-rows", type=int, default=24, help="rows per type and length kept")
     args = ap.parse_args()
     base, cpu = load(args.venv)
@@ -181,6 +184,19 @@ def main():
         with open(args.write, "wb") as f:
             f.write(b"KQORDER1" + b"".join(records))
         print(f"wrote {len(records)} records to {args.write}")
+    if args.write_q8k:
+        q8_records = []
+        for n in (256, 512, 1536):
+            for r in range(16):
+                af = (rng.standard_normal(n) * rng.uniform(0.001, 8)).astype(np.float32)
+                if r % 4 == 3:
+                    af[rng.integers(n)] *= 40  # an outlier, like real activations
+                ab = C.create_string_buffer(n // 256 * Q8K_BYTES)
+                from_float(af.ctypes.data_as(C.POINTER(C.c_float)), ab, n)
+                q8_records.append(struct.pack("<I", n) + af.tobytes() + ab.raw)
+        with open(args.write_q8k, "wb") as f:
+            f.write(b"Q8KQUAN1" + b"".join(q8_records))
+        print(f"wrote {len(q8_records)} records to {args.write_q8k}")
     sys.exit(0 if ok else 1)
 
 

@@ -242,3 +242,32 @@ fn tiles_match_the_ggml_order_bit_for_bit() {
         }
     }
 }
+
+/// The Q8_K activation quantizer (the other input of these dot products) gives ggml's bytes
+/// (`quantize_row_q8_K`, the scalar reference on x86) on rows quantized by the library.
+#[test]
+fn q8_k_activations_match_the_ggml_library() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/ggml-q8k-activations.bin"
+    );
+    let data = std::fs::read(path).unwrap();
+    assert_eq!(&data[..8], b"Q8KQUAN1");
+    let (mut at, mut count) = (8, 0);
+    while at < data.len() {
+        let n = u32::from_le_bytes(data[at..at + 4].try_into().unwrap()) as usize;
+        at += 4;
+        let x: Vec<f32> = data[at..at + 4 * n]
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+            .collect();
+        at += 4 * n;
+        let want = &data[at..at + n / 256 * Q8K_BYTES];
+        at += want.len();
+        let mut got = vec![0u8; want.len()];
+        dispatch::quantize_activations(GgmlType::Q8_K, &x, &mut got).unwrap();
+        assert!(got == want, "record {count} (n={n}): Q8_K bytes differ");
+        count += 1;
+    }
+    assert_eq!(count, 48);
+}
