@@ -403,8 +403,10 @@ macro_rules! kquant_tiles {
             /// [`micro`] in ggml's eight-lane order (Q5_K, Q6_K; see `kquants`): code
             /// register `gi` holds positions `4 * (gi % 8)..+4` of 32-value chunk `gi / 8`,
             /// so its scaled products go to ggml lane `gi % 8`, kept per activation row as a
-            /// vector over the eight weight rows; both levels use `maddubs` + `madd` (exact,
-            /// so the same integers as `vec_dot`), then eight f32 lanes per pair.
+            /// vector over the eight weight rows, one ggml lane at a time (so its sums stay
+            /// in registers); both levels use `maddubs` + `madd` (exact, so the same integers
+            /// as `vec_dot`; no i16 accumulation across registers, which would mix lanes), then
+            /// eight f32 lanes per pair. About 1.4x the time of [`micro`]'s order.
             ///
             /// # Safety
             /// As [`micro`].
@@ -434,42 +436,56 @@ macro_rules! kquant_tiles {
                         let wr = wp.add(b * L::REC);
                         let y: [*const u8; NR] =
                             core::array::from_fn(|jj| rows[jj].add(b * Q8K_BYTES));
-                        let mut lanes = [[_mm256_setzero_si256(); 8]; NR];
-                        for j in 0..L::SUBS {
-                            // The scale in both i16 halves (the pack's format for these).
-                            let sc = *wr.add(64 + j);
-                            for gi in j * regs..(j + 1) * regs {
-                                let w0 = *wr.add(gi);
+                        let dw = _mm256_castsi256_ps(*wr.add(64 + L::SUBS + 8));
+                        let d: [__m256; NR] = core::array::from_fn(|jj| {
+                            _mm256_mul_ps(_mm256_set1_ps(y[jj].cast::<f32>().read_unaligned()), dw)
+                        });
+                        // One ggml lane at a time, so its NR integer sums stay in registers.
+                        for lane in 0..8 {
+                            // Offset pair `lane`: Q6_K's -32 term of this ggml lane;
+                            // Q4_K/Q5_K's mins of sub-block `lane` (into `summs` below).
+                            let mut s: [__m256i; NR] = core::array::from_fn(|jj| {
+                                if L::HAS_MIN {
+                                    _mm256_setzero_si256()
+                                } else {
+                                    let o = _mm256_madd_epi16(
+                                        *wr.add(64 + L::SUBS + lane),
+                                        bcast(y[jj].add(Q8K_BSUMS + 4 * lane)),
+                                    );
+                                    _mm256_sub_epi32(
+                                        _mm256_setzero_si256(),
+                                        _mm256_slli_epi32(o, 5),
+                                    )
+                                }
+                            });
+                            for chunk in 0..8 {
+                                let gi = 8 * chunk + lane;
+                                // The scale in both i16 halves (the pack's format for these).
+                                let (w0, sc) = (*wr.add(gi), *wr.add(64 + gi / regs));
                                 for jj in 0..NR {
                                     let q = bcast(y[jj].add(Q8K_QS + 4 * gi));
                                     let p = _mm256_madd_epi16(_mm256_maddubs_epi16(w0, q), sc);
-                                    lanes[jj][gi % 8] = _mm256_add_epi32(lanes[jj][gi % 8], p);
+                                    s[jj] = _mm256_add_epi32(s[jj], p);
                                 }
+                            }
+                            for jj in 0..NR {
+                                let f = _mm256_cvtepi32_ps(s[jj]);
+                                acc[jj][lane] = _mm256_fmadd_ps(d[jj], f, acc[jj][lane]);
                             }
                         }
-                        let dw = _mm256_castsi256_ps(*wr.add(64 + L::SUBS + 8));
-                        let dmin = _mm256_castsi256_ps(*wr.add(64 + L::SUBS + 9));
-                        let sign = _mm256_set1_ps(-0.0);
-                        for jj in 0..NR {
-                            let da = _mm256_set1_ps(y[jj].cast::<f32>().read_unaligned());
-                            let d = _mm256_mul_ps(da, dw);
-                            let mut off = _mm256_setzero_si256();
-                            for k in 0..8 {
-                                // Offset pair k: Q6_K's -32 term of ggml lane k; Q4_K/Q5_K's
-                                // mins of sub-block k (summed, into `summs`).
-                                let o = _mm256_madd_epi16(
-                                    *wr.add(64 + L::SUBS + k),
-                                    bcast(y[jj].add(Q8K_BSUMS + 4 * k)),
-                                );
-                                let mut s = lanes[jj][k];
-                                if L::HAS_MIN {
+                        if L::HAS_MIN {
+                            let dmin = _mm256_castsi256_ps(*wr.add(64 + L::SUBS + 9));
+                            let sign = _mm256_set1_ps(-0.0);
+                            for jj in 0..NR {
+                                let mut off = _mm256_setzero_si256();
+                                for k in 0..8 {
+                                    let o = _mm256_madd_epi16(
+                                        *wr.add(64 + L::SUBS + k),
+                                        bcast(y[jj].add(Q8K_BSUMS + 4 * k)),
+                                    );
                                     off = _mm256_add_epi32(off, o);
-                                } else {
-                                    s = _mm256_sub_epi32(s, _mm256_slli_epi32(o, 5));
                                 }
-                                acc[jj][k] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(s), acc[jj][k]);
-                            }
-                            if L::HAS_MIN {
+                                let da = _mm256_set1_ps(y[jj].cast::<f32>().read_unaligned());
                                 let nm = _mm256_xor_ps(_mm256_mul_ps(da, dmin), sign);
                                 summs[jj] = _mm256_fmadd_ps(nm, _mm256_cvtepi32_ps(off), summs[jj]);
                             }
