@@ -6,20 +6,29 @@
 //! Q6_K's -32) come from the activation block's 16-value sums (`bsums`), exact integers too;
 //! floats enter only once per super-block.
 //!
-//! # The summation order (shared with the GEMM tiles of `kquant_tile`)
+//! # The summation orders (shared with the GEMM tiles of `kquant_tile`)
 //!
-//! Per super-block `b` the kernels form exact i32 totals: `s_b` (the scaled code sum; Q6_K
-//! with its `-32 * sum(scale * bsum)` already subtracted) and, for Q4_K/Q5_K, `m_b` (the
-//! mins times the activation sums). The result is the sequential f32 chain
+//! Q4_K (which llama.cpp repacks on AVX2 and sums one f32 lane per row): per super-block `b`
+//! the kernel forms exact i32 totals `s_b` (the scaled code sum) and `m_b` (the mins times
+//! the activation sums). The result is the sequential f32 chain
 //! `acc = fma(f32(s_b), dw_b * da_b, acc)` over `b = 0, 1, ...` (the scale product rounded
-//! first), minus, for Q4_K/Q5_K, the chain `macc = fma(f32(m_b), dmin_b * da_b, macc)`,
-//! subtracted once at the end. One f32 lane per (weight row, activation row) pair is all
-//! this needs, so the tiles keep eight weight rows in the lanes of a register and still
-//! produce exactly the bits of these functions.
+//! first), minus the chain `macc = fma(f32(m_b), dmin_b * da_b, macc)`, subtracted once at
+//! the end. One f32 lane per (weight row, activation row) pair is all this needs.
+//!
+//! Q5_K and Q6_K: the order of ggml's AVX2 `ggml_vec_dot_q5_K_q8_K` / `..._q6_K_q8_K`
+//! (which llama.cpp runs for them, unrepacked), checked bit for bit against that library by
+//! `scripts/check-ggml-vec-dot.py`. Each pair owns eight f32 lanes; i32 lane `L` of a
+//! super-block holds the exact sum, over its eight 32-value chunks, of the chunk's (Q6_K: the
+//! 16-value group's) scale times the products at positions `4L..4L+4` of the chunk; Q6_K
+//! subtracts `32 * (sc[2L] * bsum[2L] + sc[2L+1] * bsum[2L+1])` from lane `L`. Then
+//! `acc_L = fma(f32(lane_L), da_b * dw_b, acc_L)` per super-block, the lanes are reduced as
+//! `hsum_float_8` does, and Q5_K adds its mins term last: the scalar chain
+//! `summs = fma(-(da_b * dmin_b), f32(m_b), summs)` (ggml's `summs += dmin * m`, contracted
+//! to an fma by the compiler; the unfused form misses the library on a third of the rows).
 
 use core::arch::x86_64::*;
 
-use super::simd::{f16_at, f32_at, hsum_epi32, load256, reduce8};
+use super::simd::{f16_at, f32_at, hsum_epi32, hsum_ps, load256, reduce8};
 
 /// Q8_K block: d (f32) at 0, 256 i8 quants at 4, 16 i16 bsums at 260.
 pub(super) const Q8K_BYTES: usize = 292;
@@ -73,18 +82,17 @@ fn scale_pair(v: __m256i, j: usize) -> __m256i {
     _mm256_shuffle_epi8(v, unsafe { _mm256_loadu_si256(ctrl.as_ptr().cast()) })
 }
 
-/// The exact integer parts of one Q4_K/Q5_K super-block at `x` against the Q8_K block at
-/// `y`: lanes summing to `s_b`, and lanes summing to `m_b` (see the module docs); `five_bit`
-/// adds Q5_K's fifth bit (qh).
+/// The exact integer parts of one Q4_K super-block at `x` against the Q8_K block at `y`:
+/// lanes summing to `s_b`, and lanes summing to `m_b` (see the module docs).
 ///
 /// # Safety
-/// AVX2+FMA+F16C; `x` valid for one block (144 or 176 bytes), `y` for one Q8_K block.
+/// AVX2+FMA+F16C; `x` valid for one block (144 bytes), `y` for one Q8_K block.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn q45k_ints(x: *const u8, y: *const u8, five_bit: bool) -> (__m256i, __m256i) {
+unsafe fn q4k_ints(x: *const u8, y: *const u8) -> (__m256i, __m256i) {
     let m4 = _mm256_set1_epi8(0x0F);
     // SAFETY: the fields read below lie inside their blocks: Q4_K = d 0..2, dmin 2..4,
-    // scales 4..16, qs 16..144; Q5_K = d, dmin, scales, qh 16..48, qs 48..176.
+    // scales 4..16, qs 16..144.
     unsafe {
         let packed = scales_mins(&*x.add(4).cast::<[u8; 12]>());
         let sm = _mm256_cvtepu8_epi16(_mm_set_epi64x((packed >> 64) as i64, packed as i64));
@@ -96,35 +104,79 @@ unsafe fn q45k_ints(x: *const u8, y: *const u8, five_bit: bool) -> (__m256i, __m
             _mm256_extracti128_si256(bsums, 1),
         );
         let mins = _mm_madd_epi16(_mm256_extracti128_si256(sm, 1), sums32);
-        let (mut qh, qs) = if five_bit {
-            (load256(x.add(16)), x.add(48))
-        } else {
-            (_mm256_setzero_si256(), x.add(16))
-        };
-        let q8 = y.add(Q8K_QS);
+        let (qs, q8) = (x.add(16), y.add(Q8K_QS));
         let mut sumi = _mm256_setzero_si256();
         for j in 0..4 {
             let bits = load256(qs.add(32 * j));
-            let mut lo = _mm256_and_si256(bits, m4);
-            let mut hi = _mm256_and_si256(_mm256_srli_epi16(bits, 4), m4);
-            if five_bit {
-                // Bits 2j and 2j+1 of qh[l] are the fifth bits of value l of sub-blocks
-                // 2j and 2j+1; `qh` is shifted right by 2 per step, so they are bits 0, 1.
-                let one = _mm256_set1_epi8(1);
-                let two = _mm256_set1_epi8(2);
-                lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(qh, one), 4));
-                hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(qh, two), 3));
-                qh = _mm256_srli_epi16(qh, 2);
-            }
+            let lo = _mm256_and_si256(bits, m4);
+            let hi = _mm256_and_si256(_mm256_srli_epi16(bits, 4), m4);
             let plo = _mm256_maddubs_epi16(lo, load256(q8.add(64 * j)));
             let phi = _mm256_maddubs_epi16(hi, load256(q8.add(64 * j + 32)));
             // Sub-block 2j's pair sums in the low half, 2j+1's in the high half (i16: at
-            // most 2 * 2 * 31 * 128), so one `madd` applies both scales.
+            // most 2 * 2 * 15 * 128), so one `madd` applies both scales.
             let both = _mm256_add_epi16(
                 _mm256_permute2x128_si256(plo, phi, 0x20),
                 _mm256_permute2x128_si256(plo, phi, 0x31),
             );
             sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(scale_pair(sc16, j), both));
+        }
+        (
+            sumi,
+            _mm256_inserti128_si256(_mm256_setzero_si256(), mins, 0),
+        )
+    }
+}
+
+/// Q5_K's integer parts in ggml's lane layout (module docs): i32 lane `L` of the first
+/// result sums, over sub-blocks `s`, `scale_s` times the products at positions `4L..4L+4` of
+/// sub-block `s`; the second holds lanes summing to `m_b` (mins times activation sums).
+///
+/// # Safety
+/// AVX2+FMA+F16C; `x` valid for one Q5_K block (176 bytes), `y` for one Q8_K block.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn q5k_lane_ints(x: *const u8, y: *const u8) -> (__m256i, __m256i) {
+    let m4 = _mm256_set1_epi8(0x0F);
+    let one = _mm256_set1_epi8(1);
+    let two = _mm256_set1_epi8(2);
+    // SAFETY: the fields read lie inside their blocks: Q5_K = d 0..2, dmin 2..4,
+    // scales 4..16, qh 16..48, qs 48..176; Q8_K = d 0..4, qs 4..260, bsums 260..292.
+    unsafe {
+        let packed = scales_mins(&*x.add(4).cast::<[u8; 12]>());
+        let sm = _mm256_cvtepu8_epi16(_mm_set_epi64x((packed >> 64) as i64, packed as i64));
+        let bsums = load256(y.add(Q8K_BSUMS));
+        let sums32 = _mm_hadd_epi16(
+            _mm256_castsi256_si128(bsums),
+            _mm256_extracti128_si256(bsums, 1),
+        );
+        let mins = _mm_madd_epi16(_mm256_extracti128_si256(sm, 1), sums32);
+        let mut qh = load256(x.add(16));
+        let (qs, q8) = (x.add(48), y.add(Q8K_QS));
+        let scale = |s: usize| _mm256_set1_epi16(((packed >> (8 * s)) & 0xFF) as i16);
+        let mut sumi = _mm256_setzero_si256();
+        for j in 0..4 {
+            let bits = load256(qs.add(32 * j));
+            // Bits 2j and 2j+1 of qh[l] are the fifth bits of value l of sub-blocks 2j and
+            // 2j+1; `qh` is shifted right by 2 per step, so they are bits 0 and 1.
+            let lo = _mm256_or_si256(
+                _mm256_and_si256(bits, m4),
+                _mm256_slli_epi16(_mm256_and_si256(qh, one), 4),
+            );
+            let hi = _mm256_or_si256(
+                _mm256_and_si256(_mm256_srli_epi16(bits, 4), m4),
+                _mm256_slli_epi16(_mm256_and_si256(qh, two), 3),
+            );
+            qh = _mm256_srli_epi16(qh, 2);
+            // maddubs: i16 lane i = positions 2i, 2i+1; madd: i32 lane L = 4L..4L+4.
+            let plo = _mm256_maddubs_epi16(lo, load256(q8.add(64 * j)));
+            let phi = _mm256_maddubs_epi16(hi, load256(q8.add(64 * j + 32)));
+            sumi = _mm256_add_epi32(
+                sumi,
+                _mm256_add_epi32(
+                    _mm256_madd_epi16(scale(2 * j), plo),
+                    _mm256_madd_epi16(scale(2 * j + 1), phi),
+                ),
+            );
         }
         (
             sumi,
@@ -212,6 +264,9 @@ pub(super) trait KBlock {
     const HAS_MIN: bool;
     /// Offset of the f16 `d` (then `dmin` right after it, when `HAS_MIN`).
     const D_AT: usize;
+    /// Whether the format sums in ggml's eight-lane order (Q5_K, Q6_K; module docs), with
+    /// `ints` giving ggml's i32 lanes; otherwise one f32 chain per pair (Q4_K).
+    const GGML_LANES: bool;
 
     /// The exact integer parts of the super-block at `x` against the Q8_K block at `y`:
     /// lanes summing to `s_b` and (only meaningful when `HAS_MIN`) to `m_b`.
@@ -229,12 +284,13 @@ impl KBlock for Q4K {
     const W_BYTES: usize = 144;
     const HAS_MIN: bool = true;
     const D_AT: usize = 0;
+    const GGML_LANES: bool = false;
 
     #[inline]
     #[target_feature(enable = "avx2,fma,f16c")]
     unsafe fn ints(x: *const u8, y: *const u8) -> (__m256i, __m256i) {
         // SAFETY: forwarded contract.
-        unsafe { q45k_ints(x, y, false) }
+        unsafe { q4k_ints(x, y) }
     }
 }
 
@@ -242,12 +298,13 @@ impl KBlock for Q5K {
     const W_BYTES: usize = 176;
     const HAS_MIN: bool = true;
     const D_AT: usize = 0;
+    const GGML_LANES: bool = true;
 
     #[inline]
     #[target_feature(enable = "avx2,fma,f16c")]
     unsafe fn ints(x: *const u8, y: *const u8) -> (__m256i, __m256i) {
         // SAFETY: forwarded contract.
-        unsafe { q45k_ints(x, y, true) }
+        unsafe { q5k_lane_ints(x, y) }
     }
 }
 
@@ -255,6 +312,7 @@ impl KBlock for Q6K {
     const W_BYTES: usize = 210;
     const HAS_MIN: bool = false;
     const D_AT: usize = 208;
+    const GGML_LANES: bool = true;
 
     #[inline]
     #[target_feature(enable = "avx2,fma,f16c")]
@@ -270,6 +328,10 @@ impl KBlock for Q6K {
 /// As [`crate::dispatch::VecDotFn`] for the weight type of `K`.
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(super) unsafe fn vec_dot<K: KBlock>(n: usize, w: &[u8], act: &[u8]) -> f32 {
+    if K::GGML_LANES {
+        // SAFETY: forwarded contract.
+        return unsafe { vec_dot_lanes::<K>(n, w, act) };
+    }
     let (w, act) = (w.as_ptr(), act.as_ptr());
     let mut acc = _mm_setzero_ps();
     let mut macc = _mm_setzero_ps();
@@ -290,6 +352,53 @@ pub(super) unsafe fn vec_dot<K: KBlock>(n: usize, w: &[u8], act: &[u8]) -> f32 {
         }
     }
     _mm_cvtss_f32(_mm_sub_ss(acc, macc))
+}
+
+/// The float part of ggml's eight-lane order for one super-block (module docs): the lanes
+/// `s` meet `da * dw` in `acc`; with mins, `summs = fma(-(da * dmin), f32(sum of m), summs)`.
+///
+/// # Safety
+/// AVX2+FMA+F16C; `x` valid for `K::W_BYTES` bytes, `y` for one Q8_K block.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn lanes_step<K: KBlock>(
+    x: *const u8,
+    y: *const u8,
+    s: __m256i,
+    m: __m256i,
+    acc: &mut __m256,
+    summs: &mut f32,
+) {
+    // SAFETY: d (and dmin) lie inside the weight block at D_AT, the Q8_K d at 0..4.
+    unsafe {
+        let da = f32_at(y);
+        let d = _mm256_set1_ps(da * f16_at(x.add(K::D_AT)));
+        *acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(s), *acc);
+        if K::HAS_MIN {
+            let dmin = -(da * f16_at(x.add(K::D_AT + 2)));
+            *summs = dmin.mul_add(hsum_epi32(m) as f32, *summs);
+        }
+    }
+}
+
+/// [`vec_dot`] in ggml's eight-lane order (Q5_K, Q6_K).
+///
+/// # Safety
+/// As [`vec_dot`].
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn vec_dot_lanes<K: KBlock>(n: usize, w: &[u8], act: &[u8]) -> f32 {
+    let (w, act) = (w.as_ptr(), act.as_ptr());
+    let mut acc = _mm256_setzero_ps();
+    let mut summs = 0f32;
+    for b in 0..n / 256 {
+        // SAFETY: block b of both rows is in bounds (VecDotFn contract).
+        unsafe {
+            let (x, y) = (w.add(b * K::W_BYTES), act.add(b * Q8K_BYTES));
+            let (s, m) = K::ints(x, y);
+            lanes_step::<K>(x, y, s, m, &mut acc, &mut summs);
+        }
+    }
+    hsum_ps(acc) + summs
 }
 
 /// Eight f16 at `p + r * stride` (r < 8) as f32 lanes.
@@ -327,6 +436,9 @@ pub(super) unsafe fn matvec8<K: KBlock>(
 ) {
     let mut acc = _mm256_setzero_ps();
     let mut macc = _mm256_setzero_ps();
+    // ggml's order (GGML_LANES): eight f32 lanes and a mins chain per row.
+    let mut lane_acc = [_mm256_setzero_ps(); 8];
+    let mut summs = [0f32; 8];
     let next = w.wrapping_add(8 * ws);
     let lines_per_block = (8 * ws).div_ceil(64 * nb.max(1));
     for b in 0..nb {
@@ -345,6 +457,13 @@ pub(super) unsafe fn matvec8<K: KBlock>(
             for r in 0..8 {
                 (s[r], m[r]) = K::ints(x.add(r * ws), y);
             }
+            if K::GGML_LANES {
+                for r in 0..8 {
+                    let xr = x.add(r * ws);
+                    lanes_step::<K>(xr, y, s[r], m[r], &mut lane_acc[r], &mut summs[r]);
+                }
+                continue;
+            }
             let da = _mm256_set1_ps(f32_at(y));
             let d = _mm256_mul_ps(halves8(x.add(K::D_AT), ws), da);
             acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(reduce8(&s)), d, acc);
@@ -353,6 +472,13 @@ pub(super) unsafe fn matvec8<K: KBlock>(
                 macc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(reduce8(&m)), dmin, macc);
             }
         }
+    }
+    if K::GGML_LANES {
+        for r in 0..8 {
+            // SAFETY: eight writable f32 (contract).
+            unsafe { *out.add(r) = hsum_ps(lane_acc[r]) + summs[r] };
+        }
+        return;
     }
     // SAFETY: eight writable f32 (contract).
     unsafe { _mm256_storeu_ps(out, _mm256_sub_ps(acc, macc)) };
