@@ -12,7 +12,7 @@ use crate::rope::{llama3_freq_factors, Rope};
 use crate::{Error, Result};
 
 /// Weight types the matmul kernels accept.
-const MATMUL_TYPES: &[GgmlType] = &[
+pub(crate) const MATMUL_TYPES: &[GgmlType] = &[
     GgmlType::F32,
     GgmlType::F16,
     GgmlType::Q4_0,

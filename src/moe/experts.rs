@@ -3,28 +3,9 @@
 //! merged 3-D tensor cut into per-expert slices and separate per-expert tensors look the same.
 
 use tramontane_kernels::reference::row_bytes;
-use tramontane_kernels::GgmlType;
 
-use crate::model::weights::Matrix;
+use crate::model::weights::{Matrix, MATMUL_TYPES};
 use crate::{Error, Result};
-
-/// Weight types the matmul kernels accept (as for dense weights).
-pub(crate) const MATMUL_TYPES: &[GgmlType] = &[
-    GgmlType::F32,
-    GgmlType::F16,
-    GgmlType::Q4_0,
-    GgmlType::Q4_1,
-    GgmlType::Q5_0,
-    GgmlType::Q5_1,
-    GgmlType::Q8_0,
-    GgmlType::Q2_K,
-    GgmlType::Q3_K,
-    GgmlType::Q4_K,
-    GgmlType::Q5_K,
-    GgmlType::Q6_K,
-    GgmlType::IQ4_NL,
-    GgmlType::IQ4_XS,
-];
 
 /// One expert: a SwiGLU FFN `down(silu(gate x) * up x)`.
 #[derive(Clone, Debug, PartialEq, Eq)]
