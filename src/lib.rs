@@ -1,14 +1,17 @@
 //! tramontane: run open-weight LLMs from GGUF files on ordinary CPUs.
 //!
 //! ```no_run
-//! use tramontane::{Model, Sampling, SessionOptions};
+//! use tramontane::{ChatMessage, Model, Sampling, SessionOptions};
 //!
 //! # fn main() -> tramontane::Result<()> {
 //! let model = Model::load("models/SmolLM2-135M-Instruct.Q4_1.gguf")?; // mmap + validate
 //! println!("{}", model.info());
 //! let mut session = model.session(SessionOptions { context: 2048, ..Default::default() })?;
 //! let params = Sampling { temperature: 0.7, seed: 42, ..Sampling::default() };
-//! for piece in session.generate("Write a haiku about the wind.", &params)?.take(64) {
+//! // An instruct model wants its chat template; a base model takes the text as it is.
+//! let messages = [ChatMessage::new("user", "Write a haiku about the wind.")];
+//! let prompt = model.chat_template().render(&messages, true);
+//! for piece in session.generate(&prompt, &params)?.take(64) {
 //!     print!("{}", piece?);
 //! }
 //! # Ok(())
