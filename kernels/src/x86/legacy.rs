@@ -3,6 +3,12 @@
 //!
 //! # The summation order (shared with the matvec and GEMM kernels of `legacy_tile`)
 //!
+//! The dispatch table uses this order, and `legacy_tile`, for Q4_0 only: it is the order of
+//! llama.cpp's repacked Q4_0 kernels on AVX2. Q4_1, Q5_0 and Q8_0 are dispatched to
+//! [`super::legacy_lanes`], which keeps ggml's 8-lane order; the `Legacy` impls of those types
+//! here serve both modules, and the generic code below still handles them (the Q4_1 minimum
+//! included), but nothing dispatches them to it today.
+//!
 //! For every (weight row, activation row) pair and every block `b`, the integer dot product
 //! `s_b = sum_k w_k a_k` (true signed weights: `q - 8`, `q - 16`, `q` or the i8 code) is
 //! exact in i32. The result is the sequential chain

@@ -1,5 +1,6 @@
-//! Matvec and GEMM kernels for Q4_0, Q4_1, Q5_0 and Q8_0, in the summation order of
-//! [`super::legacy`] (one f32 lane per (weight row, activation row) pair), instantiated once
+//! Matvec and GEMM kernels for the Q4_0 family (dispatched for Q4_0 only: see
+//! [`super::legacy`]), in the summation order of [`super::legacy`] (one f32 lane per
+//! (weight row, activation row) pair), instantiated once
 //! per instruction-set level (plain AVX2, and AVX-VNNI whose `vpdpbusd` does
 //! `maddubs` + `madd` + `add` in one instruction without the i16 intermediate).
 //!
