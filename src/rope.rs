@@ -75,8 +75,10 @@ impl Rope {
             let (Some(&x0), Some(&x1)) = (head.get(a), head.get(b)) else {
                 return;
             };
-            head[a] = x0 * cos - x1 * sin;
-            head[b] = x0 * sin + x1 * cos;
+            // ggml's C source writes `x0*cos - x1*sin`; its x86 and ARM builds contract the
+            // first product into a fused multiply-add, and that rounding is what we match.
+            head[a] = x0.mul_add(cos, -(x1 * sin));
+            head[b] = x0.mul_add(sin, x1 * cos);
         }
     }
 
