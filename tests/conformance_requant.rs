@@ -6,13 +6,10 @@
 //! those exact bytes (scripts/make-logit-refs; see the README there).
 //!
 //! The references come from an AVX2-only llama.cpp build, the same build as the shared fixtures
-//! (it regenerates shared/fixtures/smollm2-q4_1.refs.json bit for bit). SmolLM2 Q4_K and Q6_K
-//! miss the dense bounds on one prompt each (the Q6_K dot product sums in another order than
-//! ggml's AVX2 `ggml_vec_dot_q6_K_q8_K`; see tests/fixtures/logits/README.md): those two are
-//! `#[ignore]`d with the numbers; `cargo test --test conformance_requant -- --include-ignored`
-//! runs them.
+//! (it regenerates shared/fixtures/smollm2-q4_1.refs.json bit for bit). On x86 every SmolLM2
+//! file is reproduced bit for bit (see tests/fixtures/logits/README.md).
 //!
-//! Bounds: `support::conformance::DENSE` for the SmolLM2 files, the stricter
+//! Bounds: `support::conformance::dense()` for the SmolLM2 files, the stricter
 //! `support::conformance::MOE` of tests/moe_conformance.rs for the MoE files (top-1 always,
 //! 0.75 on steps, batch vs one-token-at-a-time). SmolLM2 files are checked on a
 //! subset of the 12 reference prompts (`SMOLLM2_SUBSET`) to keep the test time down;
@@ -24,7 +21,7 @@ mod support;
 use std::path::{Path, PathBuf};
 
 use quantize_support::{fixture_input, model_path, sha256_file};
-use support::conformance::{check, read_refs, Bounds, DENSE, MOE};
+use support::conformance::{check, dense, read_refs, Bounds, MOE};
 use tramontane::quantize::{quantize_model, FileType, QuantizeOptions};
 use tramontane::{GgufFile, Model};
 
@@ -112,7 +109,7 @@ fn smollm2_requant_q4_0_matches_llama_cpp() {
         SMOLLM2,
         "Q4_0",
         "smollm2-q4_0.refs.json",
-        &DENSE,
+        &dense(),
         Some(SMOLLM2_SUBSET),
     );
 }
@@ -123,31 +120,29 @@ fn smollm2_requant_q8_0_matches_llama_cpp() {
         SMOLLM2,
         "Q8_0",
         "smollm2-q8_0.refs.json",
-        &DENSE,
+        &dense(),
         Some(SMOLLM2_SUBSET),
     );
 }
 
 #[test]
-#[ignore = "misses the dense bounds vs llama.cpp AVX2: math_table teacher-forced steps 2 and 10 differ by 1.15 and 1.17 (> 1.0); cause not found yet (tests/fixtures/logits/README.md)"]
 fn smollm2_requant_q4_k_matches_llama_cpp() {
     check_requantized(
         SMOLLM2,
         "Q4_K",
         "smollm2-q4_k.refs.json",
-        &DENSE,
+        &dense(),
         Some(SMOLLM2_SUBSET),
     );
 }
 
 #[test]
-#[ignore = "misses the dense bounds vs llama.cpp AVX2: whitespace_yaml top-10 diff 1.09 (> 0.75), story_clockmaker full row 0.92; the Q6_K dot is now bit-identical to ggml_vec_dot_q6_K_q8_K, the file is Q8_0 except ffn_down and SmolLM2 Q8_0 misses too (tests/fixtures/logits/README.md)"]
 fn smollm2_requant_q6_k_matches_llama_cpp() {
     check_requantized(
         SMOLLM2,
         "Q6_K",
         "smollm2-q6_k.refs.json",
-        &DENSE,
+        &dense(),
         Some(SMOLLM2_SUBSET),
     );
 }

@@ -1,13 +1,14 @@
 //! Conformance against llama.cpp on SmolLM2-135M-Instruct Q4_1: logits at the last prompt
 //! position (prompt evaluated as one batch, like the reference), full logit rows where the
 //! fixture has them, greedy continuations and teacher-forced greedy logits, with the dense
-//! bounds of `support::conformance::DENSE`. `CONFORMANCE_PROMPT=name` checks one prompt;
+//! bounds of `support::conformance::dense()` (bit-exact on x86 SIMD, the bounds
+//! elsewhere). `CONFORMANCE_PROMPT=name` checks one prompt;
 //! `CONFORMANCE_REFS=path` compares with another refs file of the same model (e.g. one made by
 //! a differently built llama.cpp, to see how far that build moves the references).
 
 mod support;
 
-use support::conformance::{check, DENSE};
+use support::conformance::{check, dense};
 use tramontane::Model;
 
 #[test]
@@ -19,5 +20,5 @@ fn smollm2_logits_and_greedy_match_llama_cpp() {
     };
     let only = std::env::var("CONFORMANCE_PROMPT").ok();
     let select = |name: &str| only.as_deref().map_or(true, |o| o == name);
-    check(&model, &refs, &DENSE, &select).assert_ok("SmolLM2 Q4_1");
+    check(&model, &refs, &dense(), &select).assert_ok("SmolLM2 Q4_1");
 }

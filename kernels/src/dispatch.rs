@@ -106,6 +106,12 @@ pub struct KernelSet {
     pub vec_dot: &'static [(GgmlType, VecDotFn)],
     /// Weight type -> multi-row tile kernel.
     pub tile: &'static [(GgmlType, TileFn)],
+    /// Weight type -> tile kernel for the k-quant activation rows that llama.cpp's x86 backend
+    /// sums in a batch kernel's order (`matmul::batch_order_rows`): bit-identical to
+    /// [`reference::vec_dot_batch_order`] on x86. ARM has no such kernels to match, so the
+    /// aarch64 sets put their ordinary tiles here. A type without an entry falls back to the
+    /// reference.
+    pub batch_tile: &'static [(GgmlType, TileFn)],
     /// Activation type (Q8_0, Q8_1, Q8_K, F16, ...) -> f32 row quantizer.
     pub quantize_act: &'static [(GgmlType, QuantizeActFn)],
 }
@@ -118,6 +124,7 @@ struct Active {
     name: &'static str,
     vec_dot: [Option<VecDotFn>; SLOTS],
     tile: [Option<TileFn>; SLOTS],
+    batch_tile: [Option<TileFn>; SLOTS],
     quantize_act: [Option<QuantizeActFn>; SLOTS],
 }
 
@@ -167,6 +174,7 @@ impl Active {
             name: "scalar",
             vec_dot: [None; SLOTS],
             tile: [None; SLOTS],
+            batch_tile: [None; SLOTS],
             quantize_act: [None; SLOTS],
         }
     }
@@ -176,6 +184,7 @@ impl Active {
             name: set.name,
             vec_dot: resolve(set.vec_dot),
             tile: resolve(set.tile),
+            batch_tile: resolve(set.batch_tile),
             quantize_act: resolve(set.quantize_act),
         }
     }
@@ -435,6 +444,72 @@ fn vec_dot_tile_with(
     Ok(())
 }
 
+/// Like [`vec_dot_tile`], but each output in [`reference::vec_dot_batch_order`]'s summation
+/// order (k-quant types only: [`reference::has_batch_order`]): what the matmul driver uses for
+/// those types once a matmul has [`reference::BATCH_ORDER_MIN_ROWS`] activation rows.
+pub fn vec_dot_tile_batch(
+    ty: GgmlType,
+    t: &TileArgs<'_>,
+    out: &mut [f32],
+    out_stride: usize,
+) -> Result<(), KernelError> {
+    vec_dot_tile_batch_with(active(), ty, t, out, out_stride)
+}
+
+/// [`vec_dot_tile_batch`] with the kernels of the named level (one of [`available_levels`]).
+pub fn vec_dot_tile_batch_at(
+    level_name: &str,
+    ty: GgmlType,
+    t: &TileArgs<'_>,
+    out: &mut [f32],
+    out_stride: usize,
+) -> Result<(), KernelError> {
+    vec_dot_tile_batch_with(level(level_name, ty)?, ty, t, out, out_stride)
+}
+
+fn vec_dot_tile_batch_with(
+    table: &Active,
+    ty: GgmlType,
+    t: &TileArgs<'_>,
+    out: &mut [f32],
+    out_stride: usize,
+) -> Result<(), KernelError> {
+    if !reference::has_batch_order(ty) {
+        return Err(KernelError::Unsupported {
+            op: "the batch summation order",
+            ty,
+        });
+    }
+    check_tile(ty, t, out.len(), out_stride)?;
+    if let Some(f) = table.batch_tile.get(slot(ty)).copied().flatten() {
+        // SAFETY: detected active set (module docs); `check_tile` established the
+        // `TileArgs` and output invariants `TileFn` requires.
+        unsafe { f(t, out, out_stride) };
+        return Ok(());
+    }
+    let w_row = reference::row_bytes(ty, t.n)?;
+    let a_row = reference::row_bytes(reference::vec_dot_type(ty), t.n)?;
+    for a in 0..t.acts {
+        let act = t.act.get(a * t.act_stride..a * t.act_stride + a_row);
+        for r in 0..t.rows {
+            let w = t.w.get(r * t.w_stride..r * t.w_stride + w_row);
+            let (Some(w), Some(act)) = (w, act) else {
+                // `check_tile` guarantees both rows; unreachable.
+                return Err(KernelError::LengthMismatch {
+                    what: "tile rows",
+                    expected: w_row,
+                    got: 0,
+                });
+            };
+            let v = reference::vec_dot_batch_order(ty, t.n, w, act)?;
+            if let Some(o) = out.get_mut(a * out_stride + r) {
+                *o = v;
+            }
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -444,6 +519,7 @@ mod tests {
             name,
             vec_dot: &[],
             tile: &[],
+            batch_tile: &[],
             quantize_act: &[],
         }
     }

@@ -6,6 +6,11 @@
 //! `vec_dot_type`, as llama.cpp does) or supplied already quantized
 //! ([`QuantizedActivations`], reusable across Q/K/V or gate/up and gatherable for MoE).
 //!
+//! The summation order follows llama.cpp's x86 CPU backend, which picks its kernel by shape:
+//! the k-quants it does not repack use its tiled GEMM from
+//! [`reference::BATCH_ORDER_MIN_ROWS`] activation rows on ([`uses_batch_order`]), `vec_dot`
+//! below that, and our tiles reproduce whichever order applies.
+//!
 //! Work is cut into chunks whose geometry depends only on the shape, never on the thread
 //! count, and every output value is computed by one tile-kernel call whose result does not
 //! depend on its position: so any thread count gives bit-identical results.
@@ -208,6 +213,24 @@ pub fn matmul_quantized(
     }
 }
 
+/// How many leading activation rows of a matmul of `rows` weight rows of `ty` against
+/// `n_tokens` rows are summed in [`reference::vec_dot_batch_order`]'s order (the rest in
+/// `vec_dot`'s), as llama.cpp's x86 backend picks its kernels:
+/// - Q2_K, Q3_K, Q5_K, Q6_K: all rows from [`reference::BATCH_ORDER_MIN_ROWS`] on (tiled GEMM);
+/// - Q4_K with a row count that is a multiple of 8 (repacked): the rows in full groups of four
+///   (repacked gemm), the last `n_tokens % 4` through gemv. (Other Q4_K matrices go to the
+///   tiled GEMM in llama.cpp; we keep the gemv order for them.)
+pub fn batch_order_rows(ty: GgmlType, rows: usize, n_tokens: usize) -> usize {
+    match ty {
+        GgmlType::Q4_K if rows % 8 == 0 => n_tokens - n_tokens % 4,
+        GgmlType::Q4_K => 0,
+        _ if reference::has_batch_order(ty) && n_tokens >= reference::BATCH_ORDER_MIN_ROWS => {
+            n_tokens
+        }
+        _ => 0,
+    }
+}
+
 /// One validated matmul.
 struct Job<'a> {
     ty: GgmlType,
@@ -269,7 +292,17 @@ impl Job<'_> {
         let t0 = tb * GEMM_TOKEN_BLOCK;
         let acts = GEMM_TOKEN_BLOCK.min(n_tokens - t0);
         let mut out = vec![0f32; count * acts];
-        dispatch::vec_dot_tile(self.ty, &self.tile(r0, count, t0, acts), &mut out, count)?;
+        // Activation rows t0..split in the batch order, split.. in vec_dot's.
+        let split = batch_order_rows(self.ty, self.rows, n_tokens).clamp(t0, t0 + acts);
+        if split > t0 {
+            let tile = self.tile(r0, count, t0, split - t0);
+            dispatch::vec_dot_tile_batch(self.ty, &tile, &mut out, count)?;
+        }
+        if split < t0 + acts {
+            let tile = self.tile(r0, count, split, t0 + acts - split);
+            let rest = out.get_mut((split - t0) * count..).unwrap_or(&mut []);
+            dispatch::vec_dot_tile(self.ty, &tile, rest, count)?;
+        }
         Ok((r0, t0, out))
     }
 

@@ -8,7 +8,9 @@
 //! llama.cpp does, from the unrounded f32 d while the dequantized activations use f16(d):
 //! together up to 2^-10 * |m * s| per block added to the bound.
 
-use tramontane_kernels::matmul::{matmul, matmul_quantized, QuantizedActivations};
+use tramontane_kernels::matmul::{
+    batch_order_rows, matmul, matmul_quantized, QuantizedActivations,
+};
 use tramontane_kernels::{dispatch, reference, GgmlType};
 
 struct Rng(u64);
@@ -135,39 +137,69 @@ fn gemm_equals_stacked_matvecs_and_threads_do_not_matter() {
     let mut rng = Rng(31337);
     for &ty in TYPES {
         let cols = if ty.block_size() == 256 { 256 } else { 64 };
-        // More rows and tokens than one GEMM work item, with remainders.
-        let (rows, n_tokens) = (133usize, 71usize);
-        let w = weights(ty, rows, cols, &mut rng);
-        let x: Vec<f32> = (0..cols * n_tokens).map(|_| rng.unit()).collect();
-        let acts =
-            QuantizedActivations::new(reference::vec_dot_type(ty), &x, cols, n_tokens).unwrap();
-        let mut y1 = vec![0f32; rows * n_tokens];
-        matmul_quantized(&w, ty, rows, cols, &acts, &mut y1, 1).unwrap();
-        for threads in [2usize, 3, 0] {
-            let mut yt = vec![0f32; rows * n_tokens];
-            matmul_quantized(&w, ty, rows, cols, &acts, &mut yt, threads).unwrap();
-            assert!(
-                y1.iter().zip(&yt).all(|(a, b)| a.to_bits() == b.to_bits()),
-                "{ty}: {threads} threads differ from 1"
-            );
-        }
-        // Each token alone (a matvec) gives the same bits as inside the GEMM, and as the
-        // dispatched vec_dot.
-        let wrow = reference::row_bytes(ty, cols).unwrap();
-        for t in [0usize, 1, 64, 70] {
-            let one = acts.gather(&[t]).unwrap();
-            let mut yv = vec![0f32; rows];
-            matmul_quantized(&w, ty, rows, cols, &one, &mut yv, 2).unwrap();
-            for r in 0..rows {
-                assert_eq!(
-                    yv[r].to_bits(),
-                    y1[t * rows + r].to_bits(),
-                    "{ty} t={t} r={r}"
+        // More rows and tokens than one GEMM work item, with remainders; Q4_K also with a
+        // multiple of 8 rows (llama.cpp repacks those and sums batches in another order).
+        let row_counts: &[usize] = if ty == GgmlType::Q4_K {
+            &[133, 136]
+        } else {
+            &[133]
+        };
+        for &rows in row_counts {
+            let n_tokens = 71usize;
+            let w = weights(ty, rows, cols, &mut rng);
+            let x: Vec<f32> = (0..cols * n_tokens).map(|_| rng.unit()).collect();
+            let acts =
+                QuantizedActivations::new(reference::vec_dot_type(ty), &x, cols, n_tokens).unwrap();
+            let mut y1 = vec![0f32; rows * n_tokens];
+            matmul_quantized(&w, ty, rows, cols, &acts, &mut y1, 1).unwrap();
+            for threads in [2usize, 3, 0] {
+                let mut yt = vec![0f32; rows * n_tokens];
+                matmul_quantized(&w, ty, rows, cols, &acts, &mut yt, threads).unwrap();
+                assert!(
+                    y1.iter().zip(&yt).all(|(a, b)| a.to_bits() == b.to_bits()),
+                    "{ty}: {threads} threads differ from 1"
                 );
-                let d =
-                    dispatch::vec_dot(ty, cols, &w[r * wrow..(r + 1) * wrow], one.row(0).unwrap())
-                        .unwrap();
-                assert_eq!(d.to_bits(), yv[r].to_bits(), "{ty} vec_dot t={t} r={r}");
+            }
+            // Each token alone (a matvec) gives the same bits as inside the GEMM, and as the
+            // dispatched vec_dot, except the k-quant rows that the GEMM sums in llama.cpp's batch
+            // order: those give reference::vec_dot_batch_order's bits.
+            let wrow = reference::row_bytes(ty, cols).unwrap();
+            let batch_rows = batch_order_rows(ty, rows, n_tokens);
+            for t in 0..batch_rows {
+                for r in 0..rows {
+                    let want = reference::vec_dot_batch_order(
+                        ty,
+                        cols,
+                        &w[r * wrow..(r + 1) * wrow],
+                        acts.row(t).unwrap(),
+                    )
+                    .unwrap();
+                    let got = y1[t * rows + r];
+                    if cfg!(target_arch = "aarch64") && dispatch::active_kernels() != "scalar" {
+                        continue; // ARM's batch tiles are its ordinary ones (see simd_kernels).
+                    }
+                    assert_eq!(got.to_bits(), want.to_bits(), "{ty} batch t={t} r={r}");
+                }
+            }
+            for t in [0usize, 1, 64, 70].into_iter().filter(|&t| t >= batch_rows) {
+                let one = acts.gather(&[t]).unwrap();
+                let mut yv = vec![0f32; rows];
+                matmul_quantized(&w, ty, rows, cols, &one, &mut yv, 2).unwrap();
+                for r in 0..rows {
+                    assert_eq!(
+                        yv[r].to_bits(),
+                        y1[t * rows + r].to_bits(),
+                        "{ty} t={t} r={r}"
+                    );
+                    let d = dispatch::vec_dot(
+                        ty,
+                        cols,
+                        &w[r * wrow..(r + 1) * wrow],
+                        one.row(0).unwrap(),
+                    )
+                    .unwrap();
+                    assert_eq!(d.to_bits(), yv[r].to_bits(), "{ty} vec_dot t={t} r={r}");
+                }
             }
         }
     }

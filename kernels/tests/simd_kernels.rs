@@ -364,6 +364,82 @@ fn tile_equals_vec_dot_bit_for_bit() {
 }
 
 #[test]
+fn batch_tiles_follow_the_reference_batch_order() {
+    // The k-quant batch tiles (llama.cpp's tiled / repacked-gemm orders) fix every f32
+    // rounding, so on x86 each level must give reference::vec_dot_batch_order's bits. The
+    // aarch64 levels reuse their ordinary tiles there (no such order to match on ARM), so
+    // they are held to the reference tolerance instead.
+    let mut rng = Rng(777);
+    for ty in [
+        GgmlType::Q2_K,
+        GgmlType::Q3_K,
+        GgmlType::Q4_K,
+        GgmlType::Q5_K,
+        GgmlType::Q6_K,
+    ] {
+        let n = 768;
+        for (rows, acts) in [(1usize, 1usize), (8, 4), (9, 5), (19, 9), (16, 8)] {
+            let w_row = reference::row_bytes(ty, n).unwrap();
+            let a_row = reference::row_bytes(reference::vec_dot_type(ty), n).unwrap();
+            let (ws, as_) = (w_row + 1, a_row + 7);
+            let mut w = vec![0u8; ws * rows];
+            let mut a = vec![0u8; as_ * acts];
+            for r in 0..rows {
+                w[r * ws..r * ws + w_row].copy_from_slice(&weight_row(ty, n, r % 6, &mut rng));
+            }
+            for j in 0..acts {
+                a[j * as_..j * as_ + a_row].copy_from_slice(&act_row(ty, n, j % 4, &mut rng));
+            }
+            let t = TileArgs {
+                n,
+                w: &w,
+                w_stride: ws,
+                rows,
+                act: &a,
+                act_stride: as_,
+                acts,
+            };
+            let out_stride = rows + 1;
+            for level in dispatch::available_levels() {
+                let mut out = vec![f32::NAN; out_stride * acts];
+                dispatch::vec_dot_tile_batch_at(level, ty, &t, &mut out, out_stride).unwrap();
+                for j in 0..acts {
+                    for r in 0..rows {
+                        let (wr, ar) = (&w[r * ws..r * ws + w_row], &a[j * as_..j * as_ + a_row]);
+                        let want = reference::vec_dot_batch_order(ty, n, wr, ar).unwrap();
+                        let got = out[j * out_stride + r];
+                        if cfg!(target_arch = "aarch64") && level != "scalar" {
+                            assert!(
+                                (got - want).abs() <= tolerance(ty, n, wr, ar),
+                                "{level} {ty} at ({r},{j}): {got} vs {want}"
+                            );
+                        } else {
+                            assert_eq!(
+                                got.to_bits(),
+                                want.to_bits(),
+                                "{level} {ty} {rows}x{acts} at ({r},{j}): {got} vs {want}"
+                            );
+                        }
+                    }
+                    assert!(out[j * out_stride + rows].is_nan());
+                }
+            }
+        }
+    }
+    // Not a k-quant: no batch order.
+    let t = TileArgs {
+        n: 32,
+        w: &[0u8; 18],
+        w_stride: 18,
+        rows: 1,
+        act: &[0u8; 34],
+        act_stride: 34,
+        acts: 1,
+    };
+    assert!(dispatch::vec_dot_tile_batch(GgmlType::Q4_0, &t, &mut [0f32], 1).is_err());
+}
+
+#[test]
 fn bad_sizes_are_errors_not_panics() {
     let w = vec![0u8; 18];
     let a = vec![0u8; 34];
@@ -451,6 +527,20 @@ fn kquant_tiles_survive_extreme_codes() {
                 dispatch::vec_dot_tile_at(level, ty, &t, &mut out, rows).unwrap();
                 for v in out {
                     assert_eq!(v.to_bits(), single.to_bits(), "{level} {ty} q={q}");
+                }
+                // The batch tiles form the same exact integers: within the tolerance of the
+                // reference (bit-identical to its batch order on x86).
+                let batch =
+                    reference::vec_dot_batch_order(ty, n, &w[..w_row], &a[..a_row]).unwrap();
+                assert!((batch - want).abs() <= tolerance(ty, n, &w[..w_row], &a[..a_row]));
+                let mut out = vec![f32::NAN; rows * acts];
+                dispatch::vec_dot_tile_batch_at(level, ty, &t, &mut out, rows).unwrap();
+                for v in out {
+                    if cfg!(target_arch = "aarch64") {
+                        assert_eq!(v.to_bits(), single.to_bits(), "{level} {ty} q={q} batch");
+                    } else {
+                        assert_eq!(v.to_bits(), batch.to_bits(), "{level} {ty} q={q} batch");
+                    }
                 }
             }
         }

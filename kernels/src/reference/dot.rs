@@ -218,6 +218,88 @@ pub fn vec_dot(ty: GgmlType, n: usize, w: &[u8], act: &[u8]) -> Result<f32, Kern
     Ok(terms.iter().map(|&t| f64::from(t)).sum::<f64>() as f32)
 }
 
+/// Smallest number of activation rows for which llama.cpp's x86 CPU backend multiplies the
+/// k-quants it does not repack (Q2_K, Q3_K, Q5_K, Q6_K) with its tiled GEMM (`ggml-cpu/tiled`)
+/// instead of `vec_dot`; a MoE expert counts the rows routed to it.
+pub const BATCH_ORDER_MIN_ROWS: usize = 8;
+
+/// The k-quant types whose batch order ([`vec_dot_batch_order`]) differs from their `vec_dot`.
+pub fn has_batch_order(ty: GgmlType) -> bool {
+    matches!(
+        ty,
+        GgmlType::Q2_K | GgmlType::Q3_K | GgmlType::Q4_K | GgmlType::Q5_K | GgmlType::Q6_K
+    )
+}
+
+/// The dot product summed the way llama.cpp's x86 batch kernels sum it. Every rounding is
+/// fixed, so a SIMD kernel in this order must give the same bits.
+///
+/// - Q2_K, Q3_K, Q5_K, Q6_K: the tiled GEMM (see [`BATCH_ORDER_MIN_ROWS`]). Per super-block,
+///   the exact integer sums of [`block_isums`] become `t = d * scaled - dmin * mins` in f32
+///   (the second product fused), and the row total is the chain `acc = fma(t, d_act, acc)`.
+/// - Q4_K: the repacked gemm (`ggml_gemm_q4_K_8x8_q8_K`, which serves activation rows in
+///   groups of four; the rest go through its gemv, our `vec_dot` order). Per pair of
+///   sub-blocks (64 values), `acc = fma(scaled, d * d_act, acc)` and
+///   `macc = fma(mins, dmin * d_act, macc)`, and the result is `acc - macc`.
+pub fn vec_dot_batch_order(
+    ty: GgmlType,
+    n: usize,
+    w: &[u8],
+    act: &[u8],
+) -> Result<f32, KernelError> {
+    if ty == GgmlType::Q4_K {
+        return q4_k_repack_gemm_order(n, w, act);
+    }
+    let isums = block_isums(ty, n, w, act)?;
+    // (weight d, weight dmin, activation d) per super-block.
+    let scales: Vec<(f32, f32, f32)> = match ty {
+        GgmlType::Q2_K => pairs::<BlockQ2K, BlockQ8K>(w, act)?
+            .map(|(x, y)| (x.d(), x.dmin(), y.d()))
+            .collect(),
+        GgmlType::Q3_K => pairs::<BlockQ3K, BlockQ8K>(w, act)?
+            .map(|(x, y)| (x.d(), 0.0, y.d()))
+            .collect(),
+        GgmlType::Q5_K => pairs::<BlockQ5K, BlockQ8K>(w, act)?
+            .map(|(x, y)| (x.d(), x.dmin(), y.d()))
+            .collect(),
+        GgmlType::Q6_K => pairs::<BlockQ6K, BlockQ8K>(w, act)?
+            .map(|(x, y)| (x.d(), 0.0, y.d()))
+            .collect(),
+        _ => return Err(unsupported("vec_dot_batch_order", ty)),
+    };
+    Ok(scales
+        .iter()
+        .zip(&isums)
+        .fold(0.0f32, |acc, (&(d, dmin, d_act), isum)| {
+            let t = (-dmin).mul_add(isum.mins as f32, d * isum.scaled as f32);
+            t.mul_add(d_act, acc)
+        }))
+}
+
+/// [`vec_dot_batch_order`] for Q4_K: two f32 chains, one step per pair of sub-blocks.
+fn q4_k_repack_gemm_order(n: usize, w: &[u8], act: &[u8]) -> Result<f32, KernelError> {
+    check_dot_args(GgmlType::Q4_K, n, w, act)?;
+    let (mut acc, mut macc) = (0.0f32, 0.0f32);
+    for (x, y) in pairs::<BlockQ4K, BlockQ8K>(w, act)? {
+        let (d, dm) = (x.d() * y.d(), x.dmin() * y.d());
+        for pair in 0..QK_K / 64 {
+            let (mut scaled, mut mins) = (0i32, 0i32);
+            for j in 2 * pair..2 * pair + 2 {
+                let (scale, min) = x.scale_min(32 * j);
+                let (dot, sum) = (32 * j..32 * j + 32).fold((0i32, 0i32), |(dot, sum), i| {
+                    let a = i32::from(y.qs[i]);
+                    (dot + i32::from(x.q(i)) * a, sum + a)
+                });
+                scaled += i32::from(scale) * dot;
+                mins += i32::from(min) * sum;
+            }
+            acc = (scaled as f32).mul_add(d, acc);
+            macc = (mins as f32).mul_add(dm, macc);
+        }
+    }
+    Ok(acc - macc)
+}
+
 fn unsupported(op: &'static str, ty: GgmlType) -> KernelError {
     KernelError::Unsupported { op, ty }
 }

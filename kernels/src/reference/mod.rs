@@ -14,7 +14,10 @@ mod kquant_search;
 mod kquants;
 mod legacy;
 
-pub use dot::{block_dot_terms, block_isums, vec_dot, BlockIsum};
+pub use dot::{
+    block_dot_terms, block_isums, has_batch_order, vec_dot, vec_dot_batch_order, BlockIsum,
+    BATCH_ORDER_MIN_ROWS,
+};
 
 use crate::{GgmlType, KernelError};
 

@@ -214,6 +214,17 @@ macro_rules! kquant_tiles {
             /// Activation rows sharing one weight register.
             const NR: usize = 4;
 
+            /// [`micro`]'s summation orders. `GEMV`: one f32 step per super-block,
+            /// `acc += scaled * (d * d_act)` and `macc += mins * (dmin * d_act)`, `acc - macc`
+            /// at the end (llama.cpp's repacked Q4_K gemv; our Q4_K `vec_dot`).
+            const GEMV: u8 = 0;
+            /// llama.cpp's tiled k-quant GEMM: `t = d * scaled - dmin * mins` (fused) per
+            /// super-block, then `acc += t * d_act` (`reference::vec_dot_batch_order`).
+            const TILED: u8 = 1;
+            /// llama.cpp's repacked Q4_K gemm (`ggml_gemm_q4_K_8x8_q8_K`): like `GEMV`, but one
+            /// f32 step per pair of sub-blocks (64 values).
+            const REPACK_GEMM: u8 = 2;
+
             /// Unpacks `count <= 8` rows of `nb` super-blocks at `w + r * ws` into `out`
             /// (`L::REC * nb` vectors); missing rows are zero.
             ///
@@ -225,6 +236,7 @@ macro_rules! kquant_tiles {
                 w: *const u8,
                 ws: usize,
                 count: usize,
+                plain_scales: bool,
                 out: &mut [__m256i],
             ) {
                 for (b, rec) in out.chunks_exact_mut(L::REC).take(nb).enumerate() {
@@ -242,7 +254,7 @@ macro_rules! kquant_tiles {
                             codes[piece][r] = *cr;
                         }
                         for (h, sr) in p.scales.iter().enumerate() {
-                            scales[h][r] = if $vnni && !L::GGML_LANES {
+                            scales[h][r] = if plain_scales {
                                 *sr
                             } else {
                                 // The scale in both i16 halves, for `madd`.
@@ -283,7 +295,9 @@ macro_rules! kquant_tiles {
             }
 
             /// One packed group (`count` valid rows) x activation rows `act + jj * stride`
-            /// (`na` valid); writes `out[jj * out_stride + r]` for the valid ones.
+            /// (`na` valid); writes `out[jj * out_stride + r]` for the valid ones, summed in
+            /// `ORDER` (see [`GEMV`], [`TILED`], [`REPACK_GEMM`]); the integer sums are
+            /// exact on every path.
             ///
             /// # Safety
             /// Features present; `wp` holds `L::REC * nb` vectors; `na >= 1` activation rows
@@ -291,7 +305,7 @@ macro_rules! kquant_tiles {
             #[inline]
             #[target_feature(enable = "avx2,fma,f16c")]
             #[allow(clippy::too_many_arguments)]
-            unsafe fn micro<L: KQuant>(
+            unsafe fn micro<L: KQuant, const ORDER: u8>(
                 nb: usize,
                 wp: *const __m256i,
                 act: *const u8,
@@ -302,6 +316,8 @@ macro_rules! kquant_tiles {
                 na: usize,
             ) {
                 let regs = 64 / L::SUBS;
+                // Sub-blocks per f32 step: the whole super-block, or (REPACK_GEMM) a pair.
+                let step = if ORDER == REPACK_GEMM { 2 } else { L::SUBS };
                 let mut acc = [_mm256_setzero_ps(); NR];
                 let mut macc = [_mm256_setzero_ps(); NR];
                 // Missing activation rows re-read the last valid one (results dropped).
@@ -314,6 +330,8 @@ macro_rules! kquant_tiles {
                         let wr = wp.add(b * L::REC);
                         let y: [*const u8; NR] =
                             core::array::from_fn(|jj| rows[jj].add(b * Q8K_BYTES));
+                        let dw = _mm256_castsi256_ps(*wr.add(64 + L::SUBS + 8));
+                        let dmin = _mm256_castsi256_ps(*wr.add(64 + L::SUBS + 9));
                         let mut blk = [_mm256_setzero_si256(); NR];
                         // Register pairs, in loops without conditions (so they unroll):
                         // `gi` is the code register, `4 * gi` its activation offset.
@@ -358,34 +376,55 @@ macro_rules! kquant_tiles {
                                     }
                                 }
                             }
-                        }
-                        let dw = _mm256_castsi256_ps(*wr.add(64 + L::SUBS + 8));
-                        let dmin = _mm256_castsi256_ps(*wr.add(64 + L::SUBS + 9));
-                        for jj in 0..NR {
-                            let mut off = _mm256_setzero_si256();
-                            for k in 0..8 {
-                                let o = _mm256_madd_epi16(
-                                    *wr.add(64 + L::SUBS + k),
-                                    bcast(y[jj].add(Q8K_BSUMS + 4 * k)),
-                                );
-                                off = _mm256_add_epi32(off, o);
+                            if (j + 1) % step != 0 {
+                                continue;
                             }
-                            let da = _mm256_set1_ps(y[jj].cast::<f32>().read_unaligned());
-                            if L::HAS_MIN {
-                                let s = _mm256_cvtepi32_ps(blk[jj]);
-                                acc[jj] = _mm256_fmadd_ps(s, _mm256_mul_ps(dw, da), acc[jj]);
-                                let m = _mm256_cvtepi32_ps(off);
-                                macc[jj] = _mm256_fmadd_ps(m, _mm256_mul_ps(dmin, da), macc[jj]);
+                            // The f32 step over sub-blocks `j + 1 - step ..= j` (offset
+                            // pairs: the whole super-block's eight, or this pair's two).
+                            let (k0, k1) = if step == L::SUBS {
+                                (0, 8)
                             } else {
-                                let s = _mm256_sub_epi32(blk[jj], _mm256_slli_epi32(off, 5));
+                                (j - 1, j + 1)
+                            };
+                            for jj in 0..NR {
+                                let mut off = _mm256_setzero_si256();
+                                for k in k0..k1 {
+                                    let o = _mm256_madd_epi16(
+                                        *wr.add(64 + L::SUBS + k),
+                                        bcast(y[jj].add(Q8K_BSUMS + 4 * k)),
+                                    );
+                                    off = _mm256_add_epi32(off, o);
+                                }
+                                let da = _mm256_set1_ps(y[jj].cast::<f32>().read_unaligned());
+                                // Q6_K's codes are stored +32: its offsets take 32x that back.
+                                let s = if L::HAS_MIN {
+                                    blk[jj]
+                                } else {
+                                    _mm256_sub_epi32(blk[jj], _mm256_slli_epi32(off, 5))
+                                };
                                 let s = _mm256_cvtepi32_ps(s);
-                                acc[jj] = _mm256_fmadd_ps(s, _mm256_mul_ps(dw, da), acc[jj]);
+                                if ORDER == TILED {
+                                    // t = d*scaled - dmin*mins (fused), one fma by da.
+                                    let mut t = _mm256_mul_ps(dw, s);
+                                    if L::HAS_MIN {
+                                        t = _mm256_fnmadd_ps(dmin, _mm256_cvtepi32_ps(off), t);
+                                    }
+                                    acc[jj] = _mm256_fmadd_ps(t, da, acc[jj]);
+                                } else {
+                                    acc[jj] = _mm256_fmadd_ps(s, _mm256_mul_ps(dw, da), acc[jj]);
+                                    if L::HAS_MIN {
+                                        let m = _mm256_cvtepi32_ps(off);
+                                        let dm = _mm256_mul_ps(dmin, da);
+                                        macc[jj] = _mm256_fmadd_ps(m, dm, macc[jj]);
+                                    }
+                                }
+                                blk[jj] = _mm256_setzero_si256();
                             }
                         }
                     }
                 }
                 for jj in 0..na.min(NR) {
-                    let v = if L::HAS_MIN {
+                    let v = if L::HAS_MIN && ORDER != TILED {
                         _mm256_sub_ps(acc[jj], macc[jj])
                     } else {
                         acc[jj]
@@ -542,7 +581,29 @@ macro_rules! kquant_tiles {
                     return;
                 }
                 // SAFETY: forwarded contract.
-                unsafe { gemm::<L>(t, out, out_stride) }
+                unsafe { gemm::<L, GEMV>(t, out, out_stride) }
+            }
+
+            /// The tile in `reference::vec_dot_batch_order`'s order: llama.cpp's repacked gemm
+            /// for Q4_K ([`REPACK_GEMM`]), its tiled GEMM for Q5_K and Q6_K ([`TILED`]).
+            ///
+            /// # Safety
+            /// As [`crate::dispatch::TileFn`] for a weight type of family `L`.
+            #[target_feature(enable = "avx2,fma,f16c")]
+            pub(in crate::x86) unsafe fn batch_tile<L: KQuant>(
+                t: &TileArgs<'_>,
+                out: &mut [f32],
+                out_stride: usize,
+            ) {
+                // SAFETY: forwarded contract.
+                unsafe {
+                    // Q4_K is the one family summed lane per row (not in ggml's lanes).
+                    if L::GGML_LANES {
+                        gemm::<L, TILED>(t, out, out_stride)
+                    } else {
+                        gemm::<L, REPACK_GEMM>(t, out, out_stride)
+                    }
+                }
             }
 
             /// The GEMM part of [`tile`].
@@ -550,7 +611,15 @@ macro_rules! kquant_tiles {
             /// # Safety
             /// As [`tile`].
             #[target_feature(enable = "avx2,fma,f16c")]
-            unsafe fn gemm<L: KQuant>(t: &TileArgs<'_>, out: &mut [f32], out_stride: usize) {
+            unsafe fn gemm<L: KQuant, const ORDER: u8>(
+                t: &TileArgs<'_>,
+                out: &mut [f32],
+                out_stride: usize,
+            ) {
+                // `micro_lanes` (ggml's eight-lane vec_dot order) madds the scales in i16
+                // halves on every level; `micro` on the VNNI level multiplies plain i32 ones.
+                let lanes = L::GGML_LANES && ORDER == GEMV;
+                let plain_scales = $vnni && !lanes;
                 let nb = t.n / 256;
                 let (w, a, o, ws) = (t.w.as_ptr(), t.act.as_ptr(), out.as_mut_ptr(), t.w_stride);
                 // Per-thread scratch for one packed group, reused across calls (a fresh
@@ -568,16 +637,18 @@ macro_rules! kquant_tiles {
                         let count = (t.rows - r0).min(8);
                         // SAFETY: rows r0..r0+count are inside the validated tile; `group`
                         // has `nb * L::REC` vectors.
-                        unsafe { pack::<L>(nb, w.add(r0 * ws), ws, count, &mut group) };
+                        unsafe {
+                            pack::<L>(nb, w.add(r0 * ws), ws, count, plain_scales, &mut group)
+                        };
                         let mut j0 = 0;
                         while j0 < t.acts {
                             // SAFETY: activation rows j0..acts and weight rows r0..r0+count
                             // and their outputs are inside the validated tile.
                             unsafe {
-                                let kernel = if L::GGML_LANES {
+                                let kernel = if lanes {
                                     micro_lanes::<L>
                                 } else {
-                                    micro::<L>
+                                    micro::<L, ORDER>
                                 };
                                 kernel(
                                     nb,

@@ -36,6 +36,38 @@ const TILE_AVX2: &[(GgmlType, TileFn)] = &[
     (GgmlType::Q6_K, kquant_tile::avx2::tile::<kquant_tile::Q6K>),
 ];
 
+/// k-quant tiles in llama.cpp's tiled-GEMM order, for matmuls of at least
+/// `reference::BATCH_ORDER_MIN_ROWS` activation rows.
+const BATCH_TILE_AVX2: &[(GgmlType, TileFn)] = &[
+    (
+        GgmlType::Q4_K,
+        kquant_tile::avx2::batch_tile::<kquant_tile::Q4K>,
+    ),
+    (
+        GgmlType::Q5_K,
+        kquant_tile::avx2::batch_tile::<kquant_tile::Q5K>,
+    ),
+    (
+        GgmlType::Q6_K,
+        kquant_tile::avx2::batch_tile::<kquant_tile::Q6K>,
+    ),
+];
+
+const BATCH_TILE_VNNI: &[(GgmlType, TileFn)] = &[
+    (
+        GgmlType::Q4_K,
+        kquant_tile::vnni::batch_tile::<kquant_tile::Q4K>,
+    ),
+    (
+        GgmlType::Q5_K,
+        kquant_tile::vnni::batch_tile::<kquant_tile::Q5K>,
+    ),
+    (
+        GgmlType::Q6_K,
+        kquant_tile::vnni::batch_tile::<kquant_tile::Q6K>,
+    ),
+];
+
 /// AVX-VNNI tiles; the integer sums they form are exact, so every value equals the AVX2
 /// set's (and `vec_dot`'s) bit for bit.
 const TILE_VNNI: &[(GgmlType, TileFn)] = &[
@@ -67,12 +99,14 @@ pub(crate) fn kernel_sets() -> Vec<KernelSet> {
         name: "avx2",
         vec_dot: VEC_DOT,
         tile: TILE_AVX2,
+        batch_tile: BATCH_TILE_AVX2,
         quantize_act: QUANTIZE_ACT,
     };
     if has_avx_vnni() {
         let vnni_set = KernelSet {
             name: "avxvnni",
             tile: TILE_VNNI,
+            batch_tile: BATCH_TILE_VNNI,
             ..avx2_set
         };
         vec![vnni_set, avx2_set]
