@@ -21,7 +21,7 @@ mod support;
 use std::path::{Path, PathBuf};
 
 use quantize_support::{fixture_input, model_path, sha256_file};
-use support::conformance::{check, dense, read_refs, Bounds, MOE};
+use support::conformance::{check, dense, moe, read_refs, Bounds};
 use tramontane::quantize::{quantize_model, FileType, QuantizeOptions};
 use tramontane::{GgufFile, Model};
 
@@ -149,15 +149,15 @@ fn smollm2_requant_q6_k_matches_llama_cpp() {
 
 #[test]
 fn moe_s101_q4_k_matches_llama_cpp() {
-    check_requantized(MOE_F32, "Q4_K", "moe-s101-q4_k.refs.json", &MOE, None);
+    check_requantized(MOE_F32, "Q4_K", "moe-s101-q4_k.refs.json", &moe(), None);
 }
 
 #[test]
 fn moe_s101_q5_k_matches_llama_cpp() {
-    check_requantized(MOE_F32, "Q5_K", "moe-s101-q5_k.refs.json", &MOE, None);
+    check_requantized(MOE_F32, "Q5_K", "moe-s101-q5_k.refs.json", &moe(), None);
 }
 
 #[test]
 fn moe_s101_q6_k_matches_llama_cpp() {
-    check_requantized(MOE_F32, "Q6_K", "moe-s101-q6_k.refs.json", &MOE, None);
+    check_requantized(MOE_F32, "Q6_K", "moe-s101-q6_k.refs.json", &moe(), None);
 }

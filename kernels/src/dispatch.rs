@@ -106,11 +106,13 @@ pub struct KernelSet {
     pub vec_dot: &'static [(GgmlType, VecDotFn)],
     /// Weight type -> multi-row tile kernel.
     pub tile: &'static [(GgmlType, TileFn)],
-    /// Weight type -> tile kernel for the k-quant activation rows that llama.cpp's x86 backend
-    /// sums in a batch kernel's order (`matmul::batch_order_rows`): bit-identical to
-    /// [`reference::vec_dot_batch_order`] on x86. ARM has no such kernels to match, so the
-    /// aarch64 sets put their ordinary tiles here. A type without an entry falls back to the
-    /// reference.
+    /// Whether this level reproduces llama.cpp's x86 batch orders
+    /// ([`reference::vec_dot_batch_order`]) for the activation rows `matmul::batch_order_rows`
+    /// gives them: through `batch_tile`, or the reference where a type has no entry there.
+    /// Without it (aarch64: llama.cpp has no such kernels there to match) those rows take the
+    /// ordinary `tile` path.
+    pub batch_orders: bool,
+    /// Weight type -> tile kernel bit-identical to [`reference::vec_dot_batch_order`].
     pub batch_tile: &'static [(GgmlType, TileFn)],
     /// Activation type (Q8_0, Q8_1, Q8_K, F16, ...) -> f32 row quantizer.
     pub quantize_act: &'static [(GgmlType, QuantizeActFn)],
@@ -122,6 +124,7 @@ const SLOTS: usize = 64;
 /// The resolved per-type table of the chosen set: O(1) lookups on the hot path.
 struct Active {
     name: &'static str,
+    batch_orders: bool,
     vec_dot: [Option<VecDotFn>; SLOTS],
     tile: [Option<TileFn>; SLOTS],
     batch_tile: [Option<TileFn>; SLOTS],
@@ -172,6 +175,7 @@ impl Active {
     fn scalar() -> Self {
         Active {
             name: "scalar",
+            batch_orders: true,
             vec_dot: [None; SLOTS],
             tile: [None; SLOTS],
             batch_tile: [None; SLOTS],
@@ -182,6 +186,7 @@ impl Active {
     fn from_set(set: &KernelSet) -> Self {
         Active {
             name: set.name,
+            batch_orders: set.batch_orders,
             vec_dot: resolve(set.vec_dot),
             tile: resolve(set.tile),
             batch_tile: resolve(set.batch_tile),
@@ -445,8 +450,9 @@ fn vec_dot_tile_with(
 }
 
 /// Like [`vec_dot_tile`], but each output in [`reference::vec_dot_batch_order`]'s summation
-/// order (k-quant types only: [`reference::has_batch_order`]): what the matmul driver uses for
-/// those types once a matmul has [`reference::BATCH_ORDER_MIN_ROWS`] activation rows.
+/// order (types with [`reference::has_batch_order`] only) where the level reproduces the batch
+/// orders (`KernelSet::batch_orders`): what the matmul driver uses for the activation rows
+/// `matmul::batch_order_rows` gives them.
 pub fn vec_dot_tile_batch(
     ty: GgmlType,
     t: &TileArgs<'_>,
@@ -479,6 +485,9 @@ fn vec_dot_tile_batch_with(
             op: "the batch summation order",
             ty,
         });
+    }
+    if !table.batch_orders {
+        return vec_dot_tile_with(table, ty, t, out, out_stride);
     }
     check_tile(ty, t, out.len(), out_stride)?;
     if let Some(f) = table.batch_tile.get(slot(ty)).copied().flatten() {
@@ -519,6 +528,7 @@ mod tests {
             name,
             vec_dot: &[],
             tile: &[],
+            batch_orders: true,
             batch_tile: &[],
             quantize_act: &[],
         }

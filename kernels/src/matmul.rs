@@ -164,6 +164,34 @@ pub fn matmul_quantized(
     y: &mut [f32],
     threads: usize,
 ) -> Result<(), KernelError> {
+    let op = GgmlOp::MulMat { matrix_rows: rows };
+    matmul_quantized_as(op, w, ty, rows, cols, acts, y, threads)
+}
+
+/// The llama.cpp operation a matmul stands for. It decides which kernel llama.cpp's x86
+/// backend would sum a k-quant batch with ([`batch_order_rows`]), so it matters only for
+/// matching llama.cpp's bits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GgmlOp {
+    /// `ggml_mul_mat` by a weight matrix of `matrix_rows` rows (the call may cover a slice).
+    MulMat { matrix_rows: usize },
+    /// One expert of `ggml_mul_mat_id` (experts of `matrix_rows` rows each), the activation
+    /// rows being those routed to it.
+    MulMatId { matrix_rows: usize },
+}
+
+/// [`matmul_quantized`] for a slice of the weight rows of `op`'s matrix.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_quantized_as(
+    op: GgmlOp,
+    w: &[u8],
+    ty: GgmlType,
+    rows: usize,
+    cols: usize,
+    acts: &QuantizedActivations,
+    y: &mut [f32],
+    threads: usize,
+) -> Result<(), KernelError> {
     let act_ty = reference::vec_dot_type(ty);
     if acts.ty != act_ty {
         return Err(KernelError::Unsupported {
@@ -201,6 +229,7 @@ pub fn matmul_quantized(
     }
     let job = Job {
         ty,
+        batch_rows: batch_order_rows(ty, op, n_tokens),
         cols,
         rows,
         w,
@@ -213,17 +242,24 @@ pub fn matmul_quantized(
     }
 }
 
-/// How many leading activation rows of a matmul of `rows` weight rows of `ty` against
-/// `n_tokens` rows are summed in [`reference::vec_dot_batch_order`]'s order (the rest in
-/// `vec_dot`'s), as llama.cpp's x86 backend picks its kernels:
-/// - Q2_K, Q3_K, Q5_K, Q6_K: all rows from [`reference::BATCH_ORDER_MIN_ROWS`] on (tiled GEMM);
-/// - Q4_K with a row count that is a multiple of 8 (repacked): the rows in full groups of four
-///   (repacked gemm), the last `n_tokens % 4` through gemv. (Other Q4_K matrices go to the
-///   tiled GEMM in llama.cpp; we keep the gemv order for them.)
-pub fn batch_order_rows(ty: GgmlType, rows: usize, n_tokens: usize) -> usize {
-    match ty {
-        GgmlType::Q4_K if rows % 8 == 0 => n_tokens - n_tokens % 4,
-        GgmlType::Q4_K => 0,
+/// How many leading activation rows of `op` (weights of `ty`, `n_tokens` activation rows) are
+/// summed in [`reference::vec_dot_batch_order`]'s order, the rest in `vec_dot`'s, as
+/// llama.cpp's x86 backend picks its kernels:
+/// - F32, F16 in `mul_mat`: all rows from two on (llamafile's tinyBLAS);
+/// - Q2_K, Q3_K, Q5_K, Q6_K: all rows from [`reference::BATCH_ORDER_MIN_ROWS`] on (its tiled
+///   GEMM; for `mul_mat_id`, counting the rows routed to the expert);
+/// - Q4_K in a matrix of a multiple of 8 rows (repacked): for `mul_mat`, the rows in full
+///   groups of four (its repacked gemm; the last `n_tokens % 4` go through the gemv); for
+///   `mul_mat_id`, none (the repacked experts run the gemv row by row). Other Q4_K matrices
+///   go to the tiled GEMM there; we keep the gemv order for them.
+pub fn batch_order_rows(ty: GgmlType, op: GgmlOp, n_tokens: usize) -> usize {
+    match (ty, op) {
+        (GgmlType::F32 | GgmlType::F16, GgmlOp::MulMat { .. }) if n_tokens >= 2 => n_tokens,
+        (GgmlType::F32 | GgmlType::F16, _) => 0,
+        (GgmlType::Q4_K, GgmlOp::MulMat { matrix_rows }) if matrix_rows % 8 == 0 => {
+            n_tokens - n_tokens % 4
+        }
+        (GgmlType::Q4_K, _) => 0,
         _ if reference::has_batch_order(ty) && n_tokens >= reference::BATCH_ORDER_MIN_ROWS => {
             n_tokens
         }
@@ -234,6 +270,8 @@ pub fn batch_order_rows(ty: GgmlType, rows: usize, n_tokens: usize) -> usize {
 /// One validated matmul.
 struct Job<'a> {
     ty: GgmlType,
+    /// Leading activation rows summed in the batch order ([`batch_order_rows`]).
+    batch_rows: usize,
     cols: usize,
     rows: usize,
     w: &'a [u8],
@@ -293,7 +331,7 @@ impl Job<'_> {
         let acts = GEMM_TOKEN_BLOCK.min(n_tokens - t0);
         let mut out = vec![0f32; count * acts];
         // Activation rows t0..split in the batch order, split.. in vec_dot's.
-        let split = batch_order_rows(self.ty, self.rows, n_tokens).clamp(t0, t0 + acts);
+        let split = self.batch_rows.clamp(t0, t0 + acts);
         if split > t0 {
             let tile = self.tile(r0, count, t0, split - t0);
             dispatch::vec_dot_tile_batch(self.ty, &tile, &mut out, count)?;

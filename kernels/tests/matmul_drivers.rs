@@ -9,7 +9,7 @@
 //! together up to 2^-10 * |m * s| per block added to the bound.
 
 use tramontane_kernels::matmul::{
-    batch_order_rows, matmul, matmul_quantized, QuantizedActivations,
+    batch_order_rows, matmul, matmul_quantized, GgmlOp, QuantizedActivations,
 };
 use tramontane_kernels::{dispatch, reference, GgmlType};
 
@@ -164,7 +164,7 @@ fn gemm_equals_stacked_matvecs_and_threads_do_not_matter() {
             // dispatched vec_dot, except the k-quant rows that the GEMM sums in llama.cpp's batch
             // order: those give reference::vec_dot_batch_order's bits.
             let wrow = reference::row_bytes(ty, cols).unwrap();
-            let batch_rows = batch_order_rows(ty, rows, n_tokens);
+            let batch_rows = batch_order_rows(ty, GgmlOp::MulMat { matrix_rows: rows }, n_tokens);
             for t in 0..batch_rows {
                 for r in 0..rows {
                     let want = reference::vec_dot_batch_order(

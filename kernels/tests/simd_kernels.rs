@@ -46,6 +46,7 @@ const WEIGHT_TYPES: &[GgmlType] = &[
     GgmlType::IQ4_NL,
     GgmlType::IQ4_XS,
     GgmlType::F16,
+    GgmlType::F32,
 ];
 
 /// Offsets of the f16 scale fields in each weight block (so random bytes stay finite).
@@ -76,7 +77,9 @@ fn weight_row(ty: GgmlType, n: usize, style: usize, rng: &mut Rng) -> Vec<u8> {
     match style {
         4 => vec![0u8; bytes],
         // Raw codes; also for types whose reference quantizer is not there yet.
-        _ if style == 5 && ty != GgmlType::F16 || quantized(&mut Rng(rng.next())).is_none() => {
+        _ if style == 5 && !matches!(ty, GgmlType::F16 | GgmlType::F32)
+            || quantized(&mut Rng(rng.next())).is_none() =>
+        {
             let mut w: Vec<u8> = (0..bytes).map(|_| rng.byte()).collect();
             let bb = ty.block_bytes();
             for block in w.chunks_exact_mut(bb) {
@@ -163,7 +166,7 @@ fn vec_dot_matches_reference() {
     for &ty in WEIGHT_TYPES {
         let bs = ty.block_size().max(32);
         for blocks in [1usize, 2, 3, 8, 17] {
-            let n = if ty == GgmlType::F16 {
+            let n = if matches!(ty, GgmlType::F16 | GgmlType::F32) {
                 blocks * 37
             } else {
                 blocks * bs
@@ -365,19 +368,24 @@ fn tile_equals_vec_dot_bit_for_bit() {
 
 #[test]
 fn batch_tiles_follow_the_reference_batch_order() {
-    // The k-quant batch tiles (llama.cpp's tiled / repacked-gemm orders) fix every f32
+    // The batch tiles (llama.cpp's tiled / repacked-gemm / tinyBLAS orders) fix every f32
     // rounding, so on x86 each level must give reference::vec_dot_batch_order's bits. The
-    // aarch64 levels reuse their ordinary tiles there (no such order to match on ARM), so
+    // aarch64 levels use their ordinary tiles there (no such order to match on ARM), so
     // they are held to the reference tolerance instead.
     let mut rng = Rng(777);
-    for ty in [
-        GgmlType::Q2_K,
-        GgmlType::Q3_K,
-        GgmlType::Q4_K,
-        GgmlType::Q5_K,
-        GgmlType::Q6_K,
-    ] {
-        let n = 768;
+    let cases = [
+        (GgmlType::Q2_K, 768),
+        (GgmlType::Q3_K, 768),
+        (GgmlType::Q4_K, 768),
+        (GgmlType::Q5_K, 768),
+        (GgmlType::Q6_K, 768),
+        (GgmlType::F32, 104),
+        (GgmlType::F16, 104),
+        // Not a multiple of 8: tinyBLAS declines, ggml's vec_dot order applies.
+        (GgmlType::F32, 100),
+        (GgmlType::F16, 75),
+    ];
+    for (ty, n) in cases {
         for (rows, acts) in [(1usize, 1usize), (8, 4), (9, 5), (19, 9), (16, 8)] {
             let w_row = reference::row_bytes(ty, n).unwrap();
             let a_row = reference::row_bytes(reference::vec_dot_type(ty), n).unwrap();
@@ -426,7 +434,26 @@ fn batch_tiles_follow_the_reference_batch_order() {
             }
         }
     }
-    // Not a k-quant: no batch order.
+    // The x86 float vec_dots follow ggml's vec_dot order bit for bit.
+    if cfg!(target_arch = "x86_64") {
+        for (ty, n) in [
+            (GgmlType::F32, 200),
+            (GgmlType::F16, 200),
+            (GgmlType::F32, 64),
+        ] {
+            let w = weight_row(ty, n, 0, &mut rng);
+            let a = act_row(ty, n, 0, &mut rng);
+            let want = reference::vec_dot_ggml_order(ty, n, &w, &a).unwrap();
+            for level in dispatch::available_levels() {
+                if level == "scalar" {
+                    continue;
+                }
+                let got = dispatch::vec_dot_at(level, ty, n, &w, &a).unwrap();
+                assert_eq!(got.to_bits(), want.to_bits(), "{level} {ty} vec_dot n={n}");
+            }
+        }
+    }
+    // No batch order of its own.
     let t = TileArgs {
         n: 32,
         w: &[0u8; 18],

@@ -12,7 +12,7 @@
 use std::borrow::Cow;
 
 use rayon::prelude::*;
-use tramontane_kernels::matmul::{matmul, matmul_quantized, pool, QuantizedActivations};
+use tramontane_kernels::matmul::{matmul, matmul_quantized_as, pool, GgmlOp, QuantizedActivations};
 use tramontane_kernels::reference::vec_dot_type;
 use tramontane_kernels::GgmlType;
 
@@ -340,7 +340,11 @@ fn rows_times(
             what: format!("row chunk {chunk} of '{}'", m.name),
         })?;
     let mut y = vec![0.0f32; count * acts.n_tokens()];
-    matmul_quantized(w, m.ty, count, m.cols, acts, &mut y, 1)?;
+    // One expert of llama.cpp's mul_mat_id (its k-quant batch order depends on that).
+    let op = GgmlOp::MulMatId {
+        matrix_rows: m.rows,
+    };
+    matmul_quantized_as(op, w, m.ty, count, m.cols, acts, &mut y, 1)?;
     Ok(y)
 }
 

@@ -72,6 +72,20 @@ pub fn dense() -> Bounds {
     }
 }
 
+/// [`MOE`], tightened to [`EXACT`] where [`bit_exact_expected`] holds (the batch vs
+/// one-token-at-a-time bound stays: that compares two of our own paths).
+pub fn moe() -> Bounds {
+    if bit_exact_expected() {
+        Bounds {
+            max_logit_diff: EXACT,
+            max_step_diff: EXACT,
+            ..MOE
+        }
+    } else {
+        MOE
+    }
+}
+
 /// The synthetic MoE bounds: the same 0.75 everywhere, top-1 always compared, and batch vs
 /// one-token-at-a-time evaluation held to 0.75 (llama.cpp is bit-identical both ways on these
 /// files; our attention imitates different ggml kernels for one token and for a batch).

@@ -147,20 +147,6 @@ const DOTPROD_TILE: &[(GgmlType, TileFn)] = &[
     (GgmlType::Q6_K, q6_k_tile_dotprod),
 ];
 
-/// llama.cpp builds its tiled k-quant GEMM only for x86, so ARM has no batch order of its
-/// own to match: the batch slots reuse the ordinary k-quant tiles (keeping their speed).
-const NEON_BATCH_TILE: &[(GgmlType, TileFn)] = &[
-    (GgmlType::Q4_K, q4_k_tile_neon),
-    (GgmlType::Q5_K, q5_k_tile_neon),
-    (GgmlType::Q6_K, q6_k_tile_neon),
-];
-
-const DOTPROD_BATCH_TILE: &[(GgmlType, TileFn)] = &[
-    (GgmlType::Q4_K, q4_k_tile_dotprod),
-    (GgmlType::Q5_K, q5_k_tile_dotprod),
-    (GgmlType::Q6_K, q6_k_tile_dotprod),
-];
-
 /// Shared by both levels: the quantizers gain nothing from SDOT.
 const QUANTIZE_ACT: &[(GgmlType, QuantizeActFn)] = &[
     (GgmlType::Q8_0, activations::quantize_q8_0),
@@ -174,7 +160,9 @@ const NEON: KernelSet = KernelSet {
     name: "neon",
     vec_dot: NEON_VEC_DOT,
     tile: NEON_TILE,
-    batch_tile: NEON_BATCH_TILE,
+    // llama.cpp has its batch kernels (tiled GEMM, tinyBLAS orders) only for x86.
+    batch_orders: false,
+    batch_tile: &[],
     quantize_act: QUANTIZE_ACT,
 };
 
@@ -183,7 +171,8 @@ const DOTPROD: KernelSet = KernelSet {
     name: "dotprod",
     vec_dot: DOTPROD_VEC_DOT,
     tile: DOTPROD_TILE,
-    batch_tile: DOTPROD_BATCH_TILE,
+    batch_orders: false,
+    batch_tile: &[],
     quantize_act: QUANTIZE_ACT,
 };
 

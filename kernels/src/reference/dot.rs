@@ -223,11 +223,17 @@ pub fn vec_dot(ty: GgmlType, n: usize, w: &[u8], act: &[u8]) -> Result<f32, Kern
 /// instead of `vec_dot`; a MoE expert counts the rows routed to it.
 pub const BATCH_ORDER_MIN_ROWS: usize = 8;
 
-/// The k-quant types whose batch order ([`vec_dot_batch_order`]) differs from their `vec_dot`.
+/// The types with a batch order ([`vec_dot_batch_order`]) of their own.
 pub fn has_batch_order(ty: GgmlType) -> bool {
     matches!(
         ty,
-        GgmlType::Q2_K | GgmlType::Q3_K | GgmlType::Q4_K | GgmlType::Q5_K | GgmlType::Q6_K
+        GgmlType::F32
+            | GgmlType::F16
+            | GgmlType::Q2_K
+            | GgmlType::Q3_K
+            | GgmlType::Q4_K
+            | GgmlType::Q5_K
+            | GgmlType::Q6_K
     )
 }
 
@@ -237,6 +243,10 @@ pub fn has_batch_order(ty: GgmlType) -> bool {
 /// - Q2_K, Q3_K, Q5_K, Q6_K: the tiled GEMM (see [`BATCH_ORDER_MIN_ROWS`]). Per super-block,
 ///   the exact integer sums of [`block_isums`] become `t = d * scaled - dmin * mins` in f32
 ///   (the second product fused), and the row total is the chain `acc = fma(t, d_act, acc)`.
+/// - F32, F16: llamafile's tinyBLAS (batches of two or more rows), one 8-lane f32
+///   accumulator fed by fused multiply-adds (element `i` into lane `i % 8`), then the AVX
+///   horizontal sum; when `n` is not a multiple of 8 tinyBLAS declines and ggml's `vec_dot`
+///   order applies ([`vec_dot_ggml_order`]).
 /// - Q4_K: the repacked gemm (`ggml_gemm_q4_K_8x8_q8_K`, which serves activation rows in
 ///   groups of four; the rest go through its gemv, our `vec_dot` order). Per pair of
 ///   sub-blocks (64 values), `acc = fma(scaled, d * d_act, acc)` and
@@ -247,8 +257,17 @@ pub fn vec_dot_batch_order(
     w: &[u8],
     act: &[u8],
 ) -> Result<f32, KernelError> {
-    if ty == GgmlType::Q4_K {
-        return q4_k_repack_gemm_order(n, w, act);
+    match ty {
+        GgmlType::Q4_K => return q4_k_repack_gemm_order(n, w, act),
+        GgmlType::F32 | GgmlType::F16 if n % 8 != 0 => return vec_dot_ggml_order(ty, n, w, act),
+        GgmlType::F32 | GgmlType::F16 => {
+            let mut acc = [0.0f32; 8];
+            for (i, (x, y)) in float_values(ty, n, w, act)?.enumerate() {
+                acc[i % 8] = x.mul_add(y, acc[i % 8]);
+            }
+            return Ok(crate::vecmath::scalar::hsum8(&acc));
+        }
+        _ => {}
     }
     let isums = block_isums(ty, n, w, act)?;
     // (weight d, weight dmin, activation d) per super-block.
@@ -274,6 +293,60 @@ pub fn vec_dot_batch_order(
             let t = (-dmin).mul_add(isum.mins as f32, d * isum.scaled as f32);
             t.mul_add(d_act, acc)
         }))
+}
+
+/// The float dot products summed as ggml's x86 `vec_dot` kernels sum them (AVX2 + FMA):
+/// four 8-lane accumulators over steps of 32 values (fused multiply-adds), reduced as
+/// `(s0+s2)+(s1+s3)`, then halves and two pairwise adds; the `n % 32` leftovers are added one
+/// at a time, fused into an f32 total (`ggml_vec_dot_f32`) or as f64 products of the f32
+/// product (`ggml_vec_dot_f16`). F32 and F16 only.
+pub fn vec_dot_ggml_order(
+    ty: GgmlType,
+    n: usize,
+    w: &[u8],
+    act: &[u8],
+) -> Result<f32, KernelError> {
+    let values: Vec<(f32, f32)> = float_values(ty, n, w, act)?.collect();
+    let np = n - n % 32;
+    let mut acc = [[0.0f32; 8]; 4];
+    for (i, &(x, y)) in values[..np].iter().enumerate() {
+        let slot = &mut acc[(i / 8) % 4][i % 8];
+        *slot = x.mul_add(y, *slot);
+    }
+    let mut v = [0.0f32; 8];
+    for (l, out) in v.iter_mut().enumerate() {
+        *out = (acc[0][l] + acc[2][l]) + (acc[1][l] + acc[3][l]);
+    }
+    let t = [v[0] + v[4], v[1] + v[5], v[2] + v[6], v[3] + v[7]];
+    let sum = (t[0] + t[1]) + (t[2] + t[3]);
+    let tail = &values[np..];
+    Ok(if ty == GgmlType::F16 {
+        let total = tail
+            .iter()
+            .fold(f64::from(sum), |s, &(x, y)| s + f64::from(x * y));
+        total as f32
+    } else {
+        tail.iter().fold(sum, |s, &(x, y)| x.mul_add(y, s))
+    })
+}
+
+/// The `(weight, activation)` value pairs of an F32 or F16 dot product.
+fn float_values<'a>(
+    ty: GgmlType,
+    n: usize,
+    w: &'a [u8],
+    act: &'a [u8],
+) -> Result<Box<dyn Iterator<Item = (f32, f32)> + 'a>, KernelError> {
+    check_dot_args(ty, n, w, act)?;
+    Ok(match ty {
+        GgmlType::F32 => {
+            Box::new(pairs::<BlockF32, BlockF32>(w, act)?.map(|(x, y)| (x.get(), y.get())))
+        }
+        GgmlType::F16 => {
+            Box::new(pairs::<BlockF16, BlockF16>(w, act)?.map(|(x, y)| (x.get(), y.get())))
+        }
+        _ => return Err(unsupported("float_values", ty)),
+    })
 }
 
 /// [`vec_dot_batch_order`] for Q4_K: two f32 chains, one step per pair of sub-blocks.

@@ -24,6 +24,7 @@ const VEC_DOT: &[(GgmlType, VecDotFn)] = &[
     (GgmlType::Q5_K, kquants::vec_dot_q5_k),
     (GgmlType::Q6_K, kquants::vec_dot_q6_k),
     (GgmlType::F16, float::vec_dot_f16),
+    (GgmlType::F32, float::vec_dot_f32),
 ];
 
 const TILE_AVX2: &[(GgmlType, TileFn)] = &[
@@ -36,9 +37,11 @@ const TILE_AVX2: &[(GgmlType, TileFn)] = &[
     (GgmlType::Q6_K, kquant_tile::avx2::tile::<kquant_tile::Q6K>),
 ];
 
-/// k-quant tiles in llama.cpp's tiled-GEMM order, for matmuls of at least
-/// `reference::BATCH_ORDER_MIN_ROWS` activation rows.
+/// Tiles in llama.cpp's batch orders (`reference::vec_dot_batch_order`), for the activation
+/// rows `matmul::batch_order_rows` gives them.
 const BATCH_TILE_AVX2: &[(GgmlType, TileFn)] = &[
+    (GgmlType::F32, float::batch_tile::<float::F32>),
+    (GgmlType::F16, float::batch_tile::<float::F16>),
     (
         GgmlType::Q4_K,
         kquant_tile::avx2::batch_tile::<kquant_tile::Q4K>,
@@ -54,6 +57,8 @@ const BATCH_TILE_AVX2: &[(GgmlType, TileFn)] = &[
 ];
 
 const BATCH_TILE_VNNI: &[(GgmlType, TileFn)] = &[
+    (GgmlType::F32, float::batch_tile::<float::F32>),
+    (GgmlType::F16, float::batch_tile::<float::F16>),
     (
         GgmlType::Q4_K,
         kquant_tile::vnni::batch_tile::<kquant_tile::Q4K>,
@@ -99,6 +104,7 @@ pub(crate) fn kernel_sets() -> Vec<KernelSet> {
         name: "avx2",
         vec_dot: VEC_DOT,
         tile: TILE_AVX2,
+        batch_orders: true,
         batch_tile: BATCH_TILE_AVX2,
         quantize_act: QUANTIZE_ACT,
     };
