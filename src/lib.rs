@@ -43,6 +43,7 @@ pub use chat::{ChatMessage, ChatTemplate};
 pub use error::{Error, Result};
 pub use gguf::{Array, GgufFile, Metadata, Tensor, TensorInfo, Value};
 pub use kv_cache::KvCacheType;
+pub use model::forward::Tracer;
 pub use model::{Model, ModelInfo};
 pub use sampling::{Sampler, Sampling};
 pub use session::{Session, SessionOptions};

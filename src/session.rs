@@ -5,7 +5,7 @@ mod generate;
 pub use generate::Generate;
 
 use crate::kv_cache::{KvCache, KvCacheType, KvShape};
-use crate::model::forward::{Forward, LogitRows};
+use crate::model::forward::{Forward, LogitRows, Tracer};
 use crate::model::Model;
 use crate::{Error, Result};
 
@@ -142,7 +142,12 @@ impl<'m> Session<'m> {
         self.pending
     }
 
-    fn run(&mut self, tokens: &[u32], rows: LogitRows) -> Result<Vec<f32>> {
+    fn run(
+        &mut self,
+        tokens: &[u32],
+        rows: LogitRows,
+        trace: Option<Tracer<'_>>,
+    ) -> Result<Vec<f32>> {
         let with_pending: Vec<u32>;
         let tokens = match self.pending {
             Some(p) => {
@@ -167,6 +172,7 @@ impl<'m> Session<'m> {
             weights: self.model.weights(),
             bytes: self.model.file().bytes(),
             threads: self.threads,
+            trace,
         };
         let cache = &mut self.cache;
         let out = self.pool.install(|| fwd.run(cache, tokens, first, rows))?;
@@ -177,8 +183,14 @@ impl<'m> Session<'m> {
 
     /// Appends `tokens` (one batch) and returns the logits of the last one.
     pub fn eval(&mut self, tokens: &[u32]) -> Result<&[f32]> {
-        self.logits = self.run(tokens, LogitRows::Last)?;
+        self.logits = self.run(tokens, LogitRows::Last, None)?;
         Ok(&self.logits)
+    }
+
+    /// [`eval_all`](Self::eval_all), handing every intermediate tensor to `trace` (see
+    /// [`Tracer`]): to find where a model departs from a reference implementation.
+    pub fn eval_traced(&mut self, tokens: &[u32], trace: Tracer<'_>) -> Result<Vec<f32>> {
+        self.eval_rows(tokens, Some(trace))
     }
 
     /// Tokenizes `prompt` (special tokens parsed; BOS added when the session is empty and the
@@ -206,7 +218,11 @@ impl<'m> Session<'m> {
     /// Appends `tokens` (one batch) and returns every position's logits, token-major
     /// (`tokens.len() * n_vocab` values).
     pub fn eval_all(&mut self, tokens: &[u32]) -> Result<Vec<f32>> {
-        let all = self.run(tokens, LogitRows::All)?;
+        self.eval_rows(tokens, None)
+    }
+
+    fn eval_rows(&mut self, tokens: &[u32], trace: Option<Tracer<'_>>) -> Result<Vec<f32>> {
+        let all = self.run(tokens, LogitRows::All, trace)?;
         let n_vocab = self.model.config().n_vocab;
         self.logits = all[all.len() - n_vocab..].to_vec();
         Ok(all)

@@ -112,7 +112,10 @@ fn batch_matches_oracle_and_is_bit_identical_across_threads_fusion_and_token_by_
             one_by_one.extend(out);
             experts.extend(routing.experts);
         }
-        assert_eq!(routing1.experts, experts, "{ty}: batch vs token by token experts");
+        assert_eq!(
+            routing1.experts, experts,
+            "{ty}: batch vs token by token experts"
+        );
         let routing = Routing {
             experts,
             weights: routing1.weights.clone(),

@@ -1,6 +1,6 @@
 //! Session properties on SmolLM2: a Model shared by two threads (two sessions) gives the same
 //! tokens as one session alone; the same seed gives the same text across runs and thread counts;
-//! a full context is a clean error.
+//! a full context is a clean error; a traced evaluation reports every layer and changes nothing.
 
 mod support;
 
@@ -84,4 +84,41 @@ fn full_context_is_an_error_not_a_panic() {
 fn model_is_send_and_sync() {
     fn shareable<T: Send + Sync>() {}
     shareable::<Model>();
+}
+
+#[test]
+fn traced_evaluation_reports_every_layer_and_returns_the_same_logits() {
+    let model = Model::load(support::smollm2_path()).expect("load");
+    let opts = SessionOptions {
+        context: 64,
+        threads: Some(2),
+        ..SessionOptions::default()
+    };
+    let ids = [1u32, 504, 20184, 5334];
+    let plain = model.session(opts.clone()).unwrap().eval_all(&ids).unwrap();
+    let seen = std::sync::Mutex::new(Vec::<(String, Option<usize>, Vec<f32>)>::new());
+    let trace = |name: &str, layer: Option<usize>, values: &[f32]| {
+        seen.lock()
+            .unwrap()
+            .push((name.to_string(), layer, values.to_vec()));
+    };
+    let traced = model
+        .session(opts)
+        .unwrap()
+        .eval_traced(&ids, &trace)
+        .unwrap();
+    assert_eq!(plain, traced);
+    let seen = seen.into_inner().unwrap();
+    let n_layer = model.config().n_layer;
+    let n_embd = model.config().n_embd;
+    for l in 0..n_layer {
+        let out = seen
+            .iter()
+            .find(|(n, layer, _)| n == "l_out" && *layer == Some(l))
+            .unwrap_or_else(|| panic!("no l_out for layer {l}"));
+        assert_eq!(out.2.len(), ids.len() * n_embd);
+    }
+    let last = seen.last().expect("something traced");
+    assert_eq!((last.0.as_str(), last.1), ("result_output", None));
+    assert_eq!(last.2, traced);
 }

@@ -16,6 +16,13 @@ use crate::moe::{DispatchOptions, MoeFfn};
 use crate::norm::rms_norm_rows;
 use crate::{Error, Result};
 
+/// Receives intermediate tensors of a forward pass, like llama.cpp's `cb_eval`: a name (the
+/// one llama.cpp's graph gives the same tensor; `_rope` marks Q/K after RoPE), the layer (none
+/// for the output head) and the values, token-major (`n_tokens` rows). Called in graph order
+/// from the thread that runs the pass; for debugging and comparing with llama.cpp (see
+/// `examples/trace.rs` and `scripts/dump-llama-tensors.py`).
+pub type Tracer<'t> = &'t (dyn Fn(&str, Option<usize>, &[f32]) + Sync);
+
 /// Which rows of logits a forward pass returns.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LogitRows {
@@ -36,6 +43,8 @@ pub struct Forward<'a> {
     pub bytes: &'a [u8],
     /// Threads for the matmul kernels (attention uses the caller's rayon pool).
     pub threads: usize,
+    /// Receives intermediate tensors when set.
+    pub trace: Option<Tracer<'a>>,
 }
 
 /// Input activations quantized for one weight type, reused across projections of that type.
@@ -73,6 +82,12 @@ impl<'x> Acts<'x> {
 }
 
 impl Forward<'_> {
+    fn emit(&self, name: &str, layer: Option<usize>, values: &[f32]) {
+        if let Some(t) = self.trace {
+            t(name, layer, values);
+        }
+    }
+
     /// `out = m · acts` for every token row.
     fn project(&self, m: &Matrix, acts: &mut Acts<'_>, out: &mut Vec<f32>) -> Result<()> {
         out.clear();
@@ -153,19 +168,30 @@ impl Forward<'_> {
             self.project(&layer.wq, &mut acts, &mut q)?;
             self.project(&layer.wk, &mut acts, &mut k)?;
             self.project(&layer.wv, &mut acts, &mut v)?;
+            let l = Some(il);
+            self.emit("attn_norm", l, &cur);
+            self.emit("Qcur", l, &q);
+            self.emit("Kcur", l, &k);
+            self.emit("Vcur", l, &v);
             for (t, a) in angles.iter().enumerate() {
                 w.rope
                     .rotate_heads(a, &mut q[t * q_width..(t + 1) * q_width], c.head_dim);
                 w.rope
                     .rotate_heads(a, &mut k[t * kv_width..(t + 1) * kv_width], c.head_dim);
             }
+            self.emit("Qcur_rope", l, &q);
+            self.emit("Kcur_rope", l, &k);
             cache.store(il, first_pos, &k, &v);
             attend(cache, il, &q, first_pos, &attn_shape, &mut attn)?;
+            self.emit("kqv_out", l, &attn);
             let mut acts = Acts::new(&attn, q_width, n);
             self.project(&layer.wo, &mut acts, &mut proj)?;
+            self.emit("attn_out", l, &proj);
             x.iter_mut().zip(&proj).for_each(|(a, b)| *a += b);
+            self.emit("ffn_inp", l, &x);
 
             rms_norm_rows(&x, &layer.ffn_norm, c.rms_eps, &mut cur);
+            self.emit("ffn_norm", l, &cur);
             match &layer.ffn {
                 FfnWeights::DenseSwiGlu {
                     gate: wg,
@@ -178,6 +204,9 @@ impl Forward<'_> {
                     hidden.clear();
                     hidden.resize(gate.len(), 0.0);
                     swiglu(&gate, &up, &mut hidden)?;
+                    self.emit("ffn_gate", l, &gate);
+                    self.emit("ffn_up", l, &up);
+                    self.emit("ffn_swiglu", l, &hidden);
                     let mut acts = Acts::new(&hidden, c.n_ff, n);
                     self.project(wd, &mut acts, &mut proj)?;
                 }
@@ -195,7 +224,10 @@ impl Forward<'_> {
                     ffn.forward(&cur, n, &mut proj)?;
                 }
             }
+            // llama.cpp names the MoE sum ffn_moe_out.
+            self.emit("ffn_out", l, &proj);
             x.iter_mut().zip(&proj).for_each(|(a, b)| *a += b);
+            self.emit("l_out", l, &x);
         }
 
         let (first_row, n_rows) = match rows {
@@ -204,9 +236,11 @@ impl Forward<'_> {
         };
         let mut normed = vec![0.0f32; n_rows * e];
         rms_norm_rows(&x[first_row * e..], &w.output_norm, c.rms_eps, &mut normed);
+        self.emit("result_norm", None, &normed);
         let mut logits = Vec::new();
         let mut acts = Acts::new(&normed, e, n_rows);
         self.project(&w.output, &mut acts, &mut logits)?;
+        self.emit("result_output", None, &logits);
         Ok(logits)
     }
 }
