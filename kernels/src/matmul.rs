@@ -6,10 +6,11 @@
 //! `vec_dot_type`, as llama.cpp does) or supplied already quantized
 //! ([`QuantizedActivations`], reusable across Q/K/V or gate/up and gatherable for MoE).
 //!
-//! The summation order follows llama.cpp's x86 CPU backend, which picks its kernel by shape:
-//! the k-quants it does not repack use its tiled GEMM from
-//! [`reference::BATCH_ORDER_MIN_ROWS`] activation rows on ([`uses_batch_order`]), `vec_dot`
-//! below that, and our tiles reproduce whichever order applies.
+//! The summation order follows llama.cpp's x86 CPU backend, which picks its kernel by the
+//! operation ([`GgmlOp`]), the weight type and the shape: some activation rows go through a
+//! batch kernel with an order of its own ([`batch_order_rows`]: tiled k-quant GEMM, repacked
+//! Q4_K gemm, tinyBLAS for F32/F16), the rest through `vec_dot`, and our tiles reproduce
+//! whichever order applies.
 //!
 //! Work is cut into chunks whose geometry depends only on the shape, never on the thread
 //! count, and every output value is computed by one tile-kernel call whose result does not
