@@ -20,10 +20,13 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Our name -> llama.cpp's (a '#k' suffix: the k-th callback of that name in one evaluation).
 NAMES = [
     ("attn_norm", "attn_norm"), ("Qcur", "Qcur"), ("Kcur", "Kcur"), ("Vcur", "Vcur"),
+    ("Qcur_normed", "Qcur_normed"), ("Kcur_normed", "Kcur_normed"),
     ("Qcur_rope", "Qcur#2"), ("Kcur_rope", "Kcur#2"), ("kqv_out", "kqv_out"),
-    ("attn_out", "attn_out"), ("ffn_inp", "ffn_inp"), ("ffn_norm", "ffn_norm"),
+    ("attn_out", "attn_out"), ("attn_post_norm", "attn_post_norm"),
+    ("ffn_inp", "ffn_inp|sa_out"), ("ffn_norm", "ffn_norm"),
     ("ffn_gate", "ffn_gate"), ("ffn_up", "ffn_up"), ("ffn_swiglu", "ffn_swiglu"),
-    ("ffn_out", "ffn_out|ffn_moe_out"), ("l_out", "l_out"),
+    ("ffn_geglu", "ffn_geglu"), ("ffn_out", "ffn_out|ffn_moe_out"),
+    ("ffn_post_norm", "ffn_post_norm"), ("l_out", "l_out"),
 ]
 
 

@@ -31,8 +31,12 @@ pub struct AttnShape {
     pub n_kv_head: usize,
     /// Dimensions per head.
     pub head_dim: usize,
-    /// Multiplier of `K·Q` before the softmax (usually `1/sqrt(head_dim)`).
+    /// Multiplier of `K·Q` before the softmax (usually `1/sqrt(head_dim)`; 1 where the
+    /// model scales Q instead).
     pub scale: f32,
+    /// Sliding window: a query at position p sees only keys above `p - window` (llama.cpp's
+    /// standard SWA mask, `p - p_key >= window` masked). `None`: every earlier key.
+    pub window: Option<usize>,
 }
 
 /// Which of ggml's dot-product kernels a product imitates.
@@ -136,6 +140,12 @@ fn attend_typed<E: KvElem>(
                 s.scores.clear();
                 s.scores.resize(n_keys, 0.0);
                 dots(order, head_dim, k_rows, kv_width, &s.q, &mut s.scores)?;
+                if let Some(w) = shape.window {
+                    // Masked keys stay in the row as -inf (weight 0), as in llama.cpp's KQ
+                    // mask, so every later key keeps its lane in the sums.
+                    let masked = n_keys.saturating_sub(w);
+                    s.scores[..masked].fill(f32::NEG_INFINITY);
+                }
                 vecmath::soft_max(&mut s.scores, shape.scale);
                 E::fill_from_f32(&mut s.weights, &s.scores);
                 dots(order, window, v_rows, n_ctx, &s.weights, o)?;
@@ -240,6 +250,7 @@ mod tests {
             n_kv_head: 1,
             head_dim: 2,
             scale: 1.0,
+            window: None,
         };
         let mut out = [0.0f32; 2];
         attend(&c, 0, &[1.0, 2.0], 0, &attn, &mut out).unwrap();
@@ -261,6 +272,7 @@ mod tests {
             n_kv_head: 1,
             head_dim: 1,
             scale: 1.0,
+            window: None,
         };
         let mut out = [0.0f32; 6];
         attend(&c, 0, &[1.0, 1.0, 1.0, 1.0, 1.0, 1.0], 0, &attn, &mut out).unwrap();
@@ -268,6 +280,33 @@ mod tests {
         for (o, w) in out.iter().zip(want) {
             assert!((o - w).abs() < 1e-6, "{out:?}");
         }
+    }
+
+    #[test]
+    fn sliding_window_hides_keys_that_are_window_or_more_behind() {
+        // K = 0: equal scores, so token t averages V over the cells it sees. Window 2: t sees
+        // t-1 and t (t - p >= 2 is masked).
+        let shape = KvShape {
+            n_layer: 1,
+            n_ctx: 4,
+            n_kv_head: 1,
+            head_dim: 1,
+        };
+        let c = cache_with(&[0.0; 4], &[2.0, 4.0, 8.0, 16.0], shape);
+        let attn = AttnShape {
+            n_head: 1,
+            n_kv_head: 1,
+            head_dim: 1,
+            scale: 1.0,
+            window: Some(2),
+        };
+        let mut out = [0.0f32; 4];
+        attend(&c, 0, &[1.0; 4], 0, &attn, &mut out).unwrap();
+        assert_eq!(out, [2.0, 3.0, 6.0, 12.0]);
+        // One token at position 3 (decoding): the same.
+        let mut one = [0.0f32; 1];
+        attend(&c, 0, &[1.0], 3, &attn, &mut one).unwrap();
+        assert_eq!(one, [12.0]);
     }
 
     #[test]

@@ -108,6 +108,44 @@ pub mod scalar {
         }
     }
 
+    /// ggml's tanh-approximated GELU in f32, as its CPU backend evaluates it when building
+    /// its lookup table: `0.5*x*(1 + tanh(sqrt(2/pi)*x*(1 + 0.044715*x*x)))`, where GCC
+    /// fuses `1 + (0.044715*x)*x` into one multiply-add.
+    pub fn gelu_exact(x: f32) -> f32 {
+        const COEF_A: f32 = 0.044715;
+        const SQRT_2_OVER_PI: f32 = 0.797_884_6;
+        0.5 * x * (1.0 + (SQRT_2_OVER_PI * x * (COEF_A * x).mul_add(x, 1.0)).tanh())
+    }
+
+    /// ggml's f32 GELU (`GGML_GELU_FP16`): 0 at or below -10, `x` at or above 10, otherwise
+    /// the table entry of `x` rounded to f16 (the table holds `gelu_exact` of every f16,
+    /// rounded to f16).
+    pub fn gelu(x: f32) -> f32 {
+        if x <= -10.0 {
+            0.0
+        } else if x >= 10.0 {
+            x
+        } else {
+            gelu_table()[usize::from(f16::from_f32(x).to_bits())].to_f32()
+        }
+    }
+
+    /// `out[i] = gelu(gate[i]) * up[i]` over the common length (ggml's `geglu`).
+    pub fn geglu(gate: &[f32], up: &[f32], out: &mut [f32]) {
+        for ((o, &g), &u) in out.iter_mut().zip(gate).zip(up) {
+            *o = if g >= 10.0 { g * u } else { gelu(g) * u };
+        }
+    }
+
+    fn gelu_table() -> &'static [f16] {
+        static TABLE: std::sync::OnceLock<Vec<f16>> = std::sync::OnceLock::new();
+        TABLE.get_or_init(|| {
+            (0..=u16::MAX)
+                .map(|bits| f16::from_f32(gelu_exact(f16::from_bits(bits).to_f32())))
+                .collect()
+        })
+    }
+
     /// `ggml_soft_max_ext` on the unmasked part of one row: `x*scale`, the max, the
     /// polynomial exp of `x - max`, each 8-lane block's horizontal sum added into an f64
     /// (masked lanes count as 0), then every value times `f32(1/sum)`.
@@ -225,6 +263,18 @@ pub fn swiglu(gate: &[f32], up: &[f32], out: &mut [f32]) -> Result<(), KernelErr
         return Ok(());
     }
     scalar::swiglu(gate, up, out);
+    Ok(())
+}
+
+/// [`scalar::geglu`] (a table lookup: the same on every CPU).
+///
+/// # Errors
+/// When the three lengths differ.
+pub fn geglu(gate: &[f32], up: &[f32], out: &mut [f32]) -> Result<(), KernelError> {
+    if gate.len() != out.len() || up.len() != out.len() {
+        return Err(mismatch("geglu", out.len(), gate.len().min(up.len())));
+    }
+    scalar::geglu(gate, up, out);
     Ok(())
 }
 
@@ -424,5 +474,38 @@ mod tests {
             scalar::hsum8(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0]),
             36.0
         );
+    }
+
+    #[test]
+    fn gelu_follows_the_f16_table_and_its_limits() {
+        assert_eq!(scalar::gelu(0.0), 0.0);
+        assert_eq!(scalar::gelu(-10.0), 0.0);
+        assert_eq!(scalar::gelu(12.5), 12.5);
+        let mut rng = Rng(42);
+        for _ in 0..2000 {
+            let x = (rng.next() >> 40) as f32 / (1u64 << 24) as f32 * 20.0 - 10.0;
+            let y = scalar::gelu(x);
+            // The table entry of x rounded to f16: gelu of a value within half an f16 ulp,
+            // then rounded to f16 (relative error about 2^-10 each).
+            let h = f16::from_f32(x).to_f32();
+            let want = f16::from_f32(scalar::gelu_exact(h)).to_f32();
+            assert_eq!(y.to_bits(), want.to_bits(), "x = {x}");
+            let exact = 0.5
+                * f64::from(x)
+                * (1.0
+                    + (0.797_884_560_8
+                        * f64::from(x)
+                        * (1.0 + 0.044_715 * f64::from(x) * f64::from(x)))
+                    .tanh());
+            assert!(
+                (f64::from(y) - exact).abs() <= 4e-3 * exact.abs().max(1.0),
+                "x = {x}: {y} vs {exact}"
+            );
+        }
+        let (g, u) = ([1.0f32, -11.0, 10.5], [2.0f32, 3.0, -1.0]);
+        let mut out = [0.0f32; 3];
+        geglu(&g, &u, &mut out).unwrap();
+        assert_eq!(out, [scalar::gelu(1.0) * 2.0, 0.0, -10.5]);
+        assert!(geglu(&g, &u[..2], &mut out).is_err());
     }
 }

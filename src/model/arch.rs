@@ -9,6 +9,8 @@ use crate::rope::RopeStyle;
 pub enum FfnKind {
     /// `down(silu(gate(x)) * up(x))`.
     DenseSwiGlu,
+    /// `down(gelu(gate(x)) * up(x))`, GELU with the tanh approximation (gemma).
+    DenseGeGlu,
 }
 
 /// What is particular to one `general.architecture`.
@@ -24,6 +26,18 @@ pub struct ArchSpec {
     pub scale_embeddings: bool,
     /// Default RoPE base when the file has no `rope.freq_base`.
     pub default_rope_base: f32,
+    /// RMSNorm of each query and key head before RoPE (`attn_q_norm`, `attn_k_norm`).
+    pub qk_norm: bool,
+    /// RMSNorm of the attention and FFN outputs before their residual adds
+    /// (`post_attention_norm`, `post_ffw_norm`).
+    pub post_norms: bool,
+    /// The attention scale multiplies Q (as gemma does) rather than the scores.
+    pub scale_q: bool,
+    /// Sliding-window layers: every layer but each `n`-th when the file sets
+    /// `attention.sliding_window` (overridden by `attention.sliding_window_pattern`).
+    pub default_swa_pattern: usize,
+    /// RoPE base of the sliding-window layers when the file has no `rope.freq_base_swa`.
+    pub default_rope_base_swa: f32,
 }
 
 /// Llama 2/3, Mistral 7B, SmolLM2 and every other model converted as `llama`.
@@ -33,10 +47,30 @@ pub const LLAMA: ArchSpec = ArchSpec {
     ffn: FfnKind::DenseSwiGlu,
     scale_embeddings: false,
     default_rope_base: 10000.0,
+    qk_norm: false,
+    post_norms: false,
+    scale_q: false,
+    default_swa_pattern: 0,
+    default_rope_base_swa: 10000.0,
+};
+
+/// Gemma 3 (text): GeGLU, sandwich norms, Q/K norms, NeoX RoPE, scaled embeddings, and five
+/// sliding-window layers (with their own RoPE base) to each global one.
+pub const GEMMA3: ArchSpec = ArchSpec {
+    name: "gemma3",
+    rope_style: RopeStyle::Neox,
+    ffn: FfnKind::DenseGeGlu,
+    scale_embeddings: true,
+    default_rope_base: 10000.0,
+    qk_norm: true,
+    post_norms: true,
+    scale_q: true,
+    default_swa_pattern: 6,
+    default_rope_base_swa: 10000.0,
 };
 
 /// Every architecture this build can run.
-pub const SUPPORTED: &[ArchSpec] = &[LLAMA];
+pub const SUPPORTED: &[ArchSpec] = &[LLAMA, GEMMA3];
 
 /// The description of `name`, if supported.
 pub fn lookup(name: &str) -> Option<&'static ArchSpec> {

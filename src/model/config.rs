@@ -60,6 +60,18 @@ pub struct ModelConfig {
     pub n_expert: usize,
     /// Experts chosen per token (`expert_used_count`); 0 for a dense FFN.
     pub n_expert_used: usize,
+    /// Sliding-window attention span (`attention.sliding_window`; 0: none): in a
+    /// sliding-window layer a query at position p sees keys at positions above `p - window`.
+    pub sliding_window: usize,
+    /// Per layer: whether it attends through the sliding window (all false without one).
+    pub swa_layers: Vec<bool>,
+    /// RoPE base of the sliding-window layers.
+    pub rope_base_swa: f32,
+    /// The attention scale (`1/sqrt(head_dim)`; gemma 3 27B: `1/sqrt(n_embd/n_head)`).
+    pub attn_scale: f32,
+    /// `final_logit_softcapping` (logits become `c * tanh(logits / c)`); `None` when absent
+    /// or 0.
+    pub final_softcap: Option<f32>,
 }
 
 fn key(arch: &ArchSpec, k: &str) -> String {
@@ -88,7 +100,7 @@ impl ModelConfig {
     pub fn from_gguf(f: &GgufFile) -> Result<ModelConfig> {
         let arch_name = f.get_str("general.architecture")?;
         let arch = arch::lookup(arch_name).ok_or_else(|| Error::Unsupported {
-            what: format!("architecture '{arch_name}' (supported: llama)"),
+            what: format!("architecture '{arch_name}' (supported: llama, gemma3)"),
         })?;
         let n_layer = positive(f, &key(arch, "block_count"))?;
         let n_embd = positive(f, &key(arch, "embedding_length"))?;
@@ -156,6 +168,26 @@ impl ModelConfig {
                 })?,
         };
         let (n_expert, n_expert_used) = read_experts(f, arch)?;
+        let (sliding_window, swa_layers) = read_swa(f, arch, n_layer)?;
+        let rope_base_swa = f
+            .opt_f32(&key(arch, "rope.freq_base_swa"))?
+            .unwrap_or(arch.default_rope_base_swa);
+        if !(rope_base_swa.is_finite() && rope_base_swa > 0.0) {
+            return Err(invalid(format!("rope.freq_base_swa = {rope_base_swa}")));
+        }
+        // As llama.cpp: gemma 3 27B (62 layers) scales by the width per head instead.
+        let attn_scale = if arch.name == "gemma3" && n_layer == 62 {
+            1.0 / ((n_embd / n_head) as f32).sqrt()
+        } else {
+            1.0 / (head_dim as f32).sqrt()
+        };
+        let softcap_key = key(arch, "final_logit_softcapping");
+        let final_softcap = match f.opt_f32(&softcap_key)? {
+            None => None,
+            Some(0.0) => None,
+            Some(c) if c.is_finite() && c > 0.0 => Some(c),
+            Some(c) => return Err(invalid(format!("{softcap_key} = {c}"))),
+        };
         Ok(ModelConfig {
             arch,
             n_layer,
@@ -172,12 +204,22 @@ impl ModelConfig {
             n_vocab,
             n_expert,
             n_expert_used,
+            sliding_window,
+            swa_layers,
+            rope_base_swa,
+            attn_scale,
+            final_softcap,
         })
     }
 
-    /// `1/sqrt(head_dim)`, the attention score scale.
+    /// The attention score scale.
     pub fn attn_scale(&self) -> f32 {
-        1.0 / (self.head_dim as f32).sqrt()
+        self.attn_scale
+    }
+
+    /// Whether layer `il` attends through the sliding window.
+    pub fn is_swa(&self, il: usize) -> bool {
+        self.swa_layers.get(il).copied().unwrap_or(false)
     }
 
     /// RoPE's `freq_scale` (1 unless linear scaling).
@@ -187,6 +229,38 @@ impl ModelConfig {
             _ => 1.0,
         }
     }
+}
+
+/// `(sliding_window, swa_layers)`. Without `attention.sliding_window` (or with 0) no layer is
+/// a sliding-window layer. Otherwise `attention.sliding_window_pattern` is either a per-layer
+/// bool array or a period `n` (every layer but each `n`-th slides; 0: all), defaulting to the
+/// architecture's period, as llama.cpp reads them.
+fn read_swa(f: &GgufFile, arch: &ArchSpec, n_layer: usize) -> Result<(usize, Vec<bool>)> {
+    let window = f
+        .opt_u32(&key(arch, "attention.sliding_window"))?
+        .unwrap_or(0) as usize;
+    if window == 0 || arch.default_swa_pattern == 0 {
+        return Ok((0, vec![false; n_layer]));
+    }
+    let pattern_key = key(arch, "attention.sliding_window_pattern");
+    let layers = match f.metadata().get(&pattern_key) {
+        Some(crate::gguf::Value::Array(crate::gguf::Array::Bool(v))) => {
+            if v.len() != n_layer {
+                return Err(invalid(format!(
+                    "{pattern_key} has {} entries for {n_layer} layers",
+                    v.len()
+                )));
+            }
+            v.clone()
+        }
+        _ => {
+            let n = f
+                .opt_u32(&pattern_key)?
+                .unwrap_or(arch.default_swa_pattern as u32) as usize;
+            (0..n_layer).map(|il| n == 0 || il % n < n - 1).collect()
+        }
+    };
+    Ok((window, layers))
 }
 
 /// llama.cpp's `LLAMA_MAX_EXPERTS`: the most experts a block may have.

@@ -6,7 +6,7 @@
 
 use tramontane_kernels::matmul::{matmul_quantized, QuantizedActivations};
 use tramontane_kernels::reference::{dequantize_row, row_bytes, vec_dot_type};
-use tramontane_kernels::vecmath::swiglu;
+use tramontane_kernels::vecmath::{geglu, swiglu};
 
 use crate::attention::{attend, AttnShape};
 use crate::kv_cache::KvCache;
@@ -147,13 +147,19 @@ impl Forward<'_> {
             });
         }
         let (e, q_width, kv_width) = (c.n_embd, c.n_head * c.head_dim, c.n_kv_head * c.head_dim);
-        let attn_shape = AttnShape {
+        let shape_of = |il: usize| AttnShape {
             n_head: c.n_head,
             n_kv_head: c.n_kv_head,
             head_dim: c.head_dim,
-            scale: c.attn_scale(),
+            // Gemma scales Q before the product instead (below).
+            scale: if c.arch.scale_q { 1.0 } else { c.attn_scale() },
+            window: c.is_swa(il).then_some(c.sliding_window),
         };
-        let angles: Vec<Vec<(f32, f32)>> = (0..n).map(|t| w.rope.angles(first_pos + t)).collect();
+        let angles_of = |rope: &crate::rope::Rope| -> Vec<Vec<(f32, f32)>> {
+            (0..n).map(|t| rope.angles(first_pos + t)).collect()
+        };
+        let angles = angles_of(&w.rope);
+        let angles_swa = w.rope_swa.as_ref().map(angles_of);
 
         let mut x = self.embed(tokens)?;
         let mut cur = vec![0.0f32; n * e];
@@ -173,20 +179,40 @@ impl Forward<'_> {
             self.emit("Qcur", l, &q);
             self.emit("Kcur", l, &k);
             self.emit("Vcur", l, &v);
-            for (t, a) in angles.iter().enumerate() {
-                w.rope
-                    .rotate_heads(a, &mut q[t * q_width..(t + 1) * q_width], c.head_dim);
-                w.rope
-                    .rotate_heads(a, &mut k[t * kv_width..(t + 1) * kv_width], c.head_dim);
+            if let Some((q_norm, k_norm)) = &layer.qk_norm {
+                // Per head, in place (each head row is normalised on its own).
+                let qc = q.clone();
+                rms_norm_rows(&qc, q_norm, c.rms_eps, &mut q);
+                let kc = k.clone();
+                rms_norm_rows(&kc, k_norm, c.rms_eps, &mut k);
+                self.emit("Qcur_normed", l, &q);
+                self.emit("Kcur_normed", l, &k);
+            }
+            let (rope, layer_angles) = match (&angles_swa, c.is_swa(il)) {
+                (Some(a), true) => (w.rope_of(c, il), a),
+                _ => (&w.rope, &angles),
+            };
+            for (t, a) in layer_angles.iter().enumerate() {
+                rope.rotate_heads(a, &mut q[t * q_width..(t + 1) * q_width], c.head_dim);
+                rope.rotate_heads(a, &mut k[t * kv_width..(t + 1) * kv_width], c.head_dim);
             }
             self.emit("Qcur_rope", l, &q);
             self.emit("Kcur_rope", l, &k);
+            if c.arch.scale_q {
+                let s = c.attn_scale();
+                q.iter_mut().for_each(|v| *v *= s);
+            }
             cache.store(il, first_pos, &k, &v);
-            attend(cache, il, &q, first_pos, &attn_shape, &mut attn)?;
+            attend(cache, il, &q, first_pos, &shape_of(il), &mut attn)?;
             self.emit("kqv_out", l, &attn);
             let mut acts = Acts::new(&attn, q_width, n);
             self.project(&layer.wo, &mut acts, &mut proj)?;
             self.emit("attn_out", l, &proj);
+            if let Some((post_attn, _)) = &layer.post_norms {
+                let raw = proj.clone();
+                rms_norm_rows(&raw, post_attn, c.rms_eps, &mut proj);
+                self.emit("attn_post_norm", l, &proj);
+            }
             x.iter_mut().zip(&proj).for_each(|(a, b)| *a += b);
             self.emit("ffn_inp", l, &x);
 
@@ -197,16 +223,26 @@ impl Forward<'_> {
                     gate: wg,
                     up: wu,
                     down: wd,
+                }
+                | FfnWeights::DenseGeGlu {
+                    gate: wg,
+                    up: wu,
+                    down: wd,
                 } => {
                     let mut acts = Acts::new(&cur, e, n);
                     self.project(wg, &mut acts, &mut gate)?;
                     self.project(wu, &mut acts, &mut up)?;
                     hidden.clear();
                     hidden.resize(gate.len(), 0.0);
-                    swiglu(&gate, &up, &mut hidden)?;
                     self.emit("ffn_gate", l, &gate);
                     self.emit("ffn_up", l, &up);
-                    self.emit("ffn_swiglu", l, &hidden);
+                    if matches!(layer.ffn, FfnWeights::DenseGeGlu { .. }) {
+                        geglu(&gate, &up, &mut hidden)?;
+                        self.emit("ffn_geglu", l, &hidden);
+                    } else {
+                        swiglu(&gate, &up, &mut hidden)?;
+                        self.emit("ffn_swiglu", l, &hidden);
+                    }
                     let mut acts = Acts::new(&hidden, c.n_ff, n);
                     self.project(wd, &mut acts, &mut proj)?;
                 }
@@ -226,6 +262,11 @@ impl Forward<'_> {
             }
             // llama.cpp names the MoE sum ffn_moe_out.
             self.emit("ffn_out", l, &proj);
+            if let Some((_, post_ffn)) = &layer.post_norms {
+                let raw = proj.clone();
+                rms_norm_rows(&raw, post_ffn, c.rms_eps, &mut proj);
+                self.emit("ffn_post_norm", l, &proj);
+            }
             x.iter_mut().zip(&proj).for_each(|(a, b)| *a += b);
             self.emit("l_out", l, &x);
         }
@@ -240,6 +281,11 @@ impl Forward<'_> {
         let mut logits = Vec::new();
         let mut acts = Acts::new(&normed, e, n_rows);
         self.project(&w.output, &mut acts, &mut logits)?;
+        if let Some(cap) = c.final_softcap {
+            // ggml_scale, ggml_tanh, ggml_scale.
+            let inv = 1.0 / cap;
+            logits.iter_mut().for_each(|v| *v = (*v * inv).tanh() * cap);
+        }
         self.emit("result_output", None, &logits);
         Ok(logits)
     }

@@ -71,9 +71,15 @@ impl Model {
         &self.tokenizer
     }
 
-    /// The chat template family recognised from `tokenizer.chat_template`.
+    /// The chat template family recognised from `tokenizer.chat_template` (Gemma for a gemma3
+    /// file that has none).
     pub fn chat_template(&self) -> ChatTemplate {
-        ChatTemplate::detect(self.tokenizer.chat_template())
+        match self.tokenizer.chat_template() {
+            // A Gemma file without a template (like the 270M one) still speaks in turns;
+            // llama.cpp would fall back to ChatML, which the model does not know.
+            None if self.config.arch.name == "gemma3" => ChatTemplate::Gemma,
+            t => ChatTemplate::detect(t),
+        }
     }
 
     /// The underlying file.

@@ -71,6 +71,15 @@ pub enum FfnWeights {
         /// `ffn_down`.
         down: Matrix,
     },
+    /// Dense GeGLU (gemma): like `DenseSwiGlu` with GELU in place of SiLU.
+    DenseGeGlu {
+        /// `ffn_gate`.
+        gate: Matrix,
+        /// `ffn_up`.
+        up: Matrix,
+        /// `ffn_down`.
+        down: Matrix,
+    },
     /// Sparse mixture of SwiGLU experts (Mixtral), either GGUF layout.
     Moe(MoeWeights),
 }
@@ -92,6 +101,12 @@ pub struct LayerWeights {
     pub ffn_norm: Vec<f32>,
     /// The FFN.
     pub ffn: FfnWeights,
+    /// Per-head RMSNorm weights of queries and keys (`head_dim` each), where the
+    /// architecture has them.
+    pub qk_norm: Option<(Vec<f32>, Vec<f32>)>,
+    /// RMSNorm weights of the attention and FFN outputs (`post_attention_norm`,
+    /// `post_ffw_norm`), where the architecture has them.
+    pub post_norms: Option<(Vec<f32>, Vec<f32>)>,
 }
 
 /// Every weight of a model.
@@ -109,6 +124,18 @@ pub struct ModelWeights {
     pub tied_output: bool,
     /// RoPE parameters (with frequency factors when the model has them).
     pub rope: Rope,
+    /// RoPE of the sliding-window layers, when the model has any.
+    pub rope_swa: Option<Rope>,
+}
+
+impl ModelWeights {
+    /// The RoPE of layer `il`.
+    pub fn rope_of(&self, c: &ModelConfig, il: usize) -> &Rope {
+        match &self.rope_swa {
+            Some(r) if c.is_swa(il) => r,
+            _ => &self.rope,
+        }
+    }
 }
 
 fn info<'a>(f: &'a GgufFile, name: &str) -> Result<&'a TensorInfo> {
@@ -198,6 +225,27 @@ impl ModelWeights {
                     up: matrix(f, &n("ffn_up"), c.n_embd, c.n_ff)?,
                     down: matrix(f, &n("ffn_down"), c.n_ff, c.n_embd)?,
                 },
+                FfnKind::DenseGeGlu => FfnWeights::DenseGeGlu {
+                    gate: matrix(f, &n("ffn_gate"), c.n_embd, c.n_ff)?,
+                    up: matrix(f, &n("ffn_up"), c.n_embd, c.n_ff)?,
+                    down: matrix(f, &n("ffn_down"), c.n_ff, c.n_embd)?,
+                },
+            };
+            let qk_norm = if c.arch.qk_norm {
+                Some((
+                    vector(f, &n("attn_q_norm"), c.head_dim)?,
+                    vector(f, &n("attn_k_norm"), c.head_dim)?,
+                ))
+            } else {
+                None
+            };
+            let post_norms = if c.arch.post_norms {
+                Some((
+                    vector(f, &n("post_attention_norm"), c.n_embd)?,
+                    vector(f, &n("post_ffw_norm"), c.n_embd)?,
+                ))
+            } else {
+                None
             };
             layers.push(LayerWeights {
                 attn_norm: vector(f, &n("attn_norm"), c.n_embd)?,
@@ -207,6 +255,8 @@ impl ModelWeights {
                 wo: matrix(f, &n("attn_output"), q_width, c.n_embd)?,
                 ffn_norm: vector(f, &n("ffn_norm"), c.n_embd)?,
                 ffn,
+                qk_norm,
+                post_norms,
             });
         }
         let output_norm = vector(f, "output_norm.weight", c.n_embd)?;
@@ -216,6 +266,13 @@ impl ModelWeights {
             (token_embd.clone(), true)
         };
         let rope = build_rope(f, c)?;
+        // The sliding-window layers rotate with their own base and no scaling (llama.cpp's
+        // `rope_freq_base_train_swa`, `rope_freq_scale_train_swa = 1`).
+        let rope_swa = c
+            .swa_layers
+            .iter()
+            .any(|&s| s)
+            .then(|| Rope::new(c.n_rot, c.rope_base_swa, 1.0, None, c.arch.rope_style));
         Ok(ModelWeights {
             token_embd,
             layers,
@@ -223,6 +280,7 @@ impl ModelWeights {
             output,
             tied_output,
             rope,
+            rope_swa,
         })
     }
 }

@@ -190,10 +190,13 @@ pub fn check(
     bounds: &Bounds,
     select: &dyn Fn(&str) -> bool,
 ) -> Outcome {
+    // The reference's context (512 unless its settings say otherwise): it decides how far
+    // llama.cpp pads the attention window, hence the sums' lanes.
+    let n_ctx = refs["settings"]["n_ctx"].as_u64().unwrap_or(512) as usize;
     let session = |threads| {
         model
             .session(SessionOptions {
-                context: 512,
+                context: n_ctx,
                 threads: Some(threads),
                 ..Default::default()
             })
