@@ -416,9 +416,25 @@ fn vec_dot_tile_with(
         unsafe { f(t, out, out_stride) };
         return Ok(());
     }
+    let simd = table.vec_dot.get(slot(ty)).copied().flatten();
+    tile_by_pairs(ty, t, out, out_stride, |w, act| match simd {
+        // SAFETY: detected active set; `w` and `act` are exact rows of `n` values.
+        Some(f) => Ok(unsafe { f(t.n, w, act) }),
+        None => reference::vec_dot(ty, t.n, w, act),
+    })
+}
+
+/// Fills a checked tile one (weight row, activation row) pair at a time with `dot`, which
+/// gets exact rows of `t.n` values.
+fn tile_by_pairs(
+    ty: GgmlType,
+    t: &TileArgs<'_>,
+    out: &mut [f32],
+    out_stride: usize,
+    dot: impl Fn(&[u8], &[u8]) -> Result<f32, KernelError>,
+) -> Result<(), KernelError> {
     let w_row = reference::row_bytes(ty, t.n)?;
     let a_row = reference::row_bytes(reference::vec_dot_type(ty), t.n)?;
-    let simd = table.vec_dot.get(slot(ty)).copied().flatten();
     for a in 0..t.acts {
         let act = t
             .act
@@ -436,11 +452,7 @@ fn vec_dot_tile_with(
                     got: t.w.len(),
                 },
             )?;
-            let v = match simd {
-                // SAFETY: detected active set; `w` and `act` are exact rows of `n` values.
-                Some(f) => unsafe { f(t.n, w, act) },
-                None => reference::vec_dot(ty, t.n, w, act)?,
-            };
+            let v = dot(w, act)?;
             if let Some(o) = out.get_mut(a * out_stride + r) {
                 *o = v;
             }
@@ -496,27 +508,9 @@ fn vec_dot_tile_batch_with(
         unsafe { f(t, out, out_stride) };
         return Ok(());
     }
-    let w_row = reference::row_bytes(ty, t.n)?;
-    let a_row = reference::row_bytes(reference::vec_dot_type(ty), t.n)?;
-    for a in 0..t.acts {
-        let act = t.act.get(a * t.act_stride..a * t.act_stride + a_row);
-        for r in 0..t.rows {
-            let w = t.w.get(r * t.w_stride..r * t.w_stride + w_row);
-            let (Some(w), Some(act)) = (w, act) else {
-                // `check_tile` guarantees both rows; unreachable.
-                return Err(KernelError::LengthMismatch {
-                    what: "tile rows",
-                    expected: w_row,
-                    got: 0,
-                });
-            };
-            let v = reference::vec_dot_batch_order(ty, t.n, w, act)?;
-            if let Some(o) = out.get_mut(a * out_stride + r) {
-                *o = v;
-            }
-        }
-    }
-    Ok(())
+    tile_by_pairs(ty, t, out, out_stride, |w, act| {
+        reference::vec_dot_batch_order(ty, t.n, w, act)
+    })
 }
 
 #[cfg(test)]

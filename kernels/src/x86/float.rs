@@ -11,22 +11,24 @@ use half::f16;
 
 use crate::dispatch::TileArgs;
 
+/// The first `n & !31` products of two float rows summed as ggml's `vec_dot` sums them: four
+/// 8-lane fma accumulators over 32-value steps, reduced as (s0+s2)+(s1+s3), then high + low
+/// 128-bit halves and two horizontal adds.
+///
 /// # Safety
-/// As [`crate::dispatch::VecDotFn`] for F16 weights: `w` and `act` hold `n` f16 values each.
+/// AVX2+FMA+F16C present; `x` and `y` valid for `n` values of `E`.
+#[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-pub(super) unsafe fn vec_dot_f16(n: usize, w: &[u8], act: &[u8]) -> f32 {
-    let (x, y) = (w.as_ptr(), act.as_ptr());
+unsafe fn steps32<E: FloatElem>(n: usize, x: *const u8, y: *const u8) -> f32 {
     let np = n & !31;
     let mut sum = [_mm256_setzero_ps(); 4];
     let mut i = 0;
     while i < np {
         for (k, s) in sum.iter_mut().enumerate() {
-            // SAFETY: values i+8k..i+8k+8 < np <= n lie inside both rows (2 bytes each).
+            // SAFETY: values i+8k..i+8k+8 < np <= n lie inside both rows.
             let (ax, ay) = unsafe {
-                (
-                    _mm256_cvtph_ps(_mm_loadu_si128(x.add(2 * (i + 8 * k)).cast())),
-                    _mm256_cvtph_ps(_mm_loadu_si128(y.add(2 * (i + 8 * k)).cast())),
-                )
+                let off = (i + 8 * k) * E::BYTES;
+                (E::load8(x.add(off)), E::load8(y.add(off)))
             };
             *s = _mm256_fmadd_ps(ax, ay, *s);
         }
@@ -37,7 +39,16 @@ pub(super) unsafe fn vec_dot_f16(n: usize, w: &[u8], act: &[u8]) -> f32 {
     let s = _mm256_add_ps(s02, s13);
     let t0 = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
     let t1 = _mm_hadd_ps(t0, t0);
-    let mut total = f64::from(_mm_cvtss_f32(_mm_hadd_ps(t1, t1)));
+    _mm_cvtss_f32(_mm_hadd_ps(t1, t1))
+}
+
+/// # Safety
+/// As [`crate::dispatch::VecDotFn`] for F16 weights: `w` and `act` hold `n` f16 values each.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) unsafe fn vec_dot_f16(n: usize, w: &[u8], act: &[u8]) -> f32 {
+    let np = n & !31;
+    // SAFETY: forwarded contract.
+    let mut total = f64::from(unsafe { steps32::<F16>(n, w.as_ptr(), act.as_ptr()) });
     let tail_w = w.get(2 * np..2 * n).unwrap_or(&[]);
     let tail_a = act.get(2 * np..2 * n).unwrap_or(&[]);
     for (a, b) in tail_w.chunks_exact(2).zip(tail_a.chunks_exact(2)) {
@@ -52,29 +63,9 @@ pub(super) unsafe fn vec_dot_f16(n: usize, w: &[u8], act: &[u8]) -> f32 {
 /// As [`crate::dispatch::VecDotFn`] for F32 weights: `w` and `act` hold `n` f32 values each.
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(super) unsafe fn vec_dot_f32(n: usize, w: &[u8], act: &[u8]) -> f32 {
-    let (x, y) = (w.as_ptr(), act.as_ptr());
     let np = n & !31;
-    let mut sum = [_mm256_setzero_ps(); 4];
-    let mut i = 0;
-    while i < np {
-        for (k, s) in sum.iter_mut().enumerate() {
-            // SAFETY: values i+8k..i+8k+8 < np <= n lie inside both rows (4 bytes each).
-            let (ax, ay) = unsafe {
-                (
-                    _mm256_loadu_ps(x.add(4 * (i + 8 * k)).cast()),
-                    _mm256_loadu_ps(y.add(4 * (i + 8 * k)).cast()),
-                )
-            };
-            *s = _mm256_fmadd_ps(ax, ay, *s);
-        }
-        i += 32;
-    }
-    let s02 = _mm256_add_ps(sum[0], sum[2]);
-    let s13 = _mm256_add_ps(sum[1], sum[3]);
-    let s = _mm256_add_ps(s02, s13);
-    let t0 = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
-    let t1 = _mm_hadd_ps(t0, t0);
-    let mut total = _mm_cvtss_f32(_mm_hadd_ps(t1, t1));
+    // SAFETY: forwarded contract.
+    let mut total = unsafe { steps32::<F32>(n, w.as_ptr(), act.as_ptr()) };
     let tail_w = w.get(4 * np..4 * n).unwrap_or(&[]);
     let tail_a = act.get(4 * np..4 * n).unwrap_or(&[]);
     for (a, b) in tail_w.chunks_exact(4).zip(tail_a.chunks_exact(4)) {

@@ -26,19 +26,23 @@ use super::legacy::{block_partials, offset_pairs, Legacy};
 use super::simd::{f16_at, f16_splat, hsum_ps, load256};
 use crate::dispatch::TileArgs;
 
+/// One weight block as the microkernel consumes it: the codes, `d` in every lane, and `m`
+/// (0 without a minimum).
+type WeightBlock = (__m256i, __m256, f32);
+
 /// `MR` weight rows x `NR` activation rows over `nb` blocks; writes `out[j * out_stride + i]`.
+/// `weight(i, b)` gives block `b` of weight row `i` (read from the file, or from [`gemm`]'s
+/// unpacked copy: the same values, so the same bits).
 ///
 /// # Safety
-/// AVX2+FMA+F16C present; row `i < MR` of weights holds `nb` blocks at `w + i * w_stride`, row
-/// `j < NR` of activations `nb` blocks at `a + j * a_stride`; the `MR x NR` outputs at
+/// AVX2+FMA+F16C present; `weight(i, b)` is valid for `i < MR`, `b < nb`; row `j < NR` of
+/// activations holds `nb` blocks at `a + j * a_stride`; the `MR x NR` outputs at
 /// `out + j * out_stride + i` are writable.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-#[allow(clippy::too_many_arguments)]
 unsafe fn micro<L: Legacy, const MR: usize, const NR: usize>(
     nb: usize,
-    w: *const u8,
-    w_stride: usize,
+    weight: impl Fn(usize, usize) -> WeightBlock,
     a: *const u8,
     a_stride: usize,
     out: *mut f32,
@@ -47,21 +51,7 @@ unsafe fn micro<L: Legacy, const MR: usize, const NR: usize>(
     let mut acc = [[_mm256_setzero_ps(); NR]; MR];
     let mut summs = [[0f32; NR]; MR];
     for b in 0..nb {
-        let mut codes = [_mm256_setzero_si256(); MR];
-        let mut dw = [_mm256_setzero_ps(); MR];
-        let mut mw = [0f32; MR];
-        for i in 0..MR {
-            // SAFETY: block b of weight row i is in bounds (function contract); d sits at
-            // bytes 0..2 of every block of the family, m (when present) at 2..4.
-            unsafe {
-                let p = w.add(i * w_stride + b * L::W_BYTES);
-                codes[i] = L::codes(p);
-                dw[i] = f16_splat(p);
-                if L::HAS_MIN {
-                    mw[i] = L::m(p);
-                }
-            }
-        }
+        let blocks: [WeightBlock; MR] = core::array::from_fn(|i| weight(i, b));
         for j in 0..NR {
             // SAFETY: block b of activation row j is in bounds (function contract); d at 0..2,
             // Q8_1's s at 2..4 and the 32 quants at A_QS.. lie inside the block.
@@ -71,74 +61,8 @@ unsafe fn micro<L: Legacy, const MR: usize, const NR: usize>(
                 (load256(q.add(L::A_QS)), f16_splat(q), sa)
             };
             let off = offset_pairs::<L>(av);
-            for i in 0..MR {
-                let lanes = _mm256_cvtepi32_ps(block_partials::<L>(codes[i], av, off));
-                acc[i][j] = _mm256_fmadd_ps(_mm256_mul_ps(dw[i], da), lanes, acc[i][j]);
-                if L::HAS_MIN {
-                    summs[i][j] += mw[i] * sa;
-                }
-            }
-        }
-    }
-    for i in 0..MR {
-        for j in 0..NR {
-            // SAFETY: output (i, j) is writable (function contract).
-            unsafe { *out.add(j * out_stride + i) = hsum_ps(acc[i][j]) + summs[i][j] };
-        }
-    }
-}
-
-/// One weight row against one activation row.
-///
-/// # Safety
-/// As [`crate::dispatch::VecDotFn`] for a weight type of family `L`.
-#[target_feature(enable = "avx2,fma,f16c")]
-pub(super) unsafe fn vec_dot<L: Legacy>(n: usize, w: &[u8], act: &[u8]) -> f32 {
-    let mut out = 0f32;
-    // SAFETY: one row each, lengths guaranteed by the VecDotFn contract.
-    unsafe { micro::<L, 1, 1>(n / 32, w.as_ptr(), 0, act.as_ptr(), 0, &mut out, 0) };
-    out
-}
-
-/// The GEMM microkernel over weights unpacked by [`gemm`]: `MR` packed rows (codes and scales
-/// at `row * nb`) x `NR` activation rows, in exactly [`micro`]'s operations and order.
-///
-/// # Safety
-/// AVX2+FMA+F16C present; `codes`, `d` and `m` hold `nb` entries per row for rows `0..MR`
-/// (row stride `nb`); activation row `j < NR` holds `nb` blocks at `a + j * a_stride`; the
-/// `MR x NR` outputs at `out + j * out_stride + i` are writable.
-#[inline]
-#[target_feature(enable = "avx2,fma,f16c")]
-#[allow(clippy::too_many_arguments)]
-unsafe fn micro_packed<L: Legacy, const MR: usize, const NR: usize>(
-    nb: usize,
-    codes: *const __m256i,
-    d: *const f32,
-    m: *const f32,
-    a: *const u8,
-    a_stride: usize,
-    out: *mut f32,
-    out_stride: usize,
-) {
-    let mut acc = [[_mm256_setzero_ps(); NR]; MR];
-    let mut summs = [[0f32; NR]; MR];
-    for b in 0..nb {
-        for j in 0..NR {
-            // SAFETY: block b of activation row j is in bounds (function contract); d at 0..2,
-            // Q8_1's s at 2..4 and the 32 quants at A_QS.. lie inside the block.
-            let (av, da, sa) = unsafe {
-                let q = a.add(j * a_stride + b * L::A_BYTES);
-                let sa = if L::HAS_MIN { f16_at(q.add(2)) } else { 0.0 };
-                (load256(q.add(L::A_QS)), f16_splat(q), sa)
-            };
-            let off = offset_pairs::<L>(av);
-            for i in 0..MR {
-                // SAFETY: entry b of packed row i exists (function contract).
-                let (c, dw, mw) = unsafe {
-                    let k = i * nb + b;
-                    (*codes.add(k), _mm256_set1_ps(*d.add(k)), *m.add(k))
-                };
-                let lanes = _mm256_cvtepi32_ps(block_partials::<L>(c, av, off));
+            for (i, &(codes, dw, mw)) in blocks.iter().enumerate() {
+                let lanes = _mm256_cvtepi32_ps(block_partials::<L>(codes, av, off));
                 acc[i][j] = _mm256_fmadd_ps(_mm256_mul_ps(dw, da), lanes, acc[i][j]);
                 if L::HAS_MIN {
                     summs[i][j] += mw * sa;
@@ -152,6 +76,44 @@ unsafe fn micro_packed<L: Legacy, const MR: usize, const NR: usize>(
             unsafe { *out.add(j * out_stride + i) = hsum_ps(acc[i][j]) + summs[i][j] };
         }
     }
+}
+
+/// Block `b` of the weight row at `row`, straight from the file's bytes.
+///
+/// # Safety
+/// AVX2+FMA+F16C present; block `b` of the row is readable.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn file_block<L: Legacy>(row: *const u8, b: usize) -> WeightBlock {
+    // SAFETY: forwarded contract; d sits at bytes 0..2 of every block of the family, m (when
+    // present) at 2..4.
+    unsafe {
+        let p = row.add(b * L::W_BYTES);
+        let m = if L::HAS_MIN { L::m(p) } else { 0.0 };
+        (L::codes(p), f16_splat(p), m)
+    }
+}
+
+/// One weight row against one activation row.
+///
+/// # Safety
+/// As [`crate::dispatch::VecDotFn`] for a weight type of family `L`.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) unsafe fn vec_dot<L: Legacy>(n: usize, w: &[u8], act: &[u8]) -> f32 {
+    let mut out = 0f32;
+    let row = w.as_ptr();
+    // SAFETY: one row each, lengths guaranteed by the VecDotFn contract.
+    unsafe {
+        micro::<L, 1, 1>(
+            n / 32,
+            |_, b| file_block::<L>(row, b),
+            act.as_ptr(),
+            0,
+            &mut out,
+            0,
+        )
+    };
+    out
 }
 
 /// The whole tile: a matvec streams the rows one at a time (one sequential read of the
@@ -179,7 +141,17 @@ pub(super) unsafe fn tile<L: Legacy>(t: &TileArgs<'_>, out: &mut [f32], out_stri
         }
         // SAFETY: row r and activation row 0 are inside the tile (TileFn contract); so is
         // output r.
-        unsafe { micro::<L, 1, 1>(nb, w.add(r * ws), ws, a, as_, o.add(r), out_stride) };
+        unsafe {
+            let row = w.add(r * ws);
+            micro::<L, 1, 1>(
+                nb,
+                |_, b| file_block::<L>(row, b),
+                a,
+                as_,
+                o.add(r),
+                out_stride,
+            )
+        };
     }
 }
 
@@ -212,14 +184,10 @@ unsafe fn gemm<L: Legacy>(t: &TileArgs<'_>, out: &mut [f32], out_stride: usize) 
         for r in 0..t.rows {
             for b in 0..nb {
                 // SAFETY: block b of weight row r is inside the tile (TileFn contract).
-                unsafe {
-                    let p = w.add(r * ws + b * L::W_BYTES);
-                    codes[r * nb + b] = L::codes(p);
-                    d[r * nb + b] = L::d(p);
-                    if L::HAS_MIN {
-                        m[r * nb + b] = L::m(p);
-                    }
-                }
+                let (c, dw, mw) = unsafe { file_block::<L>(w.add(r * ws), b) };
+                codes[r * nb + b] = c;
+                d[r * nb + b] = _mm256_cvtss_f32(dw);
+                m[r * nb + b] = mw;
             }
         }
         let (cp, dp, mp) = (codes.as_ptr(), d.as_ptr(), m.as_ptr());
@@ -234,14 +202,17 @@ unsafe fn gemm<L: Legacy>(t: &TileArgs<'_>, out: &mut [f32], out_stride: usize) 
                 unsafe {
                     let k = r * nb;
                     let (c, dd, mm) = (cp.add(k), dp.add(k), mp.add(k));
+                    // The unpacked copy: entry b of row i at i * nb + b.
+                    let packed = |i: usize, b: usize| {
+                        let e = i * nb + b;
+                        (*c.add(e), _mm256_set1_ps(*dd.add(e)), *mm.add(e))
+                    };
                     let (ap, op) = (a.add(j * as_), o.add(j * out_stride + r));
                     match (mr, nr) {
-                        (MR, NR) => {
-                            micro_packed::<L, MR, NR>(nb, c, dd, mm, ap, as_, op, out_stride)
-                        }
-                        (MR, _) => micro_packed::<L, MR, 1>(nb, c, dd, mm, ap, as_, op, out_stride),
-                        (_, NR) => micro_packed::<L, 1, NR>(nb, c, dd, mm, ap, as_, op, out_stride),
-                        _ => micro_packed::<L, 1, 1>(nb, c, dd, mm, ap, as_, op, out_stride),
+                        (MR, NR) => micro::<L, MR, NR>(nb, packed, ap, as_, op, out_stride),
+                        (MR, _) => micro::<L, MR, 1>(nb, packed, ap, as_, op, out_stride),
+                        (_, NR) => micro::<L, 1, NR>(nb, packed, ap, as_, op, out_stride),
+                        _ => micro::<L, 1, 1>(nb, packed, ap, as_, op, out_stride),
                     }
                 }
                 j += nr;
