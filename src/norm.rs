@@ -2,6 +2,8 @@
 //! the sum of squares is accumulated in f64 (each square rounded to f32 first), the mean is
 //! rounded to f32, and `1/sqrt(mean + eps)` is taken in f32.
 
+use rayon::prelude::*;
+
 /// `out[i] = x[i] * scale * weight[i]` with `scale = 1/sqrt(mean(x^2) + eps)`.
 ///
 /// All three slices must have the same length (callers size them from the model config).
@@ -12,12 +14,17 @@ pub fn rms_norm(x: &[f32], weight: &[f32], eps: f32, out: &mut [f32]) {
     }
 }
 
-/// Normalises every row of `rows` (each `weight.len()` long) into the same place of `out`.
+/// Normalises every row of `rows` (each `weight.len()` long) into the same place of `out`,
+/// rows spread over the current rayon pool (each row on its own: the same values either way).
 pub fn rms_norm_rows(rows: &[f32], weight: &[f32], eps: f32, out: &mut [f32]) {
     let n = weight.len();
-    for (x, o) in rows.chunks_exact(n).zip(out.chunks_exact_mut(n)) {
-        rms_norm(x, weight, eps, o);
+    if n == 0 {
+        return;
     }
+    rows.par_chunks_exact(n)
+        .zip(out.par_chunks_exact_mut(n))
+        .with_min_len(16)
+        .for_each(|(x, o)| rms_norm(x, weight, eps, o));
 }
 
 fn rms_scale(x: &[f32], eps: f32) -> f32 {

@@ -50,6 +50,27 @@ impl QuantizedActivations {
         cols: usize,
         n_tokens: usize,
     ) -> Result<Self, KernelError> {
+        Self::quantize(act_ty, x, cols, n_tokens, false)
+    }
+
+    /// [`new`](Self::new), the rows split over the current rayon pool (run it inside a pool
+    /// of the size you want; the bytes are the same either way).
+    pub fn new_parallel(
+        act_ty: GgmlType,
+        x: &[f32],
+        cols: usize,
+        n_tokens: usize,
+    ) -> Result<Self, KernelError> {
+        Self::quantize(act_ty, x, cols, n_tokens, true)
+    }
+
+    fn quantize(
+        act_ty: GgmlType,
+        x: &[f32],
+        cols: usize,
+        n_tokens: usize,
+        parallel: bool,
+    ) -> Result<Self, KernelError> {
         let row_bytes = reference::row_bytes(act_ty, cols)?;
         let expected = checked_mul("activations", cols, n_tokens)?;
         if x.len() != expected {
@@ -61,8 +82,17 @@ impl QuantizedActivations {
         }
         let mut data = vec![0u8; checked_mul("quantized activations", row_bytes, n_tokens)?];
         if cols > 0 && row_bytes > 0 {
-            for (src, dst) in x.chunks_exact(cols).zip(data.chunks_exact_mut(row_bytes)) {
-                dispatch::quantize_activations(act_ty, src, dst)?;
+            let one =
+                |(src, dst): (&[f32], &mut [u8])| dispatch::quantize_activations(act_ty, src, dst);
+            if parallel {
+                x.par_chunks_exact(cols)
+                    .zip(data.par_chunks_exact_mut(row_bytes))
+                    .with_min_len(4)
+                    .try_for_each(one)?;
+            } else {
+                x.chunks_exact(cols)
+                    .zip(data.chunks_exact_mut(row_bytes))
+                    .try_for_each(one)?;
             }
         }
         Ok(Self {

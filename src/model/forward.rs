@@ -4,6 +4,7 @@
 //! step is the same code with one row. Activations are quantized by the kernels the way
 //! llama.cpp does; inputs shared by several projections (Q/K/V, gate/up) are quantized once.
 
+use rayon::prelude::*;
 use tramontane_kernels::matmul::{matmul_quantized, QuantizedActivations};
 use tramontane_kernels::reference::{dequantize_row, row_bytes, vec_dot_type};
 use tramontane_kernels::vecmath::{geglu, swiglu};
@@ -70,7 +71,12 @@ impl<'x> Acts<'x> {
         let idx = match self.quantized.iter().position(|q| q.ty() == ty) {
             Some(i) => i,
             None => {
-                let q = QuantizedActivations::new(ty, self.x, self.cols, self.n_tokens)?;
+                // Batches quantize their rows in parallel (the caller's pool).
+                let q = if self.n_tokens > 1 {
+                    QuantizedActivations::new_parallel(ty, self.x, self.cols, self.n_tokens)?
+                } else {
+                    QuantizedActivations::new(ty, self.x, self.cols, self.n_tokens)?
+                };
                 self.quantized.push(q);
                 self.quantized.len() - 1
             }
@@ -192,10 +198,14 @@ impl Forward<'_> {
                 (Some(a), true) => (w.rope_of(c, il), a),
                 _ => (&w.rope, &angles),
             };
-            for (t, a) in layer_angles.iter().enumerate() {
-                rope.rotate_heads(a, &mut q[t * q_width..(t + 1) * q_width], c.head_dim);
-                rope.rotate_heads(a, &mut k[t * kv_width..(t + 1) * kv_width], c.head_dim);
-            }
+            q.par_chunks_mut(q_width)
+                .zip(k.par_chunks_mut(kv_width))
+                .zip(layer_angles.par_iter())
+                .with_min_len(8)
+                .for_each(|((qt, kt), a)| {
+                    rope.rotate_heads(a, qt, c.head_dim);
+                    rope.rotate_heads(a, kt, c.head_dim);
+                });
             self.emit("Qcur_rope", l, &q);
             self.emit("Kcur_rope", l, &k);
             if c.arch.scale_q {
@@ -236,13 +246,20 @@ impl Forward<'_> {
                     hidden.resize(gate.len(), 0.0);
                     self.emit("ffn_gate", l, &gate);
                     self.emit("ffn_up", l, &up);
-                    if matches!(layer.ffn, FfnWeights::DenseGeGlu { .. }) {
-                        geglu(&gate, &up, &mut hidden)?;
-                        self.emit("ffn_geglu", l, &hidden);
-                    } else {
-                        swiglu(&gate, &up, &mut hidden)?;
-                        self.emit("ffn_swiglu", l, &hidden);
-                    }
+                    let gelu = matches!(layer.ffn, FfnWeights::DenseGeGlu { .. });
+                    // Elementwise, in row-sized pieces over the caller's pool.
+                    hidden
+                        .par_chunks_mut(c.n_ff)
+                        .zip(gate.par_chunks(c.n_ff).zip(up.par_chunks(c.n_ff)))
+                        .with_min_len(4)
+                        .try_for_each(|(h, (g, u))| {
+                            if gelu {
+                                geglu(g, u, h)
+                            } else {
+                                swiglu(g, u, h)
+                            }
+                        })?;
+                    self.emit(if gelu { "ffn_geglu" } else { "ffn_swiglu" }, l, &hidden);
                     let mut acts = Acts::new(&hidden, c.n_ff, n);
                     self.project(wd, &mut acts, &mut proj)?;
                 }
