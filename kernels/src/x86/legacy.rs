@@ -6,15 +6,14 @@
 //! The dispatch table uses this order, and `legacy_tile`, for Q4_0 only: it is the order of
 //! llama.cpp's repacked Q4_0 kernels on AVX2. Q4_1, Q5_0 and Q8_0 are dispatched to
 //! [`super::legacy_lanes`], which keeps ggml's 8-lane order; the `Legacy` impls of those types
-//! here serve both modules, and the generic code below still handles them (the Q4_1 minimum
-//! included), but nothing dispatches them to it today.
+//! here serve both modules. The lane-per-row code (this `vec_dot`, `legacy_tile`) takes
+//! symmetric types only (no minimum: a compile-time check), which Q5_0 and Q8_0 would be.
 //!
 //! For every (weight row, activation row) pair and every block `b`, the integer dot product
 //! `s_b = sum_k w_k a_k` (true signed weights: `q - 8`, `q - 16`, `q` or the i8 code) is
 //! exact in i32. The result is the sequential chain
 //! `acc = fma(f32(s_b), dw_b * da_b, acc)` over `b = 0, 1, ...` (the scale product rounded
-//! to f32 first), plus, for Q4_1, the separately accumulated `macc = macc + mw_b * sa_b`
-//! (`sa` = the Q8_1 block's `d * sum(a)`), added once at the end. One f32 lane per pair is
+//! to f32 first). One f32 lane per pair is
 //! all this needs, so the GEMM can hold eight weight rows in the eight lanes of a register
 //! and still produce exactly the bits of this function; the integer part can be formed in
 //! any order (it is exact).
@@ -186,26 +185,19 @@ pub(super) fn block_partials<L: Legacy>(codes: __m256i, a: __m256i, off: __m256i
 /// As [`crate::dispatch::VecDotFn`] for a weight type of family `L`.
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(super) unsafe fn vec_dot<L: Legacy>(n: usize, w: &[u8], act: &[u8]) -> f32 {
+    const { assert!(!L::HAS_MIN, "the lane-per-row order serves symmetric types") };
     let (w, act) = (w.as_ptr(), act.as_ptr());
     let mut acc = _mm_setzero_ps();
-    let mut macc = _mm_setzero_ps();
     for b in 0..n / 32 {
         // SAFETY: block b of both rows is in bounds (VecDotFn contract); the fields read lie
-        // inside their blocks (d at 0..2; Q8_1's s at 2..4; quants at A_QS..A_QS + 32).
+        // inside their blocks (d at 0..2; quants at A_QS..A_QS + 32).
         unsafe {
             let (x, y) = (w.add(b * L::W_BYTES), act.add(b * L::A_BYTES));
             let a = load256(y.add(L::A_QS));
             let s = hsum_epi32(block_partials::<L>(L::codes(x), a, offset_pairs::<L>(a)));
             let scale = _mm_mul_ss(_mm_set_ss(L::d(x)), _mm_set_ss(f16_at(y)));
             acc = _mm_fmadd_ss(_mm_cvtsi32_ss(_mm_setzero_ps(), s), scale, acc);
-            if L::HAS_MIN {
-                let min = _mm_mul_ss(_mm_set_ss(L::m(x)), _mm_set_ss(f16_at(y.add(2))));
-                macc = _mm_add_ss(macc, min);
-            }
         }
-    }
-    if L::HAS_MIN {
-        acc = _mm_add_ss(acc, macc);
     }
     _mm_cvtss_f32(acc)
 }

@@ -1,4 +1,5 @@
-//! Matvec and GEMM kernels for the Q4_0 family (dispatched for Q4_0 only: see
+//! Matvec and GEMM kernels for the symmetric Q4_0 family (no minimum; dispatched for Q4_0
+//! only: see
 //! [`super::legacy`]), in the summation order of [`super::legacy`] (one f32 lane per
 //! (weight row, activation row) pair), instantiated once
 //! per instruction-set level (plain AVX2, and AVX-VNNI whose `vpdpbusd` does
@@ -73,7 +74,6 @@ macro_rules! legacy_tiles {
                 out: *mut f32,
             ) {
                 let mut acc = _mm256_setzero_ps();
-                let mut macc = _mm256_setzero_ps();
                 // The eight rows are one contiguous stretch; reading it as eight streams
                 // defeats the hardware prefetchers (3 GB/s from DRAM here), so the next
                 // stretch (the next eight rows) is prefetched linearly while this one runs.
@@ -120,29 +120,18 @@ macro_rules! legacy_tiles {
                         let dw = halves8(x, ws, 0, 8);
                         let scale = _mm256_mul_ps(dw, _mm256_set1_ps(f16_at(y)));
                         acc = _mm256_fmadd_ps(s, scale, acc);
-                        if L::HAS_MIN {
-                            let mw = halves8(x, ws, 2, 8);
-                            macc = _mm256_add_ps(
-                                macc,
-                                _mm256_mul_ps(mw, _mm256_set1_ps(f16_at(y.add(2)))),
-                            );
-                        }
                     }
-                }
-                if L::HAS_MIN {
-                    acc = _mm256_add_ps(acc, macc);
                 }
                 // SAFETY: eight writable f32 (contract).
                 unsafe { _mm256_storeu_ps(out, acc) };
             }
 
             /// Vectors per block of a packed weight group: eight code registers (`g`: lane r
-            /// holds codes `4g..4g+4` of row r), the scales (f32 bits), the minimums.
-            const W_REC: usize = 10;
+            /// holds codes `4g..4g+4` of row r), then the scales (f32 bits).
+            const W_REC: usize = 9;
             /// Vectors per block of a packed activation quad: four rows of 32 quants, then
-            /// f32 scales in bytes 128..144, `OFFSET * sum(a)` (i32) in 144..160, Q8_1's
-            /// f32 `s` in 160..176.
-            const A_REC: usize = 6;
+            /// f32 scales in bytes 128..144 and `OFFSET * sum(a)` (i32) in 144..160.
+            const A_REC: usize = 5;
 
             /// Repacks `count <= 8` rows of `nb` blocks at `w + r * ws` into `out`
             /// (`W_REC * nb` vectors); missing rows are zero.
@@ -166,12 +155,8 @@ macro_rules! legacy_tiles {
                         *row = unsafe { L::codes(x.add(r * ws)) };
                     }
                     rec[..8].copy_from_slice(&transpose8_epi32(&rows));
-                    // SAFETY: as above (d at 0..2, m at 2..4 of each block).
+                    // SAFETY: as above (d at 0..2 of each block).
                     rec[8] = _mm256_castps_si256(unsafe { halves8(x, ws, 0, count) });
-                    if L::HAS_MIN {
-                        // SAFETY: as above.
-                        rec[9] = _mm256_castps_si256(unsafe { halves8(x, ws, 2, count) });
-                    }
                 }
             }
 
@@ -211,10 +196,6 @@ macro_rules! legacy_tiles {
                                 let off = i32::from(L::OFFSET) * sum;
                                 rec.add(144 + 4 * jj).cast::<i32>().write_unaligned(off);
                             }
-                            if L::HAS_MIN {
-                                let sa = f16_at(y.add(2));
-                                rec.add(160 + 4 * jj).cast::<f32>().write_unaligned(sa);
-                            }
                         }
                     }
                 }
@@ -239,7 +220,6 @@ macro_rules! legacy_tiles {
             ) {
                 let ones = _mm256_set1_epi16(1);
                 let mut acc = [_mm256_setzero_ps(); NR];
-                let mut macc = [_mm256_setzero_ps(); NR];
                 for b in 0..nb {
                     // SAFETY: records b of both packs exist (contract); every read below
                     // stays inside them (layouts at `W_REC`, `A_REC`).
@@ -294,21 +274,11 @@ macro_rules! legacy_tiles {
                             let da = ar.add(128 + 4 * jj).cast::<f32>().read_unaligned();
                             let scale = _mm256_mul_ps(dw, _mm256_set1_ps(da));
                             acc[jj] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), scale, acc[jj]);
-                            if L::HAS_MIN {
-                                let mw = _mm256_castsi256_ps(*wr.add(9));
-                                let sa = ar.add(160 + 4 * jj).cast::<f32>().read_unaligned();
-                                let min = _mm256_mul_ps(mw, _mm256_set1_ps(sa));
-                                macc[jj] = _mm256_add_ps(macc[jj], min);
-                            }
                         }
                     }
                 }
                 for jj in 0..na.min(NR) {
-                    let v = if L::HAS_MIN {
-                        _mm256_add_ps(acc[jj], macc[jj])
-                    } else {
-                        acc[jj]
-                    };
+                    let v = acc[jj];
                     let mut lanes = [0f32; 8];
                     // SAFETY: a 32-byte array; storeu has no alignment requirement.
                     unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), v) };
@@ -329,6 +299,7 @@ macro_rules! legacy_tiles {
                 out: &mut [f32],
                 out_stride: usize,
             ) {
+                const { assert!(!L::HAS_MIN, "lane-per-row tiles serve symmetric types") };
                 let nb = t.n / 32;
                 let (w, a, o) = (t.w.as_ptr(), t.act.as_ptr(), out.as_mut_ptr());
                 let ws = t.w_stride;
