@@ -29,9 +29,9 @@ const VEC_DOT: &[(GgmlType, VecDotFn)] = &[
 
 const TILE_AVX2: &[(GgmlType, TileFn)] = &[
     (GgmlType::Q4_0, legacy_tile::avx2::tile::<legacy::Q4_0>),
-    (GgmlType::Q4_1, legacy_lanes::tile::<legacy::Q4_1>),
-    (GgmlType::Q5_0, legacy_lanes::tile::<legacy::Q5_0>),
-    (GgmlType::Q8_0, legacy_lanes::tile::<legacy::Q8_0>),
+    (GgmlType::Q4_1, legacy_lanes::tile::<legacy::Q4_1, false>),
+    (GgmlType::Q5_0, legacy_lanes::tile::<legacy::Q5_0, false>),
+    (GgmlType::Q8_0, legacy_lanes::tile::<legacy::Q8_0, false>),
     (GgmlType::Q4_K, kquant_tile::avx2::tile::<kquant_tile::Q4K>),
     (GgmlType::Q5_K, kquant_tile::avx2::tile::<kquant_tile::Q5K>),
     (GgmlType::Q6_K, kquant_tile::avx2::tile::<kquant_tile::Q6K>),
@@ -77,9 +77,10 @@ const BATCH_TILE_VNNI: &[(GgmlType, TileFn)] = &[
 /// set's (and `vec_dot`'s) bit for bit.
 const TILE_VNNI: &[(GgmlType, TileFn)] = &[
     (GgmlType::Q4_0, legacy_tile::vnni::tile::<legacy::Q4_0>),
-    (GgmlType::Q4_1, legacy_lanes::tile::<legacy::Q4_1>),
-    (GgmlType::Q5_0, legacy_lanes::tile::<legacy::Q5_0>),
-    (GgmlType::Q8_0, legacy_lanes::tile::<legacy::Q8_0>),
+    (GgmlType::Q4_1, legacy_lanes::tile::<legacy::Q4_1, true>),
+    (GgmlType::Q5_0, legacy_lanes::tile::<legacy::Q5_0, true>),
+    // Signed codes gain nothing from VNNI here (they still need the sign trick).
+    (GgmlType::Q8_0, legacy_lanes::tile::<legacy::Q8_0, false>),
     (GgmlType::Q4_K, kquant_tile::vnni::tile::<kquant_tile::Q4K>),
     (GgmlType::Q5_K, kquant_tile::vnni::tile::<kquant_tile::Q5K>),
     (GgmlType::Q6_K, kquant_tile::vnni::tile::<kquant_tile::Q6K>),
