@@ -409,30 +409,32 @@ fn vec_dot_tile_with(
     out: &mut [f32],
     out_stride: usize,
 ) -> Result<(), KernelError> {
-    check_tile(ty, t, out.len(), out_stride)?;
-    if let Some(f) = table.tile.get(slot(ty)).copied().flatten() {
-        // SAFETY: detected active set (module docs); `check_tile` established the
-        // `TileArgs` and output invariants `TileFn` requires.
-        unsafe { f(t, out, out_stride) };
-        return Ok(());
-    }
     let simd = table.vec_dot.get(slot(ty)).copied().flatten();
-    tile_by_pairs(ty, t, out, out_stride, |w, act| match simd {
+    run_tile(&table.tile, ty, t, out, out_stride, |w, act| match simd {
         // SAFETY: detected active set; `w` and `act` are exact rows of `n` values.
         Some(f) => Ok(unsafe { f(t.n, w, act) }),
         None => reference::vec_dot(ty, t.n, w, act),
     })
 }
 
-/// Fills a checked tile one (weight row, activation row) pair at a time with `dot`, which
-/// gets exact rows of `t.n` values.
-fn tile_by_pairs(
+/// Checks the tile, then runs the slot's kernel for `ty` (from `kernels`, one of the
+/// level's tables), or, without one, fills it one (weight row, activation row) pair at a
+/// time with `dot`, which gets exact rows of `t.n` values.
+fn run_tile(
+    kernels: &[Option<TileFn>; SLOTS],
     ty: GgmlType,
     t: &TileArgs<'_>,
     out: &mut [f32],
     out_stride: usize,
     dot: impl Fn(&[u8], &[u8]) -> Result<f32, KernelError>,
 ) -> Result<(), KernelError> {
+    check_tile(ty, t, out.len(), out_stride)?;
+    if let Some(f) = kernels.get(slot(ty)).copied().flatten() {
+        // SAFETY: detected active set (module docs); `check_tile` established the
+        // `TileArgs` and output invariants `TileFn` requires.
+        unsafe { f(t, out, out_stride) };
+        return Ok(());
+    }
     let w_row = reference::row_bytes(ty, t.n)?;
     let a_row = reference::row_bytes(reference::vec_dot_type(ty), t.n)?;
     for a in 0..t.acts {
@@ -501,14 +503,7 @@ fn vec_dot_tile_batch_with(
     if !table.batch_orders {
         return vec_dot_tile_with(table, ty, t, out, out_stride);
     }
-    check_tile(ty, t, out.len(), out_stride)?;
-    if let Some(f) = table.batch_tile.get(slot(ty)).copied().flatten() {
-        // SAFETY: detected active set (module docs); `check_tile` established the
-        // `TileArgs` and output invariants `TileFn` requires.
-        unsafe { f(t, out, out_stride) };
-        return Ok(());
-    }
-    tile_by_pairs(ty, t, out, out_stride, |w, act| {
+    run_tile(&table.batch_tile, ty, t, out, out_stride, |w, act| {
         reference::vec_dot_batch_order(ty, t.n, w, act)
     })
 }

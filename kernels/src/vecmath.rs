@@ -40,28 +40,39 @@ pub mod scalar {
 
     /// `sum x[i]*y[i]` over `min(x.len(), y.len())` values in the given order.
     pub fn dot_f16(order: F16DotOrder, x: &[f16], y: &[f16]) -> f32 {
+        let pairs = x.iter().zip(y).map(|(a, b)| (a.to_f32(), b.to_f32()));
         match order {
-            F16DotOrder::TinyBlas => {
-                let mut acc = [0.0f32; 8];
-                for (i, (a, b)) in x.iter().zip(y).enumerate() {
-                    acc[i % 8] = a.to_f32().mul_add(b.to_f32(), acc[i % 8]);
-                }
-                hsum8(&acc)
-            }
-            F16DotOrder::GgmlVec => {
-                let mut acc = [[0.0f32; 8]; 4];
-                for (i, (a, b)) in x.iter().zip(y).enumerate() {
-                    let slot = &mut acc[(i / 8) % 4][i % 8];
-                    *slot = a.to_f32().mul_add(b.to_f32(), *slot);
-                }
-                let mut v = [0.0f32; 8];
-                for (l, out) in v.iter_mut().enumerate() {
-                    *out = (acc[0][l] + acc[2][l]) + (acc[1][l] + acc[3][l]);
-                }
-                let t = [v[0] + v[4], v[1] + v[5], v[2] + v[6], v[3] + v[7]];
-                (t[0] + t[1]) + (t[2] + t[3])
-            }
+            F16DotOrder::TinyBlas => tinyblas_sum(pairs),
+            F16DotOrder::GgmlVec => ggml_vec_sum(pairs),
         }
+    }
+
+    /// tinyBLAS's order: one 8-lane accumulator of fused multiply-adds (pair `i` into lane
+    /// `i % 8`), then [`hsum8`].
+    pub fn tinyblas_sum(pairs: impl IntoIterator<Item = (f32, f32)>) -> f32 {
+        let mut acc = [0.0f32; 8];
+        for (i, (a, b)) in pairs.into_iter().enumerate() {
+            acc[i % 8] = a.mul_add(b, acc[i % 8]);
+        }
+        hsum8(&acc)
+    }
+
+    /// The 32-value steps of ggml's x86 float `vec_dot`: four 8-lane accumulators of fused
+    /// multiply-adds (pair `i` into accumulator `(i / 8) % 4`, lane `i % 8`), reduced as
+    /// `(s0+s2)+(s1+s3)`, then halves and two pairwise adds. Pairs past a multiple of 32
+    /// land in the accumulators too, so callers pass those steps only (or zero padding).
+    pub fn ggml_vec_sum(pairs: impl IntoIterator<Item = (f32, f32)>) -> f32 {
+        let mut acc = [[0.0f32; 8]; 4];
+        for (i, (a, b)) in pairs.into_iter().enumerate() {
+            let slot = &mut acc[(i / 8) % 4][i % 8];
+            *slot = a.mul_add(b, *slot);
+        }
+        let mut v = [0.0f32; 8];
+        for (l, out) in v.iter_mut().enumerate() {
+            *out = (acc[0][l] + acc[2][l]) + (acc[1][l] + acc[3][l]);
+        }
+        let t = [v[0] + v[4], v[1] + v[5], v[2] + v[6], v[3] + v[7]];
+        (t[0] + t[1]) + (t[2] + t[3])
     }
 
     /// One lane of ggml's `ggml_v_expf` (max error about 1.5 ulp; flushes below -103.97
@@ -133,7 +144,7 @@ pub mod scalar {
     /// `out[i] = gelu(gate[i]) * up[i]` over the common length (ggml's `geglu`).
     pub fn geglu(gate: &[f32], up: &[f32], out: &mut [f32]) {
         for ((o, &g), &u) in out.iter_mut().zip(gate).zip(up) {
-            *o = if g >= 10.0 { g * u } else { gelu(g) * u };
+            *o = gelu(g) * u;
         }
     }
 

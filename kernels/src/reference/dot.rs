@@ -13,6 +13,7 @@ use crate::formats::{
     BlockQ4_0, BlockQ4_1, BlockQ5K, BlockQ5_0, BlockQ5_1, BlockQ6K, BlockQ8K, BlockQ8_0, BlockQ8_1,
     IQ4NL_VALUES, QK_K,
 };
+use crate::vecmath::scalar::{ggml_vec_sum, tinyblas_sum};
 use crate::{GgmlType, KernelError};
 
 /// The integer sums of one weight block's dot product with its activations.
@@ -260,13 +261,7 @@ pub fn vec_dot_batch_order(
     match ty {
         GgmlType::Q4_K => return q4_k_repack_gemm_order(n, w, act),
         GgmlType::F32 | GgmlType::F16 if n % 8 != 0 => return vec_dot_ggml_order(ty, n, w, act),
-        GgmlType::F32 | GgmlType::F16 => {
-            let mut acc = [0.0f32; 8];
-            for (i, (x, y)) in float_values(ty, n, w, act)?.enumerate() {
-                acc[i % 8] = x.mul_add(y, acc[i % 8]);
-            }
-            return Ok(crate::vecmath::scalar::hsum8(&acc));
-        }
+        GgmlType::F32 | GgmlType::F16 => return Ok(tinyblas_sum(float_values(ty, n, w, act)?)),
         _ => {}
     }
     let isums = block_isums(ty, n, w, act)?;
@@ -308,17 +303,7 @@ pub fn vec_dot_ggml_order(
 ) -> Result<f32, KernelError> {
     let values: Vec<(f32, f32)> = float_values(ty, n, w, act)?.collect();
     let np = n - n % 32;
-    let mut acc = [[0.0f32; 8]; 4];
-    for (i, &(x, y)) in values[..np].iter().enumerate() {
-        let slot = &mut acc[(i / 8) % 4][i % 8];
-        *slot = x.mul_add(y, *slot);
-    }
-    let mut v = [0.0f32; 8];
-    for (l, out) in v.iter_mut().enumerate() {
-        *out = (acc[0][l] + acc[2][l]) + (acc[1][l] + acc[3][l]);
-    }
-    let t = [v[0] + v[4], v[1] + v[5], v[2] + v[6], v[3] + v[7]];
-    let sum = (t[0] + t[1]) + (t[2] + t[3]);
+    let sum = ggml_vec_sum(values[..np].iter().copied());
     let tail = &values[np..];
     Ok(if ty == GgmlType::F16 {
         let total = tail
