@@ -10,7 +10,8 @@
 //! decides what counts as a leftover) is modelled, not the padding itself.
 
 use rayon::prelude::*;
-use tramontane_kernels::vecmath::{self, scalar::hsum8, F16DotOrder};
+use tramontane_kernels::vecmath::scalar::{ggml_vec_sum, tinyblas_sum};
+use tramontane_kernels::vecmath::{self, F16DotOrder};
 
 use crate::kv_cache::{KvCache, KvElem, TypedKvCache};
 use crate::Result;
@@ -195,32 +196,16 @@ fn dots<E: KvElem>(
 /// `sum x[i]*y[i]` over the given elements, summed in the order of the ggml kernel that would
 /// compute it over `padded_len` elements (the elements past `x.len()` being zero products).
 fn dot<E: KvElem>(order: DotOrder, x: &[E], y: &[E], padded_len: usize) -> f32 {
+    let pairs = x.iter().zip(y).map(|(a, b)| (a.to_f32(), b.to_f32()));
     if order == DotOrder::Tiny && padded_len % 8 == 0 {
-        let mut acc = [0.0f32; 8];
-        for (i, (a, b)) in x.iter().zip(y).enumerate() {
-            acc[i % 8] = a.to_f32().mul_add(b.to_f32(), acc[i % 8]);
-        }
-        return hsum8(&acc);
+        return tinyblas_sum(pairs);
     }
+    // ggml_vec_dot_f16: the 32-wide steps, then the leftovers in f64.
     let simd_len = padded_len & !31;
-    let mut acc = [[0.0f32; 8]; 4];
-    let mut tail = 0.0f64;
-    for (i, (a, b)) in x.iter().zip(y).enumerate() {
-        let (a, b) = (a.to_f32(), b.to_f32());
-        if i < simd_len {
-            let slot = &mut acc[(i / 8) % 4][i % 8];
-            *slot = a.mul_add(b, *slot);
-        } else {
-            tail += f64::from(a * b);
-        }
-    }
-    // GGML_F32x8_REDUCE: acc0+acc2, acc1+acc3, then their sum, then halves and two hadds.
-    let mut v = [0.0f32; 8];
-    for (l, out) in v.iter_mut().enumerate() {
-        *out = (acc[0][l] + acc[2][l]) + (acc[1][l] + acc[3][l]);
-    }
-    let t = [v[0] + v[4], v[1] + v[5], v[2] + v[6], v[3] + v[7]];
-    let simd = (t[0] + t[1]) + (t[2] + t[3]);
+    let simd = ggml_vec_sum(pairs.clone().take(simd_len));
+    let tail = pairs
+        .skip(simd_len)
+        .fold(0.0f64, |t, (a, b)| t + f64::from(a * b));
     (f64::from(simd) + tail) as f32
 }
 

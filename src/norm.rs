@@ -27,6 +27,20 @@ pub fn rms_norm_rows(rows: &[f32], weight: &[f32], eps: f32, out: &mut [f32]) {
         .for_each(|(x, o)| rms_norm(x, weight, eps, o));
 }
 
+/// [`rms_norm_rows`] in place (each row's scale is taken before the row is overwritten).
+pub fn rms_norm_rows_in_place(rows: &mut [f32], weight: &[f32], eps: f32) {
+    let n = weight.len();
+    if n == 0 {
+        return;
+    }
+    rows.par_chunks_exact_mut(n).with_min_len(16).for_each(|x| {
+        let scale = rms_scale(x, eps);
+        for (v, &w) in x.iter_mut().zip(weight) {
+            *v = *v * scale * w;
+        }
+    });
+}
+
 fn rms_scale(x: &[f32], eps: f32) -> f32 {
     let sum: f64 = x.iter().map(|&v| f64::from(v * v)).sum();
     let mean = (sum / x.len().max(1) as f64) as f32;

@@ -11,6 +11,7 @@ use tramontane::gguf::{GgufWriter, Value};
 use tramontane::kernels::matmul::matmul;
 use tramontane::kernels::vecmath::swiglu;
 use tramontane::kernels::GgmlType;
+use tramontane::model::arch::FfnKind;
 use tramontane::model::weights::{FfnWeights, Matrix};
 use tramontane::moe::{DispatchOptions, MoeFfn};
 use tramontane::{GgufFile, Model, SessionOptions};
@@ -213,7 +214,15 @@ fn upcycled_smollm2_reproduces_dense_smollm2() {
         .zip(&moe.weights().layers)
         .enumerate()
     {
-        let (FfnWeights::DenseSwiGlu { gate, up, down }, FfnWeights::Moe(m)) = (&dl.ffn, &ml.ffn)
+        let (
+            FfnWeights::Dense {
+                gate,
+                up,
+                down,
+                kind: FfnKind::DenseSwiGlu,
+            },
+            FfnWeights::Moe(m),
+        ) = (&dl.ffn, &ml.ffn)
         else {
             panic!("layer {l}: unexpected FFN kinds");
         };

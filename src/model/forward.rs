@@ -11,10 +11,11 @@ use tramontane_kernels::vecmath::{geglu, swiglu};
 
 use crate::attention::{attend, AttnShape};
 use crate::kv_cache::KvCache;
+use crate::model::arch::FfnKind;
 use crate::model::config::ModelConfig;
 use crate::model::weights::{FfnWeights, Matrix, ModelWeights};
 use crate::moe::{DispatchOptions, MoeFfn};
-use crate::norm::rms_norm_rows;
+use crate::norm::{rms_norm_rows, rms_norm_rows_in_place};
 use crate::{Error, Result};
 
 /// Receives intermediate tensors of a forward pass, like llama.cpp's `cb_eval`: a name (the
@@ -186,16 +187,14 @@ impl Forward<'_> {
             self.emit("Kcur", l, &k);
             self.emit("Vcur", l, &v);
             if let Some((q_norm, k_norm)) = &layer.qk_norm {
-                // Per head, in place (each head row is normalised on its own).
-                let qc = q.clone();
-                rms_norm_rows(&qc, q_norm, c.rms_eps, &mut q);
-                let kc = k.clone();
-                rms_norm_rows(&kc, k_norm, c.rms_eps, &mut k);
+                // Per head (each head row is normalised on its own).
+                rms_norm_rows_in_place(&mut q, q_norm, c.rms_eps);
+                rms_norm_rows_in_place(&mut k, k_norm, c.rms_eps);
                 self.emit("Qcur_normed", l, &q);
                 self.emit("Kcur_normed", l, &k);
             }
-            let (rope, layer_angles) = match (&angles_swa, c.is_swa(il)) {
-                (Some(a), true) => (w.rope_of(c, il), a),
+            let (rope, layer_angles) = match (&w.rope_swa, &angles_swa) {
+                (Some(r), Some(a)) if c.is_swa(il) => (r, a),
                 _ => (&w.rope, &angles),
             };
             q.par_chunks_mut(q_width)
@@ -219,8 +218,7 @@ impl Forward<'_> {
             self.project(&layer.wo, &mut acts, &mut proj)?;
             self.emit("attn_out", l, &proj);
             if let Some((post_attn, _)) = &layer.post_norms {
-                let raw = proj.clone();
-                rms_norm_rows(&raw, post_attn, c.rms_eps, &mut proj);
+                rms_norm_rows_in_place(&mut proj, post_attn, c.rms_eps);
                 self.emit("attn_post_norm", l, &proj);
             }
             x.iter_mut().zip(&proj).for_each(|(a, b)| *a += b);
@@ -229,15 +227,11 @@ impl Forward<'_> {
             rms_norm_rows(&x, &layer.ffn_norm, c.rms_eps, &mut cur);
             self.emit("ffn_norm", l, &cur);
             match &layer.ffn {
-                FfnWeights::DenseSwiGlu {
+                FfnWeights::Dense {
                     gate: wg,
                     up: wu,
                     down: wd,
-                }
-                | FfnWeights::DenseGeGlu {
-                    gate: wg,
-                    up: wu,
-                    down: wd,
+                    kind,
                 } => {
                     let mut acts = Acts::new(&cur, e, n);
                     self.project(wg, &mut acts, &mut gate)?;
@@ -246,7 +240,7 @@ impl Forward<'_> {
                     hidden.resize(gate.len(), 0.0);
                     self.emit("ffn_gate", l, &gate);
                     self.emit("ffn_up", l, &up);
-                    let gelu = matches!(layer.ffn, FfnWeights::DenseGeGlu { .. });
+                    let gelu = *kind == FfnKind::DenseGeGlu;
                     // Elementwise, in row-sized pieces over the caller's pool.
                     hidden
                         .par_chunks_mut(c.n_ff)
@@ -280,8 +274,7 @@ impl Forward<'_> {
             // llama.cpp names the MoE sum ffn_moe_out.
             self.emit("ffn_out", l, &proj);
             if let Some((_, post_ffn)) = &layer.post_norms {
-                let raw = proj.clone();
-                rms_norm_rows(&raw, post_ffn, c.rms_eps, &mut proj);
+                rms_norm_rows_in_place(&mut proj, post_ffn, c.rms_eps);
                 self.emit("ffn_post_norm", l, &proj);
             }
             x.iter_mut().zip(&proj).for_each(|(a, b)| *a += b);

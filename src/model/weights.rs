@@ -62,23 +62,16 @@ impl Matrix {
 /// The feed-forward weights of one block. New kinds (mixture of experts) become variants.
 #[derive(Clone, Debug, PartialEq)]
 pub enum FfnWeights {
-    /// Dense SwiGLU.
-    DenseSwiGlu {
+    /// Dense gated FFN: `down(act(gate(x)) * up(x))`.
+    Dense {
         /// `ffn_gate`.
         gate: Matrix,
         /// `ffn_up`.
         up: Matrix,
         /// `ffn_down`.
         down: Matrix,
-    },
-    /// Dense GeGLU (gemma): like `DenseSwiGlu` with GELU in place of SiLU.
-    DenseGeGlu {
-        /// `ffn_gate`.
-        gate: Matrix,
-        /// `ffn_up`.
-        up: Matrix,
-        /// `ffn_down`.
-        down: Matrix,
+        /// The gate's activation: SiLU (`DenseSwiGlu`) or GELU (`DenseGeGlu`).
+        kind: FfnKind,
     },
     /// Sparse mixture of SwiGLU experts (Mixtral), either GGUF layout.
     Moe(MoeWeights),
@@ -126,16 +119,6 @@ pub struct ModelWeights {
     pub rope: Rope,
     /// RoPE of the sliding-window layers, when the model has any.
     pub rope_swa: Option<Rope>,
-}
-
-impl ModelWeights {
-    /// The RoPE of layer `il`.
-    pub fn rope_of(&self, c: &ModelConfig, il: usize) -> &Rope {
-        match &self.rope_swa {
-            Some(r) if c.is_swa(il) => r,
-            _ => &self.rope,
-        }
-    }
 }
 
 fn info<'a>(f: &'a GgufFile, name: &str) -> Result<&'a TensorInfo> {
@@ -220,15 +203,11 @@ impl ModelWeights {
                     };
                     FfnWeights::Moe(load_moe_block(f, i, &shape)?)
                 }
-                FfnKind::DenseSwiGlu => FfnWeights::DenseSwiGlu {
+                kind => FfnWeights::Dense {
                     gate: matrix(f, &n("ffn_gate"), c.n_embd, c.n_ff)?,
                     up: matrix(f, &n("ffn_up"), c.n_embd, c.n_ff)?,
                     down: matrix(f, &n("ffn_down"), c.n_ff, c.n_embd)?,
-                },
-                FfnKind::DenseGeGlu => FfnWeights::DenseGeGlu {
-                    gate: matrix(f, &n("ffn_gate"), c.n_embd, c.n_ff)?,
-                    up: matrix(f, &n("ffn_up"), c.n_embd, c.n_ff)?,
-                    down: matrix(f, &n("ffn_down"), c.n_ff, c.n_embd)?,
+                    kind,
                 },
             };
             let qk_norm = if c.arch.qk_norm {
