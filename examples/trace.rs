@@ -68,7 +68,8 @@ fn run() -> Result<(), String> {
     let threads = cli::threads(&mut args)?;
     args.finish()?;
 
-    let model = Model::load(&model).map_err(|e| format!("{model}: {e}"))?;
+    // The load error names the file already.
+    let model = Model::load(&model).map_err(|e| e.to_string())?;
     let mut session = model
         .session(SessionOptions {
             context: 512,
