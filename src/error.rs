@@ -15,9 +15,12 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[non_exhaustive]
 pub enum Error {
     // ---------------------------------------------------------------- I/O
-    /// A file could not be opened, mapped, read or written.
-    #[error("{}: {source}", path.display())]
+    /// A file could not be opened, mapped, read or written. `Display` names the action and the
+    /// file; the operating system's reason is the [`source`](std::error::Error::source).
+    #[error("cannot {action} {}", path.display())]
     Io {
+        /// What was being done: "open", "map", "read", "write", "create", "rename", ...
+        action: &'static str,
         /// The file (or a label such as `<writer>` for an anonymous stream).
         path: PathBuf,
         #[source]
@@ -180,9 +183,10 @@ pub enum Error {
 }
 
 impl Error {
-    /// An [`Error::Io`] for `path`.
-    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+    /// An [`Error::Io`]: `action` ("open", "read", ...) on `path` failed with `source`.
+    pub fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {
+            action,
             path: path.into(),
             source,
         }

@@ -19,15 +19,15 @@ pub(crate) enum Storage {
 impl Storage {
     /// Maps `path` read-only.
     pub(crate) fn map(path: &Path) -> Result<Storage> {
-        let file = File::open(path).map_err(|e| Error::io(path, e))?;
-        let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
+        let file = File::open(path).map_err(|e| Error::io("open", path, e))?;
+        let len = file.metadata().map_err(|e| Error::io("stat", path, e))?.len();
         if len == 0 {
             // Mapping zero bytes fails on some systems; an empty file is simply too short.
             return Ok(Storage::Owned(Vec::new()));
         }
         map_file(&file)
             .map(Storage::Mapped)
-            .map_err(|e| Error::io(path, e))
+            .map_err(|e| Error::io("map", path, e))
     }
 
     /// The bytes.

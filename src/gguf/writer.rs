@@ -159,7 +159,7 @@ impl GgufWriter {
     /// Creates `path` and writes the header into it.
     pub fn create(self, path: impl AsRef<Path>) -> Result<TensorDataWriter<BufWriter<File>>> {
         let path = path.as_ref();
-        let file = File::create(path).map_err(|e| Error::io(path, e))?;
+        let file = File::create(path).map_err(|e| Error::io("create", path, e))?;
         self.write_header_labelled(BufWriter::new(file), path.to_path_buf())
     }
 
@@ -293,14 +293,14 @@ impl<W: Write> TensorDataWriter<W> {
                 ),
             });
         }
-        self.out.flush().map_err(|e| Error::io(&self.label, e))?;
+        self.out.flush().map_err(|e| Error::io("write", &self.label, e))?;
         Ok(self.out)
     }
 
     fn put(&mut self, bytes: &[u8]) -> Result<()> {
         self.out
             .write_all(bytes)
-            .map_err(|e| Error::io(&self.label, e))
+            .map_err(|e| Error::io("write", &self.label, e))
     }
 }
 

@@ -112,7 +112,7 @@ pub fn quantize_model(
     let tmp = temporary_path(out_path);
     let result = write_tensors(input, writer, &tmp, &planned, ftype, options, pool.as_ref())
         .and_then(|summary| {
-            std::fs::rename(&tmp, out_path).map_err(|e| Error::io(out_path, e))?;
+            std::fs::rename(&tmp, out_path).map_err(|e| Error::io("rename onto", out_path, e))?;
             Ok(summary)
         });
     if result.is_err() {
