@@ -1,6 +1,7 @@
 //! Interactive chat on stdin (works with a pipe): one user message per line, the reply is
-//! streamed, then tokens/s is printed on stderr. The KV cache keeps the conversation; each turn
-//! feeds only the text the template adds.
+//! streamed, then tokens/s is printed on stderr. The session keeps the conversation's tokens;
+//! each turn evaluates only the tokens past their longest common prefix with the rendered
+//! conversation.
 //! `chat [--model PATH] [--system TEXT] [-n N] [--temperature T] [--seed S] [--threads N]`
 
 #[path = "common/cli.rs"]
@@ -9,7 +10,7 @@ mod cli;
 use std::io::{BufRead, Write};
 use std::time::Instant;
 
-use tramontane::{ChatMessage, Model, Sampling, SessionOptions};
+use tramontane::{ChatMessage, Conversation, GenerateOptions, Model, Sampling, SessionOptions};
 
 fn main() -> std::process::ExitCode {
     cli::main_with(run)
@@ -34,20 +35,22 @@ fn run() -> Result<(), String> {
     args.finish()?;
 
     let model = Model::load(&model_path).map_err(|e| e.to_string())?;
-    let template = model.chat_template();
-    let mut session = model
+    let session = model
         .session(SessionOptions {
             context: model.config().context_length.min(4096),
             threads: Some(threads),
             ..SessionOptions::default()
         })
         .map_err(|e| e.to_string())?;
-    let mut messages: Vec<ChatMessage> = system
-        .iter()
-        .map(|s| ChatMessage::new("system", s))
-        .collect();
-    // The text whose tokens are in the session (plus its pending token).
-    let mut fed = String::new();
+    let mut chat = Conversation::new(session);
+    if let Some(s) = system {
+        chat.push(ChatMessage::new("system", &s));
+    }
+    let options = GenerateOptions {
+        sampling,
+        max_tokens: Some(n_predict),
+        stop: Vec::new(),
+    };
     let stdin = std::io::stdin();
     let mut stdout = std::io::stdout();
     for line in stdin.lock().lines() {
@@ -56,47 +59,27 @@ fn run() -> Result<(), String> {
         if line.is_empty() {
             continue;
         }
-        messages.push(ChatMessage::new("user", line));
-        let rendered = template.render(&messages, true);
-        let delta = match rendered.strip_prefix(fed.as_str()) {
-            Some(d) if !fed.is_empty() => d.to_string(),
-            _ => {
-                session.reset();
-                rendered.clone()
-            }
-        };
+        chat.push(ChatMessage::new("user", line));
         let start = Instant::now();
-        let mut reply = String::new();
-        let mut n_tokens = 0;
-        {
-            let mut gen = session
-                .generate(&delta, &sampling)
-                .map_err(|e| e.to_string())?;
-            for _ in 0..n_predict {
-                let Some(piece) = gen.next() else { break };
-                let piece = piece.map_err(|e| e.to_string())?;
-                let _ = write!(stdout, "{piece}");
-                let _ = stdout.flush();
-                reply.push_str(&piece);
-            }
-            n_tokens += gen.tokens().len();
-            let secs = gen.decode_duration().as_secs_f64();
-            let _ = writeln!(stdout);
-            eprintln!(
-                "[{n_tokens} tokens, {:.1} tokens/s, {:.2} s with the prompt]",
-                n_tokens as f64 / secs.max(1e-9),
-                start.elapsed().as_secs_f64()
-            );
+        let evaluated_before = chat.session().evaluated_tokens();
+        let mut reply = chat.reply(&options).map_err(|e| e.to_string())?;
+        for piece in &mut reply {
+            let piece = piece.map_err(|e| e.to_string())?;
+            let _ = write!(stdout, "{piece}");
+            let _ = stdout.flush();
         }
-        // What the session now holds: the prompt, the reply and the token that ended it.
-        let end = session
-            .pending()
-            .map(|t| {
-                String::from_utf8_lossy(&model.tokenizer().token_to_piece(t, true)).into_owned()
-            })
-            .unwrap_or_default();
-        fed = format!("{rendered}{reply}{end}");
-        messages.push(ChatMessage::new("assistant", &reply));
+        let _ = writeln!(stdout);
+        let gen = reply.generation();
+        let n_tokens = gen.tokens().len();
+        let secs = gen.decode_duration().as_secs_f64();
+        let finish = gen.finish_reason().map_or("error", |r| r.as_str());
+        drop(reply);
+        eprintln!(
+            "[{n_tokens} tokens, {:.1} tokens/s, {:.2} s with the prompt, {} tokens evaluated, {finish}]",
+            n_tokens as f64 / secs.max(1e-9),
+            start.elapsed().as_secs_f64(),
+            chat.session().evaluated_tokens() - evaluated_before,
+        );
     }
     Ok(())
 }

@@ -7,7 +7,8 @@ mod cli;
 
 use std::io::Write;
 
-use tramontane::{ChatMessage, Model, Sampling, SessionOptions};
+use tramontane::tokenizer::EncodeOptions;
+use tramontane::{ChatMessage, GenerateOptions, Model, Sampling, SessionOptions};
 
 fn main() -> std::process::ExitCode {
     cli::main_with(run)
@@ -57,10 +58,14 @@ fn run() -> Result<(), String> {
         prompt
     };
     let tok = model.tokenizer();
-    let prompt_ids = tok
-        .encode(&text, true, !no_special)
-        .map_err(|e| e.to_string())?;
-    let context = (prompt_ids.len() + n_predict + 1).min(model.config().context_length);
+    let encode = EncodeOptions {
+        add_special: true,
+        parse_special: !no_special,
+    };
+    let prompt_ids = tok.encode(&text, encode).map_err(|e| e.to_string())?;
+    // Room for the prompt and every token asked for (the last one is never evaluated), within
+    // what the model was trained for.
+    let context = (prompt_ids.len() + n_predict).clamp(1, model.config().context_length);
     let mut session = model
         .session(SessionOptions {
             context,
@@ -68,37 +73,35 @@ fn run() -> Result<(), String> {
             ..SessionOptions::default()
         })
         .map_err(|e| e.to_string())?;
+    let options = GenerateOptions {
+        sampling,
+        max_tokens: Some(n_predict),
+        stop: Vec::new(),
+    };
     let mut gen = session
-        .generate_tokens(&prompt_ids, &sampling)
+        .generate_tokens(&prompt_ids, &options)
         .map_err(|e| e.to_string())?;
     let mut out = String::new();
     let mut stdout = std::io::stdout().lock();
-    for _ in 0..n_predict {
-        match gen.next() {
-            None => break,
-            Some(piece) => {
-                let piece = piece.map_err(|e| e.to_string())?;
-                if !json {
-                    let _ = write!(stdout, "{piece}");
-                    let _ = stdout.flush();
-                }
-                out.push_str(&piece);
-            }
+    for piece in &mut gen {
+        let piece = piece.map_err(|e| e.to_string())?;
+        if !json {
+            let _ = write!(stdout, "{piece}");
+            let _ = stdout.flush();
         }
+        out.push_str(&piece);
     }
     if json {
-        let logits = gen.prompt_logits();
-        let mut order: Vec<usize> = (0..logits.len()).collect();
-        order.sort_by(|&a, &b| logits[b].total_cmp(&logits[a]));
-        let top: Vec<serde_json::Value> = order
+        let top: Vec<serde_json::Value> = gen
+            .prompt_top_logits()
             .iter()
-            .take(10)
-            .map(|&i| serde_json::json!([i, logits[i]]))
+            .map(|&(id, logit)| serde_json::json!([id, logit]))
             .collect();
         let obj = serde_json::json!({
             "prompt_tokens": gen.prompt_tokens(),
             "tokens": gen.tokens(),
             "text": out,
+            "finish_reason": gen.finish_reason().map(|r| r.as_str()),
             "top_logits": top,
             "prompt_ms": gen.prompt_duration().as_secs_f64() * 1e3,
             "decode_ms": gen.decode_duration().as_secs_f64() * 1e3,

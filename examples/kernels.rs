@@ -11,7 +11,9 @@ use std::hint::black_box;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use tramontane_kernels::matmul::{matmul_quantized, QuantizedActivations};
+use tramontane_kernels::matmul::{
+    matmul_quantized, Parallelism::CurrentPool, QuantizedActivations,
+};
 use tramontane_kernels::{active_kernels, reference, GgmlType};
 
 const SIMD_TYPES: &[GgmlType] = &[
@@ -190,6 +192,10 @@ fn run(o: &Options) -> Result<(), String> {
             let w = random_weights(ty, rows, cols)?;
             let stream: Vec<u8> = w.iter().map(|b| b ^ 0x5A).collect();
             for &threads in &o.threads {
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .map_err(|e| format!("cannot start {threads} threads: {e}"))?;
                 for &batch in &o.batches {
                     // Measured right before each kernel, so both see the same machine load.
                     let stream_gbps = w.len() as f64 / stream_ns(&stream, threads);
@@ -202,8 +208,10 @@ fn run(o: &Options) -> Result<(), String> {
                             .map_err(|e| e.to_string())?;
                     let mut y = vec![0f32; rows * batch];
                     let ns = time(|| {
-                        matmul_quantized(&w, ty, rows, cols, &acts, &mut y, threads)
-                            .map_err(|e| e.to_string())
+                        pool.install(|| {
+                            matmul_quantized(&w, ty, rows, cols, &acts, &mut y, CurrentPool)
+                        })
+                        .map_err(|e| e.to_string())
                     })?;
                     let weight_gbps = w.len() as f64 / ns;
                     let gops = 2.0 * (rows * cols * batch) as f64 / ns;

@@ -8,7 +8,7 @@
 
 use std::process::ExitCode;
 
-use tramontane::tokenizer::Tokenizer;
+use tramontane::tokenizer::{EncodeOptions, Tokenizer};
 use tramontane::GgufFile;
 
 const DEFAULT_MODEL: &str = "models/SmolLM2-135M-Instruct.Q4_1.gguf";
@@ -43,7 +43,13 @@ fn run() -> Result<(), String> {
     let f = GgufFile::open(&args.model).map_err(|e| e.to_string())?;
     let tok = Tokenizer::from_gguf(&f).map_err(|e| format!("{}: {e}", args.model))?;
     let ids = tok
-        .encode(&args.text, true, args.parse_special)
+        .encode(
+            &args.text,
+            EncodeOptions {
+                add_special: true,
+                parse_special: args.parse_special,
+            },
+        )
         .map_err(|e| e.to_string())?;
     let list: Vec<String> = ids.iter().map(u32::to_string).collect();
     if args.json {

@@ -175,6 +175,13 @@ pub enum Error {
     /// A caller-supplied argument is out of range or inconsistent.
     #[error("invalid argument: {what}")]
     InvalidArgument { what: String },
+    /// An allocation whose size comes from input (context, prompt, state file) failed.
+    #[error("out of memory: cannot allocate {what}")]
+    OutOfMemory { what: String },
+    /// A saved session state that cannot be loaded: not a state file, another model, another
+    /// format version, inconsistent sizes, or truncated.
+    #[error("bad session state: {what}")]
+    BadState { what: String },
 
     // ---------------------------------------------------------------- kernels
     /// A kernel refused its arguments.

@@ -27,6 +27,7 @@
 
 pub mod attention;
 pub mod chat;
+pub mod conversation;
 pub mod error;
 pub mod gguf;
 pub mod kv_cache;
@@ -40,11 +41,12 @@ pub mod session;
 pub mod tokenizer;
 
 pub use chat::{ChatMessage, ChatTemplate};
+pub use conversation::{Conversation, Reply};
 pub use error::{Error, Result};
 pub use gguf::{Array, GgufFile, Metadata, Tensor, TensorInfo, Value};
 pub use kv_cache::KvCacheType;
 pub use model::forward::Tracer;
 pub use model::{Model, ModelInfo};
 pub use sampling::{Sampler, Sampling};
-pub use session::{Session, SessionOptions};
+pub use session::{FinishReason, Generate, GenerateOptions, OwnedSession, Session, SessionOptions};
 pub use tramontane_kernels as kernels;

@@ -20,7 +20,10 @@ impl Storage {
     /// Maps `path` read-only.
     pub(crate) fn map(path: &Path) -> Result<Storage> {
         let file = File::open(path).map_err(|e| Error::io("open", path, e))?;
-        let len = file.metadata().map_err(|e| Error::io("stat", path, e))?.len();
+        let len = file
+            .metadata()
+            .map_err(|e| Error::io("stat", path, e))?
+            .len();
         if len == 0 {
             // Mapping zero bytes fails on some systems; an empty file is simply too short.
             return Ok(Storage::Owned(Vec::new()));
