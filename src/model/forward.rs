@@ -50,6 +50,16 @@ pub struct Forward<'a> {
     pub trace: Option<Tracer<'a>>,
 }
 
+impl std::fmt::Debug for Forward<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Forward")
+            .field("arch", &self.config.arch.name)
+            .field("bytes", &self.bytes.len())
+            .field("traced", &self.trace.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
 /// Input activations quantized for one weight type, reused across projections of that type.
 struct Acts<'x> {
     x: &'x [f32],

@@ -77,6 +77,15 @@ pub struct MoeFfn<'a, S: WeightSource + ?Sized> {
     pub options: DispatchOptions,
 }
 
+impl<S: WeightSource + ?Sized> std::fmt::Debug for MoeFfn<'_, S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MoeFfn")
+            .field("n_expert", &self.weights.n_expert())
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
 /// An expert with at least one token routed to it.
 struct Active<'a> {
     /// Index of the expert.
