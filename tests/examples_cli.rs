@@ -9,8 +9,8 @@ use std::ffi::OsString;
 use std::io::Read;
 use std::os::unix::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::OnceLock;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use tramontane::gguf::{GgufWriter, Value};
@@ -54,6 +54,17 @@ fn example(name: &str) -> PathBuf {
     bin
 }
 
+/// Held while a child process is started (and, by the closed-stdout test, until it closed
+/// its end of a pipe): a process forked meanwhile by another test thread would hold a copy
+/// of the pipe's other end until its exec, keeping the pipe open.
+static SPAWNING: Mutex<()> = Mutex::new(());
+
+/// `cmd.spawn()`, one at a time.
+fn spawn(cmd: &mut Command) -> Child {
+    let _one = SPAWNING.lock().unwrap_or_else(|p| p.into_inner());
+    cmd.spawn().expect("spawn")
+}
+
 /// What a run gave.
 #[derive(Debug)]
 struct Run {
@@ -78,15 +89,16 @@ impl Run {
 
 /// Runs example `name` with `args` (stdin empty), killing it after `limit`.
 fn run_with(name: &str, args: &[OsString], limit: Duration) -> Run {
+    let bin = example(name); // may build first: not part of the time allowed
     let start = Instant::now();
-    let mut child = Command::new(example(name))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn example");
+    let mut child = spawn(
+        Command::new(bin)
+            .args(args)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped()),
+    );
     // Drained on threads, so a chatty child never blocks on a full pipe.
     let drain = |mut r: Box<dyn Read + Send>| {
         std::thread::spawn(move || {
@@ -168,7 +180,9 @@ fn write_model(path: &Path, nan: bool) {
 
 /// `mkfifo PATH`.
 fn mkfifo(path: &Path) {
-    let status = Command::new("mkfifo").arg(path).status().expect("mkfifo");
+    let status = spawn(Command::new("mkfifo").arg(path))
+        .wait()
+        .expect("mkfifo");
     assert!(status.success(), "mkfifo {}", path.display());
 }
 
@@ -328,13 +342,18 @@ fn a_closed_stdout_is_not_a_panic() {
     let dir = scratch("closed-stdout");
     let model = dir.join("m.gguf");
     write_small_model(&model);
-    let mut child = Command::new(example("inspect"))
-        .arg(&model)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    drop(child.stdout.take()); // the reader goes away, like `| head -0`
+    let inspect = example("inspect");
+    let child = {
+        let _one = SPAWNING.lock().unwrap_or_else(|p| p.into_inner());
+        let mut child = Command::new(inspect)
+            .arg(&model)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        drop(child.stdout.take()); // the reader goes away, like `| head -0`
+        child
+    };
     let out = child.wait_with_output().expect("wait");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("panicked"), "{stderr}");
@@ -496,7 +515,7 @@ fn host() -> String {
 
 /// The pid of a process that has ended.
 fn dead_pid() -> u32 {
-    let mut child = Command::new("true").spawn().expect("spawn true");
+    let mut child = spawn(&mut Command::new("true"));
     let pid = child.id();
     child.wait().expect("wait");
     pid

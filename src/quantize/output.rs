@@ -63,11 +63,9 @@ impl Output {
             Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
             _ => PathBuf::from("."),
         };
-        let existing = match fs::symlink_metadata(&target) {
-            Ok(m) => Some(m),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
-            Err(e) => return Err(Error::io("stat", user, e)),
-        };
+        // Absent, or out of reach (a missing directory or a file on the way, no search
+        // permission): creating the temporary file beside it then fails with the reason.
+        let existing = fs::symlink_metadata(&target).ok();
         if let Some(meta) = &existing {
             if let Some(kind) = special_kind(meta.file_type()) {
                 return Err(Error::NotAFile {
@@ -83,8 +81,8 @@ impl Output {
             }
         }
 
-        let stale = clean_stale(&dir, &name.to_string_lossy());
-        let tmp = dir.join(temporary_name(&name.to_string_lossy()));
+        let stale = clean_stale(&dir, &target, &name.to_string_lossy());
+        let tmp = target.with_file_name(temporary_name(&name.to_string_lossy()));
         // create_new: never opens (or follows a link planted at) an existing name.
         let file = File::options()
             .write(true)
@@ -159,7 +157,8 @@ impl Drop for Output {
     }
 }
 
-/// `path` with its symbolic links followed (a dangling link gives the path it points to).
+/// `path` with its symbolic links followed (a dangling link gives the path it points to; a
+/// path out of reach is returned as it is, for the creation beside it to say what is wrong).
 fn follow_links(path: &Path) -> Result<PathBuf> {
     let mut p = path.to_path_buf();
     for _ in 0..MAX_LINKS {
@@ -172,9 +171,7 @@ fn follow_links(path: &Path) -> Result<PathBuf> {
                     None => link,
                 };
             }
-            Ok(_) => return Ok(p),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(p),
-            Err(e) => return Err(Error::io("stat", path, e)),
+            Ok(_) | Err(_) => return Ok(p),
         }
     }
     Err(Error::io(
@@ -238,10 +235,10 @@ fn process_ended(pid: u32) -> Option<bool> {
     Some(!Path::new(&format!("/proc/{pid}")).exists())
 }
 
-/// Removes the temporaries of `name` in `dir` that killed runs of this machine left, and lists
-/// the others. A directory that cannot be listed has nothing to report: creating the new
-/// temporary file there says what is wrong with it.
-fn clean_stale(dir: &Path, name: &str) -> StaleTemporaries {
+/// Removes the temporaries of `target` (named `name`, in `dir`) that killed runs of this
+/// machine left, and lists the others, named as `target` is. A directory that cannot be listed
+/// has nothing to report: creating the new temporary file there says what is wrong with it.
+fn clean_stale(dir: &Path, target: &Path, name: &str) -> StaleTemporaries {
     let mut stale = StaleTemporaries::default();
     let Ok(entries) = fs::read_dir(dir) else {
         return stale;
@@ -260,7 +257,7 @@ fn clean_stale(dir: &Path, name: &str) -> StaleTemporaries {
         if !entry.file_type().is_ok_and(|t| t.is_file()) {
             continue;
         }
-        let path = entry.path();
+        let path = target.with_file_name(file_name);
         // PID-N-HOST; anything else (the `NAME.partial` of older versions) is of unknown origin.
         let owner = file_name.strip_prefix(&prefix).and_then(|rest| {
             let mut parts = rest.splitn(3, '-');
