@@ -252,6 +252,15 @@ fn a_non_utf8_argument_is_one_line_error() {
         line.contains("--prompt") && line.contains("UTF-8"),
         "{line}"
     );
+    // Where a path is expected, any bytes are a path (here a missing one), also after `=`.
+    let args = [
+        OsString::from_vec(b"--model=caf\xe9.gguf".to_vec()),
+        "--text".into(),
+        "x".into(),
+    ];
+    let r = run_with("tokenize", &args, QUICK);
+    let line = r.one_line_error("tokenize --model=<non-UTF-8>");
+    assert!(line.starts_with("error: cannot open caf"), "{line}");
 }
 
 #[test]

@@ -153,6 +153,11 @@ impl Args {
                 return Ok(Some(Arg::Positional(arg)));
             }
             let Some(text) = arg.to_str() else {
+                // `--name=VALUE` with a value that is not UTF-8 (a path may not be).
+                if let Some((name, value)) = split_inline_os(&arg) {
+                    self.inline = Some((name.clone(), value));
+                    return Ok(Some(Arg::Flag(name)));
+                }
                 return Ok(Some(Arg::Positional(arg)));
             };
             match text {
@@ -213,6 +218,29 @@ pub fn finite(args: &mut Args, flag: &str) -> Result<f32, Error> {
         Ok(x)
     } else {
         Err(format!("{flag}: {x} is not a finite number").into())
+    }
+}
+
+/// `--name=VALUE` split where VALUE is not UTF-8 (but the name is); None for anything else.
+fn split_inline_os(arg: &OsString) -> Option<(String, OsString)> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::{OsStrExt, OsStringExt};
+        let bytes = arg.as_bytes();
+        if !bytes.starts_with(b"--") {
+            return None;
+        }
+        let eq = bytes.iter().position(|&b| b == b'=')?;
+        let name = std::str::from_utf8(&bytes[..eq]).ok()?;
+        Some((
+            name.to_string(),
+            OsString::from_vec(bytes[eq + 1..].to_vec()),
+        ))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = arg;
+        None
     }
 }
 
