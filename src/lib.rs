@@ -51,6 +51,7 @@ pub mod model;
 pub mod moe;
 #[doc(hidden)]
 pub mod norm;
+mod output;
 pub mod quantize;
 #[doc(hidden)]
 pub mod rope;

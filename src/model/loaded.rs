@@ -31,7 +31,9 @@ impl fmt::Debug for Model {
 impl Model {
     /// Maps the file and checks metadata and tensors; the weights are not read (milliseconds).
     pub fn load(path: impl AsRef<Path>) -> Result<Model> {
-        Self::from_gguf(GgufFile::open(path)?)
+        let path = path.as_ref();
+        // Errors in the metadata or the tensors name the file too, like the reader's own.
+        Self::from_gguf(GgufFile::open(path)?).map_err(|e| Error::in_file(path, e))
     }
 
     /// Builds a model from an already opened file.

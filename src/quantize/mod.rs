@@ -18,16 +18,15 @@
 
 mod convert;
 mod ftype;
-mod output;
 mod plan;
 mod rules;
 
 use std::io::BufWriter;
 use std::path::Path;
 
+pub use crate::output::StaleTemporaries;
 pub use convert::{check_rows, convert_rows, Rows};
 pub use ftype::FileType;
-pub use output::StaleTemporaries;
 pub use plan::{
     mix_params, output_metadata, plan, plan_tensors, PlannedTensor, TensorDesc,
     QUANTIZATION_VERSION,
@@ -35,8 +34,8 @@ pub use plan::{
 pub use rules::{allows_quantization, output_order, Category, MixParams};
 
 use crate::gguf::{GgufFile, GgufWriter};
+use crate::output::Output;
 use crate::{Error, Result};
-use output::Output;
 
 /// One tensor done, as reported to [`QuantizeOptions::progress`].
 #[derive(Clone, Copy, Debug)]

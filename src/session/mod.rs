@@ -373,10 +373,12 @@ impl<'m> Session<'m> {
     }
 
     /// Writes the session's state (history, cached K/V, logits) to `path`, through a
-    /// temporary file renamed into place. [`load_state`](Self::load_state) reads it back.
+    /// temporary file renamed into place (an existing file there is replaced whole or not at
+    /// all). [`load_state`](Self::load_state) reads it back.
     ///
     /// # Errors
-    /// [`Error::Io`] naming `path`.
+    /// [`Error::Io`] naming `path`; [`Error::NotAFile`] or [`Error::OutputIsInput`] when `path`
+    /// is a directory or device, or the model file itself.
     pub fn save_state(&self, path: impl AsRef<Path>) -> Result<()> {
         state::save(self, path.as_ref())
     }

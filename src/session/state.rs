@@ -18,6 +18,7 @@ use std::path::Path;
 
 use super::Session;
 use crate::kv_cache::{KvCache, KvCacheType};
+use crate::output::Output;
 use crate::{Error, Result};
 
 const MAGIC: &[u8; 8] = b"TRMSTATE";
@@ -202,49 +203,40 @@ fn try_zeroed<T: Copy + Default>(what: &str, n: usize) -> Result<Vec<T>> {
 }
 
 pub(super) fn save(session: &Session<'_>, path: &Path) -> Result<()> {
+    // Never over the model file, a directory or a device; written whole or not at all.
+    let (output, _stale) = Output::create(path, session.model.file())?;
     let io = |e| Error::io("write", path, e);
-    let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
-    tmp_name.push(format!(".{}.partial", std::process::id()));
-    let tmp = path.with_file_name(tmp_name);
-    let result = (|| -> Result<()> {
-        let file = File::create(&tmp).map_err(|e| Error::io("create", path, e))?;
-        let mut out = Hashing {
-            inner: BufWriter::new(file),
-            hash: Fnv::new(),
-        };
-        out.write_all(MAGIC).map_err(io)?;
-        Header::of(session).write(&mut out).map_err(io)?;
-        let n_cached = session.n_cached;
-        let tokens = &session.tokens;
-        out.write_all(&(tokens.len() as u64).to_le_bytes())
-            .map_err(io)?;
-        out.write_all(&(n_cached as u64).to_le_bytes())
-            .map_err(io)?;
-        let mut buf = Vec::with_capacity(tokens.len() * 4);
-        tokens
-            .iter()
-            .for_each(|t| buf.extend_from_slice(&t.to_le_bytes()));
-        out.write_all(&buf).map_err(io)?;
-        let logits = session.logits();
-        out.write_all(&(logits.len() as u64).to_le_bytes())
-            .map_err(io)?;
-        buf.clear();
-        logits
-            .iter()
-            .for_each(|l| buf.extend_from_slice(&l.to_le_bytes()));
-        out.write_all(&buf).map_err(io)?;
-        session.cache.write_cells(n_cached, &mut out).map_err(io)?;
-        let sum = out.hash.0;
-        out.inner.write_all(&sum.to_le_bytes()).map_err(io)?;
-        let file = out.inner.into_inner().map_err(|e| io(e.into_error()))?;
-        file.sync_all().map_err(io)?;
-        std::fs::rename(&tmp, path).map_err(|e| Error::io("rename onto", path, e))
-    })();
-    if result.is_err() {
-        // Best effort: the error being returned matters more than a failed clean-up.
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    let mut out = Hashing {
+        inner: BufWriter::new(output.file()),
+        hash: Fnv::new(),
+    };
+    out.write_all(MAGIC).map_err(io)?;
+    Header::of(session).write(&mut out).map_err(io)?;
+    let n_cached = session.n_cached;
+    let tokens = &session.tokens;
+    out.write_all(&(tokens.len() as u64).to_le_bytes())
+        .map_err(io)?;
+    out.write_all(&(n_cached as u64).to_le_bytes())
+        .map_err(io)?;
+    let mut buf = Vec::with_capacity(tokens.len() * 4);
+    tokens
+        .iter()
+        .for_each(|t| buf.extend_from_slice(&t.to_le_bytes()));
+    out.write_all(&buf).map_err(io)?;
+    let logits = session.logits();
+    out.write_all(&(logits.len() as u64).to_le_bytes())
+        .map_err(io)?;
+    buf.clear();
+    logits
+        .iter()
+        .for_each(|l| buf.extend_from_slice(&l.to_le_bytes()));
+    out.write_all(&buf).map_err(io)?;
+    session.cache.write_cells(n_cached, &mut out).map_err(io)?;
+    let sum = out.hash.0;
+    out.inner.write_all(&sum.to_le_bytes()).map_err(io)?;
+    out.inner.flush().map_err(io)?;
+    drop(out);
+    output.commit()
 }
 
 /// Everything read from a state file, checked, before it replaces the session's state.

@@ -1,6 +1,8 @@
-//! The output file of a quantization, written so that no run can destroy data.
+//! Files we write (a quantized model, a saved session), written so that no run can destroy
+//! data.
 //!
-//! Before any work: the output must not be the input (same device and inode, links followed),
+//! Before any work: the output must not be the input (the model file: same device and inode,
+//! links followed),
 //! must be a regular file if it exists (never a directory, device, FIFO or socket), and its
 //! directory must take a new file: the temporary file is created there at once, so a missing
 //! or read-only directory fails in milliseconds, not after the whole quantization. The data
@@ -50,7 +52,8 @@ pub(crate) struct Output {
 }
 
 impl Output {
-    /// Checks `user` as an output for a quantization of `input` and creates its temporary file.
+    /// Checks `user` as an output made from `input` (which it must not replace) and creates its
+    /// temporary file.
     pub(crate) fn create(user: &Path, input: &GgufFile) -> Result<(Output, StaleTemporaries)> {
         let target = follow_links(user)?;
         let name = target
