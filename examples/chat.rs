@@ -9,7 +9,7 @@ mod cli;
 use std::io::{BufRead, Write};
 use std::time::Instant;
 
-use tramontane::{ChatMessage, Model, Sampling, SessionOptions};
+use tramontane::{ChatMessage, Model, RenderOptions, Sampling, SessionOptions, TemplateUsed};
 
 fn main() -> std::process::ExitCode {
     cli::main_with(run)
@@ -44,7 +44,7 @@ fn run() -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     let mut messages: Vec<ChatMessage> = system
         .iter()
-        .map(|s| ChatMessage::new("system", s))
+        .map(|s| ChatMessage::system(s.as_str()))
         .collect();
     // The text whose tokens are in the session (plus its pending token).
     let mut fed = String::new();
@@ -56,8 +56,14 @@ fn run() -> Result<(), String> {
         if line.is_empty() {
             continue;
         }
-        messages.push(ChatMessage::new("user", line));
-        let rendered = template.render(&messages, true);
+        messages.push(ChatMessage::user(line));
+        let chat = template
+            .render(&messages, RenderOptions::for_generation())
+            .map_err(|e| e.to_string())?;
+        if matches!(chat.used, TemplateUsed::Fallback { .. }) && fed.is_empty() {
+            eprintln!("note: chat rendered with {}", chat.used);
+        }
+        let rendered = chat.text;
         let delta = match rendered.strip_prefix(fed.as_str()) {
             Some(d) if !fed.is_empty() => d.to_string(),
             _ => {
@@ -96,7 +102,7 @@ fn run() -> Result<(), String> {
             })
             .unwrap_or_default();
         fed = format!("{rendered}{reply}{end}");
-        messages.push(ChatMessage::new("assistant", &reply));
+        messages.push(ChatMessage::assistant(reply));
     }
     Ok(())
 }

@@ -7,7 +7,7 @@ mod cli;
 
 use std::io::Write;
 
-use tramontane::{ChatMessage, Model, Sampling, SessionOptions};
+use tramontane::{ChatMessage, Model, RenderOptions, Sampling, SessionOptions, TemplateUsed};
 
 fn main() -> std::process::ExitCode {
     cli::main_with(run)
@@ -50,9 +50,17 @@ fn run() -> Result<(), String> {
 
     let model = Model::load(&model_path).map_err(|e| e.to_string())?;
     let text = if chat {
-        model
+        let chat = model
             .chat_template()
-            .render(&[ChatMessage::new("user", &prompt)], true)
+            .render(
+                &[ChatMessage::user(prompt)],
+                RenderOptions::for_generation(),
+            )
+            .map_err(|e| e.to_string())?;
+        if matches!(chat.used, TemplateUsed::Fallback { .. }) {
+            eprintln!("note: chat prompt rendered with {}", chat.used);
+        }
+        chat.text
     } else {
         prompt
     };

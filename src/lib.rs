@@ -1,7 +1,7 @@
 //! tramontane: run open-weight LLMs from GGUF files on ordinary CPUs.
 //!
 //! ```no_run
-//! use tramontane::{ChatMessage, Model, Sampling, SessionOptions};
+//! use tramontane::{ChatMessage, Model, RenderOptions, Sampling, SessionOptions};
 //!
 //! # fn main() -> tramontane::Result<()> {
 //! let model = Model::load("models/SmolLM2-135M-Instruct.Q4_1.gguf")?; // mmap + validate
@@ -9,9 +9,10 @@
 //! let mut session = model.session(SessionOptions { context: 2048, ..Default::default() })?;
 //! let params = Sampling { temperature: 0.7, seed: 42, ..Sampling::default() };
 //! // An instruct model wants its chat template; a base model takes the text as it is.
-//! let messages = [ChatMessage::new("user", "Write a haiku about the wind.")];
-//! let prompt = model.chat_template().render(&messages, true);
-//! for piece in session.generate(&prompt, &params)?.take(64) {
+//! // Rendered with the file's own Jinja template (or a built-in family if it has none).
+//! let messages = [ChatMessage::user("Write a haiku about the wind.")];
+//! let prompt = model.chat_template().render(&messages, RenderOptions::for_generation())?;
+//! for piece in session.generate(&prompt.text, &params)?.take(64) {
 //!     print!("{}", piece?);
 //! }
 //! # Ok(())
@@ -39,7 +40,10 @@ pub mod sampling;
 pub mod session;
 pub mod tokenizer;
 
-pub use chat::{ChatMessage, ChatTemplate};
+pub use chat::{
+    ChatMessage, ChatTemplate, Family, RenderOptions, RenderedChat, Role, TemplateTokens,
+    TemplateUsed,
+};
 pub use error::{Error, Result};
 pub use gguf::{Array, GgufFile, Metadata, Tensor, TensorInfo, Value};
 pub use kv_cache::KvCacheType;

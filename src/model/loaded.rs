@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
 
-use crate::chat::ChatTemplate;
+use crate::chat::{ChatTemplate, Family, TemplateTokens};
 use crate::gguf::GgufFile;
 use crate::model::config::ModelConfig;
 use crate::model::weights::ModelWeights;
@@ -71,14 +71,18 @@ impl Model {
         &self.tokenizer
     }
 
-    /// The chat template family recognised from `tokenizer.chat_template` (Gemma for a gemma3
-    /// file that has none).
+    /// The chat template: the file's own `tokenizer.chat_template` (compiled here: keep the
+    /// result rather than calling this per message), or, when the file has none, the built-in
+    /// Gemma family for a gemma3 model and ChatML for the others, as llama.cpp does.
     pub fn chat_template(&self) -> ChatTemplate {
+        let tokens = TemplateTokens::from_tokenizer(&self.tokenizer);
         match self.tokenizer.chat_template() {
+            // llama.cpp treats an empty template as none.
+            Some(source) if !source.trim().is_empty() => ChatTemplate::from_jinja(source, tokens),
             // A Gemma file without a template (like the 270M one) still speaks in turns;
             // llama.cpp would fall back to ChatML, which the model does not know.
-            None if self.config.arch.name == "gemma3" => ChatTemplate::Gemma,
-            t => ChatTemplate::detect(t),
+            _ if self.config.arch.name == "gemma3" => ChatTemplate::builtin(Family::Gemma, tokens),
+            _ => ChatTemplate::builtin(Family::ChatMl, tokens),
         }
     }
 
