@@ -9,7 +9,7 @@ Face transformers' `apply_chat_template` configures it, for tests/chat_templates
 Needs jinja2 (e.g. /work/main/target/peer-venv-avx2/bin/python, or `pip install jinja2` in a venv).
 
 The environment mirrors transformers' `_compile_jinja_template`: an ImmutableSandboxedEnvironment
-with trim_blocks, lstrip_blocks and the loopcontrols extension; a `tojson` filter that is
+with trim_blocks, lstrip_blocks, the loopcontrols extension and the `{% generation %}` block; a `tojson` filter that is
 `json.dumps(x, ensure_ascii=False, indent=..., separators=..., sort_keys=...)`; the globals
 `raise_exception(msg)` and `strftime_now(fmt)`. The template receives `messages`, `tools=None`,
 `documents=None`, `add_generation_prompt` and the special-token texts `bos_token` and
@@ -56,6 +56,10 @@ TEMPLATE_TOKENS = {
     "deepseek-ai-DeepSeek-R1-Distill-Qwen-32B.jinja": ("<｜begin▁of▁sentence｜>", "<｜end▁of▁sentence｜>"),
     "HuggingFaceTB-SmolLM3-3B.jinja": ("", "<|im_end|>"),
     "ibm-granite-granite-3.3-2B-Instruct.jinja": ("<|end_of_text|>", "<|end_of_text|>"),
+    # `{% generation %}` blocks, `tools is iterable` with tools None, Python's str.format.
+    "LFM2.5-8B-A1B.jinja": ("<|startoftext|>", "<|im_end|>"),
+    "Qwen3-Coder.jinja": ("", "<|im_end|>"),
+    "tencent-Hy3.jinja": ("", ""),
     # Our own templates: the Python-compatibility layer (string and dict methods, tojson,
     # strftime_now, printing of None/booleans/containers, whitespace control).
     "pycompat.jinja": ("<s>", "</s>"),
@@ -77,6 +81,9 @@ FROM_MODELS_DIR = [
     "deepseek-ai-DeepSeek-R1-Distill-Qwen-32B.jinja",
     "HuggingFaceTB-SmolLM3-3B.jinja",
     "ibm-granite-granite-3.3-2B-Instruct.jinja",
+    "LFM2.5-8B-A1B.jinja",
+    "Qwen3-Coder.jinja",
+    "tencent-Hy3.jinja",
 ]
 
 # Templates inlined in llama.cpp's tests/test-chat-template.cpp, by test-case name.
@@ -147,6 +154,20 @@ def hf_environment():
     class RaisedException(jinja2.exceptions.TemplateError):
         pass
 
+    class AssistantTracker(jinja2.ext.Extension):
+        """transformers' `{% generation %}` block, which renders its body (the tracking of
+        assistant indices that transformers adds is irrelevant to the text)."""
+        tags = {"generation"}
+
+        def parse(self, parser):
+            lineno = next(parser.stream).lineno
+            body = parser.parse_statements(["name:endgeneration"], drop_needle=True)
+            return jinja2.nodes.CallBlock(self.call_method("_generation_support"), [], [],
+                                          body).set_lineno(lineno)
+
+        def _generation_support(self, caller):
+            return caller()
+
     def raise_exception(message):
         raise RaisedException(message)
 
@@ -158,7 +179,7 @@ def hf_environment():
         return datetime.datetime.fromtimestamp(NOW, datetime.timezone.utc).strftime(fmt)
 
     env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True,
-                                        extensions=[jinja2.ext.loopcontrols])
+                                        extensions=[AssistantTracker, jinja2.ext.loopcontrols])
     env.filters["tojson"] = tojson
     env.globals["raise_exception"] = raise_exception
     env.globals["strftime_now"] = strftime_now

@@ -24,7 +24,8 @@
 //! [`tokenizer`] implements llama.cpp's SPM and BPE tokenizers; [`model`] is the transformer,
 //! written once and parameterised by architecture, with [`moe`] for sparse experts;
 //! [`session`] drives prompt ingestion, decoding and [`sampling`]; [`quantize`] requantizes
-//! whole files like llama-quantize.
+//! whole files like llama-quantize; [`chat`] renders conversations with the file's own Jinja
+//! chat template (feature `chat-templates`, on by default) or a built-in family.
 
 pub mod attention;
 pub mod chat;
@@ -41,8 +42,8 @@ pub mod session;
 pub mod tokenizer;
 
 pub use chat::{
-    ChatMessage, ChatTemplate, Family, RenderOptions, RenderedChat, Role, TemplateTokens,
-    TemplateUsed,
+    ChatMessage, ChatTemplate, FallbackReason, Family, RenderOptions, RenderedChat, Role,
+    TemplateTokens, TemplateUsed,
 };
 pub use error::{Error, Result};
 pub use gguf::{Array, GgufFile, Metadata, Tensor, TensorInfo, Value};

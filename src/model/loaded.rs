@@ -73,7 +73,7 @@ impl Model {
 
     /// The chat template: the file's own `tokenizer.chat_template` (compiled here: keep the
     /// result rather than calling this per message), or, when the file has none, the built-in
-    /// Gemma family for a gemma3 model and ChatML for the others, as llama.cpp does.
+    /// Gemma family for a gemma3 model and ChatML (llama.cpp's default) for the others.
     pub fn chat_template(&self) -> ChatTemplate {
         let tokens = TemplateTokens::from_tokenizer(&self.tokenizer);
         match self.tokenizer.chat_template() {

@@ -3,7 +3,7 @@
 //! callback with Python's semantics. Methods that mutate (`append`, `update`, ...) are left out:
 //! transformers' immutable sandbox refuses them too.
 
-use minijinja::value::{Value, ValueKind};
+use minijinja::value::{from_args, Kwargs, Rest, Value, ValueKind};
 use minijinja::{Error, ErrorKind, State};
 
 use super::python;
@@ -19,6 +19,11 @@ pub(super) fn call_method(
     name: &str,
     args: &[Value],
 ) -> Result<Value, Error> {
+    if value.kind() == ValueKind::String && name == "format" {
+        let (positional, kwargs): (Rest<Value>, Kwargs) = from_args(args)?;
+        return str_format(value.as_str().unwrap_or_default(), &positional, &kwargs)
+            .map(Value::from);
+    }
     if args.iter().any(Value::is_kwargs) {
         return Err(invalid(format!(
             "keyword arguments are not supported by the method {name}()"
@@ -266,6 +271,83 @@ fn string_method(
     })
 }
 
+/// `str.format(*args, **kwargs)` for the replacement fields templates use: `{}`, `{0}`,
+/// `{name}`, with `!s` / `!r`; a format spec (`{:>8}`) is refused rather than ignored.
+fn str_format(s: &str, positional: &[Value], kwargs: &Kwargs) -> Result<String, Error> {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars().peekable();
+    let mut auto = 0usize;
+    // Whether positional fields are numbered automatically (`{}`) or by hand (`{0}`): Python
+    // refuses a mix.
+    let mut numbering: Option<bool> = None;
+    while let Some(c) = chars.next() {
+        match c {
+            '{' if chars.peek() == Some(&'{') => {
+                chars.next();
+                out.push('{');
+            }
+            '}' if chars.peek() == Some(&'}') => {
+                chars.next();
+                out.push('}');
+            }
+            '}' => return Err(invalid("format(): single '}' encountered".into())),
+            '{' => {
+                let mut field = String::new();
+                loop {
+                    match chars.next() {
+                        Some('}') => break,
+                        Some('{') | None => {
+                            return Err(invalid(
+                                "format(): unmatched '{' in the format string".into(),
+                            ))
+                        }
+                        Some(c) => field.push(c),
+                    }
+                }
+                let (field, spec) = field.split_once(':').unwrap_or((&field, ""));
+                let (name, conversion) = field.split_once('!').unwrap_or((field, "s"));
+                if !spec.is_empty() {
+                    return Err(invalid(format!(
+                        "format(): format spec ':{spec}' not supported"
+                    )));
+                }
+                let numbered = name.parse::<usize>().ok();
+                if name.is_empty() || numbered.is_some() {
+                    let auto_now = name.is_empty();
+                    if *numbering.get_or_insert(auto_now) != auto_now {
+                        return Err(invalid(
+                            "format(): cannot mix automatic and manual field numbering".into(),
+                        ));
+                    }
+                }
+                let value = if name.is_empty() {
+                    auto += 1;
+                    positional.get(auto - 1).cloned()
+                } else if let Some(i) = numbered {
+                    positional.get(i).cloned()
+                } else {
+                    kwargs.get::<Option<Value>>(name)?
+                };
+                let value = value.ok_or_else(|| {
+                    invalid(format!("format(): no argument for the field '{{{name}}}'"))
+                })?;
+                match conversion {
+                    "s" => out.push_str(&python::to_str(&value)),
+                    "r" => out.push_str(&python::to_repr(&value)),
+                    other => {
+                        return Err(invalid(format!("format(): unknown conversion '!{other}'")))
+                    }
+                }
+            }
+            c => out.push(c),
+        }
+        if out.len() > MAX_STRING {
+            return Err(invalid("format(): the result is too long".into()));
+        }
+    }
+    Ok(out)
+}
+
 /// `str.split(sep, maxsplit)` / `str.rsplit`: without `sep`, runs of whitespace separate and
 /// leading / trailing whitespace makes no empty items.
 fn split<'a>(
@@ -504,6 +586,18 @@ mod tests {
         );
         assert_eq!(splitlines("a\r\nb", true), ["a\r\n", "b"]);
         assert!(splitlines("", false).is_empty());
+    }
+
+    #[test]
+    fn format_like_python() {
+        let kwargs = Kwargs::from_iter([("x", Value::from("X"))]);
+        let args = [Value::from("a"), Value::from(1)];
+        let f = |s: &str| str_format(s, &args, &kwargs).map_err(|e| e.to_string());
+        assert_eq!(f("{}-{}-{x}-{{}}").unwrap(), "a-1-X-{}");
+        assert_eq!(f("{1}{0}{1!r}{x!r}").unwrap(), "1a1'X'");
+        for bad in ["{}{0}", "{0}{}", "{", "}", "{:>4}", "{2}", "{y}", "{!z}"] {
+            assert!(f(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

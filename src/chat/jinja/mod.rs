@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use minijinja::syntax::SyntaxConfig;
-use minijinja::value::{Enumerator, Object, ObjectRepr, Value};
+use minijinja::value::{Enumerator, Kwargs, Object, ObjectRepr, Value};
 use minijinja::{AutoEscape, Environment, ErrorKind};
 
 use super::{ChatMessage, RenderOptions, TemplateTokens};
@@ -82,8 +82,11 @@ impl Compiled {
         env.add_filter("tojson", python::tojson);
         env.add_filter("trim", methods::trim_filter);
         env.add_filter("string", python::string_filter);
+        env.add_test("iterable", python::is_iterable);
+        env.add_test("sequence", python::is_sequence);
         env.add_function("raise_exception", raise_exception);
-        env.add_template_owned(NAME, source.to_string())
+        env.add_function(GENERATION, generation_block);
+        env.add_template_owned(NAME, rewrite_generation_tags(source))
             .map_err(|e| e.to_string())?;
         Ok(Compiled { env: Arc::new(env) })
     }
@@ -132,6 +135,60 @@ impl Compiled {
         }
         template.render(Value::from_pairs(ctx)).map_err(classify)
     }
+}
+
+/// The function a `{% generation %}` block calls (see [`rewrite_generation_tags`]).
+const GENERATION: &str = "__tramontane_generation";
+
+/// transformers' `AssistantTracker` extension adds a `{% generation %}...{% endgeneration %}`
+/// block (marking the assistant's text for training masks), rendered as a call block whose
+/// output is its body. minijinja has no custom tags: each such tag becomes
+/// `{% call __tramontane_generation() %}` / `{% endcall %}`, with the same whitespace control
+/// and the same scoping as transformers' call block.
+fn rewrite_generation_tags(source: &str) -> String {
+    if !source.contains("generation") {
+        return source.to_string();
+    }
+    let mut out = String::with_capacity(source.len() + 64);
+    let mut rest = source;
+    while let Some(at) = rest.find("{%") {
+        let (before, tag) = rest.split_at(at + 2);
+        out.push_str(before);
+        let modifier = tag.len() - tag.trim_start_matches(['-', '+']).len();
+        let modifier = modifier.min(1);
+        let (head, body) = tag.split_at(modifier);
+        let word_start = body.len() - body.trim_start().len();
+        let word = &body[word_start..];
+        let ident_end = word
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(word.len());
+        let replacement = match &word[..ident_end] {
+            "generation" => Some(format!("call {GENERATION}()")),
+            "endgeneration" => Some("endcall".to_string()),
+            _ => None,
+        };
+        match replacement {
+            Some(r) => {
+                out.push_str(head);
+                out.push_str(&body[..word_start]);
+                out.push_str(&r);
+                rest = &word[ident_end..];
+            }
+            None => rest = tag,
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The body of a `{% generation %}` block, as it is.
+fn generation_block(
+    state: &mut minijinja::State,
+    kwargs: Kwargs,
+) -> Result<Value, minijinja::Error> {
+    let caller: Value = kwargs.get("caller")?;
+    kwargs.assert_all_used()?;
+    caller.call(state, &[])
 }
 
 /// `raise_exception(message)`: ends the rendering with the template's message.
@@ -187,5 +244,37 @@ impl Object for Message {
 
     fn enumerate(self: &Arc<Self>) -> Enumerator {
         Enumerator::Str(&["role", "content"])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generation_tags_become_call_blocks() {
+        let src = "{%- generation -%}x{% endgeneration %}{%+generation%}{% generation_x %}{{ generation }}";
+        assert_eq!(
+            rewrite_generation_tags(src),
+            "{%- call __tramontane_generation() -%}x{% endcall %}{%+call __tramontane_generation()%}\
+             {% generation_x %}{{ generation }}"
+        );
+        assert_eq!(rewrite_generation_tags("{% if x %}{%"), "{% if x %}{%");
+    }
+
+    #[test]
+    fn generation_blocks_render_their_body_in_their_own_scope() {
+        let c = Compiled::new(
+            "{% set x = 1 %}{% for m in messages %}{% generation %}[{{ m.role }}{% set x = 2 %}{{ x }}]\n{% endgeneration %}{% endfor %}{{ x }}",
+        )
+        .unwrap();
+        let out = c
+            .render(
+                &[ChatMessage::user("a")],
+                RenderOptions::default(),
+                &TemplateTokens::default(),
+            )
+            .unwrap();
+        assert_eq!(out, "[user2]\n1");
     }
 }

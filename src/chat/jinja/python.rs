@@ -29,10 +29,38 @@ pub(super) fn string_filter(value: &Value) -> Value {
     }
 }
 
+/// jinja2's `iterable` test: whatever Python's `iter()` accepts (an undefined value, strings,
+/// lists, dicts), not None or a number. minijinja iterates over none as over nothing.
+pub(super) fn is_iterable(value: &Value) -> bool {
+    matches!(
+        value.kind(),
+        ValueKind::Undefined
+            | ValueKind::String
+            | ValueKind::Seq
+            | ValueKind::Map
+            | ValueKind::Iterable
+    )
+}
+
+/// jinja2's `sequence` test: has a length and items (an undefined value, strings, lists, dicts).
+pub(super) fn is_sequence(value: &Value) -> bool {
+    matches!(
+        value.kind(),
+        ValueKind::Undefined | ValueKind::String | ValueKind::Seq | ValueKind::Map
+    )
+}
+
 /// Python's `str(value)`; an undefined value is empty (jinja2's lenient `Undefined`).
 pub(super) fn to_str(value: &Value) -> String {
     let mut out = String::new();
     write_py(&mut out, value, false, 0);
+    out
+}
+
+/// Python's `repr(value)`.
+pub(super) fn to_repr(value: &Value) -> String {
+    let mut out = String::new();
+    write_py(&mut out, value, true, 0);
     out
 }
 
