@@ -500,3 +500,105 @@ fn model_chat_templates() {
         "<start_of_turn>user\nHi<end_of_turn>\n<start_of_turn>model\n"
     );
 }
+
+/// Mutated real templates (cut, spliced, seeded with Jinja fragments and hostile calls) either
+/// render or fall back: no panic, no error but `raise_exception`'s. A deterministic stand-in for
+/// fuzzing.
+#[cfg(feature = "chat-templates")]
+#[test]
+fn mutated_templates_never_panic() {
+    const SNIPPETS: [&str; 26] = [
+        "{%",
+        "%}",
+        "{{",
+        "}}",
+        "{#",
+        "-%}",
+        "{% endfor %}",
+        "{% if x %}",
+        "(",
+        ")",
+        "[",
+        "'",
+        "\"",
+        "|",
+        "loop.",
+        "messages[-1]",
+        "~",
+        "** 99",
+        "* 9999999",
+        "{% for i in range(99999) %}{% for j in range(99999) %}{{ j }}",
+        "{% macro m() %}{{ m() }}{% endmacro %}{{ m() }}",
+        ".split('')",
+        ".format(",
+        "|tojson(indent=99999)",
+        "raise_exception(",
+        "strftime_now('%-')",
+    ];
+    // xorshift64*: reproducible without a dependency.
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move |n: usize| {
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        (state.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 33) as usize % n.max(1)
+    };
+    let refs = refs();
+    let convs = [
+        messages(&refs, "multi_turn"),
+        messages(&refs, "unicode"),
+        messages(&refs, "no_messages"),
+    ];
+    let files = [
+        "Qwen-Qwen3-0.6B.jinja",
+        "gemma-3-it.jinja",
+        "mistral-v3.jinja",
+        "syntax.jinja",
+        "LFM2.5-8B-A1B.jinja",
+        "meta-llama-Llama-3.2-3B-Instruct.jinja",
+        "tojson.jinja",
+    ];
+    let start = std::time::Instant::now();
+    let mut rendered = 0;
+    for file in files {
+        let original: Vec<char> = source(file).chars().collect();
+        for _ in 0..200 {
+            let mut t = original.clone();
+            for _ in 0..1 + next(3) {
+                let p = next(t.len());
+                match next(4) {
+                    0 => t.truncate(p),
+                    1 => {
+                        let end = (p + 1 + next(40)).min(t.len());
+                        t.drain(p..end);
+                    }
+                    2 => {
+                        let snippet = SNIPPETS[next(SNIPPETS.len())];
+                        t.splice(p..p, snippet.chars());
+                    }
+                    _ => {
+                        let q = next(t.len());
+                        let (a, b) = (p.min(q), p.max(q));
+                        let chunk: Vec<char> = t[a..b].to_vec();
+                        t.splice(b..b, chunk);
+                    }
+                }
+            }
+            let src: String = t.into_iter().collect();
+            let template = ChatTemplate::from_jinja(src.clone(), TemplateTokens::default());
+            for conv in &convs {
+                match template.render(conv, RenderOptions::for_generation()) {
+                    Ok(r) => rendered += usize::from(r.used == TemplateUsed::File),
+                    Err(Error::InvalidArgument { .. }) => {}
+                    Err(e) => panic!("{src:?}: {e}"),
+                }
+            }
+        }
+    }
+    assert!(rendered > 0);
+    assert!(
+        start.elapsed() < Duration::from_secs(120),
+        "{:?}",
+        start.elapsed()
+    );
+}

@@ -11,9 +11,11 @@ use super::{ChatMessage, Role};
 use crate::{Error, Result};
 
 /// A built-in chat template family. Each renders like its reference template (named on each
-/// variant) for conversations of system, user and assistant messages; a role the reference
-/// template rejects or drops (e.g. `tool` for most of them) is rendered as a user turn, and the
-/// families never raise the reference's "roles must alternate" errors.
+/// variant) for conversations of system, user and assistant messages. Beyond those they are
+/// lenient where the references raise or drop: ChatML, Llama 3 and Gemma write any role by its
+/// name, as their references do; the Mistral and Phi-3 families render a tool message (and, for
+/// Mistral v1/v3, a system message after the first) as a user turn; no family raises the
+/// references' "roles must alternate" errors.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Family {

@@ -12,6 +12,9 @@ use minijinja::{Error, ErrorKind, Output, State};
 /// can even contain itself).
 const MAX_DEPTH: usize = 128;
 
+/// The longest `tojson` result.
+const MAX_JSON: usize = 64 << 20;
+
 /// The formatter: `{{ value }}` writes Python's `str(value)`.
 pub(super) fn format_value(out: &mut Output, _: &mut State, value: &Value) -> Result<(), Error> {
     let written = match value.as_str() {
@@ -250,7 +253,8 @@ pub(super) fn tojson(
                 let n = v
                     .as_i64()
                     .ok_or_else(|| bad("tojson: indent must be an int or a string"))?;
-                " ".repeat(n.clamp(0, 64) as usize)
+                // Beyond any real use; the output size is bounded anyway (MAX_JSON).
+                " ".repeat(n.clamp(0, 4096) as usize)
             }
         }),
     };
@@ -298,6 +302,10 @@ impl Json {
     fn write(&self, out: &mut String, value: &Value, depth: usize) -> Result<(), Error> {
         if depth > MAX_DEPTH {
             return Err(bad("tojson: value nested too deeply"));
+        }
+        // Indentation multiplies the size of the value: stop before the engine's fuel would.
+        if out.len() > MAX_JSON {
+            return Err(bad("tojson: the result is too long"));
         }
         match value.kind() {
             ValueKind::None => out.push_str("null"),
