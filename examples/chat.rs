@@ -11,7 +11,9 @@ mod cli;
 use std::io::BufRead;
 use std::time::Instant;
 
-use tramontane::{ChatMessage, Conversation, GenerateOptions, Sampling, SessionOptions};
+use tramontane::{
+    ChatMessage, Conversation, GenerateOptions, Sampling, SessionOptions, TemplateUsed,
+};
 
 const USAGE: &str = "\
 usage: chat [--model PATH] [--system TEXT] [-n N] [--temperature T] [--seed S] [--threads N]
@@ -68,23 +70,28 @@ fn run(mut args: cli::Args) -> Result<(), cli::Error> {
     })?;
     let mut chat = Conversation::new(session);
     if let Some(s) = system {
-        chat.push(ChatMessage::new("system", &s));
+        chat.push(ChatMessage::system(s));
     }
     let options = GenerateOptions {
         sampling,
         max_tokens: Some(n_predict),
         stop: Vec::new(),
     };
+    let mut noted = false;
     for line in std::io::stdin().lock().lines() {
         let line = line.map_err(|e| format!("stdin: {e}"))?;
         let line = line.trim();
         if line.is_empty() {
             continue;
         }
-        chat.push(ChatMessage::new("user", line));
+        chat.push(ChatMessage::user(line));
         let start = Instant::now();
         let evaluated_before = chat.session().evaluated_tokens();
         let mut reply = chat.reply(&options)?;
+        if let (false, TemplateUsed::Fallback { .. }) = (noted, reply.template_used()) {
+            eprintln!("note: chat rendered with {}", reply.template_used());
+            noted = true;
+        }
         for piece in &mut reply {
             cli::print(format_args!("{}", piece?))?;
         }

@@ -7,7 +7,9 @@
 mod cli;
 
 use tramontane::tokenizer::EncodeOptions;
-use tramontane::{ChatMessage, GenerateOptions, Sampling, SessionOptions};
+use tramontane::{
+    ChatMessage, GenerateOptions, RenderOptions, Sampling, SessionOptions, TemplateUsed,
+};
 
 const USAGE: &str = "\
 usage: generate [--model PATH] --prompt TEXT [-n N] [--temperature T] [--top-k K] [--top-p P]
@@ -79,9 +81,14 @@ fn run(mut args: cli::Args) -> Result<(), cli::Error> {
 
     let model = cli::load_model(&model_path)?;
     let text = if chat {
-        model
-            .chat_template()
-            .render(&[ChatMessage::new("user", &prompt)], true)
+        let rendered = model.chat_template().render(
+            &[ChatMessage::user(prompt)],
+            RenderOptions::for_generation(),
+        )?;
+        if let TemplateUsed::Fallback { .. } = rendered.used {
+            eprintln!("note: chat rendered with {}", rendered.used);
+        }
+        rendered.text
     } else {
         prompt
     };

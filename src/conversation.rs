@@ -9,7 +9,7 @@
 //! let mut chat = Conversation::new(model.session(SessionOptions::default())?);
 //! let options = GenerateOptions { max_tokens: Some(128), ..Default::default() };
 //! for question in ["What is the capital of France?", "And of Italy?"] {
-//!     chat.push(ChatMessage::new("user", question));
+//!     chat.push(ChatMessage::user(question));
 //!     for piece in chat.reply(&options)? {
 //!         print!("{}", piece?);
 //!     }
@@ -18,7 +18,7 @@
 //! # Ok(()) }
 //! ```
 
-use crate::chat::ChatMessage;
+use crate::chat::{ChatMessage, RenderOptions, TemplateUsed};
 use crate::session::{FinishReason, Generate, GenerateOptions, Session};
 use crate::tokenizer::EncodeOptions;
 use crate::Result;
@@ -80,14 +80,19 @@ impl<'m> Conversation<'m> {
     pub fn reply(&mut self, options: &GenerateOptions) -> Result<Reply<'_, 'm>> {
         options.sampling.validate()?;
         let model = self.session.model();
-        let text = model.chat_template().render(&self.messages, true);
-        let tokens = model.tokenizer().encode(&text, EncodeOptions::PROMPT)?;
+        let rendered = model
+            .chat_template()
+            .render(&self.messages, RenderOptions::for_generation())?;
+        let tokens = model
+            .tokenizer()
+            .encode(&rendered.text, EncodeOptions::PROMPT)?;
         self.session.set_tokens(&tokens)?;
         let generate = self.session.generate_tokens(&[], options)?;
         Ok(Reply {
             generate,
             messages: &mut self.messages,
             text: String::new(),
+            template: rendered.used,
         })
     }
 }
@@ -97,6 +102,7 @@ pub struct Reply<'c, 'm> {
     generate: Generate<'c, 'm>,
     messages: &'c mut Vec<ChatMessage>,
     text: String,
+    template: TemplateUsed,
 }
 
 impl std::fmt::Debug for Reply<'_, '_> {
@@ -123,6 +129,12 @@ impl<'c, 'm> Reply<'c, 'm> {
     pub fn text(&self) -> &str {
         &self.text
     }
+
+    /// Which template rendered the conversation (the file's own, a built-in family, or a
+    /// fallback and why).
+    pub fn template_used(&self) -> &TemplateUsed {
+        &self.template
+    }
 }
 
 impl Iterator for Reply<'_, '_> {
@@ -140,6 +152,6 @@ impl Iterator for Reply<'_, '_> {
 impl Drop for Reply<'_, '_> {
     fn drop(&mut self) {
         let text = std::mem::take(&mut self.text);
-        self.messages.push(ChatMessage::new("assistant", &text));
+        self.messages.push(ChatMessage::assistant(text));
     }
 }

@@ -1,7 +1,7 @@
 //! tramontane: run open-weight LLMs from GGUF files on ordinary CPUs.
 //!
 //! ```no_run
-//! use tramontane::{ChatMessage, GenerateOptions, Model, Sampling, SessionOptions};
+//! use tramontane::{ChatMessage, GenerateOptions, Model, RenderOptions, Sampling, SessionOptions};
 //!
 //! # fn main() -> tramontane::Result<()> {
 //! let model = Model::load("models/SmolLM2-135M-Instruct.Q4_1.gguf")?; // mmap + validate
@@ -13,9 +13,10 @@
 //!     ..GenerateOptions::default()
 //! };
 //! // An instruct model wants its chat template; a base model takes the text as it is.
-//! let messages = [ChatMessage::new("user", "Write a haiku about the wind.")];
-//! let prompt = model.chat_template().render(&messages, true);
-//! let mut reply = session.generate(&prompt, &options)?;
+//! // Rendered with the file's own Jinja template (or a built-in family if it has none).
+//! let messages = [ChatMessage::user("Write a haiku about the wind.")];
+//! let prompt = model.chat_template().render(&messages, RenderOptions::for_generation())?;
+//! let mut reply = session.generate(&prompt.text, &options)?;
 //! for piece in &mut reply {
 //!     print!("{}", piece?);
 //! }
@@ -29,8 +30,10 @@
 //! [`tokenizer`] implements llama.cpp's SPM and BPE tokenizers; [`model`] loads a model, whose
 //! transformer is written once and parameterised by architecture (sparse experts included);
 //! a [`session`] holds one conversation's tokens and KV cache, and generates with
-//! [`sampling`]; a [`Conversation`] keeps chat messages over a session; [`quantize`]
-//! requantizes whole files like llama-quantize.
+//! [`sampling`]; [`chat`] renders conversations with the file's own Jinja chat template
+//! (feature `chat-templates`, on by default) or a built-in family, and a [`Conversation`]
+//! keeps chat messages over a session; [`quantize`] requantizes whole files like
+//! llama-quantize.
 //!
 //! The modules hidden from these docs (attention, KV cache, norms, RoPE, the forward pass, the
 //! MoE dispatcher) are internals, public only for the project's own tests and benchmarks; they
@@ -59,7 +62,10 @@ pub mod sampling;
 pub mod session;
 pub mod tokenizer;
 
-pub use chat::{ChatMessage, ChatTemplate};
+pub use chat::{
+    ChatMessage, ChatTemplate, FallbackReason, Family, RenderOptions, RenderedChat, Role,
+    TemplateTokens, TemplateUsed,
+};
 pub use conversation::{Conversation, Reply};
 pub use error::{Error, Result};
 pub use gguf::{Array, GgufFile, Metadata, Tensor, TensorInfo, Value};

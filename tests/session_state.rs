@@ -151,7 +151,7 @@ fn stop_strings_leave_the_session_holding_exactly_the_returned_text() {
 fn four_turns_with_a_reply_cut_by_the_budget_evaluate_each_token_once() {
     let model = model();
     let mut chat = Conversation::new(model.session(options(2048)).unwrap());
-    chat.push(ChatMessage::new("system", "You are a helpful assistant."));
+    chat.push(ChatMessage::system("You are a helpful assistant."));
     let turns = [
         ("Name three colours.", 5),
         ("What is 2+2?", 48),
@@ -159,7 +159,7 @@ fn four_turns_with_a_reply_cut_by_the_budget_evaluate_each_token_once() {
         ("Thanks! And the capital of France?", 48),
     ];
     for (i, (question, budget)) in turns.into_iter().enumerate() {
-        chat.push(ChatMessage::new("user", question));
+        chat.push(ChatMessage::user(question));
         let before = chat.session().evaluated_tokens();
         let held_before = chat.session().tokens().len();
         let mut reply = chat.reply(&greedy(budget)).unwrap();

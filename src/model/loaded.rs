@@ -3,8 +3,9 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
+use std::sync::OnceLock;
 
-use crate::chat::ChatTemplate;
+use crate::chat::{ChatTemplate, Family, TemplateTokens};
 use crate::gguf::GgufFile;
 use crate::model::config::ModelConfig;
 use crate::model::weights::ModelWeights;
@@ -17,6 +18,8 @@ pub struct Model {
     config: ModelConfig,
     weights: ModelWeights,
     tokenizer: Tokenizer,
+    /// Built on first use: most embedders never render a chat.
+    chat_template: OnceLock<ChatTemplate>,
 }
 
 impl fmt::Debug for Model {
@@ -55,6 +58,7 @@ impl Model {
             config,
             weights,
             tokenizer,
+            chat_template: OnceLock::new(),
         })
     }
 
@@ -73,14 +77,23 @@ impl Model {
         &self.tokenizer
     }
 
-    /// The chat template family recognised from `tokenizer.chat_template` (Gemma for a gemma3
-    /// file that has none).
-    pub fn chat_template(&self) -> ChatTemplate {
+    /// The chat template: the file's own `tokenizer.chat_template` (compiled on the first
+    /// call, then kept), or, when the file has none, the built-in Gemma family for a gemma3
+    /// model and ChatML (llama.cpp's default) for the others.
+    pub fn chat_template(&self) -> &ChatTemplate {
+        self.chat_template
+            .get_or_init(|| self.build_chat_template())
+    }
+
+    fn build_chat_template(&self) -> ChatTemplate {
+        let tokens = TemplateTokens::from_tokenizer(&self.tokenizer);
         match self.tokenizer.chat_template() {
+            // llama.cpp treats an empty template as none.
+            Some(source) if !source.trim().is_empty() => ChatTemplate::from_jinja(source, tokens),
             // A Gemma file without a template (like the 270M one) still speaks in turns;
             // llama.cpp would fall back to ChatML, which the model does not know.
-            None if self.config.arch.name == "gemma3" => ChatTemplate::Gemma,
-            t => ChatTemplate::detect(t),
+            _ if self.config.arch.name == "gemma3" => ChatTemplate::builtin(Family::Gemma, tokens),
+            _ => ChatTemplate::builtin(Family::ChatMl, tokens),
         }
     }
 
