@@ -120,7 +120,13 @@ fn attend_typed<E: KvElem>(
     let block = TOKEN_BLOCK * head_dim;
 
     // Head-major scratch so each (head, token block) item writes one contiguous chunk.
-    let mut by_head = vec![0.0f32; n_head * n_tokens * head_dim];
+    let mut by_head = Vec::new();
+    by_head
+        .try_reserve_exact(n_head * n_tokens * head_dim)
+        .map_err(|_| crate::Error::OutOfMemory {
+            what: format!("attention output of {n_tokens} tokens"),
+        })?;
+    by_head.resize(n_head * n_tokens * head_dim, 0.0f32);
     by_head
         .par_chunks_mut(n_tokens * head_dim)
         .enumerate()

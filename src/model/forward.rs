@@ -50,6 +50,23 @@ pub struct Forward<'a> {
     pub trace: Option<Tracer<'a>>,
 }
 
+/// `n` zeros, or [`Error::OutOfMemory`] instead of an abort: batch sizes come from the caller.
+fn zeros(n: usize) -> Result<Vec<f32>> {
+    let mut v = Vec::new();
+    resize_zeroed(&mut v, n)?;
+    Ok(v)
+}
+
+/// Clears `v` and makes it `n` zeros, growing it fallibly.
+fn resize_zeroed(v: &mut Vec<f32>, n: usize) -> Result<()> {
+    v.clear();
+    v.try_reserve_exact(n).map_err(|_| Error::OutOfMemory {
+        what: format!("activations of {n} values"),
+    })?;
+    v.resize(n, 0.0);
+    Ok(())
+}
+
 impl std::fmt::Debug for Forward<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Forward")
@@ -108,8 +125,7 @@ impl Forward<'_> {
 
     /// `out = m · acts` for every token row.
     fn project(&self, m: &Matrix, acts: &mut Acts<'_>, out: &mut Vec<f32>) -> Result<()> {
-        out.clear();
-        out.resize(m.rows * acts.n_tokens, 0.0);
+        resize_zeroed(out, m.rows * acts.n_tokens)?;
         let q = acts.for_type(m)?;
         matmul_quantized(
             m.bytes(self.bytes)?,
@@ -129,7 +145,7 @@ impl Forward<'_> {
         let e = &self.weights.token_embd;
         let rb = row_bytes(e.ty, c.n_embd)?;
         let table = e.bytes(self.bytes)?;
-        let mut x = vec![0.0f32; tokens.len() * c.n_embd];
+        let mut x = zeros(tokens.len() * c.n_embd)?;
         for (&tok, dst) in tokens.iter().zip(x.chunks_exact_mut(c.n_embd)) {
             let t = tok as usize;
             let src = table
@@ -181,9 +197,9 @@ impl Forward<'_> {
         let angles_swa = w.rope_swa.as_ref().map(angles_of);
 
         let mut x = self.embed(tokens)?;
-        let mut cur = vec![0.0f32; n * e];
+        let mut cur = zeros(n * e)?;
         let (mut q, mut k, mut v) = (Vec::new(), Vec::new(), Vec::new());
-        let mut attn = vec![0.0f32; n * q_width];
+        let mut attn = zeros(n * q_width)?;
         let (mut proj, mut gate, mut up) = (Vec::new(), Vec::new(), Vec::new());
         let mut hidden = Vec::new();
 
@@ -248,8 +264,7 @@ impl Forward<'_> {
                     let mut acts = Acts::new(&cur, e, n);
                     self.project(wg, &mut acts, &mut gate)?;
                     self.project(wu, &mut acts, &mut up)?;
-                    hidden.clear();
-                    hidden.resize(gate.len(), 0.0);
+                    resize_zeroed(&mut hidden, gate.len())?;
                     self.emit("ffn_gate", l, &gate);
                     self.emit("ffn_up", l, &up);
                     let gelu = *kind == FfnKind::DenseGeGlu;
@@ -275,8 +290,7 @@ impl Forward<'_> {
                         source: self.bytes,
                         options: DispatchOptions::default(),
                     };
-                    proj.clear();
-                    proj.resize(n * e, 0.0);
+                    resize_zeroed(&mut proj, n * e)?;
                     ffn.forward(&cur, n, &mut proj)?;
                 }
             }
@@ -295,7 +309,7 @@ impl Forward<'_> {
             LogitRows::All => (0, n),
             LogitRows::None => return Ok(Vec::new()),
         };
-        let mut normed = vec![0.0f32; n_rows * e];
+        let mut normed = zeros(n_rows * e)?;
         rms_norm_rows(&x[first_row * e..], &w.output_norm, c.rms_eps, &mut normed);
         self.emit("result_norm", None, &normed);
         let mut logits = Vec::new();

@@ -407,6 +407,12 @@ impl<'m> Session<'m> {
             self.logits_valid = false;
         }
         let mut all = Vec::new();
+        if rows == LogitRows::All {
+            let n = (self.tokens.len() - self.n_cached) * self.model.config().n_vocab;
+            all.try_reserve_exact(n).map_err(|_| Error::OutOfMemory {
+                what: format!("{n} logits"),
+            })?;
+        }
         while self.n_cached < self.tokens.len() {
             let first = self.n_cached;
             let end = self.tokens.len().min(first + self.batch);
