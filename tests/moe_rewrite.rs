@@ -362,7 +362,10 @@ fn inconsistent_expert_metadata_and_missing_experts_are_refused_by_name() {
         } else {
             rewrite(&src, &out, &extra, split_experts(omit));
         }
-        let err = Model::load(&out).expect_err(file).to_string();
+        let err = Model::load(&out).expect_err(file);
+        // The error names the file, and its cause says what is wrong.
+        assert!(err.to_string().contains(file), "{file}: '{err}'");
+        let err = err.inner().to_string();
         assert!(err.contains(needle), "{file}: '{err}' lacks '{needle}'");
         std::fs::remove_file(&out).unwrap();
     }
