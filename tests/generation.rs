@@ -204,3 +204,56 @@ fn gemma3_sliding_window_ring_matches_llama_cpp() {
         assert_eq!(gen.tokens(), &ids(&ring["greedy"])[..]);
     }
 }
+
+/// One pre-tokenizer name per distinct behaviour the crate supports (splitting rules, space
+/// clean-up, merges ignored or not): on SmolLM2 relabelled to each, the streamed text of 24
+/// greedy tokens from a mixed prompt is their detokenization, and the session holds them.
+#[test]
+fn every_pre_tokenizer_streams_the_detokenization_of_its_tokens() {
+    let prompt_text = "Café crème, Straße, 日本語のテキスト, emoji 🦀🚀👍🏽 and © — it's \"quoted\" , isn't it ? The word is";
+    for pre in [
+        "default",
+        "llama-bpe",
+        "dbrx",
+        "gpt-2",
+        "trillion",
+        "starcoder",
+        "smollm",
+        "qwen2",
+        "megrez",
+    ] {
+        let model = load("SmolLM2-135M-Instruct.Q4_1.gguf", Some(pre));
+        let tok = model.tokenizer();
+        let prompt = tok.encode(prompt_text, EncodeOptions::PROMPT).unwrap();
+        let mut session = model
+            .session(SessionOptions {
+                context: prompt.len() + 24,
+                threads: Some(2),
+                ..SessionOptions::default()
+            })
+            .unwrap();
+        let mut gen = session
+            .generate_tokens(
+                &prompt,
+                &GenerateOptions {
+                    sampling: Sampling::greedy(),
+                    max_tokens: Some(24),
+                    ..GenerateOptions::default()
+                },
+            )
+            .unwrap();
+        let streamed: String = gen.by_ref().map(|p| p.unwrap()).collect();
+        let ids = gen.tokens().to_vec();
+        let finish = gen.finish_reason();
+        assert!(
+            ids.len() == 24 || finish == Some(FinishReason::EndOfGeneration),
+            "{pre}: {} tokens, {finish:?}",
+            ids.len()
+        );
+        assert_eq!(
+            streamed,
+            tok.decode(&ids, DecodeOptions::default()).unwrap(),
+            "{pre}"
+        );
+    }
+}
