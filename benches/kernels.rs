@@ -8,7 +8,9 @@
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use tramontane_kernels::matmul::{matmul_quantized, QuantizedActivations};
+use tramontane_kernels::matmul::{
+    matmul_quantized, Parallelism::CurrentPool, QuantizedActivations,
+};
 use tramontane_kernels::{reference, GgmlType};
 
 const TYPES: &[GgmlType] = &[
@@ -50,6 +52,15 @@ fn weights(ty: GgmlType, rows: usize, cols: usize) -> Vec<u8> {
 }
 
 fn bench(c: &mut Criterion) {
+    let pools: Vec<rayon::ThreadPool> = THREADS
+        .iter()
+        .map(|&t| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(t)
+                .build()
+                .expect("a benchmark pool")
+        })
+        .collect();
     for &(rows, cols) in SHAPES {
         for &ty in TYPES {
             let w = weights(ty, rows, cols);
@@ -69,10 +80,14 @@ fn bench(c: &mut Criterion) {
                 } else {
                     group.throughput(Throughput::Elements(2 * (rows * cols * batch) as u64));
                 }
-                for &threads in THREADS {
+                for (&threads, pool) in THREADS.iter().zip(&pools) {
                     let id = BenchmarkId::new(format!("batch{batch}"), format!("{threads}t"));
                     group.bench_function(id, |b| {
-                        b.iter(|| matmul_quantized(&w, ty, rows, cols, &acts, &mut y, threads))
+                        b.iter(|| {
+                            pool.install(|| {
+                                matmul_quantized(&w, ty, rows, cols, &acts, &mut y, CurrentPool)
+                            })
+                        })
                     });
                 }
             }

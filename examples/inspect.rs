@@ -4,8 +4,12 @@
 //! stderr and exit status 1. `--threads` is accepted for the examples' common contract and
 //! ignored (nothing here computes).
 
+#[path = "common/cli.rs"]
+mod cli;
+
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use tramontane::{Array, GgufFile, Value};
@@ -15,42 +19,33 @@ const SHOWN_ITEMS: usize = 8;
 /// Characters of a string shown before "...".
 const SHOWN_CHARS: usize = 100;
 
+const USAGE: &str = "\
+usage: inspect PATH [--threads N]
+
+Prints a GGUF file's header, metadata and tensor table (name, type, shape, offset, bytes).
+  --threads N   accepted like every example's, unused (nothing here computes)
+  -h, --help    this text";
+
 fn main() -> ExitCode {
-    match run() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("inspect: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    cli::main_with(USAGE, run)
 }
 
-fn run() -> Result<(), String> {
-    let path = parse_args(std::env::args().skip(1))?;
-    let f = GgufFile::open(&path).map_err(|e| e.to_string())?;
-    let mut out = String::new();
-    report(&f, &path, &mut out).map_err(|e| e.to_string())?;
-    print!("{out}");
-    Ok(())
-}
-
-fn parse_args(mut args: impl Iterator<Item = String>) -> Result<String, String> {
-    const USAGE: &str = "usage: inspect PATH [--threads N]";
-    let mut path = None;
-    while let Some(a) = args.next() {
-        match a.as_str() {
-            "--threads" => {
-                let n = args.next().ok_or(USAGE)?;
-                n.parse::<usize>()
-                    .map_err(|_| format!("--threads: not a number: {n:?}"))?;
+fn run(mut args: cli::Args) -> Result<(), cli::Error> {
+    let mut path: Option<PathBuf> = None;
+    while let Some(arg) = args.next()? {
+        match arg {
+            cli::Arg::Flag(f) if f == "--threads" || f == "-t" => {
+                cli::threads(&mut args, &f)?;
             }
-            "-h" | "--help" => return Err(USAGE.into()),
-            s if s.starts_with("--") => return Err(format!("unknown option {s}; {USAGE}")),
-            _ if path.is_some() => return Err(format!("more than one path; {USAGE}")),
-            _ => path = Some(a),
+            cli::Arg::Positional(p) if path.is_none() => path = Some(p.into()),
+            other => return Err(other.unexpected()),
         }
     }
-    path.ok_or_else(|| USAGE.to_string())
+    let path = path.ok_or("PATH is required (see --help)")?;
+    let f = GgufFile::open(&path)?;
+    let mut out = String::new();
+    report(&f, &path.to_string_lossy(), &mut out).map_err(|e| e.to_string())?;
+    cli::print(format_args!("{out}"))
 }
 
 fn report(f: &GgufFile, path: &str, out: &mut String) -> Result<(), std::fmt::Error> {

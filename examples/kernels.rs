@@ -7,11 +7,17 @@
 //! 512, 1 thread and all cores. JSON: one object per line with type, rows, cols, batch,
 //! threads, ns, weight_gbps, gops, stream_gbps.
 
+#[macro_use]
+#[path = "common/cli.rs"]
+mod cli;
+
 use std::hint::black_box;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use tramontane_kernels::matmul::{matmul_quantized, QuantizedActivations};
+use tramontane_kernels::matmul::{
+    matmul_quantized, Parallelism::CurrentPool, QuantizedActivations,
+};
 use tramontane_kernels::{active_kernels, reference, GgmlType};
 
 const SIMD_TYPES: &[GgmlType] = &[
@@ -25,6 +31,19 @@ const SIMD_TYPES: &[GgmlType] = &[
 ];
 const SHAPES: &[(usize, usize)] = &[(4096, 4096), (14336, 4096), (1536, 576)];
 
+const USAGE: &str = "\
+usage: kernels [--type T] [--rows R --cols C] [--batch N] [--threads N] [--json]
+
+Kernel microbenchmarks (matvec/GEMM per weight type and shape) beside a streaming read of a
+buffer the size of the weights. Without options: every SIMD type (Q4_0 Q4_1 Q5_0 Q8_0 Q4_K
+Q5_K Q6_K), shapes 4096x4096, 14336x4096, 1536x576, batches 1, 32, 512, 1 and all threads.
+  --type T           one weight type
+  --rows R --cols C  one shape (C a multiple of the type's block size)
+  --batch N          one batch size
+  -t, --threads N    one thread count
+  --json             one JSON object per line
+  -h, --help         this text";
+
 struct Options {
     types: Vec<GgmlType>,
     shapes: Vec<(usize, usize)>,
@@ -33,8 +52,16 @@ struct Options {
     json: bool,
 }
 
-fn parse() -> Result<Options, String> {
-    let all_cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+/// A positive whole number given to `flag`.
+fn positive(args: &mut cli::Args, flag: &str) -> Result<usize, cli::Error> {
+    match args.parse::<usize>(flag)? {
+        0 => Err(format!("{flag} must be at least 1").into()),
+        n => Ok(n),
+    }
+}
+
+fn parse(mut args: cli::Args) -> Result<Options, cli::Error> {
+    let all_cores = cli::all_cores();
     let mut o = Options {
         types: SIMD_TYPES.to_vec(),
         shapes: SHAPES.to_vec(),
@@ -47,31 +74,19 @@ fn parse() -> Result<Options, String> {
         json: false,
     };
     let (mut rows, mut cols) = (None, None);
-    let mut args = std::env::args().skip(1);
-    let number = |v: Option<String>, flag: &str| -> Result<usize, String> {
-        let v = v.ok_or(format!("{flag} needs a value"))?;
-        match v.parse::<usize>() {
-            Ok(n) if n > 0 => Ok(n),
-            _ => Err(format!("{flag}: not a positive integer: {v}")),
-        }
-    };
-    while let Some(a) = args.next() {
-        match a.as_str() {
-            "--type" => {
-                let v = args.next().ok_or("--type needs a value")?;
-                let t = GgmlType::from_name(&v).ok_or(format!("unknown type {v}"))?;
+    while let Some(arg) = args.next()? {
+        match arg.as_flag() {
+            Some("--type") => {
+                let v = args.value("--type")?;
+                let t = GgmlType::from_name(&v).ok_or(format!("--type: unknown type '{v}'"))?;
                 o.types = vec![t];
             }
-            "--rows" => rows = Some(number(args.next(), "--rows")?),
-            "--cols" => cols = Some(number(args.next(), "--cols")?),
-            "--batch" => o.batches = vec![number(args.next(), "--batch")?],
-            "--threads" => o.threads = vec![number(args.next(), "--threads")?],
-            "--json" => o.json = true,
-            "-h" | "--help" => return Err(
-                "usage: kernels [--type T] [--rows R --cols C] [--batch N] [--threads N] [--json]"
-                    .into(),
-            ),
-            other => return Err(format!("unknown argument {other}")),
+            Some("--rows") => rows = Some(positive(&mut args, "--rows")?),
+            Some("--cols") => cols = Some(positive(&mut args, "--cols")?),
+            Some("--batch") => o.batches = vec![positive(&mut args, "--batch")?],
+            Some("--threads" | "-t") => o.threads = vec![cli::threads(&mut args, "--threads")?],
+            Some("--json") => o.json = true,
+            _ => return Err(arg.unexpected()),
         }
     }
     match (rows, cols) {
@@ -79,7 +94,56 @@ fn parse() -> Result<Options, String> {
         (None, None) => {}
         _ => return Err("--rows and --cols go together".into()),
     }
+    for &(rows, cols) in &o.shapes {
+        for &ty in &o.types {
+            for &batch in &o.batches {
+                check_memory(ty, rows, cols, batch)?;
+            }
+        }
+    }
     Ok(o)
+}
+
+/// Refuses a shape whose buffers (weights and their streaming copy, activations in f32 and
+/// quantized, outputs) do not fit in the memory available, before allocating any: a failed
+/// allocation aborts the process.
+fn check_memory(ty: GgmlType, rows: usize, cols: usize, batch: usize) -> Result<(), cli::Error> {
+    let row = reference::row_bytes(ty, cols)?;
+    let act_row = reference::row_bytes(reference::vec_dot_type(ty), cols).unwrap_or(4 * cols);
+    let need = (|| {
+        let weights = row.checked_mul(rows)?.checked_mul(2)?;
+        let acts = cols.checked_mul(batch)?.checked_mul(4)?;
+        let quantized = act_row.checked_mul(batch)?;
+        let out = rows.checked_mul(batch)?.checked_mul(4)?;
+        weights
+            .checked_add(acts)?
+            .checked_add(quantized)?
+            .checked_add(out)
+    })();
+    let available = available_memory();
+    match need {
+        Some(n) if available.map_or(isize::MAX as usize / 2, |a| a) >= n => Ok(()),
+        _ => Err(format!(
+            "{ty} {rows}x{cols} batch {batch} needs {} of memory{}",
+            need.map_or("more than the address space".into(), |n| format!(
+                "{:.1} GiB",
+                n as f64 / (1u64 << 30) as f64
+            )),
+            available.map_or(String::new(), |a| format!(
+                ", {:.1} GiB available",
+                a as f64 / (1u64 << 30) as f64
+            ))
+        )
+        .into()),
+    }
+}
+
+/// MemAvailable from /proc/meminfo, in bytes (None where there is no such file).
+fn available_memory() -> Option<usize> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: usize = line.split_whitespace().nth(1)?.parse().ok()?;
+    kib.checked_mul(1024)
 }
 
 /// Tiny deterministic generator for benchmark data.
@@ -95,8 +159,8 @@ impl Rng {
 
 /// Random codes with small finite f16 scales (values do not matter for speed, finiteness
 /// keeps the float paths honest).
-fn random_weights(ty: GgmlType, rows: usize, cols: usize) -> Result<Vec<u8>, String> {
-    let row = reference::row_bytes(ty, cols).map_err(|e| e.to_string())?;
+fn random_weights(ty: GgmlType, rows: usize, cols: usize) -> Result<Vec<u8>, cli::Error> {
+    let row = reference::row_bytes(ty, cols)?;
     let mut rng = Rng(0x1234_5678_9ABC_DEF1);
     let mut w: Vec<u8> = (0..row * rows).map(|_| (rng.next() >> 56) as u8).collect();
     let halves: &[usize] = match ty {
@@ -116,7 +180,7 @@ fn random_weights(ty: GgmlType, rows: usize, cols: usize) -> Result<Vec<u8>, Str
 }
 
 /// Median wall time of `f` over enough repetitions to fill ~0.3 s (at least 3).
-fn time(mut f: impl FnMut() -> Result<(), String>) -> Result<f64, String> {
+fn time(mut f: impl FnMut() -> Result<(), cli::Error>) -> Result<f64, cli::Error> {
     f()?;
     let mut samples = Vec::new();
     let start = Instant::now();
@@ -177,19 +241,32 @@ fn stream_ns(buf: &[u8], threads: usize) -> f64 {
     best
 }
 
-fn run(o: &Options) -> Result<(), String> {
+fn run(o: &Options) -> Result<(), cli::Error> {
     if !o.json {
-        println!("kernels: {}", active_kernels());
-        println!(
+        outln!("kernels: {}", active_kernels())?;
+        outln!(
             "{:<6} {:>6} {:>6} {:>5} {:>3} {:>12} {:>8} {:>8} {:>8} {:>6}",
-            "type", "rows", "cols", "batch", "thr", "ns", "w GB/s", "GOP/s", "strm", "w/strm"
-        );
+            "type",
+            "rows",
+            "cols",
+            "batch",
+            "thr",
+            "ns",
+            "w GB/s",
+            "GOP/s",
+            "strm",
+            "w/strm"
+        )?;
     }
     for &(rows, cols) in &o.shapes {
         for &ty in &o.types {
             let w = random_weights(ty, rows, cols)?;
             let stream: Vec<u8> = w.iter().map(|b| b ^ 0x5A).collect();
             for &threads in &o.threads {
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .map_err(|e| format!("cannot start {threads} threads: {e}"))?;
                 for &batch in &o.batches {
                     // Measured right before each kernel, so both see the same machine load.
                     let stream_gbps = w.len() as f64 / stream_ns(&stream, threads);
@@ -198,25 +275,25 @@ fn run(o: &Options) -> Result<(), String> {
                         .map(|_| (rng.next() >> 40) as f32 / (1u64 << 24) as f32 - 0.5)
                         .collect();
                     let acts =
-                        QuantizedActivations::new(reference::vec_dot_type(ty), &x, cols, batch)
-                            .map_err(|e| e.to_string())?;
+                        QuantizedActivations::new(reference::vec_dot_type(ty), &x, cols, batch)?;
                     let mut y = vec![0f32; rows * batch];
                     let ns = time(|| {
-                        matmul_quantized(&w, ty, rows, cols, &acts, &mut y, threads)
-                            .map_err(|e| e.to_string())
+                        Ok(pool.install(|| {
+                            matmul_quantized(&w, ty, rows, cols, &acts, &mut y, CurrentPool)
+                        })?)
                     })?;
                     let weight_gbps = w.len() as f64 / ns;
                     let gops = 2.0 * (rows * cols * batch) as f64 / ns;
                     if o.json {
-                        println!(
+                        outln!(
                             "{{\"type\":\"{ty}\",\"rows\":{rows},\"cols\":{cols},\"batch\":{batch},\"threads\":{threads},\"ns\":{ns:.0},\"weight_gbps\":{weight_gbps:.3},\"gops\":{gops:.3},\"stream_gbps\":{stream_gbps:.3}}}"
-                        );
+                        )?;
                     } else {
-                        println!(
+                        outln!(
                             "{:<6} {:>6} {:>6} {:>5} {:>3} {:>12.0} {:>8.2} {:>8.2} {:>8.2} {:>6.2}",
                             ty.name(), rows, cols, batch, threads, ns, weight_gbps, gops, stream_gbps,
                             weight_gbps / stream_gbps
-                        );
+                        )?;
                     }
                 }
             }
@@ -226,11 +303,5 @@ fn run(o: &Options) -> Result<(), String> {
 }
 
 fn main() -> ExitCode {
-    match parse().and_then(|o| run(&o)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("kernels: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    cli::main_with(USAGE, |args| run(&parse(args)?))
 }

@@ -10,63 +10,72 @@
 //! Q3_K_L, Q4_K_S, Q4_K_M, Q5_K_S, Q5_K_M, Q6_K, IQ4_NL, IQ4_XS, F16, BF16, F32; Q3_K, Q4_K and
 //! Q5_K mean the _M mixes) or its number. `--allow-requantize` is accepted and implied.
 
+#[macro_use]
+#[path = "common/cli.rs"]
+mod cli;
+
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
 use tramontane::quantize::{plan, quantize_model, FileType, Progress, QuantizeOptions};
 use tramontane::GgufFile;
 
-const USAGE: &str = "usage: quantize IN OUT TYPE [NTHREADS] [--pure] [--threads N] [--dry-run]";
+const USAGE: &str = "\
+usage: quantize IN OUT TYPE [NTHREADS] [--pure] [--threads N] [--dry-run]
+
+Requantizes every quantizable tensor of the GGUF model IN to TYPE and writes OUT, with the
+tensor bytes llama-quantize writes for the same input and type (no importance matrix).
+TYPE is a llama-quantize type name (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K_S, Q3_K_M,
+Q3_K_L, Q4_K_S, Q4_K_M, Q5_K_S, Q5_K_M, Q6_K, IQ4_NL, IQ4_XS, F16, BF16, F32; Q3_K, Q4_K
+and Q5_K mean the _M mixes) or its number.
+OUT is never IN, never a directory, device, FIFO or socket; a link is written through. It is
+written under a temporary name beside it and renamed into place when complete.
+  NTHREADS, -t, --threads N  worker threads (default: all logical CPUs)
+  --pure                     every quantizable tensor gets TYPE (no mix)
+  --dry-run                  print each tensor's planned type (name from to dims), write nothing
+  --allow-requantize         accepted (implied)
+  -h, --help                 this text";
 
 struct Args {
-    input: String,
-    output: String,
+    input: PathBuf,
+    output: PathBuf,
     ftype: FileType,
     pure: bool,
     threads: Option<usize>,
     dry_run: bool,
 }
 
-fn parse_threads(text: &str) -> Result<usize, String> {
-    match text.parse::<usize>() {
-        Ok(n) if n > 0 => Ok(n),
-        _ => Err(format!(
-            "bad thread count '{text}' (want a positive integer)"
-        )),
-    }
-}
-
-fn parse_args() -> Result<Option<Args>, String> {
+fn parse_args(mut args: cli::Args) -> Result<Args, cli::Error> {
     let mut positional = Vec::new();
-    let mut pure = false;
-    let mut dry_run = false;
-    let mut threads = None;
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        match a.as_str() {
-            "-h" | "--help" => return Ok(None),
-            "--pure" => pure = true,
-            "--dry-run" => dry_run = true,
-            "--allow-requantize" => {}
-            "--threads" | "-t" => {
-                let n = args.next().ok_or("--threads needs a value")?;
-                threads = Some(parse_threads(&n)?);
-            }
-            s if s.starts_with("--threads=") => {
-                threads = Some(parse_threads(&s["--threads=".len()..])?);
-            }
-            s if s.starts_with('-') && s.len() > 1 => return Err(format!("unknown option '{s}'")),
-            _ => positional.push(a),
+    let (mut pure, mut dry_run, mut threads) = (false, false, None);
+    while let Some(arg) = args.next()? {
+        match arg {
+            cli::Arg::Flag(f) => match f.as_str() {
+                "--pure" => pure = true,
+                "--dry-run" => dry_run = true,
+                "--allow-requantize" => {}
+                "--threads" | "-t" => threads = Some(cli::threads(&mut args, "--threads")?),
+                _ => return Err(cli::Arg::Flag(f).unexpected()),
+            },
+            cli::Arg::Positional(p) => positional.push(p),
         }
     }
-    let (input, output, ty) = match positional.as_slice() {
-        [i, o, t] | [i, o, t, _] => (i.clone(), o.clone(), t.clone()),
-        _ => return Err(format!("expected IN OUT TYPE; {USAGE}")),
+    let mut positional = positional.into_iter();
+    let (Some(input), Some(output), Some(ty)) =
+        (positional.next(), positional.next(), positional.next())
+    else {
+        return Err("expected IN OUT TYPE (see --help)".into());
     };
     // llama-quantize takes the thread count as an optional 4th positional argument.
-    if let [_, _, _, n] = positional.as_slice() {
-        threads = Some(parse_threads(n)?);
+    if let Some(n) = positional.next() {
+        let n = cli::text("NTHREADS", n)?;
+        threads = Some(cli::check_threads(cli::parse_value("NTHREADS", &n)?)?);
     }
+    if let Some(extra) = positional.next() {
+        return Err(cli::Arg::Positional(extra).unexpected());
+    }
+    let ty = cli::text("TYPE", ty)?;
     let names: Vec<&str> = FileType::all().map(FileType::name).collect();
     let ftype = FileType::parse(&ty).ok_or_else(|| {
         format!(
@@ -74,14 +83,14 @@ fn parse_args() -> Result<Option<Args>, String> {
             names.join(", ")
         )
     })?;
-    Ok(Some(Args {
-        input,
-        output,
+    Ok(Args {
+        input: input.into(),
+        output: output.into(),
         ftype,
         pure,
         threads,
         dry_run,
-    }))
+    })
 }
 
 fn mib(bytes: u64) -> f64 {
@@ -112,12 +121,13 @@ fn report(p: &Progress<'_>) {
     );
 }
 
-fn run(args: Args) -> tramontane::Result<()> {
+fn run(args: cli::Args) -> Result<(), cli::Error> {
+    let args = parse_args(args)?;
     let start = Instant::now();
     let input = GgufFile::open(&args.input)?;
     if args.dry_run {
         for t in plan(&input, args.ftype, args.pure)? {
-            println!("{} {} {} {:?}", t.name, t.from, t.to, t.dims);
+            outln!("{} {} {} {:?}", t.name, t.from, t.to, t.dims)?;
         }
         return Ok(());
     }
@@ -127,10 +137,22 @@ fn run(args: Args) -> tramontane::Result<()> {
         progress: Some(&report),
     };
     let s = quantize_model(&input, &args.output, args.ftype, &options)?;
+    for path in &s.stale.removed {
+        eprintln!(
+            "note: removed {}, left by a run that was killed",
+            path.display()
+        );
+    }
+    for path in &s.stale.kept {
+        eprintln!(
+            "note: {} may belong to a quantization still running (or on another machine); remove it if none is",
+            path.display()
+        );
+    }
     eprintln!(
         "{} -> {}: {} ({}general.file_type = {}), {} tensors, {} requantized, {} fallback; {:.2} MiB -> {:.2} MiB in {:.1} s",
-        args.input,
-        args.output,
+        args.input.display(),
+        args.output.display(),
         s.file_type.name(),
         if args.pure { "pure, " } else { "" },
         s.file_type.id(),
@@ -145,22 +167,5 @@ fn run(args: Args) -> tramontane::Result<()> {
 }
 
 fn main() -> ExitCode {
-    let args = match parse_args() {
-        Ok(Some(a)) => a,
-        Ok(None) => {
-            println!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => {
-            eprintln!("quantize: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    match run(args) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("quantize: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    cli::main_with(USAGE, run)
 }

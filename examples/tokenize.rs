@@ -6,86 +6,68 @@
 //! `--model` defaults to models/SmolLM2-135M-Instruct.Q4_1.gguf. `--threads` is accepted for the
 //! examples' common contract and ignored. Errors: one line on stderr, exit status 1.
 
+#[path = "common/cli.rs"]
+mod cli;
+
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use tramontane::tokenizer::Tokenizer;
+use tramontane::tokenizer::{EncodeOptions, Tokenizer};
 use tramontane::GgufFile;
 
 const DEFAULT_MODEL: &str = "models/SmolLM2-135M-Instruct.Q4_1.gguf";
-const USAGE: &str =
-    "usage: tokenize --model PATH --text TEXT [--no-special] [--json] [--threads N]";
+const USAGE: &str = "\
+usage: tokenize --model PATH --text TEXT [--no-special] [--json] [--threads N]
 
-struct Args {
-    model: String,
-    text: String,
-    parse_special: bool,
-    json: bool,
-}
+Prints the token ids of TEXT, as llama.cpp's llama_tokenize gives them.
+  -m, --model PATH   the GGUF model (default models/SmolLM2-135M-Instruct.Q4_1.gguf)
+  -p, --text TEXT    the text to tokenize (required)
+  --no-special       special tokens written in TEXT are plain text
+  --json             print {\"tokens\":[ids]}
+  -t, --threads N    accepted like every example's, unused
+  -h, --help         this text";
 
 fn main() -> ExitCode {
-    match run() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("tokenize: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    cli::main_with(USAGE, run)
 }
 
-fn run() -> Result<(), String> {
-    let args = parse_args(std::env::args().skip(1))?;
-    if !std::path::Path::new(&args.model).exists() {
+fn run(mut args: cli::Args) -> Result<(), cli::Error> {
+    let mut model = PathBuf::from(DEFAULT_MODEL);
+    let mut text = None;
+    let mut parse_special = true;
+    let mut json = false;
+    while let Some(arg) = args.next()? {
+        match arg.as_flag() {
+            Some("--model" | "-m") => model = args.path("--model")?,
+            Some("--text" | "-p") => text = Some(args.value("--text")?),
+            Some("--threads" | "-t") => {
+                cli::threads(&mut args, "--threads")?;
+            }
+            Some("--no-special") => parse_special = false,
+            Some("--json") => json = true,
+            _ => return Err(arg.unexpected()),
+        }
+    }
+    let text = text.ok_or("--text is required (see --help)")?;
+    if !model.exists() && model.as_os_str() == DEFAULT_MODEL {
         return Err(format!(
-            "{}: no such file (run scripts/fetch-models for the default models)",
-            args.model
-        ));
+            "{DEFAULT_MODEL}: no such file (run scripts/fetch-models for the default models)"
+        )
+        .into());
     }
-    let f = GgufFile::open(&args.model).map_err(|e| e.to_string())?;
-    let tok = Tokenizer::from_gguf(&f).map_err(|e| format!("{}: {e}", args.model))?;
-    let ids = tok
-        .encode(&args.text, true, args.parse_special)
-        .map_err(|e| e.to_string())?;
+    let f = GgufFile::open(&model)?;
+    let tok = Tokenizer::from_gguf(&f).map_err(|e| tramontane::Error::in_file(&model, e))?;
+    let ids = tok.encode(
+        &text,
+        EncodeOptions {
+            add_special: true,
+            parse_special,
+        },
+    )?;
     let list: Vec<String> = ids.iter().map(u32::to_string).collect();
-    if args.json {
-        println!("{{\"tokens\":[{}]}}", list.join(","));
+    if json {
+        cli::print(format_args!("{{\"tokens\":[{}]}}\n", list.join(",")))
     } else {
-        println!("{}", list.join(" "));
+        cli::print(format_args!("{}\n", list.join(" ")))
     }
-    Ok(())
-}
-
-fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
-    let mut args = Args {
-        model: DEFAULT_MODEL.to_string(),
-        text: String::new(),
-        parse_special: true,
-        json: false,
-    };
-    let mut have_text = false;
-    while let Some(a) = it.next() {
-        let mut value = |name: &str| {
-            it.next()
-                .ok_or_else(|| format!("{name} needs a value; {USAGE}"))
-        };
-        match a.as_str() {
-            "--model" | "-m" => args.model = value("--model")?,
-            "--text" | "-p" => {
-                args.text = value("--text")?;
-                have_text = true;
-            }
-            "--threads" | "-t" => {
-                let n = value("--threads")?;
-                n.parse::<usize>()
-                    .map_err(|_| format!("--threads: not a number: {n:?}"))?;
-            }
-            "--no-special" => args.parse_special = false,
-            "--json" => args.json = true,
-            "-h" | "--help" => return Err(USAGE.to_string()),
-            other => return Err(format!("unexpected argument {other:?}; {USAGE}")),
-        }
-    }
-    if !have_text {
-        return Err(format!("--text is required; {USAGE}"));
-    }
-    Ok(args)
 }

@@ -14,24 +14,28 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Mutex;
 
-use tramontane::{Model, SessionOptions};
+use tramontane::SessionOptions;
 
-const USAGE: &str = "usage: trace --model PATH --ids A,B,C [--steps X,Y] --out DIR [--threads N]";
+const USAGE: &str = "\
+usage: trace --model PATH --ids A,B,C [--steps X,Y] --out DIR [--threads N]
+
+Evaluates the prompt ids as one batch, then each step id alone, and writes every intermediate
+tensor of each evaluation as DIR/EVAL/NAME-LAYER.npy (EVAL 0 for the prompt, 1.. the steps).
+  -m, --model PATH   the GGUF model (required)
+  --ids A,B,C        prompt token ids (required)
+  --steps X,Y        token ids evaluated one at a time after the prompt
+  --out DIR          where the .npy files go (required; created)
+  -t, --threads N    worker threads (default: all logical CPUs)
+  -h, --help         this text";
 
 fn main() -> ExitCode {
-    match run() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("trace: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    cli::main_with(USAGE, run)
 }
 
-fn ids(list: &str) -> Result<Vec<u32>, String> {
+fn ids(flag: &str, list: &str) -> Result<Vec<u32>, cli::Error> {
     list.split(',')
         .filter(|s| !s.is_empty())
-        .map(|s| s.trim().parse().map_err(|_| format!("bad token id '{s}'")))
+        .map(|s| cli::parse_value(flag, s))
         .collect()
 }
 
@@ -55,47 +59,52 @@ fn write_npy(path: &Path, values: &[f32]) -> std::io::Result<()> {
     std::fs::write(path, bytes)
 }
 
-fn run() -> Result<(), String> {
-    let mut args = cli::Args::from_env();
-    if args.flag(&["--help", "-h"]) {
-        println!("{USAGE}");
-        return Ok(());
+fn run(mut args: cli::Args) -> Result<(), cli::Error> {
+    let (mut model, mut prompt, mut steps, mut out) = (None, None, Vec::new(), None);
+    let mut threads = cli::all_cores();
+    while let Some(arg) = args.next()? {
+        match arg.as_flag() {
+            Some("--model" | "-m") => model = Some(args.path("--model")?),
+            Some("--ids") => prompt = Some(ids("--ids", &args.value("--ids")?)?),
+            Some("--steps") => steps = ids("--steps", &args.value("--steps")?)?,
+            Some("--out") => out = Some(args.path("--out")?),
+            Some("--threads" | "-t") => threads = cli::threads(&mut args, "--threads")?,
+            _ => return Err(arg.unexpected()),
+        }
     }
-    let model = args.value(&["--model", "-m"])?.ok_or(USAGE)?;
-    let prompt = ids(&args.value(&["--ids"])?.ok_or(USAGE)?)?;
-    let steps = ids(&args.value(&["--steps"])?.unwrap_or_default())?;
-    let out = PathBuf::from(args.value(&["--out"])?.ok_or(USAGE)?);
-    let threads = cli::threads(&mut args)?;
-    args.finish()?;
+    let model = model.ok_or("--model PATH is required (see --help)")?;
+    let prompt = prompt.ok_or("--ids A,B,C is required (see --help)")?;
+    let out: PathBuf = out.ok_or("--out DIR is required (see --help)")?;
 
-    // The load error names the file already.
-    let model = Model::load(&model).map_err(|e| e.to_string())?;
-    let mut session = model
-        .session(SessionOptions {
-            context: 512,
-            threads: Some(threads),
-            ..SessionOptions::default()
-        })
-        .map_err(|e| e.to_string())?;
+    let model = cli::load_model(&model)?;
+    let mut session = model.session(SessionOptions {
+        context: 512,
+        threads: Some(threads),
+        ..SessionOptions::default()
+    })?;
     let batches = std::iter::once(prompt).chain(steps.into_iter().map(|t| vec![t]));
     for (eval, tokens) in batches.enumerate() {
         let dir = out.join(eval.to_string());
-        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| format!("cannot create {}: {}", dir.display(), cli::chain(&e)))?;
         let failed = Mutex::new(None);
         let trace = |name: &str, layer: Option<usize>, values: &[f32]| {
             let file = match layer {
                 Some(l) => format!("{name}-{l}.npy"),
                 None => format!("{name}.npy"),
             };
-            if let Err(e) = write_npy(&dir.join(&file), values) {
-                *failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(format!("{file}: {e}"));
+            let path = dir.join(&file);
+            if let Err(e) = write_npy(&path, values) {
+                *failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(format!(
+                    "cannot write {}: {}",
+                    path.display(),
+                    cli::chain(&e)
+                ));
             }
         };
-        session
-            .eval_traced(&tokens, &trace)
-            .map_err(|e| e.to_string())?;
+        session.eval_traced(&tokens, &trace)?;
         if let Some(e) = failed.into_inner().unwrap_or_else(|p| p.into_inner()) {
-            return Err(e);
+            return Err(e.into());
         }
     }
     Ok(())

@@ -50,10 +50,10 @@ enum DotOrder {
 }
 
 /// Attends `q` (one row of `n_head * head_dim` per token, RoPE applied; token `t` at position
-/// `first_pos + t`, whose K/V are already in the cache) to cells `0..=position` of `layer`, and
-/// writes one row per token to `out` (same layout as `q`). Parallel over (head, block of
-/// query tokens) in the current rayon pool. The caller guarantees
-/// `first_pos + n_tokens <= n_ctx` and matching lengths.
+/// `first_pos + t`, whose K/V are already in the cache) to the keys of positions `0..=position`
+/// of `layer` (those of its window, for a sliding-window layer), and writes one row per token
+/// to `out` (same layout as `q`). Parallel over (head, block of query tokens) in the current
+/// rayon pool. The caller guarantees that the cache holds the positions and matching lengths.
 ///
 /// # Errors
 /// Only when those guarantees are broken (a kernel refuses a length).
@@ -113,8 +113,9 @@ fn attend_typed<E: KvElem>(
     } else {
         DotOrder::Vec
     };
-    let window = (first_pos + n_tokens).div_ceil(KV_WINDOW_PAD) * KV_WINDOW_PAD;
-    let n_ctx = cache.shape().n_ctx;
+    let cells = cache.cells(layer, first_pos + n_tokens);
+    let padded = cells.n_cells.div_ceil(KV_WINDOW_PAD) * KV_WINDOW_PAD;
+    let v_stride = cache.v_stride(layer);
     let kv_width = cache.shape().kv_width();
     let block = TOKEN_BLOCK * head_dim;
 
@@ -135,21 +136,36 @@ fn attend_typed<E: KvElem>(
             let v_rows = cache.v_rows(layer, kv_head);
             for (j, o) in dst.chunks_exact_mut(head_dim).enumerate() {
                 let t = t0 + j;
+                let pos = first_pos + t;
                 let row = &q[t * width + h * head_dim..t * width + (h + 1) * head_dim];
                 E::fill_from_f32(&mut s.q, row);
-                let n_keys = first_pos + t + 1;
+                // In position order every cell up to the query's own is a key; in a wrapped
+                // ring every cell is, and the mask below hides what the query must not see.
+                let n_keys = if cells.wrapped {
+                    cells.n_cells
+                } else {
+                    pos + 1
+                };
                 s.scores.clear();
                 s.scores.resize(n_keys, 0.0);
                 dots(order, head_dim, k_rows, kv_width, &s.q, &mut s.scores)?;
-                if let Some(w) = shape.window {
-                    // Masked keys stay in the row as -inf (weight 0), as in llama.cpp's KQ
-                    // mask, so every later key keeps its lane in the sums.
+                // Masked keys stay in the row as -inf (weight 0), as in llama.cpp's KQ mask,
+                // so every other key keeps its lane in the sums.
+                if cells.wrapped {
+                    for (c, score) in s.scores.iter_mut().enumerate() {
+                        let key = cells.position(c);
+                        let outside = shape.window.is_some_and(|w| pos.saturating_sub(key) >= w);
+                        if key > pos || outside {
+                            *score = f32::NEG_INFINITY;
+                        }
+                    }
+                } else if let Some(w) = shape.window {
                     let masked = n_keys.saturating_sub(w);
                     s.scores[..masked].fill(f32::NEG_INFINITY);
                 }
                 vecmath::soft_max(&mut s.scores, shape.scale);
                 E::fill_from_f32(&mut s.weights, &s.scores);
-                dots(order, window, v_rows, n_ctx, &s.weights, o)?;
+                dots(order, padded, v_rows, v_stride, &s.weights, o)?;
             }
             Ok::<(), crate::Error>(())
         })?;
@@ -216,19 +232,23 @@ mod tests {
 
     fn cache_with(k: &[f32], v: &[f32], shape: KvShape) -> KvCache {
         let mut c = KvCache::new(shape, KvCacheType::F32);
+        c.reserve(k.len() / c.shape().kv_width()).unwrap();
         c.store(0, 0, k, v);
         c
+    }
+
+    fn shape(n_ctx: usize, n_kv_head: usize, head_dim: usize) -> KvShape {
+        KvShape {
+            n_kv_head,
+            head_dim,
+            layer_cells: vec![n_ctx],
+        }
     }
 
     #[test]
     fn one_cell_returns_its_value() {
         // With a single visible cell the softmax weight is exactly 1, so out = V.
-        let shape = KvShape {
-            n_layer: 1,
-            n_ctx: 4,
-            n_kv_head: 1,
-            head_dim: 2,
-        };
+        let shape = shape(4, 1, 2);
         let c = cache_with(&[0.3, -0.2], &[5.0, -7.0], shape);
         let attn = AttnShape {
             n_head: 1,
@@ -245,12 +265,7 @@ mod tests {
     #[test]
     fn equal_scores_average_and_causality_holds() {
         // K = 0 everywhere: all scores equal, so token t averages V over cells 0..=t.
-        let shape = KvShape {
-            n_layer: 1,
-            n_ctx: 4,
-            n_kv_head: 1,
-            head_dim: 1,
-        };
+        let shape = shape(4, 1, 1);
         let c = cache_with(&[0.0, 0.0, 0.0], &[2.0, 4.0, 9.0], shape);
         let attn = AttnShape {
             n_head: 2,
@@ -271,12 +286,7 @@ mod tests {
     fn sliding_window_hides_keys_that_are_window_or_more_behind() {
         // K = 0: equal scores, so token t averages V over the cells it sees. Window 2: t sees
         // t-1 and t (t - p >= 2 is masked).
-        let shape = KvShape {
-            n_layer: 1,
-            n_ctx: 4,
-            n_kv_head: 1,
-            head_dim: 1,
-        };
+        let shape = shape(4, 1, 1);
         let c = cache_with(&[0.0; 4], &[2.0, 4.0, 8.0, 16.0], shape);
         let attn = AttnShape {
             n_head: 1,

@@ -27,6 +27,28 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// A path that names a directory, FIFO, device or socket where a regular file is needed
+    /// (a model to read, an output to replace). Refused before anything is read or written.
+    #[error("{} is a {kind}, not a regular file", path.display())]
+    NotAFile {
+        path: PathBuf,
+        /// "directory", "FIFO", "socket", "character device", "block device".
+        kind: &'static str,
+    },
+    /// An error found in the file at `path`. `Display` is the path alone and the error is the
+    /// [`source`](std::error::Error::source), so a chain reads once:
+    /// `models/x.gguf: GGUF truncated at offset 24: ...`. [`Error::inner`] reaches the error.
+    #[error("{}", path.display())]
+    InFile {
+        path: PathBuf,
+        #[source]
+        source: Box<Error>,
+    },
+    /// A quantization whose output is its input file (same device and inode, links followed):
+    /// writing it would destroy the only copy of the input.
+    #[error("the output {} is the input file {}; choose another output path", output.display(), input.display())]
+    OutputIsInput { output: PathBuf, input: PathBuf },
+
     // ---------------------------------------------------------------- GGUF structure
     /// The file ends before a field that must be there.
     #[error("GGUF truncated at offset {offset}: {what} needs {needed} bytes, {available} remain")]
@@ -175,6 +197,13 @@ pub enum Error {
     /// A caller-supplied argument is out of range or inconsistent.
     #[error("invalid argument: {what}")]
     InvalidArgument { what: String },
+    /// An allocation whose size comes from input (context, prompt, state file) failed.
+    #[error("out of memory: cannot allocate {what}")]
+    OutOfMemory { what: String },
+    /// A saved session state that cannot be loaded: not a state file, another model, another
+    /// format version, inconsistent sizes, or truncated.
+    #[error("bad session state: {what}")]
+    BadState { what: String },
 
     // ---------------------------------------------------------------- kernels
     /// A kernel refused its arguments.
@@ -183,6 +212,34 @@ pub enum Error {
 }
 
 impl Error {
+    /// `error`, found in the file at `path` (an [`Error::InFile`]); an error that is already
+    /// about that same path is returned as it is, so the path is never named twice.
+    pub fn in_file(path: impl Into<PathBuf>, error: Error) -> Self {
+        let path = path.into();
+        let names_it = matches!(
+            &error,
+            Error::InFile { path: p, .. } | Error::Io { path: p, .. } | Error::NotAFile { path: p, .. }
+                if *p == path
+        );
+        if names_it {
+            error
+        } else {
+            Error::InFile {
+                path,
+                source: Box::new(error),
+            }
+        }
+    }
+
+    /// The error itself, without the [`Error::InFile`] wrappers that say where it was found:
+    /// match on this (`matches!(e.inner(), Error::Truncated { .. })`).
+    pub fn inner(&self) -> &Error {
+        match self {
+            Error::InFile { source, .. } => source.inner(),
+            other => other,
+        }
+    }
+
     /// An [`Error::Io`]: `action` ("open", "read", ...) on `path` failed with `source`.
     pub fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {

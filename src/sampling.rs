@@ -2,14 +2,16 @@
 //! frequency / presence penalties over the last N tokens, then top-k, top-p, min-p (all on the
 //! untempered logits), then temperature, then a draw from a seeded PRNG of our own
 //! (xoshiro256** seeded through splitmix64), so the same seed gives the same tokens on every run
-//! and every thread count. Temperature 0 (or below) is greedy: the highest logit after the
-//! penalties, ties to the lowest id.
+//! and every thread count. Temperature 0 is greedy: the highest logit after the penalties, ties
+//! to the lowest id.
+
+use crate::{Error, Result};
 
 /// Sampling parameters. `Sampling::default()` matches llama.cpp's defaults (temperature 0.8,
 /// top-k 40, top-p 0.95, min-p 0.05, no penalties, window 64).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Sampling {
-    /// Softmax temperature; 0 or below means greedy.
+    /// Softmax temperature; 0 means greedy.
     pub temperature: f32,
     /// Keep the k most likely tokens (0 = all).
     pub top_k: usize,
@@ -27,8 +29,6 @@ pub struct Sampling {
     pub penalty_last_n: usize,
     /// PRNG seed.
     pub seed: u64,
-    /// Generation stops before the first occurrence of any of these strings.
-    pub stop: Vec<String>,
 }
 
 impl Default for Sampling {
@@ -43,12 +43,56 @@ impl Default for Sampling {
             presence_penalty: 0.0,
             penalty_last_n: 64,
             seed: 0,
-            stop: Vec::new(),
         }
     }
 }
 
 impl Sampling {
+    /// Checks every parameter: a finite temperature of 0 or more, `top_p` in (0, 1], `min_p` in
+    /// [0, 1], a finite positive `repeat_penalty`, finite frequency and presence penalties.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] naming the first field out of range.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |field: &str, value: f32, want: &str| {
+            Err(Error::InvalidArgument {
+                what: format!("sampling {field} = {value}: must be {want}"),
+            })
+        };
+        let t = self.temperature;
+        if !t.is_finite() || t < 0.0 {
+            return bad("temperature", t, "a finite number >= 0 (0 is greedy)");
+        }
+        if !(self.top_p > 0.0 && self.top_p <= 1.0) {
+            return bad("top_p", self.top_p, "in (0, 1] (1 is off)");
+        }
+        if !(0.0..=1.0).contains(&self.min_p) {
+            return bad("min_p", self.min_p, "in [0, 1] (0 is off)");
+        }
+        if !(self.repeat_penalty.is_finite() && self.repeat_penalty > 0.0) {
+            return bad(
+                "repeat_penalty",
+                self.repeat_penalty,
+                "a finite number > 0 (1 is off)",
+            );
+        }
+        if !self.frequency_penalty.is_finite() {
+            return bad(
+                "frequency_penalty",
+                self.frequency_penalty,
+                "finite (0 is off)",
+            );
+        }
+        if !self.presence_penalty.is_finite() {
+            return bad(
+                "presence_penalty",
+                self.presence_penalty,
+                "finite (0 is off)",
+            );
+        }
+        Ok(())
+    }
+
     /// Greedy decoding: temperature 0, everything else off.
     pub fn greedy() -> Sampling {
         Sampling {
@@ -107,37 +151,51 @@ impl Rng {
 pub struct Sampler {
     params: Sampling,
     rng: Rng,
+    /// The candidate list, kept between calls (one entry per vocabulary token).
+    cand: Vec<(u32, f32)>,
 }
 
 impl Sampler {
     /// A sampler seeded with `params.seed`.
-    pub fn new(params: &Sampling) -> Sampler {
-        Sampler {
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] when a parameter is out of range ([`Sampling::validate`]).
+    pub fn new(params: &Sampling) -> Result<Sampler> {
+        params.validate()?;
+        Ok(Sampler {
             params: params.clone(),
             rng: Rng::new(params.seed),
-        }
+            cand: Vec::new(),
+        })
     }
 
     /// Picks the next token from `logits` given the tokens seen so far (`history`, oldest
     /// first; only the last `penalty_last_n` matter).
     pub fn sample(&mut self, logits: &[f32], history: &[u32]) -> u32 {
-        let mut cand: Vec<(u32, f32)> = logits
-            .iter()
-            .enumerate()
-            .map(|(i, &l)| (i as u32, l))
-            .collect();
-        apply_penalties(&mut cand, history, &self.params);
+        let mut cand = std::mem::take(&mut self.cand);
+        cand.clear();
+        cand.extend(logits.iter().enumerate().map(|(i, &l)| (i as u32, l)));
+        let token = self.pick(&mut cand, history);
+        self.cand = cand;
+        token
+    }
+
+    fn pick(&mut self, cand: &mut Vec<(u32, f32)>, history: &[u32]) -> u32 {
+        apply_penalties(cand, history, &self.params);
         let p = &self.params;
         if p.temperature <= 0.0 {
-            return argmax(&cand);
+            return argmax(cand);
         }
-        // Highest first, ties to the lowest id (stable sort of an id-ordered list).
-        cand.sort_by(|a, b| b.1.total_cmp(&a.1));
+        // Highest first, ties to the lowest id. With top-k, select the k first and sort only
+        // those (the same list as sorting everything, without sorting the whole vocabulary).
+        let order = |a: &(u32, f32), b: &(u32, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
         if p.top_k > 0 && p.top_k < cand.len() {
+            cand.select_nth_unstable_by(p.top_k - 1, order);
             cand.truncate(p.top_k);
         }
+        cand.sort_unstable_by(order);
         if p.top_p < 1.0 {
-            let probs = softmax(&cand, 1.0);
+            let probs = softmax(cand, 1.0);
             let mut cum = 0.0f64;
             let mut keep = cand.len();
             for (i, pr) in probs.iter().enumerate() {
@@ -156,7 +214,7 @@ impl Sampler {
                 cand.truncate(keep.max(1));
             }
         }
-        let probs = softmax(&cand, p.temperature);
+        let probs = softmax(cand, p.temperature);
         let u = self.rng.next_f64();
         let mut cum = 0.0f64;
         for (c, pr) in cand.iter().zip(&probs) {
@@ -225,7 +283,7 @@ mod tests {
 
     #[test]
     fn greedy_takes_max_and_breaks_ties_low() {
-        let mut s = Sampler::new(&Sampling::greedy());
+        let mut s = Sampler::new(&Sampling::greedy()).unwrap();
         assert_eq!(s.sample(&[0.0, 3.0, 1.0, 3.0], &[]), 1);
     }
 
@@ -239,7 +297,7 @@ mod tests {
         let mut cand = vec![(0, -1.0), (1, 3.0), (2, 2.0)];
         apply_penalties(&mut cand, &[1, 0, 1], &p);
         assert_eq!(cand, vec![(0, -2.0), (1, 1.5), (2, 2.0)]);
-        let mut s = Sampler::new(&p);
+        let mut s = Sampler::new(&p).unwrap();
         assert_eq!(s.sample(&[-1.0, 3.0, 2.0], &[1]), 2);
     }
 
@@ -277,7 +335,7 @@ mod tests {
                 seed,
                 ..Sampling::default()
             };
-            assert_eq!(Sampler::new(&p).sample(&logits, &[]), 1);
+            assert_eq!(Sampler::new(&p).unwrap().sample(&logits, &[]), 1);
         }
     }
 
@@ -292,7 +350,7 @@ mod tests {
             min_p: 0.05,
             ..Sampling::default()
         };
-        let mut s = Sampler::new(&p);
+        let mut s = Sampler::new(&p).unwrap();
         assert!((0..200).all(|_| s.sample(&logits, &[]) != 2));
         // top_p 0.5 over two equal tokens keeps only the first (lowest id).
         let p = Sampling {
@@ -302,7 +360,7 @@ mod tests {
             min_p: 0.0,
             ..Sampling::default()
         };
-        let mut s = Sampler::new(&p);
+        let mut s = Sampler::new(&p).unwrap();
         assert!((0..200).all(|_| s.sample(&[1.0, 1.0], &[]) == 0));
     }
 
@@ -315,15 +373,92 @@ mod tests {
             ..Sampling::default()
         };
         let a: Vec<u32> = {
-            let mut s = Sampler::new(&p);
+            let mut s = Sampler::new(&p).unwrap();
             (0..64).map(|_| s.sample(&logits, &[])).collect()
         };
         let b: Vec<u32> = {
-            let mut s = Sampler::new(&p);
+            let mut s = Sampler::new(&p).unwrap();
             (0..64).map(|_| s.sample(&logits, &[])).collect()
         };
         assert_eq!(a, b);
         assert!((0..4).all(|t| a.contains(&t)), "{a:?}");
+    }
+
+    #[test]
+    fn out_of_range_parameters_are_refused_by_name() {
+        let cases: [(&str, Sampling); 9] = [
+            (
+                "temperature",
+                Sampling {
+                    temperature: f32::NAN,
+                    ..Sampling::default()
+                },
+            ),
+            (
+                "temperature",
+                Sampling {
+                    temperature: f32::INFINITY,
+                    ..Sampling::default()
+                },
+            ),
+            (
+                "temperature",
+                Sampling {
+                    temperature: -0.5,
+                    ..Sampling::default()
+                },
+            ),
+            (
+                "top_p",
+                Sampling {
+                    top_p: 5.0,
+                    ..Sampling::default()
+                },
+            ),
+            (
+                "top_p",
+                Sampling {
+                    top_p: -1.0,
+                    ..Sampling::default()
+                },
+            ),
+            (
+                "top_p",
+                Sampling {
+                    top_p: 0.0,
+                    ..Sampling::default()
+                },
+            ),
+            (
+                "min_p",
+                Sampling {
+                    min_p: 2.0,
+                    ..Sampling::default()
+                },
+            ),
+            (
+                "repeat_penalty",
+                Sampling {
+                    repeat_penalty: 0.0,
+                    ..Sampling::default()
+                },
+            ),
+            (
+                "frequency_penalty",
+                Sampling {
+                    frequency_penalty: f32::NAN,
+                    ..Sampling::default()
+                },
+            ),
+        ];
+        for (field, params) in cases {
+            match Sampler::new(&params) {
+                Err(Error::InvalidArgument { what }) => assert!(what.contains(field), "{what}"),
+                other => panic!("{field}: {other:?}"),
+            }
+        }
+        assert!(Sampler::new(&Sampling::default()).is_ok());
+        assert!(Sampler::new(&Sampling::greedy()).is_ok());
     }
 
     #[test]

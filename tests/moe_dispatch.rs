@@ -5,7 +5,7 @@ mod moe_common;
 
 use std::sync::Mutex;
 
-use moe_common::{naive_token, synthetic, Rng, Synthetic};
+use moe_common::{in_pool, naive_token, synthetic, Rng, Synthetic};
 use tramontane::kernels::GgmlType;
 use tramontane::model::weights::Matrix;
 use tramontane::moe::{DispatchOptions, MoeFfn, Routing, WeightSource};
@@ -20,13 +20,10 @@ fn run(
     let ffn = MoeFfn {
         weights: &s.weights,
         source: s.bytes.as_slice(),
-        options: DispatchOptions {
-            threads,
-            fuse_gate_up: fuse,
-        },
+        options: DispatchOptions { fuse_gate_up: fuse },
     };
     let mut out = vec![f32::NAN; n_tokens * s.weights.n_embd()];
-    let routing = ffn.forward(x, n_tokens, &mut out).unwrap();
+    let routing = in_pool(threads, || ffn.forward(x, n_tokens, &mut out)).unwrap();
     (out, routing)
 }
 
@@ -163,13 +160,10 @@ fn a_token_reads_only_its_chosen_experts() {
             let ffn = MoeFfn {
                 weights: &s.weights,
                 source: &rec,
-                options: DispatchOptions {
-                    threads,
-                    fuse_gate_up: true,
-                },
+                options: DispatchOptions { fuse_gate_up: true },
             };
             let mut out = vec![0f32; n_tokens * 64];
-            let routing = ffn.forward(&x, n_tokens, &mut out).unwrap();
+            let routing = in_pool(threads, || ffn.forward(&x, n_tokens, &mut out)).unwrap();
             let mut chosen: Vec<u32> = routing.experts.clone();
             chosen.sort();
             chosen.dedup();

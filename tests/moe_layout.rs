@@ -3,7 +3,7 @@
 
 mod moe_common;
 
-use moe_common::{synthetic, Rng, Synthetic};
+use moe_common::{in_pool, synthetic, Rng, Synthetic};
 use tramontane::gguf::{GgufWriter, Value};
 use tramontane::kernels::GgmlType;
 use tramontane::moe::{
@@ -120,13 +120,10 @@ fn forward(w: &MoeWeights, bytes: &[u8], x: &[f32], n_tokens: usize) -> Vec<u32>
     let ffn = MoeFfn {
         weights: w,
         source: bytes,
-        options: DispatchOptions {
-            threads: 2,
-            fuse_gate_up: true,
-        },
+        options: DispatchOptions { fuse_gate_up: true },
     };
     let mut out = vec![0f32; n_tokens * N_EMBD];
-    ffn.forward(x, n_tokens, &mut out).unwrap();
+    in_pool(2, || ffn.forward(x, n_tokens, &mut out)).unwrap();
     out.iter().map(|v| v.to_bits()).collect()
 }
 

@@ -8,7 +8,9 @@ mod moe_common;
 use std::time::Instant;
 
 use moe_common::{synthetic, Rng};
-use tramontane::kernels::matmul::{matmul_quantized, QuantizedActivations};
+use tramontane::kernels::matmul::{
+    matmul_quantized, Parallelism::CurrentPool, QuantizedActivations,
+};
 use tramontane::kernels::reference::vec_dot_type;
 use tramontane::kernels::vecmath::swiglu;
 use tramontane::kernels::GgmlType;
@@ -47,6 +49,10 @@ fn mixtral_shaped_block_timings() {
     let dense = &d.weights.experts[0];
     let mut rng = Rng::new(3);
     for threads in [1usize, 2] {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
         for n_tokens in [1usize, 16, 64] {
             let x = rng.normals(n_tokens * DIM, 1.0);
             let mut out = vec![0f32; n_tokens * DIM];
@@ -55,28 +61,30 @@ fn mixtral_shaped_block_timings() {
                 let ffn = MoeFfn {
                     weights: &s.weights,
                     source: s.bytes.as_slice(),
-                    options: DispatchOptions {
-                        threads,
-                        fuse_gate_up: fuse,
-                    },
+                    options: DispatchOptions { fuse_gate_up: fuse },
                 };
                 t_moe[i] = time(15, || {
-                    ffn.forward(&x, n_tokens, &mut out).unwrap();
+                    pool.install(|| ffn.forward(&x, n_tokens, &mut out))
+                        .unwrap();
                 });
             }
             let t_dense = time(15, || {
-                let acts = QuantizedActivations::new(vec_dot_type(ty), &x, DIM, n_tokens).unwrap();
-                let mut g = vec![0f32; n_tokens * 2 * FF];
-                let mut u = vec![0f32; n_tokens * 2 * FF];
-                let gb = &d.bytes[dense.gate.start..dense.gate.start + dense.gate.len];
-                let ub = &d.bytes[dense.up.start..dense.up.start + dense.up.len];
-                let db = &d.bytes[dense.down.start..dense.down.start + dense.down.len];
-                matmul_quantized(gb, ty, 2 * FF, DIM, &acts, &mut g, threads).unwrap();
-                matmul_quantized(ub, ty, 2 * FF, DIM, &acts, &mut u, threads).unwrap();
-                let mut h = vec![0f32; g.len()];
-                swiglu(&g, &u, &mut h).expect("equal lengths");
-                let ha = QuantizedActivations::new(vec_dot_type(ty), &h, 2 * FF, n_tokens).unwrap();
-                matmul_quantized(db, ty, DIM, 2 * FF, &ha, &mut out, threads).unwrap();
+                pool.install(|| {
+                    let acts =
+                        QuantizedActivations::new(vec_dot_type(ty), &x, DIM, n_tokens).unwrap();
+                    let mut g = vec![0f32; n_tokens * 2 * FF];
+                    let mut u = vec![0f32; n_tokens * 2 * FF];
+                    let gb = &d.bytes[dense.gate.start..dense.gate.start + dense.gate.len];
+                    let ub = &d.bytes[dense.up.start..dense.up.start + dense.up.len];
+                    let db = &d.bytes[dense.down.start..dense.down.start + dense.down.len];
+                    matmul_quantized(gb, ty, 2 * FF, DIM, &acts, &mut g, CurrentPool).unwrap();
+                    matmul_quantized(ub, ty, 2 * FF, DIM, &acts, &mut u, CurrentPool).unwrap();
+                    let mut h = vec![0f32; g.len()];
+                    swiglu(&g, &u, &mut h).expect("equal lengths");
+                    let ha =
+                        QuantizedActivations::new(vec_dot_type(ty), &h, 2 * FF, n_tokens).unwrap();
+                    matmul_quantized(db, ty, DIM, 2 * FF, &ha, &mut out, CurrentPool).unwrap();
+                })
             });
             println!(
                 "threads {threads} tokens {n_tokens:4}: moe fused {:8.3} ms, moe separate {:8.3} ms, dense(2x FF) {:8.3} ms, moe/dense {:.3}",

@@ -8,12 +8,13 @@ use std::path::{Path, PathBuf};
 
 use moe_common::Rng;
 use tramontane::gguf::{GgufWriter, Value};
-use tramontane::kernels::matmul::matmul;
+use tramontane::kernels::matmul::{matmul, Parallelism};
 use tramontane::kernels::vecmath::swiglu;
 use tramontane::kernels::GgmlType;
 use tramontane::model::arch::FfnKind;
 use tramontane::model::weights::{FfnWeights, Matrix};
 use tramontane::moe::{DispatchOptions, MoeFfn};
+use tramontane::tokenizer::EncodeOptions;
 use tramontane::{GgufFile, Model, SessionOptions};
 
 fn model_path(name: &str, fetch: &str) -> PathBuf {
@@ -120,7 +121,10 @@ fn split_layout_copy_gives_the_merged_logits() {
     let split = Model::load(&out).unwrap();
     let prompt = merged
         .tokenizer()
-        .encode("The weather forecast for tomorrow says", true, true)
+        .encode(
+            "The weather forecast for tomorrow says",
+            EncodeOptions::PROMPT,
+        )
         .unwrap();
     assert_eq!(
         bits(&logits(&merged, &prompt, 4)),
@@ -175,8 +179,7 @@ fn upcycled_smollm2_reproduces_dense_smollm2() {
         .tokenizer()
         .encode(
             "Once upon a time, in a quiet village by the sea,",
-            true,
-            true,
+            EncodeOptions::PROMPT,
         )
         .unwrap();
     let want = logits(&dense, &prompt, 3);
@@ -273,7 +276,7 @@ fn dense_ffn(
             input,
             n,
             &mut y,
-            2,
+            Parallelism::CurrentPool,
         )
         .unwrap();
         y

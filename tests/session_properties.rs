@@ -4,7 +4,7 @@
 
 mod support;
 
-use tramontane::{Error, Model, Sampling, SessionOptions};
+use tramontane::{Error, GenerateOptions, Model, Sampling, SessionOptions};
 
 const PROMPT: &str = "<|im_start|>user\nName three colours.<|im_end|>\n<|im_start|>assistant\n";
 const N: usize = 12;
@@ -25,8 +25,13 @@ fn run(model: &Model, sampling: &Sampling, threads: usize) -> (Vec<u32>, String)
             ..SessionOptions::default()
         })
         .expect("session");
-    let mut g = s.generate(PROMPT, sampling).expect("generate");
-    let text: String = g.by_ref().take(N).map(|p| p.expect("piece")).collect();
+    let options = GenerateOptions {
+        sampling: sampling.clone(),
+        max_tokens: Some(N),
+        ..GenerateOptions::default()
+    };
+    let mut g = s.generate(PROMPT, &options).expect("generate");
+    let text: String = g.by_ref().map(|p| p.expect("piece")).collect();
     (g.tokens().to_vec(), text)
 }
 

@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 
 use serde_json::Value;
-use tramontane::tokenizer::{Tokenizer, VocabData};
+use tramontane::tokenizer::{DecodeOptions, EncodeOptions, Tokenizer, VocabData};
 use tramontane::GgufFile;
 
 fn vocab_data(name: &str) -> VocabData {
@@ -124,7 +124,13 @@ fn check(tok: &Tokenizer, refs: &Value, texts: Option<&[String]>, label: &str) -
             };
             let want = ids_of(&case[field]);
             let got = tok
-                .encode(text, add_special, parse_special)
+                .encode(
+                    text,
+                    EncodeOptions {
+                        add_special,
+                        parse_special,
+                    },
+                )
                 .expect("encode");
             n += 1;
             if got == want {
@@ -149,7 +155,13 @@ fn check(tok: &Tokenizer, refs: &Value, texts: Option<&[String]>, label: &str) -
             }
             let want = expected_detok(case, field);
             let got = tok
-                .decode(&ids_of(&case[ids_field]), remove_special, unparse_special)
+                .decode_bytes(
+                    &ids_of(&case[ids_field]),
+                    DecodeOptions {
+                        remove_special,
+                        render_special: unparse_special,
+                    },
+                )
                 .expect("decode");
             // The text form is lossy UTF-8 in the reference files; *_b64 holds exact bytes.
             let got = if exact {
@@ -283,7 +295,13 @@ fn special_ids_match_llama_cpp() {
 fn invalid_ids_are_errors() {
     let s = model("SmolLM2-135M-Instruct.Q4_1.gguf");
     let e = s
-        .decode(&[1, 49152, 2], false, true)
+        .decode(
+            &[1, 49152, 2],
+            DecodeOptions {
+                render_special: true,
+                ..DecodeOptions::default()
+            },
+        )
         .unwrap_err()
         .to_string();
     assert!(e.contains("49152"), "{e}");

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use serde_json::Value;
-use tramontane::tokenizer::{Tokenizer, VocabData};
+use tramontane::tokenizer::{DecodeOptions, EncodeOptions, Tokenizer, VocabData};
 use tramontane::GgufFile;
 
 fn vocab_data(name: &str) -> VocabData {
@@ -46,7 +46,10 @@ fn tokenizers() -> Vec<(&'static str, Tokenizer)> {
 
 /// Streams `ids`; checks every step and returns the concatenation.
 fn stream(tok: &Tokenizer, ids: &[u32], render_special: bool) -> String {
-    let mut d = tok.stream_decoder_with(render_special);
+    let mut d = tok.stream_decoder_with(DecodeOptions {
+        render_special,
+        ..DecodeOptions::default()
+    });
     let mut out = String::new();
     for &id in ids {
         let piece = d.push(id).expect("valid id");
@@ -57,7 +60,14 @@ fn stream(tok: &Tokenizer, ids: &[u32], render_special: bool) -> String {
 }
 
 fn full(tok: &Tokenizer, ids: &[u32], render_special: bool) -> String {
-    String::from_utf8_lossy(&tok.decode(ids, false, render_special).expect("decode")).into_owned()
+    tok.decode(
+        ids,
+        DecodeOptions {
+            render_special,
+            ..DecodeOptions::default()
+        },
+    )
+    .expect("decode")
 }
 
 fn corpus_texts() -> Vec<String> {
@@ -87,7 +97,15 @@ fn streaming_equals_full_decode_on_both_corpora() {
     for (name, tok) in tokenizers() {
         for text in &texts {
             for parse_special in [false, true] {
-                let ids = tok.encode(text, true, parse_special).expect("encode");
+                let ids = tok
+                    .encode(
+                        text,
+                        EncodeOptions {
+                            add_special: true,
+                            parse_special,
+                        },
+                    )
+                    .expect("encode");
                 for render in [false, true] {
                     assert_eq!(
                         stream(&tok, &ids, render),
@@ -107,7 +125,7 @@ fn split_characters_come_out_whole() {
     for (name, tok) in tokenizers() {
         for text in ["😀", "👨‍👩‍👧‍👦 family", "𠀀𠀁 plane 2", "日本語", "a€b", "🇫🇷"]
         {
-            let ids = tok.encode(text, false, false).expect("encode");
+            let ids = tok.encode(text, EncodeOptions::TEXT).expect("encode");
             let mut d = tok.stream_decoder();
             let mut out = String::new();
             for &id in &ids {
@@ -125,7 +143,7 @@ fn split_characters_come_out_whole() {
     // The plane-2 ideograph has no Gemma token: four <0xNN> byte tokens, the character appears
     // with the fourth.
     let tok = Tokenizer::from_vocab_data(&vocab_data(GEMMA3)).expect("tokenizer");
-    let ids = tok.encode("𠀀", false, false).expect("encode");
+    let ids = tok.encode("𠀀", EncodeOptions::TEXT).expect("encode");
     assert_eq!(ids.len(), 4, "{ids:?}");
     let mut d = tok.stream_decoder();
     let pieces: Vec<String> = ids.iter().map(|&id| d.push(id).expect("push")).collect();

@@ -13,7 +13,7 @@
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use tramontane::tokenizer::Tokenizer;
+use tramontane::tokenizer::{DecodeOptions, EncodeOptions, Tokenizer};
 use tramontane::GgufFile;
 
 fn load(name: &str) -> Tokenizer {
@@ -44,9 +44,11 @@ fuzz_target!(|data: &[u8]| {
 
     if selector & 16 == 0 {
         let text = String::from_utf8_lossy(rest);
-        let ids = tok.encode(&text, add_special, parse_special).expect("encode never fails");
+        let options = EncodeOptions { add_special, parse_special };
+        let ids = tok.encode(&text, options).expect("encode never fails");
         assert!(ids.iter().all(|&id| (id as usize) < tok.n_vocab()));
-        let full = tok.decode(&ids, false, render).expect("ids from encode decode");
+        let render = DecodeOptions { render_special: render, remove_special: false };
+        let full = tok.decode_bytes(&ids, render).expect("ids from encode decode");
         let mut d = tok.stream_decoder_with(render);
         let mut streamed = String::new();
         for &id in &ids {
@@ -54,7 +56,7 @@ fuzz_target!(|data: &[u8]| {
         }
         streamed.push_str(&d.flush());
         assert_eq!(streamed, String::from_utf8_lossy(&full));
-        if which == 1 && render && !parse_special && !add_special && !text.contains('\u{2581}') {
+        if which == 1 && render.render_special && !parse_special && !add_special && !text.contains('\u{2581}') {
             assert_eq!(full, text.as_bytes());
         }
     } else {
@@ -63,7 +65,8 @@ fuzz_target!(|data: &[u8]| {
             .map(|c| c.iter().fold(0u32, |a, &b| a << 8 | u32::from(b)))
             .collect();
         let any_bad = ids.iter().any(|&id| id as usize >= tok.n_vocab());
-        assert_eq!(tok.decode(&ids, selector & 32 != 0, render).is_err(), any_bad);
+        let options = DecodeOptions { remove_special: selector & 32 != 0, render_special: render };
+        assert_eq!(tok.decode_bytes(&ids, options).is_err(), any_bad);
         for &id in &ids {
             std::hint::black_box(tok.token_to_piece(id, render));
         }

@@ -118,6 +118,22 @@ pub struct KernelSet {
     pub quantize_act: &'static [(GgmlType, QuantizeActFn)],
 }
 
+impl std::fmt::Debug for KernelSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        fn types<F>(slots: &[(GgmlType, F)]) -> Vec<GgmlType> {
+            slots.iter().map(|s| s.0).collect()
+        }
+        f.debug_struct("KernelSet")
+            .field("name", &self.name)
+            .field("vec_dot", &types(self.vec_dot))
+            .field("tile", &types(self.tile))
+            .field("batch_orders", &self.batch_orders)
+            .field("batch_tile", &types(self.batch_tile))
+            .field("quantize_act", &types(self.quantize_act))
+            .finish()
+    }
+}
+
 /// Enough slots for every `GgmlType` discriminant.
 const SLOTS: usize = 64;
 

@@ -10,6 +10,8 @@
 //! forces a level; a level
 //! this CPU lacks falls back to the best available one. [`active_kernels`] names the choice.
 
+#![warn(missing_debug_implementations)]
+
 #[cfg(target_arch = "aarch64")]
 mod aarch64;
 pub mod dispatch;

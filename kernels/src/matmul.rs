@@ -15,9 +15,11 @@
 //! Work is cut into chunks whose geometry depends only on the shape, never on the thread
 //! count, and every output value is computed by one tile-kernel call whose result does not
 //! depend on its position: so any thread count gives bit-identical results.
-
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
+//!
+//! The drivers own no threads: with [`Parallelism::CurrentPool`] they split their work over
+//! the rayon pool they are called in (run them inside `pool.install(..)` of a pool of the size
+//! you want; outside any pool that is rayon's global pool), and run inline where that pool
+//! has one thread.
 
 use rayon::prelude::*;
 
@@ -30,6 +32,16 @@ const MATVEC_CHUNK_ROWS: usize = 64;
 const GEMM_CHUNK_ROWS: usize = 64;
 /// Activation rows per work item of a GEMM.
 const GEMM_TOKEN_BLOCK: usize = 64;
+
+/// Where a driver runs its work items.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Parallelism {
+    /// Split over the current rayon pool (inline when it has a single thread).
+    #[default]
+    CurrentPool,
+    /// On the calling thread: for callers that are already one work item of a parallel loop.
+    Inline,
+}
 
 /// Activation rows quantized once to an activation type, reusable across several matmuls.
 #[derive(Clone, Debug)]
@@ -167,9 +179,6 @@ fn checked_mul(what: &'static str, a: usize, b: usize) -> Result<usize, KernelEr
 
 /// `y[t*rows + r] = sum_c W[r,c] * x[t*cols + c]`; `W` is `rows` rows of `cols` values of
 /// type `ty`, row-major bytes. Activations are quantized once to `vec_dot_type(ty)`.
-///
-/// `threads` is the number of worker threads (0 means all cores); pools are created once per
-/// thread count and cached for the process.
 #[allow(clippy::too_many_arguments)]
 pub fn matmul(
     w: &[u8],
@@ -179,10 +188,10 @@ pub fn matmul(
     x: &[f32],
     n_tokens: usize,
     y: &mut [f32],
-    threads: usize,
+    par: Parallelism,
 ) -> Result<(), KernelError> {
     let acts = QuantizedActivations::new(reference::vec_dot_type(ty), x, cols, n_tokens)?;
-    matmul_quantized(w, ty, rows, cols, &acts, y, threads)
+    matmul_quantized(w, ty, rows, cols, &acts, y, par)
 }
 
 /// [`matmul`] with activations already quantized (`acts.ty()` must be `vec_dot_type(ty)`).
@@ -193,10 +202,10 @@ pub fn matmul_quantized(
     cols: usize,
     acts: &QuantizedActivations,
     y: &mut [f32],
-    threads: usize,
+    par: Parallelism,
 ) -> Result<(), KernelError> {
     let op = GgmlOp::MulMat { matrix_rows: rows };
-    matmul_quantized_as(op, w, ty, rows, cols, acts, y, threads)
+    matmul_quantized_as(op, w, ty, rows, cols, acts, y, par)
 }
 
 /// The llama.cpp operation a matmul stands for. It decides which kernel llama.cpp's x86
@@ -221,7 +230,7 @@ pub fn matmul_quantized_as(
     cols: usize,
     acts: &QuantizedActivations,
     y: &mut [f32],
-    threads: usize,
+    par: Parallelism,
 ) -> Result<(), KernelError> {
     let act_ty = reference::vec_dot_type(ty);
     if acts.ty != act_ty {
@@ -267,10 +276,8 @@ pub fn matmul_quantized_as(
         w_row,
         acts,
     };
-    match pool(threads) {
-        Some(pool) => pool.install(|| job.run(y, true)),
-        None => job.run(y, false),
-    }
+    let parallel = par == Parallelism::CurrentPool && rayon::current_num_threads() > 1;
+    job.run(y, parallel)
 }
 
 /// How many leading activation rows of `op` (weights of `ty`, `n_tokens` activation rows) are
@@ -402,36 +409,4 @@ impl Job<'_> {
         }
         Ok(())
     }
-}
-
-/// The process-wide pool for `threads` workers (0: all cores), built on first use; `None`
-/// for one thread (run inline) or when the OS refuses threads (then run inline too).
-/// Callers that run their own parallel work between matmuls (attention) can run it in this
-/// pool too, so no second pool's idle workers compete for the cores.
-pub fn pool(threads: usize) -> Option<Arc<rayon::ThreadPool>> {
-    let threads = if threads == 0 {
-        std::thread::available_parallelism().map_or(1, |n| n.get())
-    } else {
-        threads
-    };
-    if threads <= 1 {
-        return None;
-    }
-    static POOLS: OnceLock<Mutex<HashMap<usize, Arc<rayon::ThreadPool>>>> = OnceLock::new();
-    let pools = POOLS.get_or_init(|| Mutex::new(HashMap::new()));
-    let mut pools = pools
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    if let Some(p) = pools.get(&threads) {
-        return Some(Arc::clone(p));
-    }
-    let p = Arc::new(
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .thread_name(|i| format!("tramontane-matmul-{i}"))
-            .build()
-            .ok()?,
-    );
-    pools.insert(threads, Arc::clone(&p));
-    Some(p)
 }

@@ -9,7 +9,9 @@
 //! together up to 2^-10 * |m * s| per block added to the bound.
 
 use tramontane_kernels::matmul::{
-    batch_order_rows, matmul, matmul_quantized, GgmlOp, QuantizedActivations,
+    batch_order_rows, matmul, matmul_quantized, GgmlOp,
+    Parallelism::{CurrentPool, Inline},
+    QuantizedActivations,
 };
 use tramontane_kernels::{dispatch, reference, GgmlType};
 
@@ -90,6 +92,15 @@ fn dequantize(ty: GgmlType, bytes: &[u8], n: usize) -> Vec<f32> {
     out
 }
 
+/// Runs `f` in a pool of `threads` workers.
+fn in_pool<T: Send>(threads: usize, f: impl FnOnce() -> T + Send) -> T {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .expect("a test pool")
+        .install(f)
+}
+
 #[test]
 fn matmul_matches_f64_on_dequantized_data() {
     let mut rng = Rng(0xDEAD_BEEF);
@@ -99,7 +110,10 @@ fn matmul_matches_f64_on_dequantized_data() {
             let w = weights(ty, rows, cols, &mut rng);
             let x: Vec<f32> = (0..cols * n_tokens).map(|_| rng.unit() * 2.0).collect();
             let mut y = vec![f32::NAN; rows * n_tokens];
-            matmul(&w, ty, rows, cols, &x, n_tokens, &mut y, 2).unwrap();
+            in_pool(2, || {
+                matmul(&w, ty, rows, cols, &x, n_tokens, &mut y, CurrentPool)
+            })
+            .unwrap();
 
             let acts =
                 QuantizedActivations::new(reference::vec_dot_type(ty), &x, cols, n_tokens).unwrap();
@@ -151,10 +165,13 @@ fn gemm_equals_stacked_matvecs_and_threads_do_not_matter() {
             let acts =
                 QuantizedActivations::new(reference::vec_dot_type(ty), &x, cols, n_tokens).unwrap();
             let mut y1 = vec![0f32; rows * n_tokens];
-            matmul_quantized(&w, ty, rows, cols, &acts, &mut y1, 1).unwrap();
-            for threads in [2usize, 3, 0] {
+            matmul_quantized(&w, ty, rows, cols, &acts, &mut y1, Inline).unwrap();
+            for threads in [1usize, 2, 3] {
                 let mut yt = vec![0f32; rows * n_tokens];
-                matmul_quantized(&w, ty, rows, cols, &acts, &mut yt, threads).unwrap();
+                in_pool(threads, || {
+                    matmul_quantized(&w, ty, rows, cols, &acts, &mut yt, CurrentPool)
+                })
+                .unwrap();
                 assert!(
                     y1.iter().zip(&yt).all(|(a, b)| a.to_bits() == b.to_bits()),
                     "{ty}: {threads} threads differ from 1"
@@ -184,7 +201,10 @@ fn gemm_equals_stacked_matvecs_and_threads_do_not_matter() {
             for t in [0usize, 1, 64, 70].into_iter().filter(|&t| t >= batch_rows) {
                 let one = acts.gather(&[t]).unwrap();
                 let mut yv = vec![0f32; rows];
-                matmul_quantized(&w, ty, rows, cols, &one, &mut yv, 2).unwrap();
+                in_pool(2, || {
+                    matmul_quantized(&w, ty, rows, cols, &one, &mut yv, CurrentPool)
+                })
+                .unwrap();
                 for r in 0..rows {
                     assert_eq!(
                         yv[r].to_bits(),
@@ -227,15 +247,15 @@ fn bad_shapes_are_errors() {
     let w = vec![0u8; 18 * 2];
     let x = vec![0f32; 32];
     let mut y = vec![0f32; 2];
-    assert!(matmul(&w, GgmlType::Q4_0, 2, 32, &x, 1, &mut y, 1).is_ok());
-    assert!(matmul(&w, GgmlType::Q4_0, 3, 32, &x, 1, &mut y, 1).is_err());
-    assert!(matmul(&w, GgmlType::Q4_0, 2, 31, &x, 1, &mut y, 1).is_err());
-    assert!(matmul(&w, GgmlType::Q4_0, 2, 32, &x, 2, &mut y, 1).is_err());
-    assert!(matmul(&w, GgmlType::Q4_0, 2, 32, &x, 1, &mut y[..1], 1).is_err());
-    assert!(matmul(&w, GgmlType::Q4_0, usize::MAX, 32, &x, 1, &mut y, 1).is_err());
+    assert!(matmul(&w, GgmlType::Q4_0, 2, 32, &x, 1, &mut y, Inline).is_ok());
+    assert!(matmul(&w, GgmlType::Q4_0, 3, 32, &x, 1, &mut y, Inline).is_err());
+    assert!(matmul(&w, GgmlType::Q4_0, 2, 31, &x, 1, &mut y, Inline).is_err());
+    assert!(matmul(&w, GgmlType::Q4_0, 2, 32, &x, 2, &mut y, Inline).is_err());
+    assert!(matmul(&w, GgmlType::Q4_0, 2, 32, &x, 1, &mut y[..1], Inline).is_err());
+    assert!(matmul(&w, GgmlType::Q4_0, usize::MAX, 32, &x, 1, &mut y, Inline).is_err());
     let acts = QuantizedActivations::new(GgmlType::Q8_1, &x, 32, 1).unwrap();
-    assert!(matmul_quantized(&w, GgmlType::Q4_0, 2, 32, &acts, &mut y, 1).is_err());
+    assert!(matmul_quantized(&w, GgmlType::Q4_0, 2, 32, &acts, &mut y, Inline).is_err());
     assert!(QuantizedActivations::new(GgmlType::Q8_0, &x, 32, 2).is_err());
     // Empty shapes are fine and write nothing.
-    assert!(matmul(&[], GgmlType::Q4_0, 0, 32, &x, 1, &mut [], 1).is_ok());
+    assert!(matmul(&[], GgmlType::Q4_0, 0, 32, &x, 1, &mut [], Inline).is_ok());
 }

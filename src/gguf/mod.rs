@@ -26,11 +26,14 @@ pub use writer::{GgufWriter, TensorDataWriter};
 
 use crate::{Error, Result};
 use mmap::Storage;
+pub(crate) use mmap::{special_kind, FileId};
 
 /// An open GGUF file: the parsed header, and the tensor bytes left in place.
 pub struct GgufFile {
     storage: Storage,
     path: Option<PathBuf>,
+    /// The opened file's device and inode (files opened from a path, on Unix).
+    id: Option<FileId>,
     version: u32,
     alignment: u64,
     data_offset: u64,
@@ -55,11 +58,16 @@ impl std::fmt::Debug for GgufFile {
 impl GgufFile {
     /// Maps the file at `path` and parses its header; tensor data is not read (opening a 4 GB
     /// file costs the same as a 4 MB one with the same header).
+    ///
+    /// A directory, FIFO, device or socket is refused by name ([`Error::NotAFile`]) without
+    /// reading from it (a FIFO would block forever). An error in the file's contents comes
+    /// wrapped in an [`Error::InFile`] that names `path`; [`Error::inner`] gives the error.
     pub fn open(path: impl AsRef<Path>) -> Result<GgufFile> {
         let path = path.as_ref();
-        let storage = Storage::map(path)?;
-        let mut f = Self::from_storage(storage)?;
+        let (storage, id) = Storage::map(path)?;
+        let mut f = Self::from_storage(storage).map_err(|e| Error::in_file(path, e))?;
         f.path = Some(path.to_path_buf());
+        f.id = id;
         Ok(f)
     }
 
@@ -73,6 +81,7 @@ impl GgufFile {
         Ok(GgufFile {
             storage,
             path: None,
+            id: None,
             version: h.version,
             alignment: h.alignment,
             data_offset: h.data_offset,
@@ -85,6 +94,12 @@ impl GgufFile {
     /// The path given to [`open`](Self::open), if any.
     pub fn path(&self) -> Option<&Path> {
         self.path.as_deref()
+    }
+
+    /// The device and inode of the file given to [`open`](Self::open) (Unix), taken from the
+    /// opened handle: what the file is, whatever its path names now.
+    pub(crate) fn file_id(&self) -> Option<FileId> {
+        self.id
     }
 
     /// The GGUF version (2 or 3).

@@ -293,7 +293,9 @@ impl<W: Write> TensorDataWriter<W> {
                 ),
             });
         }
-        self.out.flush().map_err(|e| Error::io("write", &self.label, e))?;
+        self.out
+            .flush()
+            .map_err(|e| Error::io("write", &self.label, e))?;
         Ok(self.out)
     }
 

@@ -5,7 +5,7 @@
 //! llama.cpp does; inputs shared by several projections (Q/K/V, gate/up) are quantized once.
 
 use rayon::prelude::*;
-use tramontane_kernels::matmul::{matmul_quantized, QuantizedActivations};
+use tramontane_kernels::matmul::{matmul_quantized, Parallelism, QuantizedActivations};
 use tramontane_kernels::reference::{dequantize_row, row_bytes, vec_dot_type};
 use tramontane_kernels::vecmath::{geglu, swiglu};
 
@@ -32,9 +32,12 @@ pub enum LogitRows {
     Last,
     /// Every token's (`n_tokens * n_vocab` values, token-major).
     All,
+    /// None: the pass only fills the KV cache (a piece of a longer input).
+    None,
 }
 
-/// Everything a forward pass reads: config, weight index and the mapped file bytes.
+/// Everything a forward pass reads: config, weight index and the mapped file bytes. It runs on
+/// the current rayon pool (the session's).
 #[derive(Clone, Copy)]
 pub struct Forward<'a> {
     /// Hyperparameters.
@@ -43,10 +46,18 @@ pub struct Forward<'a> {
     pub weights: &'a ModelWeights,
     /// The whole mapped file.
     pub bytes: &'a [u8],
-    /// Threads for the matmul kernels (attention uses the caller's rayon pool).
-    pub threads: usize,
     /// Receives intermediate tensors when set.
     pub trace: Option<Tracer<'a>>,
+}
+
+impl std::fmt::Debug for Forward<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Forward")
+            .field("arch", &self.config.arch.name)
+            .field("bytes", &self.bytes.len())
+            .field("traced", &self.trace.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 /// Input activations quantized for one weight type, reused across projections of that type.
@@ -107,7 +118,7 @@ impl Forward<'_> {
             m.cols,
             q,
             out,
-            self.threads,
+            Parallelism::CurrentPool,
         )?;
         Ok(())
     }
@@ -137,7 +148,8 @@ impl Forward<'_> {
     }
 
     /// Runs `tokens` (at positions `first_pos..`) through the model, storing their K/V in
-    /// `cache`, and returns the requested logits. The caller checks that the positions fit.
+    /// `cache`, and returns the requested logits. The caller has reserved the cache's room
+    /// for the positions.
     pub fn run(
         &self,
         cache: &mut KvCache,
@@ -261,10 +273,7 @@ impl Forward<'_> {
                     let ffn = MoeFfn {
                         weights: moe,
                         source: self.bytes,
-                        options: DispatchOptions {
-                            threads: self.threads,
-                            ..DispatchOptions::default()
-                        },
+                        options: DispatchOptions::default(),
                     };
                     proj.clear();
                     proj.resize(n * e, 0.0);
@@ -284,6 +293,7 @@ impl Forward<'_> {
         let (first_row, n_rows) = match rows {
             LogitRows::Last => (n - 1, 1),
             LogitRows::All => (0, n),
+            LogitRows::None => return Ok(Vec::new()),
         };
         let mut normed = vec![0.0f32; n_rows * e];
         rms_norm_rows(&x[first_row * e..], &w.output_norm, c.rms_eps, &mut normed);

@@ -2,8 +2,10 @@
 
 pub mod arch;
 pub mod config;
+#[doc(hidden)]
 pub mod forward;
 mod loaded;
+#[doc(hidden)]
 pub mod weights;
 
 pub use loaded::{Model, ModelInfo};

@@ -12,7 +12,9 @@
 use std::borrow::Cow;
 
 use rayon::prelude::*;
-use tramontane_kernels::matmul::{matmul, matmul_quantized_as, pool, GgmlOp, QuantizedActivations};
+use tramontane_kernels::matmul::{
+    matmul, matmul_quantized_as, GgmlOp, Parallelism, QuantizedActivations,
+};
 use tramontane_kernels::reference::vec_dot_type;
 use tramontane_kernels::GgmlType;
 
@@ -52,11 +54,10 @@ impl WeightSource for [u8] {
     }
 }
 
-/// Knobs of the dispatcher (default: all cores, gate and up in separate passes).
+/// Knobs of the dispatcher (default: gate and up in separate passes). Work runs on the
+/// current rayon pool, like the matmul drivers.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct DispatchOptions {
-    /// Worker threads (0: all cores).
-    pub threads: usize,
     /// Compute an expert's gate and up rows in the same work item and apply SwiGLU there
     /// (one pass over the activations per row chunk), instead of all gate chunks, then all up
     /// chunks, then SwiGLU. Off by default: measured on a Mixtral-shaped block (dim 1024, FFN
@@ -72,8 +73,17 @@ pub struct MoeFfn<'a, S: WeightSource + ?Sized> {
     pub weights: &'a MoeWeights,
     /// The bytes behind the weights' byte ranges.
     pub source: &'a S,
-    /// Threads and fusion.
+    /// Fusion.
     pub options: DispatchOptions,
+}
+
+impl<S: WeightSource + ?Sized> std::fmt::Debug for MoeFfn<'_, S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MoeFfn")
+            .field("n_expert", &self.weights.n_expert())
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
 }
 
 /// An expert with at least one token routed to it.
@@ -110,7 +120,7 @@ impl<S: WeightSource + ?Sized> MoeFfn<'_, S> {
             x,
             n_tokens,
             &mut logits,
-            self.options.threads,
+            Parallelism::CurrentPool,
         )?;
         Ok(Routing::from_logits(
             &logits,
@@ -130,11 +140,8 @@ impl<S: WeightSource + ?Sized> MoeFfn<'_, S> {
         if n_tokens == 0 {
             return Ok(routing);
         }
-        let threads = resolve_threads(self.options.threads);
-        match pool(threads) {
-            Some(p) => p.install(|| self.run_experts(x, n_tokens, &routing, out, true))?,
-            None => self.run_experts(x, n_tokens, &routing, out, false)?,
-        }
+        let parallel = rayon::current_num_threads() > 1;
+        self.run_experts(x, n_tokens, &routing, out, parallel)?;
         Ok(routing)
     }
 
@@ -344,7 +351,16 @@ fn rows_times(
     let op = GgmlOp::MulMatId {
         matrix_rows: m.rows,
     };
-    matmul_quantized_as(op, w, m.ty, count, m.cols, acts, &mut y, 1)?;
+    matmul_quantized_as(
+        op,
+        w,
+        m.ty,
+        count,
+        m.cols,
+        acts,
+        &mut y,
+        Parallelism::Inline,
+    )?;
     Ok(y)
 }
 
@@ -410,12 +426,4 @@ fn check_len(what: &str, len: usize, n_tokens: usize, width: usize) -> Result<()
         });
     }
     Ok(())
-}
-
-fn resolve_threads(threads: usize) -> usize {
-    if threads == 0 {
-        std::thread::available_parallelism().map_or(1, |n| n.get())
-    } else {
-        threads
-    }
 }

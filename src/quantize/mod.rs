@@ -18,13 +18,16 @@
 
 mod convert;
 mod ftype;
+mod output;
 mod plan;
 mod rules;
 
-use std::path::{Path, PathBuf};
+use std::io::BufWriter;
+use std::path::Path;
 
 pub use convert::{check_rows, convert_rows, Rows};
 pub use ftype::FileType;
+pub use output::StaleTemporaries;
 pub use plan::{
     mix_params, output_metadata, plan, plan_tensors, PlannedTensor, TensorDesc,
     QUANTIZATION_VERSION,
@@ -33,6 +36,7 @@ pub use rules::{allows_quantization, output_order, Category, MixParams};
 
 use crate::gguf::{GgufFile, GgufWriter};
 use crate::{Error, Result};
+use output::Output;
 
 /// One tensor done, as reported to [`QuantizeOptions::progress`].
 #[derive(Clone, Copy, Debug)]
@@ -84,13 +88,19 @@ pub struct QuantizeSummary {
     /// Total tensor bytes in and out.
     pub bytes_in: u64,
     pub bytes_out: u64,
+    /// Temporary files that earlier runs writing the same output left behind.
+    pub stale: StaleTemporaries,
 }
 
 /// Requantizes `input` to `ftype` and writes the result to `out_path`.
 ///
-/// The file is written beside `out_path` under a temporary name and renamed into place at the
-/// end, so a failed run leaves no half-written model, and `out_path` may even be the input's
-/// own path (its mapping stays valid).
+/// Nothing is written over data that must survive: `out_path` may not be the input's file
+/// ([`Error::OutputIsInput`], links followed), nor a directory, device, FIFO or socket
+/// ([`Error::NotAFile`]); both, and a directory that cannot take the file, are found before
+/// any tensor is converted. The model is written beside `out_path` under a temporary name,
+/// fsynced and renamed into place, so a failed or killed run leaves `out_path` as it was. A
+/// symbolic link at `out_path` is written through: its target is replaced, the link stays.
+/// Temporary files of killed runs are removed or listed in [`QuantizeSummary::stale`].
 pub fn quantize_model(
     input: &GgufFile,
     out_path: impl AsRef<Path>,
@@ -98,6 +108,7 @@ pub fn quantize_model(
     options: &QuantizeOptions<'_>,
 ) -> Result<QuantizeSummary> {
     let out_path = out_path.as_ref();
+    let pool = thread_pool(options.threads)?;
     let planned = plan(input, ftype, options.pure)?;
 
     let mut writer = GgufWriter::new();
@@ -108,30 +119,37 @@ pub fn quantize_model(
         writer.add_tensor(t.name.clone(), t.to, &t.dims)?;
     }
 
-    let pool = thread_pool(options.threads)?;
-    let tmp = temporary_path(out_path);
-    let result = write_tensors(input, writer, &tmp, &planned, ftype, options, pool.as_ref())
-        .and_then(|summary| {
-            std::fs::rename(&tmp, out_path).map_err(|e| Error::io("rename onto", out_path, e))?;
-            Ok(summary)
-        });
-    if result.is_err() {
-        // Best effort: the error being returned matters more than a failed clean-up.
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    let (output, stale) = Output::create(out_path, input)?;
+    let mut summary = write_tensors(
+        input,
+        writer,
+        &output,
+        &planned,
+        ftype,
+        options,
+        pool.as_ref(),
+    )
+    .map_err(|e| match e {
+        // The input is mapped, so every I/O error here is the output's: name the user's
+        // path, not the temporary file's (the writer knows neither).
+        Error::Io { action, source, .. } => Error::io(action, output.user_path(), source),
+        other => other,
+    })?;
+    output.commit()?;
+    summary.stale = stale;
+    Ok(summary)
 }
 
 fn write_tensors(
     input: &GgufFile,
     writer: GgufWriter,
-    tmp: &Path,
+    output: &Output,
     planned: &[PlannedTensor],
     ftype: FileType,
     options: &QuantizeOptions<'_>,
     pool: Option<&rayon::ThreadPool>,
 ) -> Result<QuantizeSummary> {
-    let mut data = writer.create(tmp)?;
+    let mut data = writer.write_header(BufWriter::with_capacity(1 << 20, output.file()))?;
     let mut summary = QuantizeSummary {
         file_type: ftype,
         n_tensors: planned.len(),
@@ -139,6 +157,7 @@ fn write_tensors(
         n_fallback: 0,
         bytes_in: 0,
         bytes_out: 0,
+        stale: StaleTemporaries::default(),
     };
     for (i, t) in planned.iter().enumerate() {
         let src = input.tensor(&t.name)?;
@@ -199,11 +218,4 @@ fn thread_pool(threads: Option<usize>) -> Result<Option<rayon::ThreadPool>> {
                 what: format!("a pool of {n} threads: {e}"),
             }),
     }
-}
-
-/// `OUT.partial` beside `OUT`.
-fn temporary_path(out: &Path) -> PathBuf {
-    let mut name = out.file_name().unwrap_or_default().to_os_string();
-    name.push(".partial");
-    out.with_file_name(name)
 }

@@ -18,9 +18,10 @@
 //! # fn main() -> tramontane::Result<()> {
 //! let f = tramontane::GgufFile::open("models/SmolLM2-135M-Instruct.Q4_1.gguf")?;
 //! let tok = tramontane::tokenizer::Tokenizer::from_gguf(&f)?;
-//! let ids = tok.encode("<|im_start|>user\nHi!<|im_end|>", true, true)?;
-//! let text = tok.decode(&ids, false, true)?;
-//! assert_eq!(text, b"<|im_start|>user\nHi!<|im_end|>");
+//! use tramontane::tokenizer::{DecodeOptions, EncodeOptions};
+//! let ids = tok.encode("<|im_start|>user\nHi!<|im_end|>", EncodeOptions::PROMPT)?;
+//! let text = tok.decode(&ids, DecodeOptions { render_special: true, ..Default::default() })?;
+//! assert_eq!(text, "<|im_start|>user\nHi!<|im_end|>");
 //! # Ok(()) }
 //! ```
 
@@ -37,6 +38,7 @@ mod unicode;
 mod unicode_tables;
 mod vocab;
 
+pub(crate) use stream::DecoderState;
 pub use stream::StreamDecoder;
 pub use unicode_tables::UNICODE_VERSION;
 pub use vocab::{SpecialIds, VocabData};
@@ -45,6 +47,39 @@ use crate::gguf::GgufFile;
 use crate::Result;
 use special::Fragment;
 use vocab::{Kind, Vocab};
+
+/// How [`Tokenizer::encode`] treats special tokens (llama.cpp's `llama_tokenize` flags).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EncodeOptions {
+    /// Add BOS / EOS as the model's metadata says (`add_special`).
+    pub add_special: bool,
+    /// Turn control-token text such as `<|im_start|>` into those tokens (`parse_special`).
+    /// Leave it off for text from untrusted users: with it they can write turn markers.
+    pub parse_special: bool,
+}
+
+impl EncodeOptions {
+    /// A whole prompt: BOS as the model asks, control tokens written in the text recognised.
+    pub const PROMPT: EncodeOptions = EncodeOptions {
+        add_special: true,
+        parse_special: true,
+    };
+    /// Plain text: nothing added, control-token text kept as text (the default).
+    pub const TEXT: EncodeOptions = EncodeOptions {
+        add_special: false,
+        parse_special: false,
+    };
+}
+
+/// How [`Tokenizer::decode`] renders ids (llama.cpp's `llama_detokenize` flags).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DecodeOptions {
+    /// Drop a leading BOS and a trailing EOS when the model adds them (`remove_special`).
+    pub remove_special: bool,
+    /// Render control tokens as their text; otherwise they render as nothing
+    /// (`unparse_special`).
+    pub render_special: bool,
+}
 
 /// A model's tokenizer: built once, then shared (`Send + Sync`, no interior mutability).
 pub struct Tokenizer {
@@ -79,17 +114,31 @@ impl Tokenizer {
     /// `llama_tokenize(vocab, text, add_special, parse_special)`: with `add_special`, BOS / EOS
     /// are added as the metadata says; with `parse_special`, control tokens written in the text
     /// (e.g. `<|im_start|>`) become those tokens. User-defined tokens are always recognised.
-    pub fn encode(&self, text: &str, add_special: bool, parse_special: bool) -> Result<Vec<u32>> {
+    pub fn encode(&self, text: &str, options: EncodeOptions) -> Result<Vec<u32>> {
+        self.encode_from(text, options, Start::Input)
+    }
+
+    /// The tokens of `text` written right after earlier text (no SentencePiece space prefix
+    /// before its first piece): to re-tokenize the tail of a reply.
+    pub(crate) fn encode_continuation(&self, text: &str) -> Result<Vec<u32>> {
+        self.encode_from(text, EncodeOptions::TEXT, Start::Continuation)
+    }
+
+    fn encode_from(&self, text: &str, options: EncodeOptions, start: Start) -> Result<Vec<u32>> {
         let v = &self.vocab;
         let bytes = text.as_bytes();
-        let frags = special::partition(v, bytes, parse_special);
-        let mut out = Vec::with_capacity(bytes.len() / 3 + 2);
-        if add_special && v.add_bos {
+        let frags = special::partition(v, bytes, options.parse_special);
+        let mut out = Vec::new();
+        out.try_reserve(bytes.len() / 3 + 2)
+            .map_err(|_| crate::Error::OutOfMemory {
+                what: format!("tokens for {} bytes of text", bytes.len()),
+            })?;
+        if options.add_special && v.add_bos {
             out.extend(v.special.bos);
         }
         let mut buf = Vec::new();
         // SentencePiece adds a space before text that starts the input or follows a token.
-        let mut prev_special = true;
+        let mut prev_special = start == Start::Input;
         for frag in frags {
             match frag {
                 Fragment::Token(id) => {
@@ -119,7 +168,7 @@ impl Tokenizer {
                 }
             }
         }
-        if add_special && v.add_eos {
+        if options.add_special && v.add_eos {
             out.extend(v.special.eos);
         }
         Ok(out)
@@ -132,16 +181,28 @@ impl Tokenizer {
         decode::piece(&self.vocab, id, render_special).map_or_else(Vec::new, <[u8]>::to_vec)
     }
 
-    /// `llama_detokenize(vocab, ids, remove_special, unparse_special)`: the text of `ids` as
-    /// bytes (not always UTF-8: a sequence may stop inside a character). An id outside the
-    /// vocabulary is an error that names it.
-    pub fn decode(
-        &self,
-        ids: &[u32],
-        remove_special: bool,
-        unparse_special: bool,
-    ) -> Result<Vec<u8>> {
-        decode::detokenize(&self.vocab, ids, remove_special, unparse_special)
+    /// `llama_detokenize(vocab, ids, remove_special, unparse_special)` as text. Bytes that are
+    /// not UTF-8 (a sequence that stops inside a character, or byte tokens that never form
+    /// one) become U+FFFD, as `String::from_utf8_lossy` makes them; [`decode_bytes`] keeps
+    /// them. An id outside the vocabulary is an error that names it.
+    ///
+    /// [`decode_bytes`]: Self::decode_bytes
+    pub fn decode(&self, ids: &[u32], options: DecodeOptions) -> Result<String> {
+        let bytes = self.decode_bytes(ids, options)?;
+        Ok(match String::from_utf8(bytes) {
+            Ok(s) => s,
+            Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+        })
+    }
+
+    /// [`decode`](Self::decode) as the exact bytes llama.cpp produces (not always UTF-8).
+    pub fn decode_bytes(&self, ids: &[u32], options: DecodeOptions) -> Result<Vec<u8>> {
+        decode::detokenize(
+            &self.vocab,
+            ids,
+            options.remove_special,
+            options.render_special,
+        )
     }
 
     /// A streaming decoder that does not render control tokens (what a chat front end prints).
@@ -149,9 +210,10 @@ impl Tokenizer {
         StreamDecoder::new(self, false)
     }
 
-    /// A streaming decoder; `render_special` as in [`decode`](Self::decode)'s `unparse_special`.
-    pub fn stream_decoder_with(&self, render_special: bool) -> StreamDecoder<'_> {
-        StreamDecoder::new(self, render_special)
+    /// A streaming decoder; `options.render_special` as in [`decode`](Self::decode)
+    /// (`remove_special` does not apply to a stream).
+    pub fn stream_decoder_with(&self, options: DecodeOptions) -> StreamDecoder<'_> {
+        StreamDecoder::new(self, options.render_special)
     }
 
     /// The number of tokens.
@@ -199,6 +261,12 @@ impl Tokenizer {
         self.vocab.tokens.get(id as usize).map(|t| &*t.text)
     }
 
+    /// Whether detokenizing drops one leading space from the first piece (a SentencePiece
+    /// vocabulary that adds a space prefix when encoding).
+    pub(crate) fn strips_leading_space(&self) -> bool {
+        self.vocab.add_space_prefix
+    }
+
     /// Whether [`encode`](Self::encode) with `add_special` adds BOS.
     pub fn add_bos(&self) -> bool {
         self.vocab.add_bos
@@ -213,6 +281,15 @@ impl Tokenizer {
     pub fn chat_template(&self) -> Option<&str> {
         self.vocab.chat_template.as_deref()
     }
+}
+
+/// Where encoded text stands.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Start {
+    /// At the start of the input (SentencePiece adds its space prefix).
+    Input,
+    /// Right after earlier text.
+    Continuation,
 }
 
 #[cfg(test)]

@@ -10,11 +10,47 @@ use crate::Result;
 const CLEAN_HOLDBACK: usize = 8;
 
 /// Turns ids into text one at a time. The concatenation of everything [`push`](Self::push) and
-/// [`flush`](Self::flush) return equals `String::from_utf8_lossy` of
-/// [`Tokenizer::decode`]`(ids, false, render_special)`: a character split over several byte
-/// tokens (emoji, CJK) comes out whole once its last byte arrives.
+/// [`flush`](Self::flush) return equals [`Tokenizer::decode`]`(ids, render_special)` (lossy
+/// UTF-8): a character split over several byte tokens (emoji, CJK) comes out whole once its
+/// last byte arrives. Call `flush` at the end: with space clean-up, the last few bytes wait
+/// for it.
 pub struct StreamDecoder<'a> {
     tok: &'a Tokenizer,
+    state: DecoderState,
+}
+
+impl std::fmt::Debug for StreamDecoder<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StreamDecoder")
+            .field("state", &self.state)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> StreamDecoder<'a> {
+    pub(crate) fn new(tok: &'a Tokenizer, render_special: bool) -> Self {
+        StreamDecoder {
+            tok,
+            state: DecoderState::new(tok, render_special),
+        }
+    }
+
+    /// Adds one id; returns the text that is now complete (often empty mid-character).
+    /// An id outside the vocabulary is an error and changes nothing.
+    pub fn push(&mut self, id: u32) -> Result<String> {
+        self.state.push(self.tok, id)
+    }
+
+    /// Ends the stream: returns what is left, with U+FFFD for an unfinished character.
+    pub fn flush(&mut self) -> String {
+        self.state.flush(self.tok)
+    }
+}
+
+/// A [`StreamDecoder`] that does not hold its tokenizer (each call takes it): what a generation
+/// keeps while it also holds its session mutably.
+#[derive(Clone, Debug)]
+pub(crate) struct DecoderState {
     render_special: bool,
     /// Strip one leading space from the next piece (the first one, when the vocab adds a
     /// space prefix).
@@ -27,11 +63,10 @@ pub struct StreamDecoder<'a> {
     cleaned_out: usize,
 }
 
-impl<'a> StreamDecoder<'a> {
-    pub(crate) fn new(tok: &'a Tokenizer, render_special: bool) -> Self {
+impl DecoderState {
+    pub(crate) fn new(tok: &Tokenizer, render_special: bool) -> Self {
         let (_, strip) = plan(&tok.vocab, &[], false);
-        StreamDecoder {
-            tok,
+        DecoderState {
             render_special,
             strip_next: strip,
             pending: Vec::new(),
@@ -40,10 +75,9 @@ impl<'a> StreamDecoder<'a> {
         }
     }
 
-    /// Adds one id; returns the text that is now complete (often empty mid-character).
-    /// An id outside the vocabulary is an error and changes nothing.
-    pub fn push(&mut self, id: u32) -> Result<String> {
-        let vocab = &self.tok.vocab;
+    /// See [`StreamDecoder::push`]; `tok` must be the tokenizer this state was made for.
+    pub(crate) fn push(&mut self, tok: &Tokenizer, id: u32) -> Result<String> {
+        let vocab = &tok.vocab;
         if vocab.clean_spaces {
             push_piece(
                 vocab,
@@ -74,9 +108,9 @@ impl<'a> StreamDecoder<'a> {
         Ok(self.take_complete())
     }
 
-    /// Ends the stream: returns what is left, with U+FFFD for an unfinished character.
-    pub fn flush(&mut self) -> String {
-        if self.tok.vocab.clean_spaces {
+    /// See [`StreamDecoder::flush`].
+    pub(crate) fn flush(&mut self, tok: &Tokenizer) -> String {
+        if tok.vocab.clean_spaces {
             let mut cleaned = std::mem::take(&mut self.raw);
             clean_spaces(&mut cleaned);
             self.pending

@@ -276,3 +276,12 @@ pub fn naive_token(s: &Synthetic, x: &[f32]) -> NaiveToken {
         experts: chosen.iter().map(|&e| e as u32).collect(),
     }
 }
+
+/// Runs `f` in a pool of `threads` workers (the library's drivers use the pool they run in).
+pub fn in_pool<T: Send>(threads: usize, f: impl FnOnce() -> T + Send) -> T {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .expect("a test pool")
+        .install(f)
+}

@@ -6,6 +6,7 @@
 use std::fmt;
 
 use serde_json::Value;
+use tramontane::tokenizer::EncodeOptions;
 use tramontane::{Model, SessionOptions};
 
 use super::{f32s_b64, ids as token_ids};
@@ -211,7 +212,12 @@ pub fn check(
         let fail = &mut out.failures;
         let ids = token_ids(&p["token_ids"]);
         let text = p["text"].as_str().expect("text");
-        if model.tokenizer().encode(text, true, true).expect("encode") != ids {
+        if model
+            .tokenizer()
+            .encode(text, EncodeOptions::PROMPT)
+            .expect("encode")
+            != ids
+        {
             fail.push(format!("{name}: prompt token ids differ"));
         }
         let mut s = session(2);

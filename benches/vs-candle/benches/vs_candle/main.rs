@@ -12,7 +12,7 @@ use std::process::ExitCode;
 
 use setup::{candle_forward, differences, max_abs, Activations, BoxResult, Rng, Weights};
 use timing::{medians, Variant};
-use tramontane_kernels::matmul::matmul;
+use tramontane_kernels::matmul::{matmul, Parallelism};
 use tramontane_kernels::{active_kernels, GgmlType};
 
 const BATCH: usize = 512;
@@ -75,7 +75,7 @@ fn parse() -> Result<Options, String> {
 }
 
 /// Our matmul of all of `x`'s tokens in one call.
-fn ours(w: &Weights, x: &Activations, y: &mut [f32], threads: usize) -> BoxResult<()> {
+fn ours(w: &Weights, x: &Activations, y: &mut [f32]) -> BoxResult<()> {
     let (rows, cols) = (w.rows, w.cols);
     matmul(
         &w.ours,
@@ -85,16 +85,16 @@ fn ours(w: &Weights, x: &Activations, y: &mut [f32], threads: usize) -> BoxResul
         &x.f32s,
         x.n_tokens,
         y,
-        threads,
+        Parallelism::CurrentPool,
     )?;
     Ok(())
 }
 
 /// Our matmul called once per token (`n_tokens = 1`): what a decode loop would do.
-fn ours_matvecs(w: &Weights, x: &Activations, y: &mut [f32], threads: usize) -> BoxResult<()> {
+fn ours_matvecs(w: &Weights, x: &Activations, y: &mut [f32]) -> BoxResult<()> {
     let (rows, cols) = (w.rows, w.cols);
     for (xt, yt) in x.f32s.chunks_exact(cols).zip(y.chunks_exact_mut(rows)) {
-        matmul(&w.ours, GgmlType::Q4_0, rows, cols, xt, 1, yt, threads)?;
+        matmul(&w.ours, GgmlType::Q4_0, rows, cols, xt, 1, yt, Parallelism::CurrentPool)?;
     }
     Ok(())
 }
@@ -102,7 +102,7 @@ fn ours_matvecs(w: &Weights, x: &Activations, y: &mut [f32], threads: usize) -> 
 /// Checks that both libraries give the same outputs on `x`; prints the differences.
 fn check_agreement(w: &Weights, x: &Activations) -> BoxResult<()> {
     let mut y = vec![0f32; w.rows * x.n_tokens];
-    ours(w, x, &mut y, 0)?;
+    ours(w, x, &mut y)?;
     let theirs = candle_forward(w, x)?;
     let tight = TIGHT * max_abs(&theirs);
     let code = w.max_abs * max_abs(&x.f32s) / 127.0;
@@ -158,7 +158,7 @@ fn run(o: &Options) -> BoxResult<()> {
             let m1 = medians(
                 &mut [
                     Variant {
-                        run: Box::new(|| ours(&w, &x1, &mut y1, threads)),
+                        run: Box::new(|| pool.install(|| ours(&w, &x1, &mut y1))),
                     },
                     Variant {
                         run: Box::new(|| pool.install(|| candle_forward(&w, &x1).map(drop))),
@@ -171,10 +171,10 @@ fn run(o: &Options) -> BoxResult<()> {
             let mb = medians(
                 &mut [
                     Variant {
-                        run: Box::new(|| ours(&w, &xb, &mut yb, threads)),
+                        run: Box::new(|| pool.install(|| ours(&w, &xb, &mut yb))),
                     },
                     Variant {
-                        run: Box::new(|| ours_matvecs(&w, &xb, &mut ym, threads)),
+                        run: Box::new(|| pool.install(|| ours_matvecs(&w, &xb, &mut ym))),
                     },
                     Variant {
                         run: Box::new(|| pool.install(|| candle_forward(&w, &xb).map(drop))),
