@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Check a scalar emulation of ggml's AVX2 Q5_K/Q6_K vec_dot order against the real library.
 
-Loads libggml-cpu from an AVX2-only llama-cpp-python venv (default /work/peer-venv-avx2) through
+Loads libggml-cpu from an AVX2-only llama-cpp-python venv (default target/peer-venv-avx2) through
 ctypes, quantizes random rows with ggml's own quantizers (weights: ggml_quantize_chunk;
 activations: the Q8_K `from_float`), computes `vec_dot` (nrc = 1) and compares it bit for bit
 with `emulate()` below, which spells out the order of `ggml_vec_dot_q{5,6}_K_q8_K` (AVX2):
@@ -20,6 +20,7 @@ b"Q8KQUAN1", then records of u32 n, n f32, the Q8_K bytes.
 import argparse
 import ctypes as C
 import glob
+import os
 import struct
 import sys
 
@@ -141,7 +142,8 @@ def emulate(ty, n, w, a, summs_fused):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--venv", default="/work/peer-venv-avx2")
+    ap.add_argument("--venv", default=os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                                  "target", "peer-venv-avx2"))
     ap.add_argument("--rows", type=int, default=200, help="rows per type and length")
     ap.add_argument("--lengths", default="256,512,1536")
     ap.add_argument("--write", help="fixture file to write")

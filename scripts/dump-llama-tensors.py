@@ -4,7 +4,7 @@ departs from it (a diagnostic, not a test).
 
 usage: dump-llama-tensors.py MODEL.gguf OUTDIR --prompt TEXT [--steps N] [--threads 2]
 
-Same settings as the shared make_logit_refs.py (n_ctx 512, one batch for the prompt, flash
+Same settings as scripts/llama-logit-refs.py (n_ctx 512, one batch for the prompt, flash
 attention off, f16 KV cache, logits for every position), then N single-token greedy steps.
 Every graph node the scheduler reports through `cb_eval` is written as OUTDIR/EVAL/NAME.npy
 (EVAL = 0 for the prompt batch, 1.. for the steps; numpy shape = ggml ne reversed), plus

@@ -2,7 +2,8 @@
 """Make tramontane's own tokenizer fixtures with llama.cpp (through llama-cpp-python).
 
 usage: make-tok-refs.py [--models DIR] [--out DIR] [--work DIR]
-  (run with a python that has llama_cpp 0.3.36 and gguf, e.g. target/peer-venv/bin/python as scripts/compare-peer builds it)
+       make-tok-refs.py --reference [--check]
+  (run with a python that has llama_cpp 0.3.36 and gguf, e.g. target/peer-venv-avx2/bin/python)
 
 Writes OUT/corpus.json (the strings, built deterministically below) and, per configuration,
 OUT/<name>.json with llama.cpp's results for every string s:
@@ -19,6 +20,15 @@ value changed, to reach code paths the two files do not use (other pre-tokenizer
 byte-level vocabulary; a SentencePiece vocabulary with a space prefix, as Llama 2 / Mistral).
 The copies are written under WORK (default target/tok-refs) and are not committed; the JSON
 header records the override so the tests apply the same one.
+
+--reference: the reference corpus instead, tests/fixtures/tokenizer/reference/corpus.json (432
+strings, copied in as data; this script does not write it). For SmolLM2 and Gemma 3 as they are,
+writes reference/<name>.json with, per string, its text and
+  ids, ids_nps                as above
+  detok, detok_nps            as above, decoded as UTF-8 with errors=replace (the exact bytes in
+                              detok_b64 / detok_nps_b64 when they are not valid UTF-8)
+--check (with --reference) writes nothing and compares each case and the header's vocabulary
+values with the committed files.
 """
 import argparse
 import base64
@@ -247,13 +257,96 @@ def put_text(rec, key, raw):
         rec[key + "_b64"] = base64.b64encode(raw).decode()
 
 
+def load_vocab(path):
+    mp = llama_cpp.llama_model_default_params()
+    mp.vocab_only = True
+    model = llama_cpp.llama_model_load_from_file(path.encode(), mp)
+    assert model, path
+    return model, llama_cpp.llama_model_get_vocab(model)
+
+
+def vocab_header(vocab):
+    return {
+        "add_bos": bool(llama_cpp.llama_vocab_get_add_bos(vocab)),
+        "add_eos": bool(llama_cpp.llama_vocab_get_add_eos(vocab)),
+        "bos_id": int(llama_cpp.llama_vocab_bos(vocab)),
+        "eos_id": int(llama_cpp.llama_vocab_eos(vocab)),
+        "n_vocab": int(llama_cpp.llama_vocab_n_tokens(vocab)),
+    }
+
+
+def put_lossy(rec, key, raw):
+    """The text with errors=replace; the exact bytes too when they are not UTF-8."""
+    rec[key] = raw.decode("utf-8", errors="replace")
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        rec[key + "_b64"] = base64.b64encode(raw).decode()
+
+
+def reference(args):
+    """Refs for the reference corpus (tests/fixtures/tokenizer/reference/)."""
+    ref_dir = os.path.join(args.out, "reference")
+    corpus_path = os.path.join(ref_dir, "corpus.json")
+    with open(corpus_path, encoding="utf-8") as f:
+        strings = json.load(f)["strings"]
+    llama_cpp.llama_backend_init()
+    failed = []
+    for name, model_file, _ in CONFIGS[:2]:
+        path = os.path.join(args.models, model_file)
+        model, vocab = load_vocab(path)
+        cases = []
+        for s in strings:
+            b = s["text"].encode("utf-8")
+            rec = {"id": s["id"], "text": s["text"]}
+            rec["ids"] = tokenize(vocab, b, True, True)
+            put_lossy(rec, "detok", detokenize(vocab, rec["ids"], False, True))
+            rec["ids_nps"] = tokenize(vocab, b, True, False)
+            put_lossy(rec, "detok_nps", detokenize(vocab, rec["ids_nps"], False, True))
+            cases.append(rec)
+        head = {
+            "generator": "scripts/make-tok-refs.py --reference",
+            "llama_cpp_python_version": llama_cpp.__version__,
+            "model_file": model_file,
+            "model_sha256": sha256(path),
+            "corpus_sha256": sha256(corpus_path),
+            **vocab_header(vocab),
+            "n": len(cases),
+        }
+        llama_cpp.llama_model_free(model)
+        out_path = os.path.join(ref_dir, name + ".json")
+        if args.check:
+            with open(out_path, encoding="utf-8") as f:
+                old = json.load(f)
+            bad = [k for k in ("add_bos", "add_eos", "bos_id", "eos_id", "n_vocab", "corpus_sha256")
+                   if old.get(k) != head[k]]
+            bad += [c["id"] for c, o in zip(cases, old["cases"]) if c != o]
+            if len(cases) != len(old["cases"]):
+                bad.append("number of cases")
+            print(f"{out_path}: " + (f"differs: {bad[:20]}" if bad else "reproduced (every case identical)"))
+            if bad:
+                failed.append(name)
+            continue
+        with open(out_path, "w", encoding="utf-8") as f:
+            f.write(json.dumps(head, ensure_ascii=False)[:-1] + ',"cases":[\n')
+            f.write(",\n".join(json.dumps(c, ensure_ascii=False, separators=(",", ":")) for c in cases))
+            f.write("\n]}\n")
+        print("wrote", out_path, file=sys.stderr)
+    if failed:
+        sys.exit(f"not reproduced: {failed}")
+
+
 def main():
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     ap = argparse.ArgumentParser()
     ap.add_argument("--models", default=os.path.join(root, "models"))
     ap.add_argument("--out", default=os.path.join(root, "tests", "fixtures", "tokenizer"))
     ap.add_argument("--work", default=os.path.join(root, "target", "tok-refs"))
+    ap.add_argument("--reference", action="store_true", help="the reference corpus (see above)")
+    ap.add_argument("--check", action="store_true", help="with --reference: compare, write nothing")
     args = ap.parse_args()
+    if args.reference:
+        return reference(args)
     os.makedirs(args.out, exist_ok=True)
     os.makedirs(args.work, exist_ok=True)
 

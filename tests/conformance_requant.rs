@@ -1,13 +1,13 @@
 //! Conformance against llama.cpp on requantized files: SmolLM2 Q4_1 requantized (`--pure`) to
 //! Q4_0, Q8_0, Q4_K, Q6_K, and the synthetic MoE F32 file quantized to Q4_K, Q5_K, Q6_K, all by
 //! our own `quantize_model`. Each file is made under target/ and its whole-file sha256 is
-//! asserted against llama-quantize's (shared/fixtures/quant/requant-sha256.json) before any
+//! asserted against llama-quantize's (tests/fixtures/quant/requant-sha256.json) before any
 //! logit is compared: the references in tests/fixtures/logits/ were made by llama.cpp on
 //! those exact bytes (scripts/make-logit-refs; see the README there).
 //!
-//! The references come from an AVX2-only llama.cpp build, the same build as the shared fixtures
-//! (it regenerates shared/fixtures/smollm2-q4_1.refs.json bit for bit). On x86 every SmolLM2
-//! file is reproduced bit for bit (see tests/fixtures/logits/README.md).
+//! The references come from an AVX2-only llama.cpp build, the same build as the SmolLM2 Q4_1
+//! references (it regenerates tests/fixtures/logits/smollm2-q4_1.refs.json bit for bit). On x86
+//! every SmolLM2 file is reproduced bit for bit (see tests/fixtures/logits/README.md).
 //!
 //! Bounds: `support::conformance::dense()` for the SmolLM2 files, the stricter
 //! `support::conformance::MOE` of tests/moe_conformance.rs for the MoE files (top-1 always,

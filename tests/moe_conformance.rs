@@ -1,5 +1,5 @@
-//! Conformance against llama.cpp on the two synthetic Mixtral files (`make_moe.py`, fixture
-//! references in shared/fixtures/moe): prompt token ids, top-1 and top-10 at the last prompt
+//! Conformance against llama.cpp on the two synthetic Mixtral files (`scripts/make-moe.py`,
+//! references in tests/fixtures/logits, made by `scripts/make-logit-refs`): prompt token ids, top-1 and top-10 at the last prompt
 //! position, the full last logit row, batch vs one-token-at-a-time evaluation, and
 //! teacher-forced greedy steps, with the bounds of `support::conformance::moe()` (bit-exact on
 //! x86 SIMD levels, the 0.75 elsewhere); the report prints what we reach.
@@ -24,7 +24,7 @@ fn model_path(name: &str) -> PathBuf {
 fn check_file(model_file: &str, refs_file: &str) {
     let model = Model::load(model_path(model_file)).expect("load");
     let refs = read_refs(&format!(
-        "{}/../shared/fixtures/moe/{refs_file}",
+        "{}/tests/fixtures/logits/{refs_file}",
         env!("CARGO_MANIFEST_DIR")
     ));
     check(&model, &refs, &moe(), &|_| true).assert_ok(model_file);

@@ -1,6 +1,6 @@
 //! Requantized bytes against llama-quantize's: every output tensor's type, shape and sha256,
 //! and the whole file's sha256, for each `llama-quantize --allow-requantize --pure IN OUT TYPE`
-//! run recorded in shared/fixtures/quant/requant-sha256.json.
+//! run recorded in tests/fixtures/quant/requant-sha256.json (scripts/make-requant-sha.py).
 
 mod quantize_support;
 

@@ -1,6 +1,6 @@
 //! Token ids and detokenized text against llama.cpp (fixtures made by llama.cpp 0c1e57098
-//! through llama-cpp-python 0.3.36): the shared corpus (432 strings) and this crate's own
-//! corpus (tests/fixtures/tokenizer/), for SmolLM2 (byte-level BPE, smollm pre-tokenizer) and
+//! through llama-cpp-python 0.3.36): the reference corpus (432 strings,
+//! tests/fixtures/tokenizer/reference/) and this crate's own corpus (tests/fixtures/tokenizer/), for SmolLM2 (byte-level BPE, smollm pre-tokenizer) and
 //! Gemma 3 (SentencePiece with user-defined tokens).
 
 use std::path::PathBuf;
@@ -54,7 +54,7 @@ fn ids_of(v: &Value) -> Vec<u32> {
 
 /// The expected detokenized bytes: `detok_b64*` when present (not UTF-8), else `detok*`.
 /// The expected bytes of a text field: `<field>_b64` when present (not UTF-8), else `<field>`.
-/// (The shared fixtures name theirs `detok_b64` / `detok_b64_nps`; none are present there.)
+/// (The reference corpus files name theirs `detok_b64` / `detok_b64_nps`; none are present there.)
 fn expected_detok(case: &Value, field: &str) -> Vec<u8> {
     if let Some(b64) = case.get(format!("{field}_b64")).and_then(Value::as_str) {
         return base64_decode(b64);
@@ -163,7 +163,7 @@ fn check(tok: &Tokenizer, refs: &Value, texts: Option<&[String]>, label: &str) -
                     },
                 )
                 .expect("decode");
-            // The text form is lossy UTF-8 in the shared fixtures; *_b64 holds exact bytes.
+            // The text form is lossy UTF-8 in the reference files; *_b64 holds exact bytes.
             let got = if exact {
                 got
             } else {
@@ -200,7 +200,10 @@ fn check_header(tok: &Tokenizer, refs: &Value) {
     assert_eq!(tok.eos().map(u64::from), refs["eos_id"].as_u64());
 }
 
-const SHARED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/tokenizer/");
+const SHARED: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/tokenizer/reference/"
+);
 const OWN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tokenizer/");
 
 #[test]

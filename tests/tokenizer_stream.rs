@@ -75,7 +75,7 @@ fn corpus_texts() -> Vec<String> {
     for path in [
         concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../shared/fixtures/tokenizer/corpus.json"
+            "/tests/fixtures/tokenizer/reference/corpus.json"
         ),
         concat!(
             env!("CARGO_MANIFEST_DIR"),

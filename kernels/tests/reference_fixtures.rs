@@ -1,5 +1,5 @@
-//! The scalar reference against llama.cpp's own bytes: `shared/fixtures/quant/vectors.json`
-//! (made by ggml at llama.cpp 0c1e57098; see the fixtures README).
+//! The scalar reference against llama.cpp's own bytes: `tests/fixtures/quant/vectors.json`
+//! (made by ggml at llama.cpp 0c1e57098; see tests/fixtures/README.md).
 
 use std::sync::OnceLock;
 
@@ -11,7 +11,7 @@ use tramontane_kernels::GgmlType;
 
 const VECTORS: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../../shared/fixtures/quant/vectors.json"
+    "/../tests/fixtures/quant/vectors.json"
 );
 
 fn vectors() -> &'static Value {

@@ -74,7 +74,7 @@ fn push_matrix(
     }
 }
 
-/// Scales as the synthetic GGUF generator (make_moe.py) uses: router 3/sqrt(n_embd) (logits
+/// Scales as the synthetic GGUF generator (scripts/make-moe.py) uses: router 3/sqrt(n_embd) (logits
 /// of spread about 3), gate/up 1/sqrt(n_embd), down 1/sqrt(n_ff).
 pub fn synthetic(
     seed: u64,

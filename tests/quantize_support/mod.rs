@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 
 pub const FIXTURE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../shared/fixtures/quant/requant-sha256.json"
+    "/tests/fixtures/quant/requant-sha256.json"
 );
 
 /// One tensor of a fixture table.
@@ -62,8 +62,9 @@ fn table(v: &Json) -> Vec<FixtureTensor> {
 
 /// The whole fixture.
 pub fn load_fixture() -> Vec<FixtureInput> {
-    let text = std::fs::read_to_string(FIXTURE)
-        .unwrap_or_else(|e| panic!("{FIXTURE}: {e} (the shared fixtures are missing)"));
+    let text = std::fs::read_to_string(FIXTURE).unwrap_or_else(|e| {
+        panic!("{FIXTURE}: {e} (tests/fixtures/quant is part of the repository)")
+    });
     let json: Json = serde_json::from_str(&text).expect("fixture JSON");
     json["inputs"]
         .as_array()

@@ -24,7 +24,7 @@ pub fn smollm2_path() -> PathBuf {
 pub fn smollm2_refs() -> serde_json::Value {
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../shared/fixtures/smollm2-q4_1.refs.json"
+        "/tests/fixtures/logits/smollm2-q4_1.refs.json"
     );
     conformance::read_refs(path)
 }

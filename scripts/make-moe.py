@@ -1,0 +1,167 @@
+#!/usr/bin/env python3
+"""Synthetic Mixtral-architecture GGUF files for the MoE tests and benchmarks.
+
+usage: make-moe.py DONOR.gguf OUT.gguf [--seed N] [--type F32|F16|Q8_0|Q4_0|Q4_1|Q5_0|Q5_1]
+                   [--layout merged|per-expert] [--n-embd 256] [--n-ff 512] [--n-layer 2]
+                   [--n-expert 8] [--n-expert-used 2] [--n-head 4] [--n-head-kv 2]
+
+The file is what llama.cpp loads as a Mixtral: architecture `llama` with `llama.expert_count`
+and `llama.expert_used_count`, an F32 router `blk.N.ffn_gate_inp.weight` per layer, and the
+experts either merged into 3-D tensors `blk.N.ffn_{gate,up,down}_exps.weight` (ggml shape
+[n_embd, n_ff, n_expert] for gate/up, [n_ff, n_embd, n_expert] for down) or, with
+`--layout per-expert`, as 2-D tensors `blk.N.ffn_{gate,up,down}.E.weight` (the older Mixtral
+conversion). The vocabulary, merges and BOS/EOS ids come from DONOR (the SmolLM2 file), so the
+tests can tokenize real text; every weight is random.
+
+Weights: every tensor draws from its own numpy Generator, seeded with (seed, crc32(name of the
+merged tensor)); values are float32 standard normals times a scale:
+  token_embd 1, output 2/sqrt(n_embd), attention projections 1/sqrt(n_embd),
+  router 3/sqrt(n_embd) (routing logits spread about 3), expert gate/up 1/sqrt(n_embd),
+  expert down 1/sqrt(n_ff), norm weights 1 + 0.1 * N(0,1).
+Both layouts therefore hold the same values: a per-expert tensor is one slice of the merged
+array. Norms and the router stay F32; the other matrices take --type, quantized by gguf-py's
+numpy quantizers (their Q4_0/Q4_1/Q5_0/Q5_1/Q8_0 bytes equal ggml's). The output is a function
+of the arguments, the donor and the gguf-py version (0.19.0 was used for the recorded sha256s,
+see scripts/fetch-models).
+"""
+import argparse
+import zlib
+
+import numpy as np
+import gguf
+from gguf import quants
+
+TYPES = {
+    # name -> (tensor type, general.file_type)
+    "F32": (gguf.GGMLQuantizationType.F32, gguf.LlamaFileType.ALL_F32),
+    "F16": (gguf.GGMLQuantizationType.F16, gguf.LlamaFileType.MOSTLY_F16),
+    "Q8_0": (gguf.GGMLQuantizationType.Q8_0, gguf.LlamaFileType.MOSTLY_Q8_0),
+    "Q4_0": (gguf.GGMLQuantizationType.Q4_0, gguf.LlamaFileType.MOSTLY_Q4_0),
+    "Q4_1": (gguf.GGMLQuantizationType.Q4_1, gguf.LlamaFileType.MOSTLY_Q4_1),
+    "Q5_0": (gguf.GGMLQuantizationType.Q5_0, gguf.LlamaFileType.MOSTLY_Q5_0),
+    "Q5_1": (gguf.GGMLQuantizationType.Q5_1, gguf.LlamaFileType.MOSTLY_Q5_1),
+}
+
+
+def parse_args():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("donor", help="GGUF file whose tokenizer is copied")
+    ap.add_argument("out")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--type", default="Q8_0", choices=sorted(TYPES))
+    ap.add_argument("--layout", default="merged", choices=["merged", "per-expert"])
+    ap.add_argument("--n-embd", type=int, default=256)
+    ap.add_argument("--n-ff", type=int, default=512)
+    ap.add_argument("--n-layer", type=int, default=2)
+    ap.add_argument("--n-expert", type=int, default=8)
+    ap.add_argument("--n-expert-used", type=int, default=2)
+    ap.add_argument("--n-head", type=int, default=4)
+    ap.add_argument("--n-head-kv", type=int, default=2)
+    ap.add_argument("--n-ctx", type=int, default=512, help="llama.context_length")
+    a = ap.parse_args()
+    if a.n_embd % a.n_head or a.n_head % a.n_head_kv:
+        ap.error("n_embd must be a multiple of n_head, and n_head of n_head_kv")
+    if not 0 < a.n_expert_used <= a.n_expert:
+        ap.error("need 0 < n_expert_used <= n_expert")
+    return a
+
+
+class Weights:
+    """Seeded random tensors, one Generator per tensor name."""
+
+    def __init__(self, seed):
+        self.seed = seed
+
+    def normal(self, name, shape, scale):
+        rng = np.random.default_rng([self.seed, zlib.crc32(name.encode())])
+        x = rng.standard_normal(shape, dtype=np.float32)
+        x *= np.float32(scale)
+        return x
+
+    def norm(self, name, n):
+        return np.float32(1.0) + self.normal(name, (n,), 0.1)
+
+
+def main():
+    a = parse_args()
+    qtype, ftype = TYPES[a.type]
+    donor = gguf.GGUFReader(a.donor)
+
+    def donor_value(key):
+        return donor.fields[key].contents()
+
+    tokens = donor_value("tokenizer.ggml.tokens")
+    n_vocab = len(tokens)
+    head_dim = a.n_embd // a.n_head
+
+    w = gguf.GGUFWriter(a.out, "llama")
+    w.add_name(f"tramontane synthetic MoE {a.n_expert}x{a.n_expert_used} {a.type} seed {a.seed}")
+    w.add_description("random weights for conformance tests, made by tramontane scripts/make-moe.py")
+    w.add_file_type(int(ftype))
+    w.add_context_length(a.n_ctx)
+    w.add_embedding_length(a.n_embd)
+    w.add_block_count(a.n_layer)
+    w.add_feed_forward_length(a.n_ff)
+    w.add_head_count(a.n_head)
+    w.add_head_count_kv(a.n_head_kv)
+    w.add_rope_dimension_count(head_dim)
+    w.add_rope_freq_base(10000.0)
+    w.add_layer_norm_rms_eps(1e-5)
+    w.add_expert_count(a.n_expert)
+    w.add_expert_used_count(a.n_expert_used)
+    w.add_vocab_size(n_vocab)
+    w.add_tokenizer_model(donor_value("tokenizer.ggml.model"))
+    w.add_tokenizer_pre(donor_value("tokenizer.ggml.pre"))
+    w.add_token_list(tokens)
+    w.add_token_types(donor_value("tokenizer.ggml.token_type"))
+    w.add_token_merges(donor_value("tokenizer.ggml.merges"))
+    w.add_bos_token_id(donor_value("tokenizer.ggml.bos_token_id"))
+    w.add_eos_token_id(donor_value("tokenizer.ggml.eos_token_id"))
+    w.add_add_bos_token(False)
+
+    def add(name, x, keep_f32=False):
+        """x in numpy order (rows last-but-one): ggml's ne is the reverse of x.shape."""
+        if keep_f32 or qtype == gguf.GGMLQuantizationType.F32:
+            w.add_tensor(name, x)
+        elif qtype == gguf.GGMLQuantizationType.F16:
+            w.add_tensor(name, x.astype(np.float16))
+        else:
+            w.add_tensor(name, quants.quantize(x, qtype), raw_dtype=qtype)
+
+    r = Weights(a.seed)
+    s_embd = 1.0 / np.sqrt(a.n_embd)
+    kv_dim = a.n_head_kv * head_dim
+    add("token_embd.weight", r.normal("token_embd.weight", (n_vocab, a.n_embd), 1.0))
+    for il in range(a.n_layer):
+        def blk(suffix):
+            return f"blk.{il}.{suffix}"
+
+        add(blk("attn_norm.weight"), r.norm(blk("attn_norm.weight"), a.n_embd), keep_f32=True)
+        for proj, rows in (("attn_q", a.n_embd), ("attn_k", kv_dim), ("attn_v", kv_dim), ("attn_output", a.n_embd)):
+            add(blk(f"{proj}.weight"), r.normal(blk(f"{proj}.weight"), (rows, a.n_embd), s_embd))
+        add(blk("ffn_norm.weight"), r.norm(blk("ffn_norm.weight"), a.n_embd), keep_f32=True)
+        add(blk("ffn_gate_inp.weight"), r.normal(blk("ffn_gate_inp.weight"), (a.n_expert, a.n_embd), 3.0 * s_embd),
+            keep_f32=True)
+        experts = {
+            "gate": r.normal(blk("ffn_gate_exps.weight"), (a.n_expert, a.n_ff, a.n_embd), s_embd),
+            "up": r.normal(blk("ffn_up_exps.weight"), (a.n_expert, a.n_ff, a.n_embd), s_embd),
+            "down": r.normal(blk("ffn_down_exps.weight"), (a.n_expert, a.n_embd, a.n_ff), 1.0 / np.sqrt(a.n_ff)),
+        }
+        for proj, x in experts.items():
+            if a.layout == "merged":
+                add(blk(f"ffn_{proj}_exps.weight"), x)
+            else:
+                for e in range(a.n_expert):
+                    add(blk(f"ffn_{proj}.{e}.weight"), np.ascontiguousarray(x[e]))
+    add("output_norm.weight", r.norm("output_norm.weight", a.n_embd), keep_f32=True)
+    add("output.weight", r.normal("output.weight", (n_vocab, a.n_embd), 2.0 * s_embd))
+
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    print(f"wrote {a.out}")
+
+
+if __name__ == "__main__":
+    main()
