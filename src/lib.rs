@@ -61,7 +61,7 @@ pub mod tokenizer;
 pub use chat::{ChatMessage, ChatTemplate};
 pub use conversation::{Conversation, Reply};
 pub use error::{Error, Result};
-pub use gguf::{Array, GgufFile, Metadata, Tensor, TensorInfo, Value};
+pub use gguf::{Array, GgufFile, Metadata, StringArray, Tensor, TensorInfo, Value};
 pub use kv_cache::KvCacheType;
 pub use model::forward::Tracer;
 pub use model::{Model, ModelInfo};

@@ -12,14 +12,17 @@
 mod getters;
 mod mmap;
 mod reader;
+mod string_array;
 mod tensor;
 mod value;
 pub mod writer;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 pub use reader::{ALIGNMENT_KEY, DEFAULT_ALIGNMENT, MAGIC, MAX_ARRAY_DEPTH, MAX_DIMS};
+pub use string_array::{Iter as StringArrayIter, StringArray};
 pub use tensor::{Tensor, TensorInfo};
 pub use value::{Array, Metadata, Value};
 pub use writer::{GgufWriter, TensorDataWriter};
@@ -29,7 +32,8 @@ use mmap::Storage;
 
 /// An open GGUF file: the parsed header, and the tensor bytes left in place.
 pub struct GgufFile {
-    storage: Storage,
+    /// Shared with the [`StringArray`]s of the metadata, which point into it.
+    storage: Arc<Storage>,
     path: Option<PathBuf>,
     version: u32,
     alignment: u64,
@@ -69,7 +73,8 @@ impl GgufFile {
     }
 
     fn from_storage(storage: Storage) -> Result<GgufFile> {
-        let h = reader::parse_header(storage.bytes())?;
+        let storage = Arc::new(storage);
+        let h = reader::parse_header(&storage)?;
         Ok(GgufFile {
             storage,
             path: None,
