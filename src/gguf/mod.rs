@@ -15,6 +15,7 @@ mod reader;
 mod string_array;
 mod tensor;
 mod value;
+mod view;
 pub mod writer;
 
 use std::collections::HashMap;
@@ -29,6 +30,7 @@ pub use writer::{GgufWriter, TensorDataWriter};
 
 use crate::{Error, Result};
 use mmap::Storage;
+pub(crate) use view::F32View;
 
 /// An open GGUF file: the parsed header, and the tensor bytes left in place.
 pub struct GgufFile {
@@ -39,6 +41,8 @@ pub struct GgufFile {
     alignment: u64,
     data_offset: u64,
     metadata: Metadata,
+    /// Where each metadata value starts in the file, in metadata order (for [`F32View`]s).
+    value_offsets: Vec<u64>,
     tensors: Vec<TensorInfo>,
     tensor_index: HashMap<String, usize>,
 }
@@ -82,6 +86,7 @@ impl GgufFile {
             alignment: h.alignment,
             data_offset: h.data_offset,
             metadata: h.metadata,
+            value_offsets: h.value_offsets,
             tensors: h.tensors,
             tensor_index: h.tensor_index,
         })
@@ -166,6 +171,17 @@ impl GgufFile {
                 data_len: self.file_len().saturating_sub(self.data_offset),
             })?;
         Ok(Tensor { info, data })
+    }
+
+    /// The f32 array under `key` read in place from the file, if that is what `key` holds.
+    pub(crate) fn f32_view(&self, key: &str) -> Option<F32View> {
+        let Some(Value::Array(Array::F32(v))) = self.metadata.get(key) else {
+            return None;
+        };
+        let offset = *self.value_offsets.get(self.metadata.index_of(key)?)?;
+        // The value is: element type (u32), count (u64), then the elements.
+        let start = usize::try_from(offset).ok()?.checked_add(4 + 8)?;
+        F32View::new(Arc::clone(&self.storage), start, v.len())
     }
 
     /// See [`Metadata::get_u32`].

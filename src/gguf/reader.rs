@@ -40,6 +40,8 @@ pub(crate) struct Header {
     pub alignment: u64,
     pub data_offset: u64,
     pub metadata: Metadata,
+    /// Where each metadata value starts in the file, in metadata order.
+    pub value_offsets: Vec<u64>,
     pub tensors: Vec<TensorInfo>,
     pub tensor_index: HashMap<String, usize>,
 }
@@ -82,11 +84,13 @@ pub(crate) fn parse_header(storage: &Arc<Storage>) -> Result<Header> {
     c.check_count(n_tensors, MIN_TENSOR_INFO_BYTES, || "tensors".into())?;
 
     let mut metadata = Metadata::new();
+    let mut value_offsets = Vec::new();
     for _ in 0..n_kv {
         let key_offset = c.offset();
         let key = c.string(|| "metadata key".into())?;
         let id_offset = c.offset();
         let id = c.u32(|| format!("value type of key '{key}'"))?;
+        value_offsets.push(c.offset());
         let value = read_value(&mut c, &key, id, id_offset, 1)?;
         metadata
             .insert_new(key, value)
@@ -139,6 +143,7 @@ pub(crate) fn parse_header(storage: &Arc<Storage>) -> Result<Header> {
         alignment,
         data_offset,
         metadata,
+        value_offsets,
         tensors,
         tensor_index,
     })

@@ -325,6 +325,11 @@ impl Metadata {
         Ok(())
     }
 
+    /// The position of `key` in file order, if present.
+    pub(crate) fn index_of(&self, key: &str) -> Option<usize> {
+        self.index.get(key).copied()
+    }
+
     /// The value of `key`, if present.
     pub fn get(&self, key: &str) -> Option<&Value> {
         let i = *self.index.get(key)?;

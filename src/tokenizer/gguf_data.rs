@@ -3,7 +3,7 @@
 use std::borrow::Cow;
 
 use super::vocab::{SpecialIds, VocabData};
-use crate::gguf::{Array, GgufFile, StringArray};
+use crate::gguf::{Array, F32View, GgufFile, StringArray};
 use crate::{Error, Result};
 
 fn wrong(key: &str, expected: &str, found: &Array) -> Error {
@@ -41,6 +41,8 @@ fn strings(f: &GgufFile, key: &str) -> Result<Option<StringArray>> {
 pub(super) struct Arrays<'a> {
     /// `tokenizer.ggml.scores` (borrowed unless the file has integer scores).
     pub scores: Cow<'a, [f32]>,
+    /// The same f32 scores read in place from the file (None for integer scores).
+    pub scores_in_file: Option<F32View>,
     /// `tokenizer.ggml.token_type`.
     pub token_types: &'a [i32],
 }
@@ -122,6 +124,7 @@ pub(super) fn read(f: &GgufFile) -> Result<(VocabData, Arrays<'_>)> {
         data,
         Arrays {
             scores,
+            scores_in_file: f.f32_view("tokenizer.ggml.scores"),
             token_types,
         },
     ))

@@ -102,10 +102,10 @@ impl std::fmt::Debug for Tokenizer {
 impl Tokenizer {
     /// The tokenizer described by `f`'s `tokenizer.*` metadata.
     pub fn from_gguf(f: &GgufFile) -> Result<Tokenizer> {
-        // The scores and token types are read where the metadata holds them, not copied.
-        let (data, arrays) = gguf_data::read(f)?;
+        // The scores and token types are read where the file holds them, not copied.
+        let (data, a) = gguf_data::read(f)?;
         Ok(Tokenizer {
-            vocab: Vocab::build_with(&data, &arrays.scores, arrays.token_types)?,
+            vocab: Vocab::build_with(&data, &a.scores, a.scores_in_file, a.token_types)?,
         })
     }
 

@@ -5,7 +5,7 @@ use super::hash::{hash_bytes, hash_pair};
 use super::pretokenize::{settings_for, PreTokenizer};
 use super::table::{IndexTable, Inserted};
 use super::unicode::{cpt_to_byte, decode_one, push_utf8};
-use crate::gguf::StringArray;
+use crate::gguf::{F32View, StringArray};
 use crate::{Error, Result};
 
 /// Token attributes, as llama.cpp's `llama_token_attr` but renumbered to fit a byte (one per
@@ -97,12 +97,22 @@ pub struct SpecialToken {
     pub attr: u8,
 }
 
+/// Where a vocabulary's scores are.
+enum Scores {
+    /// All 0.
+    Zero,
+    Owned(Vec<f32>),
+    /// In the model file, read in place.
+    InFile(F32View),
+}
+
 /// The built vocabulary, immutable after construction.
 ///
 /// Compact by design, as it lives as long as the model: token texts stay in the file
-/// ([`StringArray`]), one byte of attributes per token, scores only for SentencePiece (the
-/// only user), text -> id and merge -> rank as [`IndexTable`]s of 4-byte slots holding no key,
-/// and pieces rendered when asked instead of cached.
+/// ([`StringArray`]), one byte of attributes per token, scores only for SentencePiece (their
+/// only user; read in place from the file when it has them as f32), text -> id and merge ->
+/// rank as [`IndexTable`]s of 4-byte slots holding no key, and pieces rendered when asked
+/// instead of cached.
 pub struct Vocab {
     pub kind: Kind,
     /// `tokenizer.ggml.tokens`.
@@ -111,8 +121,8 @@ pub struct Vocab {
     empty_texts: Vec<(u32, Box<str>)>,
     /// [`attr`] bits per token.
     attrs: Vec<u8>,
-    /// SentencePiece scores per token (empty: all 0, and always for BPE, which ignores them).
-    scores: Vec<f32>,
+    /// SentencePiece scores per token (all 0 for BPE, which ignores them).
+    scores: Scores,
     /// Token text -> id.
     token_to_id: IndexTable,
     /// `tokenizer.ggml.merges` (BPE only).
@@ -218,12 +228,18 @@ const EOG_TEXTS: &[&str] = &[
 impl Vocab {
     /// The vocabulary of `data`, with its own scores and token types.
     pub fn build(data: &VocabData) -> Result<Vocab> {
-        Self::build_with(data, &data.scores, &data.token_types)
+        Self::build_with(data, &data.scores, None, &data.token_types)
     }
 
     /// The vocabulary of `data` with `scores` and `token_types` in place of its fields (which
     /// are ignored): a file's arrays are used where they are, not copied into a `VocabData`.
-    pub fn build_with(data: &VocabData, scores: &[f32], token_types: &[i32]) -> Result<Vocab> {
+    /// `in_file`, when given, holds the same scores in the file, kept instead of a copy.
+    pub fn build_with(
+        data: &VocabData,
+        scores: &[f32],
+        in_file: Option<F32View>,
+        token_types: &[i32],
+    ) -> Result<Vocab> {
         let n = data.tokens.len();
         if n == 0 {
             return Err(err("the vocabulary (tokenizer.ggml.tokens) is empty"));
@@ -328,9 +344,11 @@ impl Vocab {
         }
 
         // Only SentencePiece reads scores.
-        let scores = match kind {
-            Kind::Spm => scores.get(..n).unwrap_or_default().to_vec(),
-            Kind::Bpe(_) => Vec::new(),
+        let scores = match (kind, in_file) {
+            (Kind::Bpe(_), _) => Scores::Zero,
+            _ if scores.is_empty() => Scores::Zero,
+            (Kind::Spm, Some(v)) if v.len() == scores.len() => Scores::InFile(v),
+            (Kind::Spm, _) => Scores::Owned(scores.get(..n).unwrap_or_default().to_vec()),
         };
 
         let (merges, merge_ranks) = match kind {
@@ -568,7 +586,11 @@ impl Vocab {
     }
 
     pub fn score(&self, id: u32) -> f32 {
-        self.scores.get(id as usize).copied().unwrap_or(0.0)
+        match &self.scores {
+            Scores::Zero => 0.0,
+            Scores::Owned(v) => v.get(id as usize).copied().unwrap_or(0.0),
+            Scores::InFile(v) => v.get(id as usize).unwrap_or(0.0),
+        }
     }
 
     pub fn is_eog(&self, id: u32) -> bool {
