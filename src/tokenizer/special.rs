@@ -50,7 +50,7 @@ pub fn partition(vocab: &Vocab, text: &[u8], parse_special: bool) -> Vec<Fragmen
             continue;
         }
         let [b0, b1] = st.head;
-        let occurs = match st.len {
+        let occurs = match st.short_len {
             0 => false,
             1 => singles[usize::from(b0)],
             _ if !singles[usize::from(b0)] || !singles[usize::from(b1)] => false,

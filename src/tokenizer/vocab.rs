@@ -89,8 +89,8 @@ pub enum Kind {
 /// vocabulary never occur: Gemma 3 has thousands).
 pub struct SpecialToken {
     pub id: u32,
-    /// The length of its text.
-    pub len: usize,
+    /// The length of its text, up to 2 (all the filter looks at; 8 bytes per token in all).
+    pub short_len: u8,
     /// Its first two bytes (0 past the end).
     pub head: [u8; 2],
     /// Its attributes.
@@ -531,7 +531,7 @@ impl Vocab {
                 let text = vocab.text_bytes(id);
                 SpecialToken {
                     id,
-                    len: text.len(),
+                    short_len: text.len().min(2) as u8,
                     head: [
                         text.first().copied().unwrap_or(0),
                         text.get(1).copied().unwrap_or(0),
