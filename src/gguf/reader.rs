@@ -339,8 +339,8 @@ fn read_array(c: &mut Cursor<'_>, key: &str, depth: usize) -> Result<Array> {
 
     Ok(match id {
         type_id::STRING => {
-            // The strings stay in the file: only where each one ends is recorded (4 bytes per
-            // string; `n` is bounded by the remaining bytes at 8 per string).
+            // The strings stay in the file, checked here once; the array records where every
+            // 8th one starts (`n` is bounded by the remaining bytes at 8 per string).
             let mut v = StringArrayBuilder::new(Arc::clone(c.storage), c.pos, n);
             for _ in 0..n {
                 c.str_bytes(|| format!("string in array of key '{key}'"))?;
