@@ -5,11 +5,16 @@
 //! asks the caller to compare the candidate's key.
 //!
 //! The bits of a slot that the largest index does not need hold a tag taken from the key's
-//! hash, so most slots of other keys are skipped without looking at their key at all.
+//! hash, so most slots of other keys are skipped without looking at their key at all. The tags
+//! also order each run of slots (Amble and Knuth's ordered hashing): along the walk from any
+//! key's home slot to the key, every tag is at least the key's, so a lookup that meets a
+//! smaller tag can stop there. A miss (most merge lookups of BPE, most pair lookups of
+//! SentencePiece) then costs about as few probes as a hit, instead of a walk to the next empty
+//! slot, 8.5 probes on average at a load of 3/4.
 
 use crate::{Error, Result};
 
-/// A slot that holds nothing. No entry can equal it: see [`IndexTable::entry`].
+/// A slot that holds nothing. No entry can equal it: see [`IndexTable::tag`].
 const EMPTY: u32 = u32::MAX;
 
 /// The table; see the module documentation.
@@ -30,8 +35,8 @@ pub enum Inserted {
 
 impl IndexTable {
     /// A table for up to `n` entries, each index below `n` (`n` fits u32 or is u32::MAX + 1).
-    /// Sized for a load of at most 3/4: linear probing stays short, and the tags make the
-    /// extra probes a few compares of neighbouring words.
+    /// Sized for a load of at most 3/4: runs of occupied slots stay short, and each probe is
+    /// one compare of neighbouring words.
     pub fn new(n: usize) -> Result<IndexTable> {
         let capacity = n
             .checked_add(n / 3)
@@ -80,14 +85,20 @@ impl IndexTable {
         let (tag, mask) = (self.tag(hash), self.index_mask());
         let n = self.slots.len();
         let mut i = self.home(hash);
-        // Bounded by the capacity, though an empty slot always ends the walk before that.
+        // Bounded by the capacity, though an empty slot or a smaller tag always ends the walk
+        // before that.
         for _ in 0..n {
             let e = *self.slots.get(i)?;
             if e == EMPTY {
                 return None;
             }
-            if e & !mask == tag && is_key(e & mask) {
-                return Some(e & mask);
+            let t = e & !mask;
+            if t == tag {
+                if is_key(e & mask) {
+                    return Some(e & mask);
+                }
+            } else if t < tag {
+                return None;
             }
             i += 1;
             if i == n {
@@ -98,7 +109,8 @@ impl IndexTable {
     }
 
     /// Adds `index` under `hash` unless `is_key` accepts an entry already there. `index` must be
-    /// below the `n` the table was made for, and at most `n` entries go in.
+    /// below the `n` the table was made for, and at most `n` entries go in (then there is
+    /// always an empty slot, and inserting cannot fail).
     pub fn insert(
         &mut self,
         hash: u64,
@@ -113,17 +125,28 @@ impl IndexTable {
         }
         let n = self.slots.len();
         let mut i = self.home(hash);
+        // The entry being placed: the new one, then whichever one it displaced (which moves on
+        // along its own walk, the same slots from here on under linear probing).
+        let (mut entry, mut entry_tag) = (tag | index, tag);
+        let mut placed_new = false;
         for _ in 0..n {
             let Some(slot) = self.slots.get_mut(i) else {
                 break;
             };
             let e = *slot;
             if e == EMPTY {
-                *slot = tag | index;
+                *slot = entry;
                 return Ok(Inserted::New);
             }
-            if e & !mask == tag && is_key(e & mask) {
+            let t = e & !mask;
+            // An equal key sits before the first smaller tag on the new key's walk.
+            if !placed_new && t == tag && is_key(e & mask) {
                 return Ok(Inserted::Existing(e & mask));
+            }
+            if t < entry_tag {
+                *slot = entry;
+                (entry, entry_tag) = (e, t);
+                placed_new = true;
             }
             i += 1;
             if i == n {
@@ -161,6 +184,39 @@ mod tests {
             t.find(hash_bytes(b"nope"), |j| keys[j as usize] == "nope"),
             None
         );
+    }
+
+    /// Many keys in few homes and tags, some never inserted, against a plain map.
+    #[test]
+    fn ordered_runs_agree_with_a_map() {
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut rand = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for &n in &[2usize, 10, 300, 5000] {
+            // Hashes drawn from a small set of well-spread values: every home and tag repeats.
+            let spread = |x: u64| (x + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(29);
+            let hashes: Vec<u64> = (0..2 * n)
+                .map(|_| spread(rand() % (n as u64 / 2 + 3)))
+                .collect();
+            let mut t = IndexTable::new(n).unwrap();
+            let inserted = n - n / 4;
+            for i in 0..inserted {
+                let r = t.insert(hashes[i], i as u32, |j| j as usize == i).unwrap();
+                assert_eq!(r, Inserted::New);
+            }
+            for (i, &h) in hashes.iter().enumerate() {
+                // Keys are their position in `hashes`; index i stands for key i below n.
+                let found = t.find(h, |j| j as usize == i);
+                let expected = (i < inserted).then_some(i as u32);
+                assert_eq!(found, expected, "n {n} key {i}");
+            }
+            let again = t.insert(hashes[0], 0, |j| j == 0).unwrap();
+            assert_eq!(again, Inserted::Existing(0));
+        }
     }
 
     #[test]

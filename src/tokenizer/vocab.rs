@@ -792,6 +792,19 @@ mod tests {
     }
 
     #[test]
+    fn spaces_unescaped() {
+        let mut out = Vec::new();
+        unescape_spaces(
+            "\u{2581}a\u{2581}\u{2581}é\u{2580}b\u{2581}".as_bytes(),
+            &mut out,
+        );
+        assert_eq!(out, " a  é\u{2580}b ".as_bytes());
+        out.clear();
+        unescape_spaces(b"\xE2\x96", &mut out);
+        assert_eq!(out, b"\xE2\x96");
+    }
+
+    #[test]
     fn byte_level_decoding() {
         let mut out = Vec::new();
         decode_byte_level("Ġhello\u{10A}".as_bytes(), &mut out);
