@@ -204,8 +204,8 @@ mod tests {
                 .collect();
             let mut t = IndexTable::new(n).unwrap();
             let inserted = n - n / 4;
-            for i in 0..inserted {
-                let r = t.insert(hashes[i], i as u32, |j| j as usize == i).unwrap();
+            for (i, &h) in hashes.iter().enumerate().take(inserted) {
+                let r = t.insert(h, i as u32, |j| j as usize == i).unwrap();
                 assert_eq!(r, Inserted::New);
             }
             for (i, &h) in hashes.iter().enumerate() {
