@@ -68,7 +68,7 @@ pub use chat::{
 };
 pub use conversation::{Conversation, Reply};
 pub use error::{Error, Result};
-pub use gguf::{Array, GgufFile, Metadata, Tensor, TensorInfo, Value};
+pub use gguf::{Array, GgufFile, Metadata, StringArray, Tensor, TensorInfo, Value};
 pub use kv_cache::KvCacheType;
 pub use model::forward::Tracer;
 pub use model::{Model, ModelInfo};

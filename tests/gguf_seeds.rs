@@ -41,7 +41,7 @@ fn seeds() -> Vec<(&'static str, Vec<u8>)> {
 
     let mut nested = Array::U8(vec![1, 2]);
     for _ in 1..tramontane::gguf::MAX_ARRAY_DEPTH {
-        nested = Array::Array(vec![nested, Array::String(vec!["x".into()])]);
+        nested = Array::Array(vec![nested, Array::String(["x"].into_iter().collect())]);
     }
 
     // One row of one block of every known type.

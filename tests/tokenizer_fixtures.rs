@@ -9,7 +9,7 @@ use serde_json::Value;
 use tramontane::tokenizer::{DecodeOptions, EncodeOptions, Tokenizer, VocabData};
 use tramontane::GgufFile;
 
-fn vocab_data(name: &str) -> VocabData {
+fn open(name: &str) -> GgufFile {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("models")
         .join(name);
@@ -18,12 +18,18 @@ fn vocab_data(name: &str) -> VocabData {
         "{} is missing: run scripts/fetch-models",
         path.display()
     );
-    let f = GgufFile::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    VocabData::from_gguf(&f).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    GgufFile::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
+fn vocab_data(name: &str) -> VocabData {
+    VocabData::from_gguf(&open(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+/// The tokenizer as `Tokenizer::from_gguf` builds it (token texts and SentencePiece scores
+/// read in place from the file, which outlives the `GgufFile` here); [`model_for`] builds
+/// through `VocabData`, so the corpora cover both.
 fn model(name: &str) -> Tokenizer {
-    Tokenizer::from_vocab_data(&vocab_data(name)).expect("tokenizer")
+    Tokenizer::from_gguf(&open(name)).expect("tokenizer")
 }
 
 /// The tokenizer a fixture file was made with: its model, with the header's metadata overrides.

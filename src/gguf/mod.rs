@@ -12,14 +12,18 @@
 mod getters;
 mod mmap;
 mod reader;
+mod string_array;
 mod tensor;
 mod value;
+mod view;
 pub mod writer;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 pub use reader::{ALIGNMENT_KEY, DEFAULT_ALIGNMENT, MAGIC, MAX_ARRAY_DEPTH, MAX_DIMS};
+pub use string_array::{Iter as StringArrayIter, StringArray};
 pub use tensor::{Tensor, TensorInfo};
 pub use value::{Array, Metadata, Value};
 pub use writer::{GgufWriter, TensorDataWriter};
@@ -27,10 +31,12 @@ pub use writer::{GgufWriter, TensorDataWriter};
 use crate::{Error, Result};
 use mmap::Storage;
 pub(crate) use mmap::{special_kind, FileId};
+pub(crate) use view::F32View;
 
 /// An open GGUF file: the parsed header, and the tensor bytes left in place.
 pub struct GgufFile {
-    storage: Storage,
+    /// Shared with the [`StringArray`]s of the metadata, which point into it.
+    storage: Arc<Storage>,
     path: Option<PathBuf>,
     /// The opened file's device and inode (files opened from a path, on Unix).
     id: Option<FileId>,
@@ -38,6 +44,8 @@ pub struct GgufFile {
     alignment: u64,
     data_offset: u64,
     metadata: Metadata,
+    /// Where each metadata value starts in the file, in metadata order (for [`F32View`]s).
+    value_offsets: Vec<u64>,
     tensors: Vec<TensorInfo>,
     tensor_index: HashMap<String, usize>,
 }
@@ -77,7 +85,8 @@ impl GgufFile {
     }
 
     fn from_storage(storage: Storage) -> Result<GgufFile> {
-        let h = reader::parse_header(storage.bytes())?;
+        let storage = Arc::new(storage);
+        let h = reader::parse_header(&storage)?;
         Ok(GgufFile {
             storage,
             path: None,
@@ -86,6 +95,7 @@ impl GgufFile {
             alignment: h.alignment,
             data_offset: h.data_offset,
             metadata: h.metadata,
+            value_offsets: h.value_offsets,
             tensors: h.tensors,
             tensor_index: h.tensor_index,
         })
@@ -176,6 +186,17 @@ impl GgufFile {
                 data_len: self.file_len().saturating_sub(self.data_offset),
             })?;
         Ok(Tensor { info, data })
+    }
+
+    /// The f32 array under `key` read in place from the file, if that is what `key` holds.
+    pub(crate) fn f32_view(&self, key: &str) -> Option<F32View> {
+        let Some(Value::Array(Array::F32(v))) = self.metadata.get(key) else {
+            return None;
+        };
+        let offset = *self.value_offsets.get(self.metadata.index_of(key)?)?;
+        // The value is: element type (u32), count (u64), then the elements.
+        let start = usize::try_from(offset).ok()?.checked_add(4 + 8)?;
+        F32View::new(Arc::clone(&self.storage), start, v.len())
     }
 
     /// See [`Metadata::get_u32`].

@@ -8,9 +8,12 @@
 //! where a string is `len u64 | bytes` and an array is `elem type u32 | count u64 | elements`.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use tramontane_kernels::{GgmlType, TypeId};
 
+use super::mmap::Storage;
+use super::string_array::StringArrayBuilder;
 use super::tensor::TensorInfo;
 use super::value::{type_id, type_name_of_id, Array, Metadata, Value};
 use crate::{Error, Result};
@@ -37,14 +40,22 @@ pub(crate) struct Header {
     pub alignment: u64,
     pub data_offset: u64,
     pub metadata: Metadata,
+    /// Where each metadata value starts in the file, in metadata order.
+    pub value_offsets: Vec<u64>,
     pub tensors: Vec<TensorInfo>,
     pub tensor_index: HashMap<String, usize>,
 }
 
-/// Parses and validates the header of the GGUF file `buf` (the whole file: tensor bounds are
-/// checked against its length).
-pub(crate) fn parse_header(buf: &[u8]) -> Result<Header> {
-    let mut c = Cursor { buf, pos: 0 };
+/// Parses and validates the header of the GGUF file in `storage` (the whole file: tensor bounds
+/// are checked against its length). String arrays in the metadata keep a reference to
+/// `storage` and point into it.
+pub(crate) fn parse_header(storage: &Arc<Storage>) -> Result<Header> {
+    let buf = storage.bytes();
+    let mut c = Cursor {
+        buf,
+        pos: 0,
+        storage,
+    };
 
     let magic_len = buf.len().min(4);
     if buf.get(..magic_len) != MAGIC.get(..magic_len) {
@@ -73,11 +84,13 @@ pub(crate) fn parse_header(buf: &[u8]) -> Result<Header> {
     c.check_count(n_tensors, MIN_TENSOR_INFO_BYTES, || "tensors".into())?;
 
     let mut metadata = Metadata::new();
+    let mut value_offsets = Vec::new();
     for _ in 0..n_kv {
         let key_offset = c.offset();
         let key = c.string(|| "metadata key".into())?;
         let id_offset = c.offset();
         let id = c.u32(|| format!("value type of key '{key}'"))?;
+        value_offsets.push(c.offset());
         let value = read_value(&mut c, &key, id, id_offset, 1)?;
         metadata
             .insert_new(key, value)
@@ -130,6 +143,7 @@ pub(crate) fn parse_header(buf: &[u8]) -> Result<Header> {
         alignment,
         data_offset,
         metadata,
+        value_offsets,
         tensors,
         tensor_index,
     })
@@ -325,11 +339,14 @@ fn read_array(c: &mut Cursor<'_>, key: &str, depth: usize) -> Result<Array> {
 
     Ok(match id {
         type_id::STRING => {
-            let mut v = Vec::with_capacity(n);
+            // The strings stay in the file, checked here once; the array records where every
+            // 8th one starts (`n` is bounded by the remaining bytes at 8 per string).
+            let mut v = StringArrayBuilder::new(Arc::clone(c.storage), c.pos, n);
             for _ in 0..n {
-                v.push(c.string(|| format!("string in array of key '{key}'"))?);
+                c.str_bytes(|| format!("string in array of key '{key}'"))?;
+                v.push_end(c.pos);
             }
-            Array::String(v)
+            Array::String(v.finish())
         }
         type_id::ARRAY => {
             // No reservation here: nested arrays each bound their count by the same remaining
@@ -365,6 +382,8 @@ fn read_array(c: &mut Cursor<'_>, key: &str, depth: usize) -> Result<Array> {
 struct Cursor<'a> {
     buf: &'a [u8],
     pos: usize,
+    /// What `buf` is the bytes of, for the string arrays that point into it.
+    storage: &'a Arc<Storage>,
 }
 
 impl<'a> Cursor<'a> {
@@ -413,6 +432,11 @@ impl<'a> Cursor<'a> {
 
     /// A GGUF string: u64 length, then that many bytes of UTF-8.
     fn string(&mut self, what: impl Fn() -> String) -> Result<String> {
+        self.str_bytes(what).map(str::to_owned)
+    }
+
+    /// A GGUF string, checked and left in place.
+    fn str_bytes(&mut self, what: impl Fn() -> String) -> Result<&'a str> {
         let len_offset = self.offset();
         let len = self.u64(&what)?;
         if len > self.remaining() {
@@ -426,7 +450,7 @@ impl<'a> Cursor<'a> {
         let bytes_offset = self.offset();
         let bytes = self.take(len, &what)?;
         match std::str::from_utf8(bytes) {
-            Ok(s) => Ok(s.to_owned()),
+            Ok(s) => Ok(s),
             Err(_) => Err(Error::InvalidUtf8 {
                 what: what(),
                 offset: bytes_offset,

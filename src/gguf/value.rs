@@ -2,6 +2,8 @@
 
 use std::collections::HashMap;
 
+use super::string_array::StringArray;
+
 /// On-disk ids of the GGUF value types.
 pub(crate) mod type_id {
     pub const U8: u32 = 0;
@@ -58,7 +60,8 @@ pub enum Value {
 }
 
 /// A metadata array: one typed vector per element type, so that big arrays (a tokenizer's
-/// vocabulary, scores, merges) cost one allocation per element at most.
+/// vocabulary, scores, merges) cost one allocation each; strings stay where the file has them
+/// ([`StringArray`]).
 #[derive(Clone, Debug, PartialEq)]
 pub enum Array {
     U8(Vec<u8>),
@@ -72,7 +75,7 @@ pub enum Array {
     F32(Vec<f32>),
     F64(Vec<f64>),
     Bool(Vec<bool>),
-    String(Vec<String>),
+    String(StringArray),
     Array(Vec<Array>),
 }
 
@@ -261,13 +264,13 @@ impl Array {
             Array::F32(v) => Value::F32(*v.get(i)?),
             Array::F64(v) => Value::F64(*v.get(i)?),
             Array::Bool(v) => Value::Bool(*v.get(i)?),
-            Array::String(v) => Value::String(v.get(i)?.clone()),
+            Array::String(v) => Value::String(v.get(i)?.to_string()),
             Array::Array(v) => Value::Array(v.get(i)?.clone()),
         })
     }
 
     /// The strings, if this is an array of strings.
-    pub fn as_strings(&self) -> Option<&[String]> {
+    pub fn as_strings(&self) -> Option<&StringArray> {
         match self {
             Array::String(v) => Some(v),
             _ => None,
@@ -320,6 +323,11 @@ impl Metadata {
         self.index.insert(key.clone(), self.entries.len());
         self.entries.push((key, value));
         Ok(())
+    }
+
+    /// The position of `key` in file order, if present.
+    pub(crate) fn index_of(&self, key: &str) -> Option<usize> {
+        self.index.get(key).copied()
     }
 
     /// The value of `key`, if present.

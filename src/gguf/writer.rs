@@ -359,11 +359,8 @@ fn put_array(b: &mut Vec<u8>, a: &Array) {
         Array::F32(v) => each_le!(v),
         Array::F64(v) => each_le!(v),
         Array::Bool(v) => b.extend(v.iter().map(|&x| u8::from(x))),
-        Array::String(v) => {
-            for s in v {
-                put_str(b, s);
-            }
-        }
+        // Kept in GGUF's own layout (`len u64 | bytes` per string): copied as it is.
+        Array::String(v) => b.extend_from_slice(v.gguf_bytes()),
         Array::Array(v) => {
             for x in v {
                 put_array(b, x);

@@ -46,7 +46,6 @@ pub fn tokenize(vocab: &Vocab, pre: PreTokenizer, text: &[u8], out: &mut Vec<u32
     let cpts = cpts_from_utf8(text);
     let mut word = Vec::new();
     let mut utf8 = Vec::with_capacity(4);
-    let mut scratch = Vec::new();
     let mut pos = 0;
     for len in pre.split(&cpts) {
         // The word's UTF-8 bytes, each replaced by its printable stand-in.
@@ -59,11 +58,11 @@ pub fn tokenize(vocab: &Vocab, pre: PreTokenizer, text: &[u8], out: &mut Vec<u32
             }
         }
         pos += len;
-        tokenize_word(vocab, &word, &mut scratch, out);
+        tokenize_word(vocab, &word, out);
     }
 }
 
-fn tokenize_word(vocab: &Vocab, word: &[u8], key: &mut Vec<u8>, out: &mut Vec<u32>) {
+fn tokenize_word(vocab: &Vocab, word: &[u8], out: &mut Vec<u32>) {
     if vocab.ignore_merges {
         if let Some(id) = vocab.id_of_bytes(word) {
             out.push(id);
@@ -74,10 +73,10 @@ fn tokenize_word(vocab: &Vocab, word: &[u8], key: &mut Vec<u8>, out: &mut Vec<u3
     let mut symbols = split_chars(word);
 
     let mut queue = BinaryHeap::new();
-    let mut try_add = |symbols: &[Symbol],
-                       queue: &mut BinaryHeap<Bigram>,
-                       left: Option<usize>,
-                       right: Option<usize>| {
+    let try_add = |symbols: &[Symbol],
+                   queue: &mut BinaryHeap<Bigram>,
+                   left: Option<usize>,
+                   right: Option<usize>| {
         let (Some(l), Some(r)) = (left, right) else {
             return;
         };
@@ -90,11 +89,7 @@ fn tokenize_word(vocab: &Vocab, word: &[u8], key: &mut Vec<u8>, out: &mut Vec<u3
         ) else {
             return;
         };
-        key.clear();
-        key.extend_from_slice(lt);
-        key.push(b' ');
-        key.extend_from_slice(rt);
-        if let Some(&rank) = vocab.merge_ranks.get(key.as_slice()) {
+        if let Some(rank) = vocab.merge_rank(lt, rt) {
             queue.push(Bigram {
                 rank,
                 left: l,

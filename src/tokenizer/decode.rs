@@ -3,14 +3,17 @@
 use super::vocab::{attr, Vocab};
 use crate::{Error, Result};
 
-/// The piece of `id`: special (control / unknown) tokens render as their text only when
-/// `render_special`; user-defined tokens always do. None for an id out of range.
-pub fn piece(vocab: &Vocab, id: u32, render_special: bool) -> Option<&[u8]> {
-    let p = vocab.piece(id)?;
-    if !render_special && vocab.attr(id) & (attr::UNKNOWN | attr::CONTROL) != 0 {
-        return Some(&[]);
+/// Appends the piece of `id`: special (control / unknown) tokens render as their text only
+/// when `render_special`; user-defined tokens always do. None (and nothing appended) for an id
+/// out of range.
+pub fn write_piece(vocab: &Vocab, id: u32, render_special: bool, out: &mut Vec<u8>) -> Option<()> {
+    if id as usize >= vocab.n_tokens() {
+        return None;
     }
-    Some(p)
+    if render_special || vocab.attr(id) & (attr::UNKNOWN | attr::CONTROL) == 0 {
+        vocab.push_piece(id, out);
+    }
+    Some(())
 }
 
 /// The error for an id outside the vocabulary.
@@ -55,12 +58,11 @@ pub fn push_piece(
     strip_space: bool,
     out: &mut Vec<u8>,
 ) -> Result<()> {
-    let p = piece(vocab, id, render_special).ok_or_else(|| bad_id(vocab, id))?;
-    let p = match p {
-        [b' ', rest @ ..] if strip_space => rest,
-        _ => p,
-    };
-    out.extend_from_slice(p);
+    let start = out.len();
+    write_piece(vocab, id, render_special, out).ok_or_else(|| bad_id(vocab, id))?;
+    if strip_space && out.get(start) == Some(&b' ') {
+        out.remove(start);
+    }
     Ok(())
 }
 

@@ -58,3 +58,21 @@ impl Hasher for FxHasher {
 
 /// A HashMap with [`FxHasher`].
 pub type FxHashMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
+
+/// The hash of a token text, for [`IndexTable`](super::table::IndexTable).
+pub fn hash_bytes(bytes: &[u8]) -> u64 {
+    let mut h = FxHasher::default();
+    h.write(bytes);
+    h.finish()
+}
+
+/// The hash of a merge's (left, right) pair, computed from the two halves so that a lookup
+/// needs no "left right" key built for it.
+pub fn hash_pair(left: &[u8], right: &[u8]) -> u64 {
+    let mut h = FxHasher::default();
+    h.write(left);
+    // The length keeps ("ab", "c") and ("a", "bc") apart when their words happen to collide.
+    h.write_usize(left.len());
+    h.write(right);
+    h.finish()
+}

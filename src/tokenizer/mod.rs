@@ -34,6 +34,7 @@ mod special;
 mod spm;
 mod stream;
 mod symbols;
+mod table;
 mod unicode;
 mod unicode_tables;
 mod vocab;
@@ -101,7 +102,11 @@ impl std::fmt::Debug for Tokenizer {
 impl Tokenizer {
     /// The tokenizer described by `f`'s `tokenizer.*` metadata.
     pub fn from_gguf(f: &GgufFile) -> Result<Tokenizer> {
-        Self::from_vocab_data(&VocabData::from_gguf(f)?)
+        // The scores and token types are read where the file holds them, not copied.
+        let (data, a) = gguf_data::read(f)?;
+        Ok(Tokenizer {
+            vocab: Vocab::build_with(&data, &a.scores, a.scores_in_file, a.token_types)?,
+        })
     }
 
     /// The tokenizer described by plain metadata values.
@@ -178,7 +183,9 @@ impl Tokenizer {
     /// one token. Control and unknown tokens are empty unless `render_special`. An id outside
     /// the vocabulary gives an empty piece ([`decode`](Self::decode) reports it as an error).
     pub fn token_to_piece(&self, id: u32, render_special: bool) -> Vec<u8> {
-        decode::piece(&self.vocab, id, render_special).map_or_else(Vec::new, <[u8]>::to_vec)
+        let mut out = Vec::new();
+        decode::write_piece(&self.vocab, id, render_special, &mut out);
+        out
     }
 
     /// `llama_detokenize(vocab, ids, remove_special, unparse_special)` as text. Bytes that are
@@ -258,7 +265,7 @@ impl Tokenizer {
 
     /// The stored text of token `id` (SentencePiece `▁`, byte-level `Ġ` forms as in the file).
     pub fn token_text(&self, id: u32) -> Option<&str> {
-        self.vocab.tokens.get(id as usize).map(|t| &*t.text)
+        self.vocab.text(id)
     }
 
     /// Whether detokenizing drops one leading space from the first piece (a SentencePiece

@@ -44,31 +44,30 @@ pub fn partition(vocab: &Vocab, text: &[u8], parse_special: bool) -> Vec<Fragmen
     }
     let mut pair_positions: FxHashMap<[u8; 2], Vec<usize>> = FxHashMap::default();
 
-    for &id in &vocab.special_cache {
-        let a = vocab.attr(id);
+    for st in &vocab.special_cache {
+        let (id, a) = (st.id, st.attr);
         if !parse_special && a & (attr::CONTROL | attr::UNKNOWN) != 0 {
             continue;
         }
-        let tok = vocab.text(id).as_bytes();
-        let occurs = match tok {
-            [] => false,
-            [b] => singles[usize::from(*b)],
-            [b0, b1, ..] => {
-                if !singles[usize::from(*b0)] || !singles[usize::from(*b1)] {
-                    false
-                } else {
-                    let positions = pair_positions
-                        .entry([*b0, *b1])
-                        .or_insert_with(|| pair_starts(text, *b0, *b1));
-                    positions
-                        .iter()
-                        .any(|&p| text.get(p..p + tok.len()) == Some(tok))
-                }
+        let [b0, b1] = st.head;
+        let occurs = match st.short_len {
+            0 => false,
+            1 => singles[usize::from(b0)],
+            _ if !singles[usize::from(b0)] || !singles[usize::from(b1)] => false,
+            _ => {
+                let tok = vocab.text_bytes(id);
+                let positions = pair_positions
+                    .entry([b0, b1])
+                    .or_insert_with(|| pair_starts(text, b0, b1));
+                positions
+                    .iter()
+                    .any(|&p| text.get(p..p + tok.len()) == Some(tok))
             }
         };
         if !occurs {
             continue;
         }
+        let tok = vocab.text_bytes(id);
         if !frags.iter().any(|f| matches!(f, Fragment::Text { .. })) {
             break;
         }
@@ -86,7 +85,7 @@ fn pair_starts(text: &[u8], b0: u8, b1: u8) -> Vec<usize> {
         .collect()
 }
 
-fn split_at_token(frags: &[Fragment], text: &[u8], tok: &[u8], id: u32, a: u32) -> Vec<Fragment> {
+fn split_at_token(frags: &[Fragment], text: &[u8], tok: &[u8], id: u32, a: u8) -> Vec<Fragment> {
     let mut out = Vec::with_capacity(frags.len() + 2);
     for &f in frags {
         let Fragment::Text { mut start, end } = f else {

@@ -102,7 +102,7 @@ pub fn cpts_from_utf8(bytes: &[u8]) -> Vec<u32> {
 }
 
 /// One code point at `offset` and its byte length, or None where llama.cpp throws.
-fn decode_one(b: &[u8], offset: usize) -> Option<(u32, usize)> {
+pub fn decode_one(b: &[u8], offset: usize) -> Option<(u32, usize)> {
     let b0 = u32::from(*b.get(offset)?);
     let cont = |k: usize| -> Option<u32> {
         let c = *b.get(offset + k)?;

@@ -1,22 +1,26 @@
 //! The vocabulary: tokens, their attributes, special ids and the settings llama.cpp derives
 //! from the metadata (src/llama-vocab.cpp `llama_vocab::impl::load`).
 
-use super::hash::FxHashMap;
+use super::hash::{hash_bytes, hash_pair};
 use super::pretokenize::{settings_for, PreTokenizer};
-use super::unicode::{cpt_to_byte, cpts_from_utf8, push_utf8};
+use super::table::{IndexTable, Inserted};
+use super::unicode::{cpt_to_byte, decode_one, push_utf8};
+use crate::gguf::{F32View, StringArray};
 use crate::{Error, Result};
 
-/// Token attribute bits, as llama.cpp's `llama_token_attr`.
+/// Token attributes, as llama.cpp's `llama_token_attr` but renumbered to fit a byte (one per
+/// token is stored): the flags are the same, LSTRIP and RSTRIP sit at bits 6 and 7 instead of
+/// 7 and 8 (llama.cpp's bit 6, SINGLE_WORD, is never set from a GGUF file).
 pub mod attr {
-    pub const UNDEFINED: u32 = 0;
-    pub const UNKNOWN: u32 = 1 << 0;
-    pub const UNUSED: u32 = 1 << 1;
-    pub const NORMAL: u32 = 1 << 2;
-    pub const CONTROL: u32 = 1 << 3;
-    pub const USER_DEFINED: u32 = 1 << 4;
-    pub const BYTE: u32 = 1 << 5;
-    pub const LSTRIP: u32 = 1 << 7;
-    pub const RSTRIP: u32 = 1 << 8;
+    pub const UNDEFINED: u8 = 0;
+    pub const UNKNOWN: u8 = 1 << 0;
+    pub const UNUSED: u8 = 1 << 1;
+    pub const NORMAL: u8 = 1 << 2;
+    pub const CONTROL: u8 = 1 << 3;
+    pub const USER_DEFINED: u8 = 1 << 4;
+    pub const BYTE: u8 = 1 << 5;
+    pub const LSTRIP: u8 = 1 << 6;
+    pub const RSTRIP: u8 = 1 << 7;
 }
 
 /// Special token ids as the metadata gives them (`tokenizer.ggml.*_token_id`); None when absent.
@@ -46,14 +50,15 @@ pub struct VocabData {
     pub model: String,
     /// `tokenizer.ggml.pre`: the pre-tokenizer of a gpt2 vocabulary.
     pub pre: Option<String>,
-    /// `tokenizer.ggml.tokens`.
-    pub tokens: Vec<String>,
+    /// `tokenizer.ggml.tokens` (read from a file: shared with it, not copied).
+    pub tokens: StringArray,
     /// `tokenizer.ggml.scores` (empty: all 0).
     pub scores: Vec<f32>,
     /// `tokenizer.ggml.token_type` (empty: all normal).
     pub token_types: Vec<i32>,
-    /// `tokenizer.ggml.merges` ("left right", rank = index).
-    pub merges: Vec<String>,
+    /// `tokenizer.ggml.merges` ("left right", rank = index; shared with the file like
+    /// `tokens`).
+    pub merges: StringArray,
     /// `tokenizer.ggml.*_token_id`.
     pub special: SpecialIds,
     /// `tokenizer.ggml.add_bos_token`.
@@ -79,19 +84,51 @@ pub enum Kind {
     Bpe(PreTokenizer),
 }
 
-pub struct TokenData {
-    pub text: Box<str>,
-    pub score: f32,
-    pub attr: u32,
+/// A token that [`special::partition`](super::special::partition) looks for in the text, with
+/// what it needs to skip the token without reading its text (most special tokens of a big
+/// vocabulary never occur: Gemma 3 has thousands).
+pub struct SpecialToken {
+    pub id: u32,
+    /// The length of its text, up to 2 (all the filter looks at; 8 bytes per token in all).
+    pub short_len: u8,
+    /// Its first two bytes (0 past the end).
+    pub head: [u8; 2],
+    /// Its attributes.
+    pub attr: u8,
+}
+
+/// Where a vocabulary's scores are.
+enum Scores {
+    /// All 0.
+    Zero,
+    Owned(Vec<f32>),
+    /// In the model file, read in place.
+    InFile(F32View),
 }
 
 /// The built vocabulary, immutable after construction.
+///
+/// Compact by design, as it lives as long as the model: token texts stay in the file
+/// ([`StringArray`]), one byte of attributes per token, scores only for SentencePiece (their
+/// only user; read in place from the file when it has them as f32), text -> id and merge ->
+/// rank as [`IndexTable`]s of 4-byte slots holding no key, and pieces rendered when asked
+/// instead of cached.
 pub struct Vocab {
     pub kind: Kind,
-    pub tokens: Vec<TokenData>,
-    pub token_to_id: FxHashMap<Box<[u8]>, u32>,
-    /// BPE merge ranks keyed by "left right" (the merge line), first occurrence wins.
-    pub merge_ranks: FxHashMap<Box<[u8]>, u32>,
+    /// `tokenizer.ggml.tokens`.
+    texts: StringArray,
+    /// What llama.cpp calls the tokens whose text is empty (`[EMPTY_<id>]`), by ascending id.
+    empty_texts: Vec<(u32, Box<str>)>,
+    /// [`attr`] bits per token.
+    attrs: Vec<u8>,
+    /// SentencePiece scores per token (all 0 for BPE, which ignores them).
+    scores: Scores,
+    /// Token text -> id.
+    token_to_id: IndexTable,
+    /// `tokenizer.ggml.merges` (BPE only).
+    merges: StringArray,
+    /// BPE (left, right) -> rank, the index of the merge line; the first occurrence wins.
+    merge_ranks: IndexTable,
     pub special: SpecialIds,
     pub add_bos: bool,
     pub add_eos: bool,
@@ -100,13 +137,9 @@ pub struct Vocab {
     pub ignore_merges: bool,
     /// End-of-generation ids, ascending.
     pub eog: Vec<u32>,
-    /// Tokens matched in the text before tokenizing (control, user-defined, unknown), longest
-    /// first.
-    pub special_cache: Vec<u32>,
-    /// `token_to_piece(id, special = true)` of every token, concatenated.
-    piece_bytes: Vec<u8>,
-    /// Start of each token's piece in `piece_bytes`, plus the end.
-    piece_offsets: Vec<usize>,
+    /// Tokens matched in the raw text before tokenizing (control, user-defined, unknown),
+    /// longest first.
+    pub special_cache: Vec<SpecialToken>,
     pub chat_template: Option<String>,
 }
 
@@ -193,7 +226,20 @@ const EOG_TEXTS: &[&str] = &[
 ];
 
 impl Vocab {
+    /// The vocabulary of `data`, with its own scores and token types.
     pub fn build(data: &VocabData) -> Result<Vocab> {
+        Self::build_with(data, &data.scores, None, &data.token_types)
+    }
+
+    /// The vocabulary of `data` with `scores` and `token_types` in place of its fields (which
+    /// are ignored): a file's arrays are used where they are, not copied into a `VocabData`.
+    /// `in_file`, when given, holds the same scores in the file, kept instead of a copy.
+    pub fn build_with(
+        data: &VocabData,
+        scores: &[f32],
+        in_file: Option<F32View>,
+        token_types: &[i32],
+    ) -> Result<Vocab> {
         let n = data.tokens.len();
         if n == 0 {
             return Err(err("the vocabulary (tokenizer.ggml.tokens) is empty"));
@@ -253,32 +299,27 @@ impl Vocab {
             add_space_prefix = v;
         }
 
-        if !data.scores.is_empty() && data.scores.len() < n {
-            return Err(err(format!("{} scores for {n} tokens", data.scores.len())));
+        if !scores.is_empty() && scores.len() < n {
+            return Err(err(format!("{} scores for {n} tokens", scores.len())));
         }
-        if !data.token_types.is_empty() && data.token_types.len() < n {
+        if !token_types.is_empty() && token_types.len() < n {
             return Err(err(format!(
                 "{} token types for {n} tokens",
-                data.token_types.len()
+                token_types.len()
             )));
         }
 
-        let mut tokens = Vec::with_capacity(n);
-        let mut token_to_id = FxHashMap::default();
-        token_to_id.reserve(n);
-        for (i, text) in data.tokens.iter().enumerate() {
-            let text: Box<str> = if text.is_empty() {
-                format!("[EMPTY_{i}]").into()
-            } else {
-                text.as_str().into()
-            };
-            let id = i as u32; // i < n <= u32::MAX
-            if let Some(prev) = token_to_id.insert(Box::<[u8]>::from(text.as_bytes()), id) {
-                return Err(err(format!(
-                    "duplicate token in vocabulary: '{text}' has ids {prev} and {id}"
-                )));
+        let texts = data.tokens.clone();
+        let mut empty_texts = Vec::new();
+        let mut attrs = Vec::new();
+        attrs
+            .try_reserve_exact(n)
+            .map_err(|_| out_of_memory("token attributes", n))?;
+        for i in 0..n {
+            if texts.get_bytes(i).is_some_and(<[u8]>::is_empty) {
+                empty_texts.push((i as u32, format!("[EMPTY_{i}]").into_boxed_str()));
             }
-            let attr = match data.token_types.get(i) {
+            attrs.push(match token_types.get(i) {
                 None => attr::NORMAL,
                 Some(1) => attr::NORMAL,
                 Some(2) => attr::UNKNOWN,
@@ -287,25 +328,50 @@ impl Vocab {
                 Some(5) => attr::UNUSED,
                 Some(6) => attr::BYTE,
                 Some(_) => attr::UNDEFINED,
-            };
-            let score = data.scores.get(i).copied().unwrap_or(0.0);
-            tokens.push(TokenData { text, score, attr });
+            });
         }
 
-        let mut merge_ranks = FxHashMap::default();
-        if matches!(kind, Kind::Bpe(_)) {
-            merge_ranks.reserve(data.merges.len());
-            for (rank, line) in data.merges.iter().enumerate() {
-                // llama.cpp splits at the first space after the first byte; a line without one
-                // becomes the pair ("", ""), which no lookup can produce.
-                let key: &[u8] = match line.as_bytes().iter().skip(1).position(|&b| b == b' ') {
-                    Some(_) => line.as_bytes(),
-                    None => b" ",
-                };
-                let rank = u32::try_from(rank).map_err(|_| err("more than u32::MAX merges"))?;
-                merge_ranks.entry(Box::<[u8]>::from(key)).or_insert(rank);
+        let mut token_to_id = IndexTable::new(n)?;
+        for id in 0..n_u32 {
+            let text = text_of(&texts, &empty_texts, id);
+            let is_key = |j| text_of(&texts, &empty_texts, j) == text;
+            if let Inserted::Existing(prev) = token_to_id.insert(hash_bytes(text), id, is_key)? {
+                return Err(err(format!(
+                    "duplicate token in vocabulary: '{}' has ids {prev} and {id}",
+                    String::from_utf8_lossy(text)
+                )));
             }
         }
+
+        // Only SentencePiece reads scores.
+        let scores = match (kind, in_file) {
+            (Kind::Bpe(_), _) => Scores::Zero,
+            _ if scores.is_empty() => Scores::Zero,
+            (Kind::Spm, Some(v)) if v.len() == scores.len() => Scores::InFile(v),
+            (Kind::Spm, _) => Scores::Owned(scores.get(..n).unwrap_or_default().to_vec()),
+        };
+
+        let (merges, merge_ranks) = match kind {
+            Kind::Bpe(_) => {
+                let merges = data.merges.clone();
+                let n_merges =
+                    u32::try_from(merges.len()).map_err(|_| err("more than u32::MAX merges"))?;
+                let mut ranks = IndexTable::new(merges.len())?;
+                for rank in 0..n_merges {
+                    let line = merges.get_bytes(rank as usize).unwrap_or_default();
+                    // A line without a space after its first byte is the pair ("", ""), which
+                    // no lookup can produce: left out.
+                    let Some((left, right)) = split_merge(line) else {
+                        continue;
+                    };
+                    // Equal pairs are equal lines; the first one keeps its rank.
+                    let is_key = |j: u32| merges.get_bytes(j as usize) == Some(line);
+                    ranks.insert(hash_pair(left, right), rank, is_key)?;
+                }
+                (merges, ranks)
+            }
+            Kind::Spm => (StringArray::new(), IndexTable::new(0)?),
+        };
 
         // Special ids: per-type defaults (dropped when out of range), then metadata (ignored
         // when out of range, like llama.cpp, which warns and keeps the default).
@@ -351,8 +417,12 @@ impl Vocab {
 
         let mut vocab = Vocab {
             kind,
-            tokens,
+            texts,
+            empty_texts,
+            attrs,
+            scores,
             token_to_id,
+            merges,
             merge_ranks,
             special: SpecialIds::default(),
             add_bos,
@@ -362,8 +432,6 @@ impl Vocab {
             ignore_merges,
             eog: Vec::new(),
             special_cache: Vec::new(),
-            piece_bytes: Vec::new(),
-            piece_offsets: Vec::new(),
             chat_template: data.chat_template.clone(),
         };
 
@@ -391,9 +459,9 @@ impl Vocab {
         }
 
         // Control tokens whose text says "unused" are unused.
-        for t in &mut vocab.tokens {
-            if t.attr & attr::CONTROL != 0 && t.text.contains("unused") {
-                t.attr |= attr::UNUSED;
+        for id in 0..n_u32 {
+            if vocab.attr(id) & attr::CONTROL != 0 && contains(vocab.text_bytes(id), b"unused") {
+                vocab.add_attr(id, attr::UNUSED);
             }
         }
 
@@ -455,93 +523,119 @@ impl Vocab {
                 vocab.attr(id) & (attr::CONTROL | attr::USER_DEFINED | attr::UNKNOWN) != 0
             })
             .collect();
-        cache.sort_by_key(|&id| std::cmp::Reverse(vocab.text(id).len()));
-        vocab.special_cache = cache;
-
-        vocab.build_piece_cache();
-        vocab.apply_model_attrs(data);
+        cache.sort_by_key(|&id| std::cmp::Reverse(vocab.text_bytes(id).len()));
+        vocab.apply_model_attrs(data, &cache);
+        vocab.special_cache = cache
+            .into_iter()
+            .map(|id| {
+                let text = vocab.text_bytes(id);
+                SpecialToken {
+                    id,
+                    short_len: text.len().min(2) as u8,
+                    head: [
+                        text.first().copied().unwrap_or(0),
+                        text.get(1).copied().unwrap_or(0),
+                    ],
+                    attr: vocab.attr(id),
+                }
+            })
+            .collect();
         Ok(vocab)
     }
 
     pub fn n_tokens(&self) -> usize {
-        self.tokens.len()
+        self.texts.len()
     }
 
     pub fn id_of(&self, text: &str) -> Option<u32> {
-        self.token_to_id.get(text.as_bytes()).copied()
+        self.id_of_bytes(text.as_bytes())
     }
 
     pub fn id_of_bytes(&self, text: &[u8]) -> Option<u32> {
-        self.token_to_id.get(text).copied()
+        self.token_to_id
+            .find(hash_bytes(text), |id| self.text_bytes(id) == text)
     }
 
-    pub fn attr(&self, id: u32) -> u32 {
-        self.tokens
+    /// The rank of the BPE merge of `left` and `right` (llama.cpp's `find_bpe_rank`).
+    pub fn merge_rank(&self, left: &[u8], right: &[u8]) -> Option<u32> {
+        self.merge_ranks.find(hash_pair(left, right), |rank| {
+            let line = self.merges.get_bytes(rank as usize).unwrap_or_default();
+            split_merge(line) == Some((left, right))
+        })
+    }
+
+    pub fn attr(&self, id: u32) -> u8 {
+        self.attrs
             .get(id as usize)
-            .map_or(attr::UNDEFINED, |t| t.attr)
+            .copied()
+            .unwrap_or(attr::UNDEFINED)
     }
 
-    pub fn text(&self, id: u32) -> &str {
-        self.tokens.get(id as usize).map_or("", |t| &t.text)
+    /// The text of token `id` as llama.cpp has it (empty texts become `[EMPTY_<id>]`); empty
+    /// for an id out of range.
+    pub fn text_bytes(&self, id: u32) -> &[u8] {
+        text_of(&self.texts, &self.empty_texts, id)
+    }
+
+    /// [`text_bytes`](Self::text_bytes) as text; None for an id out of range.
+    pub fn text(&self, id: u32) -> Option<&str> {
+        if id as usize >= self.n_tokens() {
+            return None;
+        }
+        std::str::from_utf8(self.text_bytes(id)).ok()
     }
 
     pub fn score(&self, id: u32) -> f32 {
-        self.tokens.get(id as usize).map_or(0.0, |t| t.score)
+        match &self.scores {
+            Scores::Zero => 0.0,
+            Scores::Owned(v) => v.get(id as usize).copied().unwrap_or(0.0),
+            Scores::InFile(v) => v.get(id as usize).unwrap_or(0.0),
+        }
     }
 
     pub fn is_eog(&self, id: u32) -> bool {
         self.eog.binary_search(&id).is_ok()
     }
 
-    fn add_attr(&mut self, id: u32, a: u32) {
-        if let Some(t) = self.tokens.get_mut(id as usize) {
-            t.attr |= a;
+    fn add_attr(&mut self, id: u32, a: u8) {
+        if let Some(t) = self.attrs.get_mut(id as usize) {
+            *t |= a;
         }
     }
 
-    fn set_attr(&mut self, id: u32, a: u32) {
-        if let Some(t) = self.tokens.get_mut(id as usize) {
-            t.attr = a;
+    fn set_attr(&mut self, id: u32, a: u8) {
+        if let Some(t) = self.attrs.get_mut(id as usize) {
+            *t = a;
         }
     }
 
-    /// The piece of `id` with special tokens rendered; None for an id out of range.
-    pub fn piece(&self, id: u32) -> Option<&[u8]> {
-        let i = id as usize;
-        let start = *self.piece_offsets.get(i)?;
-        let end = *self.piece_offsets.get(i + 1)?;
-        self.piece_bytes.get(start..end)
-    }
-
-    fn build_piece_cache(&mut self) {
-        let mut bytes = Vec::new();
-        let mut offsets = Vec::with_capacity(self.tokens.len() + 1);
-        for t in &self.tokens {
-            offsets.push(bytes.len());
-            self.render_piece(t, &mut bytes);
+    fn clear_attr(&mut self, id: u32, a: u8) {
+        if let Some(t) = self.attrs.get_mut(id as usize) {
+            *t &= !a;
         }
-        offsets.push(bytes.len());
-        self.piece_bytes = bytes;
-        self.piece_offsets = offsets;
     }
 
-    /// llama.cpp's `token_to_piece(id, special = true)` (without lstrip).
-    fn render_piece(&self, t: &TokenData, out: &mut Vec<u8>) {
-        if t.attr & (attr::UNKNOWN | attr::CONTROL | attr::USER_DEFINED) != 0 {
-            out.extend_from_slice(t.text.as_bytes());
-        } else if t.attr & attr::NORMAL != 0 {
+    /// Appends llama.cpp's `token_to_piece(id, special = true)` (without lstrip): rendered
+    /// here each time rather than cached for every token, as decoding is a few tokens at a time
+    /// and a cache costs as much memory as the texts themselves. Nothing for an id out of range.
+    pub fn push_piece(&self, id: u32, out: &mut Vec<u8>) {
+        let a = self.attr(id);
+        let text = self.text_bytes(id);
+        if a & (attr::UNKNOWN | attr::CONTROL | attr::USER_DEFINED) != 0 {
+            out.extend_from_slice(text);
+        } else if a & attr::NORMAL != 0 {
             match self.kind {
-                Kind::Spm => out.extend_from_slice(t.text.replace('\u{2581}', " ").as_bytes()),
-                Kind::Bpe(_) => decode_byte_level(&t.text, out),
+                Kind::Spm => unescape_spaces(text, out),
+                Kind::Bpe(_) => decode_byte_level(text, out),
             }
-        } else if t.attr & attr::BYTE != 0 {
-            out.push(byte_of_byte_token(&t.text));
+        } else if a & attr::BYTE != 0 {
+            out.push(byte_of_byte_token(text));
         }
         // Undefined and unused tokens render as nothing.
     }
 
     /// Attributes llama.cpp sets by model name (the GGUF has no per-token lstrip/rstrip).
-    fn apply_model_attrs(&mut self, data: &VocabData) {
+    fn apply_model_attrs(&mut self, data: &VocabData, special_cache: &[u32]) {
         let name = data
             .model_name
             .as_deref()
@@ -557,7 +651,7 @@ impl Vocab {
                 self.add_attr(id, attr::LSTRIP);
             }
         } else if contains_any(&name, &["phi-3", "phi3"]) {
-            for id in self.special_cache.clone() {
+            for &id in special_cache {
                 self.add_attr(id, attr::RSTRIP);
             }
             if let Some(id) = self.id_of("</s>") {
@@ -565,9 +659,7 @@ impl Vocab {
             }
             for t in ["<unk>", "<s>", "<|endoftext|>"] {
                 if let Some(id) = self.id_of(t) {
-                    if let Some(tok) = self.tokens.get_mut(id as usize) {
-                        tok.attr &= !attr::RSTRIP;
-                    }
+                    self.clear_attr(id, attr::RSTRIP);
                 }
             }
         } else if contains_any(&name, &["modern-bert"]) {
@@ -578,11 +670,58 @@ impl Vocab {
     }
 }
 
+/// Token `id`'s text in `texts`, or its `[EMPTY_<id>]` name from `empty` when the file has it
+/// empty; empty for an id out of range.
+fn text_of<'a>(texts: &'a StringArray, empty: &'a [(u32, Box<str>)], id: u32) -> &'a [u8] {
+    match texts.get_bytes(id as usize) {
+        Some([]) => match empty.binary_search_by_key(&id, |e| e.0) {
+            Ok(i) => empty.get(i).map_or(&[], |e| e.1.as_bytes()),
+            Err(_) => &[],
+        },
+        Some(t) => t,
+        None => &[],
+    }
+}
+
+/// A merge line's (left, right) pair as llama.cpp splits it: at the first space after the
+/// first byte. None without such a space.
+fn split_merge(line: &[u8]) -> Option<(&[u8], &[u8])> {
+    let p = line.get(1..)?.iter().position(|&b| b == b' ')? + 1;
+    Some((line.get(..p)?, line.get(p + 1..)?))
+}
+
+/// Whether `needle` (non-empty) occurs in `hay`.
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len().max(1)).any(|w| w == needle)
+}
+
+fn out_of_memory(what: &str, n: usize) -> Error {
+    Error::OutOfMemory {
+        what: format!("{what} of {n} tokens"),
+    }
+}
+
+/// A SentencePiece token's text with each U+2581 (`▁`) turned back into a space.
+fn unescape_spaces(text: &[u8], out: &mut Vec<u8>) {
+    const ESCAPED: &[u8] = "\u{2581}".as_bytes();
+    let mut rest = text;
+    while let Some(p) = rest.windows(ESCAPED.len()).position(|w| w == ESCAPED) {
+        out.extend_from_slice(rest.get(..p).unwrap_or_default());
+        out.push(b' ');
+        rest = rest.get(p + ESCAPED.len()..).unwrap_or_default();
+    }
+    out.extend_from_slice(rest);
+}
+
 /// A byte-level BPE token's text back to bytes (llama.cpp's `llama_decode_text`), including its
 /// marker for a character outside the byte map: `[UNK_BYTE_0x<hex of the char>` + the whole
 /// token text + `]`.
-fn decode_byte_level(text: &str, out: &mut Vec<u8>) {
-    for cpt in cpts_from_utf8(text.as_bytes()) {
+fn decode_byte_level(text: &[u8], out: &mut Vec<u8>) {
+    let mut offset = 0;
+    while offset < text.len() {
+        // As `cpts_from_utf8`: a byte that starts no well-formed sequence is U+FFFD.
+        let (cpt, len) = decode_one(text, offset).unwrap_or((0xFFFD, 1));
+        offset += len;
         match cpt_to_byte(cpt) {
             Some(b) => out.push(b),
             None => {
@@ -592,7 +731,7 @@ fn decode_byte_level(text: &str, out: &mut Vec<u8>) {
                 for b in utf8 {
                     out.extend_from_slice(format!("{b:02x}").as_bytes());
                 }
-                out.extend_from_slice(text.as_bytes());
+                out.extend_from_slice(text);
                 out.push(b']');
             }
         }
@@ -601,8 +740,8 @@ fn decode_byte_level(text: &str, out: &mut Vec<u8>) {
 
 /// The byte of a `<0xNN>` token: `strtol(text.substr(3, 2), 16)` truncated to a byte, as
 /// llama.cpp computes it (a malformed text gives whatever strtol gives, 0 when no digits).
-pub fn byte_of_byte_token(text: &str) -> u8 {
-    let b = text.as_bytes();
+pub fn byte_of_byte_token(text: &[u8]) -> u8 {
+    let b = text;
     let digits = b.get(3..b.len().min(5)).unwrap_or(&[]);
     let digits = match digits.iter().position(|c| !c.is_ascii_whitespace()) {
         Some(p) => digits.get(p..).unwrap_or(&[]),
@@ -645,20 +784,33 @@ mod tests {
 
     #[test]
     fn byte_tokens() {
-        assert_eq!(byte_of_byte_token("<0x0A>"), 0x0A);
-        assert_eq!(byte_of_byte_token("<0xFF>"), 0xFF);
-        assert_eq!(byte_of_byte_token("<0x"), 0);
-        assert_eq!(byte_of_byte_token("x"), 0);
+        assert_eq!(byte_of_byte_token(b"<0x0A>"), 0x0A);
+        assert_eq!(byte_of_byte_token(b"<0xFF>"), 0xFF);
+        assert_eq!(byte_of_byte_token(b"<0x"), 0);
+        assert_eq!(byte_of_byte_token(b"x"), 0);
         assert_eq!(&byte_token_text(0x0A), b"<0x0A>");
+    }
+
+    #[test]
+    fn spaces_unescaped() {
+        let mut out = Vec::new();
+        unescape_spaces(
+            "\u{2581}a\u{2581}\u{2581}é\u{2580}b\u{2581}".as_bytes(),
+            &mut out,
+        );
+        assert_eq!(out, " a  é\u{2580}b ".as_bytes());
+        out.clear();
+        unescape_spaces(b"\xE2\x96", &mut out);
+        assert_eq!(out, b"\xE2\x96");
     }
 
     #[test]
     fn byte_level_decoding() {
         let mut out = Vec::new();
-        decode_byte_level("Ġhello\u{10A}", &mut out);
+        decode_byte_level("Ġhello\u{10A}".as_bytes(), &mut out);
         assert_eq!(out, b" hello\n");
         out.clear();
-        decode_byte_level("a\u{2581}", &mut out);
+        decode_byte_level("a\u{2581}".as_bytes(), &mut out);
         assert_eq!(out, "a[UNK_BYTE_0xe29681a\u{2581}]".as_bytes());
     }
 }

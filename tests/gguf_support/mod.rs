@@ -240,18 +240,16 @@ pub fn every_value_type() -> Vec<(&'static str, Value)> {
         ),
         (
             "t.a.string",
-            Value::Array(Array::String(vec![
-                "a".into(),
-                String::new(),
-                "ü€😀".into(),
-            ])),
+            Value::Array(Array::String(
+                vec!["a".into(), String::new(), "ü€😀".into()].into(),
+            )),
         ),
         ("t.a.empty", Value::Array(Array::F32(vec![]))),
         (
             "t.a.nested",
             Value::Array(Array::Array(vec![
                 Array::U32(vec![1, 2, 3]),
-                Array::String(vec!["x".into()]),
+                Array::String(["x"].into_iter().collect()),
                 Array::Array(vec![Array::I8(vec![-5]), Array::Bool(vec![])]),
             ])),
         ),
