@@ -172,20 +172,27 @@ impl Sampler {
     /// Picks the next token from `logits` given the tokens seen so far (`history`, oldest
     /// first; only the last `penalty_last_n` matter).
     pub fn sample(&mut self, logits: &[f32], history: &[u32]) -> u32 {
+        let recent = penalized(logits, history, &self.params);
+        if self.params.temperature <= 0.0 {
+            // Greedy needs no candidate list: one pass over the logits.
+            return argmax_with(logits, &recent);
+        }
         let mut cand = std::mem::take(&mut self.cand);
         cand.clear();
         cand.extend(logits.iter().enumerate().map(|(i, &l)| (i as u32, l)));
-        let token = self.pick(&mut cand, history);
+        for &(id, l) in &recent {
+            if let Some(c) = cand.get_mut(id as usize) {
+                c.1 = l;
+            }
+        }
+        let token = self.pick(&mut cand);
         self.cand = cand;
         token
     }
 
-    fn pick(&mut self, cand: &mut Vec<(u32, f32)>, history: &[u32]) -> u32 {
-        apply_penalties(cand, history, &self.params);
+    /// Samples from the (penalised) candidates at a temperature above 0.
+    fn pick(&mut self, cand: &mut Vec<(u32, f32)>) -> u32 {
         let p = &self.params;
-        if p.temperature <= 0.0 {
-            return argmax(cand);
-        }
         // Highest first, ties to the lowest id. With top-k, select the k first and sort only
         // those (the same list as sorting everything, without sorting the whole vocabulary).
         let order = |a: &(u32, f32), b: &(u32, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
@@ -229,37 +236,47 @@ impl Sampler {
 
 /// llama.cpp's `penalties` sampler: for each distinct token among the last `penalty_last_n`,
 /// divide a positive logit by (multiply a negative one by) `repeat_penalty`, then subtract
-/// `count * frequency_penalty + presence_penalty`.
-fn apply_penalties(cand: &mut [(u32, f32)], history: &[u32], p: &Sampling) {
+/// `count * frequency_penalty + presence_penalty`. Returns those tokens' new logits, by id.
+fn penalized(logits: &[f32], history: &[u32], p: &Sampling) -> Vec<(u32, f32)> {
     let off = p.repeat_penalty == 1.0 && p.frequency_penalty == 0.0 && p.presence_penalty == 0.0;
     if off || p.penalty_last_n == 0 {
-        return;
+        return Vec::new();
     }
-    let window = &history[history.len().saturating_sub(p.penalty_last_n)..];
-    let mut counts: std::collections::HashMap<u32, u32> = std::collections::HashMap::new();
-    for &t in window {
-        *counts.entry(t).or_insert(0) += 1;
-    }
-    for (&tok, &count) in &counts {
-        let Some(c) = cand.get_mut(tok as usize) else {
+    let mut window = history[history.len().saturating_sub(p.penalty_last_n)..].to_vec();
+    window.sort_unstable();
+    let mut out: Vec<(u32, f32)> = Vec::new();
+    for run in window.chunk_by(|a, b| a == b) {
+        let tok = run[0];
+        let Some(&l) = logits.get(tok as usize) else {
             continue;
         };
-        if c.1 <= 0.0 {
-            c.1 *= p.repeat_penalty;
+        let l = if l <= 0.0 {
+            l * p.repeat_penalty
         } else {
-            c.1 /= p.repeat_penalty;
-        }
-        c.1 -= count as f32 * p.frequency_penalty + p.presence_penalty;
+            l / p.repeat_penalty
+        };
+        // As llama.cpp: logit -= count * frequency + presence.
+        out.push((tok, l - (run.len() as f32 * p.frequency_penalty + p.presence_penalty)));
     }
+    out
 }
 
-/// The highest logit's id, ties to the lowest id.
-pub fn argmax(cand: &[(u32, f32)]) -> u32 {
+/// The id of the highest logit, `overrides` (ascending ids) replacing some, ties to the lowest
+/// id.
+fn argmax_with(logits: &[f32], overrides: &[(u32, f32)]) -> u32 {
+    let mut next = overrides.iter().peekable();
     let mut best: Option<(u32, f32)> = None;
-    for &(id, l) in cand {
+    for (i, &raw) in logits.iter().enumerate() {
+        let l = match next.peek() {
+            Some(&&(id, v)) if id as usize == i => {
+                next.next();
+                v
+            }
+            _ => raw,
+        };
         match best {
             Some(b) if l <= b.1 => {}
-            _ => best = Some((id, l)),
+            _ => best = Some((i as u32, l)),
         }
     }
     best.map_or(0, |b| b.0)
@@ -294,11 +311,44 @@ mod tests {
             repeat_penalty: 2.0,
             ..Sampling::greedy()
         };
-        let mut cand = vec![(0, -1.0), (1, 3.0), (2, 2.0)];
-        apply_penalties(&mut cand, &[1, 0, 1], &p);
-        assert_eq!(cand, vec![(0, -2.0), (1, 1.5), (2, 2.0)]);
+        let pen = penalized(&[-1.0, 3.0, 2.0], &[1, 0, 1], &p);
+        assert_eq!(pen, vec![(0, -2.0), (1, 1.5)]);
         let mut s = Sampler::new(&p).unwrap();
         assert_eq!(s.sample(&[-1.0, 3.0, 2.0], &[1]), 2);
+    }
+
+    #[test]
+    fn greedy_scan_equals_the_argmax_of_the_penalised_list() {
+        let mut rng = Rng::new(9);
+        for round in 0..200 {
+            let n = 1 + (rng.next_u64() % 40) as usize;
+            // Few distinct values, so ties happen.
+            let logits: Vec<f32> = (0..n).map(|_| (rng.next_u64() % 7) as f32 - 3.0).collect();
+            let history: Vec<u32> = (0..rng.next_u64() % 12)
+                .map(|_| (rng.next_u64() % n as u64) as u32)
+                .collect();
+            let p = Sampling {
+                repeat_penalty: 1.5,
+                frequency_penalty: 0.25,
+                presence_penalty: -0.5,
+                ..Sampling::greedy()
+            };
+            let mut full: Vec<(u32, f32)> =
+                logits.iter().enumerate().map(|(i, &l)| (i as u32, l)).collect();
+            for (id, l) in penalized(&logits, &history, &p) {
+                full[id as usize].1 = l;
+            }
+            let want = full
+                .iter()
+                .fold(None::<(u32, f32)>, |b, &(id, l)| match b {
+                    Some(b) if l <= b.1 => Some(b),
+                    _ => Some((id, l)),
+                })
+                .unwrap()
+                .0;
+            let got = Sampler::new(&p).unwrap().sample(&logits, &history);
+            assert_eq!(got, want, "round {round}");
+        }
     }
 
     #[test]
@@ -308,9 +358,8 @@ mod tests {
             presence_penalty: 0.25,
             ..Sampling::greedy()
         };
-        let mut cand = vec![(0, 1.0), (1, 1.0)];
-        apply_penalties(&mut cand, &[0, 0, 0], &p);
-        assert_eq!(cand, vec![(0, 1.0 - 1.5 - 0.25), (1, 1.0)]);
+        let pen = penalized(&[1.0, 1.0], &[0, 0, 0], &p);
+        assert_eq!(pen, vec![(0, 1.0 - 1.5 - 0.25)]);
     }
 
     #[test]
@@ -320,9 +369,8 @@ mod tests {
             penalty_last_n: 1,
             ..Sampling::greedy()
         };
-        let mut cand = vec![(0, 0.0), (1, 0.0)];
-        apply_penalties(&mut cand, &[0, 1], &p);
-        assert_eq!(cand, vec![(0, 0.0), (1, -1.0)]);
+        let pen = penalized(&[0.0, 0.0], &[0, 1], &p);
+        assert_eq!(pen, vec![(1, -1.0)]);
     }
 
     #[test]

@@ -164,15 +164,16 @@ impl Forward<'_> {
     }
 
     /// Runs `tokens` (at positions `first_pos..`) through the model, storing their K/V in
-    /// `cache`, and returns the requested logits. The caller has reserved the cache's room
-    /// for the positions.
+    /// `cache`, and writes the requested logits to `logits` (replacing what it held, reusing
+    /// its memory). The caller has reserved the cache's room for the positions.
     pub fn run(
         &self,
         cache: &mut KvCache,
         tokens: &[u32],
         first_pos: usize,
         rows: LogitRows,
-    ) -> Result<Vec<f32>> {
+        logits: &mut Vec<f32>,
+    ) -> Result<()> {
         let c = self.config;
         let w = self.weights;
         let n = tokens.len();
@@ -307,20 +308,22 @@ impl Forward<'_> {
         let (first_row, n_rows) = match rows {
             LogitRows::Last => (n - 1, 1),
             LogitRows::All => (0, n),
-            LogitRows::None => return Ok(Vec::new()),
+            LogitRows::None => {
+                logits.clear();
+                return Ok(());
+            }
         };
         let mut normed = zeros(n_rows * e)?;
         rms_norm_rows(&x[first_row * e..], &w.output_norm, c.rms_eps, &mut normed);
         self.emit("result_norm", None, &normed);
-        let mut logits = Vec::new();
         let mut acts = Acts::new(&normed, e, n_rows);
-        self.project(&w.output, &mut acts, &mut logits)?;
+        self.project(&w.output, &mut acts, logits)?;
         if let Some(cap) = c.final_softcap {
             // ggml_scale, ggml_tanh, ggml_scale.
             let inv = 1.0 / cap;
             logits.iter_mut().for_each(|v| *v = (*v * inv).tanh() * cap);
         }
-        self.emit("result_output", None, &logits);
-        Ok(logits)
+        self.emit("result_output", None, logits);
+        Ok(())
     }
 }

@@ -106,20 +106,25 @@ impl std::fmt::Debug for Generate<'_, '_> {
     }
 }
 
-/// The `k` highest logits as (id, logit), highest first, ties to the lower id.
+/// The `k` highest logits as (id, logit), highest first, ties to the lower id: one pass that
+/// keeps the best `k` so far (no copy of the vocabulary).
 fn top_logits(logits: &[f32], k: usize) -> Vec<(u32, f32)> {
-    let mut all: Vec<(u32, f32)> = logits
-        .iter()
-        .enumerate()
-        .map(|(i, &l)| (i as u32, l))
-        .collect();
-    let order = |a: &(u32, f32), b: &(u32, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
-    if k < all.len() {
-        all.select_nth_unstable_by(k, order);
-        all.truncate(k);
+    let mut top: Vec<(u32, f32)> = Vec::with_capacity(k + 1);
+    for (i, &l) in logits.iter().enumerate() {
+        if let (true, Some(&(_, worst))) = (top.len() == k, top.last()) {
+            if l <= worst {
+                continue;
+            }
+        }
+        if k == 0 {
+            break;
+        }
+        // After every entry at least as high: ties keep the lower id first.
+        let at = top.partition_point(|&(_, t)| t >= l);
+        top.insert(at, (i as u32, l));
+        top.truncate(k);
     }
-    all.sort_unstable_by(order);
-    all
+    top
 }
 
 impl<'s, 'm> Generate<'s, 'm> {

@@ -394,19 +394,16 @@ impl<'m> Session<'m> {
         state::load(self, path.as_ref())
     }
 
-    /// Evaluates the pending tokens, in pieces of at most `batch`, and returns the logits the
-    /// caller asked for (`All`: one row per pending token). With `Last`, only the final piece
-    /// computes logits; they become the session's.
+    /// Evaluates the pending tokens, in pieces of at most `batch`. With `All` it returns one
+    /// row of logits per pending token; with `Last` only the final piece computes logits, which
+    /// become the session's (and nothing is returned).
     fn evaluate(&mut self, rows: LogitRows, trace: Option<Tracer<'_>>) -> Result<Vec<f32>> {
         if self.n_cached == self.tokens.len() {
             return Err(invalid("nothing to evaluate: no pending tokens".into()));
         }
         self.cache.reserve(self.tokens.len())?;
-        if self.n_cached == 0 {
-            // Replaying from the start after a truncation past a ring's wrap.
-            self.logits_valid = false;
-        }
         let mut all = Vec::new();
+        let mut piece_logits = Vec::new();
         if rows == LogitRows::All {
             let n = (self.tokens.len() - self.n_cached) * self.model.config().n_vocab;
             all.try_reserve_exact(n).map_err(|_| Error::OutOfMemory {
@@ -430,24 +427,27 @@ impl<'m> Session<'m> {
             };
             let chunk = &self.tokens[first..end];
             let cache = &mut self.cache;
-            let out = self
-                .pool
-                .install(|| fwd.run(cache, chunk, first, piece_rows))?;
+            // The final piece's last row goes straight into the session's logits (its memory
+            // reused from token to token); batch rows go to `all`.
+            self.logits_valid = false;
+            let out = match rows {
+                LogitRows::All => &mut piece_logits,
+                _ => &mut self.logits,
+            };
+            self.pool
+                .install(|| fwd.run(cache, chunk, first, piece_rows, out))?;
             self.n_cached = end;
             self.evaluated += (end - first) as u64;
-            self.logits_valid = false;
-            match rows {
-                LogitRows::All => all.extend_from_slice(&out),
-                _ if last_piece => all = out,
-                _ => {}
+            if rows == LogitRows::All {
+                all.extend_from_slice(&piece_logits);
             }
         }
         let n_vocab = self.model.config().n_vocab;
-        if all.len() >= n_vocab {
+        if rows == LogitRows::All && all.len() >= n_vocab {
             self.logits.clear();
             self.logits.extend_from_slice(&all[all.len() - n_vocab..]);
-            self.logits_valid = true;
         }
+        self.logits_valid = self.logits.len() == n_vocab;
         Ok(all)
     }
 
