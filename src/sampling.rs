@@ -256,7 +256,10 @@ fn penalized(logits: &[f32], history: &[u32], p: &Sampling) -> Vec<(u32, f32)> {
             l / p.repeat_penalty
         };
         // As llama.cpp: logit -= count * frequency + presence.
-        out.push((tok, l - (run.len() as f32 * p.frequency_penalty + p.presence_penalty)));
+        out.push((
+            tok,
+            l - (run.len() as f32 * p.frequency_penalty + p.presence_penalty),
+        ));
     }
     out
 }
@@ -333,8 +336,11 @@ mod tests {
                 presence_penalty: -0.5,
                 ..Sampling::greedy()
             };
-            let mut full: Vec<(u32, f32)> =
-                logits.iter().enumerate().map(|(i, &l)| (i as u32, l)).collect();
+            let mut full: Vec<(u32, f32)> = logits
+                .iter()
+                .enumerate()
+                .map(|(i, &l)| (i as u32, l))
+                .collect();
             for (id, l) in penalized(&logits, &history, &p) {
                 full[id as usize].1 = l;
             }

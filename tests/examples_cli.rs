@@ -5,6 +5,8 @@
 //! The binaries are the ones `cargo test` builds into target/<profile>/examples/ (built here
 //! first when this test runs alone). The models are small GGUF files written by the tests.
 
+mod files_support;
+
 use std::ffi::OsString;
 use std::io::Read;
 use std::os::unix::ffi::OsStringExt;
@@ -13,7 +15,6 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use tramontane::gguf::{GgufWriter, Value};
 use tramontane::kernels::GgmlType;
 use tramontane::GgufFile;
 
@@ -137,63 +138,12 @@ fn os(args: &[&str]) -> Vec<OsString> {
     args.iter().map(OsString::from).collect()
 }
 
-/// A fresh scratch directory for one test.
-fn scratch(test: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("target/examples-cli-tests")
-        .join(test);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("create scratch dir");
-    dir
-}
-
-/// A small model quantize can requantize (`--pure`): a 64 x 2 F32 weight and a norm.
-fn write_small_model(path: &Path) {
-    write_model(path, false);
-}
-
-/// The small model, with a NaN in its weight if `nan` (quantizing it then fails midway).
-fn write_model(path: &Path, nan: bool) {
-    let mut w = GgufWriter::new();
-    w.add("general.architecture", Value::String("llama".into()))
-        .expect("key");
-    w.add("general.name", Value::String("examples-cli test".into()))
-        .expect("key");
-    w.add_tensor("blk.0.attn_q.weight", GgmlType::F32, &[64, 2])
-        .expect("tensor");
-    w.add_tensor("blk.0.attn_norm.weight", GgmlType::F32, &[64])
-        .expect("tensor");
-    let mut data = w.create(path).expect("create");
-    let bytes = |n: usize| -> Vec<u8> {
-        (0..n)
-            .flat_map(|i| (i as f32 / n as f32 - 0.5).to_le_bytes())
-            .collect()
-    };
-    let mut weight = bytes(128);
-    if nan {
-        weight[400..404].copy_from_slice(&f32::NAN.to_le_bytes());
-    }
-    data.write_tensor(&weight).expect("weight");
-    data.write_tensor(&bytes(64)).expect("norm");
-    data.finish().expect("finish");
-}
-
 /// `mkfifo PATH`.
 fn mkfifo(path: &Path) {
     let status = spawn(Command::new("mkfifo").arg(path))
         .wait()
         .expect("mkfifo");
     assert!(status.success(), "mkfifo {}", path.display());
-}
-
-/// The names in `dir`, sorted.
-fn listing(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(dir)
-        .expect("list")
-        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
-        .collect();
-    v.sort();
-    v
 }
 
 /// Every way each example takes a model path, with `model` in that place.
@@ -304,7 +254,7 @@ fn bad_arguments_are_one_line_errors_with_status_1() {
 
 #[test]
 fn directories_fifos_and_devices_are_refused_by_name() {
-    let dir = scratch("odd-paths");
+    let dir = files_support::scratch("examples-cli-tests", "odd-paths");
     let fifo = dir.join("model.fifo");
     mkfifo(&fifo);
     let subdir = dir.join("a-directory.gguf");
@@ -325,14 +275,17 @@ fn directories_fifos_and_devices_are_refused_by_name() {
         }
     }
     // Nothing was written beside them.
-    assert_eq!(listing(&dir), ["a-directory.gguf", "model.fifo"]);
+    assert_eq!(
+        files_support::listing(&dir),
+        ["a-directory.gguf", "model.fifo"]
+    );
 }
 
 #[test]
 fn a_truncated_model_is_named_in_the_error() {
-    let dir = scratch("truncated");
+    let dir = files_support::scratch("examples-cli-tests", "truncated");
     let full = dir.join("full.gguf");
-    write_small_model(&full);
+    files_support::write_small_model(&full, false);
     let bytes = std::fs::read(&full).expect("read");
     for cut in [10, 40, bytes.len() / 2, bytes.len() - 1] {
         let path = dir.join(format!("cut-{cut}.gguf"));
@@ -348,9 +301,9 @@ fn a_truncated_model_is_named_in_the_error() {
 
 #[test]
 fn a_closed_stdout_is_not_a_panic() {
-    let dir = scratch("closed-stdout");
+    let dir = files_support::scratch("examples-cli-tests", "closed-stdout");
     let model = dir.join("m.gguf");
-    write_small_model(&model);
+    files_support::write_small_model(&model, false);
     let inspect = example("inspect");
     let child = {
         let _one = SPAWNING.lock().unwrap_or_else(|p| p.into_inner());
@@ -371,9 +324,9 @@ fn a_closed_stdout_is_not_a_panic() {
 
 #[test]
 fn quantize_refuses_to_overwrite_its_input() {
-    let dir = scratch("in-is-out");
+    let dir = files_support::scratch("examples-cli-tests", "in-is-out");
     let input = dir.join("in.gguf");
-    write_small_model(&input);
+    files_support::write_small_model(&input, false);
     let before = std::fs::read(&input).expect("read");
     let link = dir.join("link.gguf");
     std::os::unix::fs::symlink("in.gguf", &link).expect("symlink");
@@ -395,14 +348,17 @@ fn quantize_refuses_to_overwrite_its_input() {
         .expect("link")
         .file_type()
         .is_symlink());
-    assert_eq!(listing(&dir), ["hard.gguf", "in.gguf", "link.gguf"]);
+    assert_eq!(
+        files_support::listing(&dir),
+        ["hard.gguf", "in.gguf", "link.gguf"]
+    );
 }
 
 #[test]
 fn quantize_refuses_special_outputs_before_any_work() {
-    let dir = scratch("special-outputs");
+    let dir = files_support::scratch("examples-cli-tests", "special-outputs");
     let input = dir.join("in.gguf");
-    write_small_model(&input);
+    files_support::write_small_model(&input, false);
     let i = input.to_str().expect("utf-8");
     let subdir = dir.join("out.gguf");
     std::fs::create_dir(&subdir).expect("mkdir");
@@ -425,15 +381,18 @@ fn quantize_refuses_special_outputs_before_any_work() {
         let t = std::fs::symlink_metadata(dev).expect("stat").file_type();
         assert!(t.is_char_device(), "{dev} was replaced");
     }
-    assert_eq!(listing(&subdir), ["keep"]);
-    assert_eq!(listing(&dir), ["in.gguf", "out.fifo", "out.gguf"]);
+    assert_eq!(files_support::listing(&subdir), ["keep"]);
+    assert_eq!(
+        files_support::listing(&dir),
+        ["in.gguf", "out.fifo", "out.gguf"]
+    );
 }
 
 #[test]
 fn quantize_writes_through_a_symlinked_output() {
-    let dir = scratch("symlinked-output");
+    let dir = files_support::scratch("examples-cli-tests", "symlinked-output");
     let input = dir.join("in.gguf");
-    write_small_model(&input);
+    files_support::write_small_model(&input, false);
     std::fs::create_dir(dir.join("store")).expect("mkdir");
     std::fs::write(dir.join("store/model.gguf"), b"old contents").expect("write");
     let link = dir.join("current.gguf");
@@ -465,14 +424,17 @@ fn quantize_writes_through_a_symlinked_output() {
             GgmlType::Q8_0
         );
     }
-    assert_eq!(listing(&dir.join("store")), ["model.gguf", "new.gguf"]);
+    assert_eq!(
+        files_support::listing(&dir.join("store")),
+        ["model.gguf", "new.gguf"]
+    );
 }
 
 #[test]
 fn output_directory_errors_name_the_users_path() {
-    let dir = scratch("output-dirs");
+    let dir = files_support::scratch("examples-cli-tests", "output-dirs");
     let input = dir.join("in.gguf");
-    write_small_model(&input);
+    files_support::write_small_model(&input, false);
     let i = input.to_str().expect("utf-8");
     // Missing, a file where a directory should be, and unwritable.
     std::fs::write(dir.join("plain"), b"x").expect("write");
@@ -500,28 +462,6 @@ fn output_directory_errors_name_the_users_path() {
     std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o755)).expect("chmod");
 }
 
-/// This machine's name as the quantizer writes it in temporary names.
-fn host() -> String {
-    let name = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-    let name: String = name
-        .trim()
-        .chars()
-        .take(64)
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    if name.is_empty() {
-        "unknown".into()
-    } else {
-        name
-    }
-}
-
 /// The pid of a process that has ended.
 fn dead_pid() -> u32 {
     let mut child = spawn(&mut Command::new("true"));
@@ -532,10 +472,10 @@ fn dead_pid() -> u32 {
 
 #[test]
 fn stale_temporaries_are_removed_or_reported() {
-    let dir = scratch("stale");
+    let dir = files_support::scratch("examples-cli-tests", "stale");
     let input = dir.join("in.gguf");
-    write_small_model(&input);
-    let host = host();
+    files_support::write_small_model(&input, false);
+    let host = files_support::host();
     let dead = format!("out.gguf.partial-{}-0-{host}", dead_pid());
     // This test's own pid: alive, and not the quantizer's.
     let live = format!("out.gguf.partial-{}-0-{host}", std::process::id());
@@ -575,14 +515,14 @@ fn stale_temporaries_are_removed_or_reported() {
         "out.gguf".into(),
     ];
     expected.sort();
-    assert_eq!(listing(&dir), expected);
+    assert_eq!(files_support::listing(&dir), expected);
 }
 
 #[test]
 fn quantize_leaves_no_temporary_file() {
-    let dir = scratch("no-temporaries");
+    let dir = files_support::scratch("examples-cli-tests", "no-temporaries");
     let input = dir.join("in.gguf");
-    write_small_model(&input);
+    files_support::write_small_model(&input, false);
     let i = input.to_str().expect("utf-8");
     let o = dir.join("out.gguf");
     let r = run(
@@ -596,7 +536,7 @@ fn quantize_leaves_no_temporary_file() {
     let r = run("quantize", &[i, o.to_str().expect("utf-8"), "Q4_K_M"]);
     r.one_line_error("quantize IN OUT Q4_K_M");
     let bad = dir.join("nan.gguf");
-    write_model(&bad, true);
+    files_support::write_small_model(&bad, true);
     let r = run(
         "quantize",
         &[
@@ -608,7 +548,10 @@ fn quantize_leaves_no_temporary_file() {
     );
     assert_eq!(r.code, Some(1), "{r:#?}");
     assert!(r.stderr.contains("invalid data"), "{r:#?}");
-    assert_eq!(listing(&dir), ["in.gguf", "nan.gguf", "out.gguf"]);
+    assert_eq!(
+        files_support::listing(&dir),
+        ["in.gguf", "nan.gguf", "out.gguf"]
+    );
     assert_eq!(
         std::fs::read(&o).expect("read"),
         before,

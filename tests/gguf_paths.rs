@@ -1,6 +1,8 @@
 //! Odd paths given to `GgufFile::open`: directories, FIFOs, devices and sockets are refused by
 //! name without reading (a FIFO must not hang), and errors in a file's contents name the file.
 
+mod files_support;
+
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -10,16 +12,6 @@ use std::time::Duration;
 use tramontane::gguf::{GgufWriter, Value};
 use tramontane::kernels::GgmlType;
 use tramontane::{Error, GgufFile, Model};
-
-/// A fresh scratch directory for one test.
-fn scratch(test: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("target/gguf-paths-tests")
-        .join(test);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("create scratch dir");
-    dir
-}
 
 /// `GgufFile::open(path)` on another thread, failing the test if it does not return in time.
 fn open_quickly(path: &Path) -> tramontane::Result<GgufFile> {
@@ -53,7 +45,7 @@ fn expect_not_a_file(path: &Path, kind: &str) {
 
 #[test]
 fn non_regular_files_are_refused_by_name() {
-    let dir = scratch("special");
+    let dir = files_support::scratch("gguf-paths-tests", "special");
     expect_not_a_file(&dir, "directory");
     let fifo = dir.join("model.fifo");
     assert!(Command::new("mkfifo")
@@ -74,7 +66,7 @@ fn non_regular_files_are_refused_by_name() {
 
 #[test]
 fn errors_in_a_files_contents_name_the_file() {
-    let dir = scratch("contents");
+    let dir = files_support::scratch("gguf-paths-tests", "contents");
     let path = dir.join("model.gguf");
     let mut w = GgufWriter::new();
     w.add("general.architecture", Value::String("llama".into()))

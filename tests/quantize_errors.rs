@@ -1,36 +1,19 @@
 //! Refusals, as llama-quantize refuses: non-finite weights, overflowing scales, types that
 //! cannot be converted; and no output file is left behind when a run fails.
 
+mod files_support;
 mod quantize_support;
 
 use std::path::Path;
 
 use quantize_support::scratch_dir;
-use tramontane::gguf::{GgufWriter, Value};
 use tramontane::kernels::GgmlType;
 use tramontane::quantize::{quantize_model, FileType, QuantizeOptions};
 use tramontane::{Error, GgufFile};
 
-/// A tiny GGUF file: one 64 x 2 F32 weight holding `weight`, and a 64-value norm holding
-/// `norm`.
-fn write_input(path: &Path, weight: &[f32], norm: &[f32]) {
-    let mut w = GgufWriter::new();
-    w.add("general.architecture", Value::String("llama".into()))
-        .expect("key");
-    w.add_tensor("blk.0.attn_q.weight", GgmlType::F32, &[64, 2])
-        .expect("tensor");
-    w.add_tensor("blk.0.attn_norm.weight", GgmlType::F32, &[64])
-        .expect("tensor");
-    let mut data = w.create(path).expect("create");
-    let bytes = |v: &[f32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
-    data.write_tensor(&bytes(weight)).expect("weight");
-    data.write_tensor(&bytes(norm)).expect("norm");
-    data.finish().expect("finish");
-}
-
 fn quantize(dir: &Path, weight: &[f32], norm: &[f32], ftype: FileType) -> tramontane::Result<()> {
     let input_path = dir.join("in.gguf");
-    write_input(&input_path, weight, norm);
+    files_support::write_model(&input_path, weight, norm);
     let input = GgufFile::open(&input_path).expect("open");
     let options = QuantizeOptions {
         pure: true,
@@ -115,7 +98,7 @@ fn scales_that_overflow_f16_are_refused() {
 fn zero_threads_and_missing_directories_are_errors() {
     let dir = scratch_dir("errors-args");
     let input_path = dir.join("in.gguf");
-    write_input(&input_path, &ramp(128), &ramp(64));
+    files_support::write_model(&input_path, &ramp(128), &ramp(64));
     let input = GgufFile::open(&input_path).expect("open");
     let pure = QuantizeOptions {
         pure: true,

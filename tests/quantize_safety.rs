@@ -2,46 +2,16 @@
 //! regular file before converting anything, writes through a symbolic link, names the user's
 //! path in every error, leaves nothing behind when it fails, and cleans up after killed runs.
 
+mod files_support;
+
 use std::cell::Cell;
 use std::os::unix::fs::{symlink, FileTypeExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use tramontane::gguf::{GgufWriter, Value};
 use tramontane::kernels::GgmlType;
 use tramontane::quantize::{quantize_model, FileType, Progress, QuantizeOptions, QuantizeSummary};
 use tramontane::{Error, GgufFile};
-
-/// A fresh scratch directory for one test.
-fn scratch(test: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("target/quantize-safety-tests")
-        .join(test);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("create scratch dir");
-    dir
-}
-
-/// A 64 x 2 F32 weight (with a NaN if `nan`, which fails its conversion) and a norm.
-fn write_input(path: &Path, nan: bool) {
-    let mut w = GgufWriter::new();
-    w.add("general.architecture", Value::String("llama".into()))
-        .expect("key");
-    w.add_tensor("blk.0.attn_q.weight", GgmlType::F32, &[64, 2])
-        .expect("tensor");
-    w.add_tensor("blk.0.attn_norm.weight", GgmlType::F32, &[64])
-        .expect("tensor");
-    let mut data = w.create(path).expect("create");
-    let values = |n: usize| -> Vec<f32> { (0..n).map(|i| i as f32 / n as f32 - 0.5).collect() };
-    let bytes = |v: &[f32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
-    let mut weight = values(128);
-    if nan {
-        weight[100] = f32::NAN;
-    }
-    data.write_tensor(&bytes(&weight)).expect("weight");
-    data.write_tensor(&bytes(&values(64))).expect("norm");
-    data.finish().expect("finish");
-}
 
 /// Quantizes `input` to Q8_0 (pure) into `out`, counting the tensors converted.
 fn quantize(input: &GgufFile, out: &Path) -> (tramontane::Result<QuantizeSummary>, usize) {
@@ -56,21 +26,11 @@ fn quantize(input: &GgufFile, out: &Path) -> (tramontane::Result<QuantizeSummary
     (r, done.get())
 }
 
-/// The names in `dir`, sorted.
-fn listing(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(dir)
-        .expect("list")
-        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
-        .collect();
-    v.sort();
-    v
-}
-
 #[test]
 fn the_input_is_never_the_output() {
-    let dir = scratch("input-is-output");
+    let dir = files_support::scratch("quantize-safety-tests", "input-is-output");
     let in_path = dir.join("in.gguf");
-    write_input(&in_path, false);
+    files_support::write_small_model(&in_path, false);
     let before = std::fs::read(&in_path).expect("read");
     symlink("in.gguf", dir.join("link.gguf")).expect("symlink");
     std::fs::hard_link(&in_path, dir.join("hard.gguf")).expect("hard link");
@@ -93,14 +53,17 @@ fn the_input_is_never_the_output() {
         assert_eq!(done, 0, "work was done");
     }
     assert_eq!(std::fs::read(&in_path).expect("read"), before);
-    assert_eq!(listing(&dir), ["hard.gguf", "in.gguf", "link.gguf", "sub"]);
+    assert_eq!(
+        files_support::listing(&dir),
+        ["hard.gguf", "in.gguf", "link.gguf", "sub"]
+    );
 }
 
 #[test]
 fn outputs_that_are_not_regular_files_are_refused_before_any_work() {
-    let dir = scratch("special-outputs");
+    let dir = files_support::scratch("quantize-safety-tests", "special-outputs");
     let in_path = dir.join("in.gguf");
-    write_input(&in_path, false);
+    files_support::write_small_model(&in_path, false);
     let input = GgufFile::open(&in_path).expect("open");
     std::fs::create_dir(dir.join("out.gguf")).expect("mkdir");
     let fifo = dir.join("out.fifo");
@@ -132,16 +95,16 @@ fn outputs_that_are_not_regular_files_are_refused_before_any_work() {
         .file_type()
         .is_symlink());
     assert_eq!(
-        listing(&dir),
+        files_support::listing(&dir),
         ["full-link", "in.gguf", "out.fifo", "out.gguf"]
     );
 }
 
 #[test]
 fn a_symlinked_output_is_written_through() {
-    let dir = scratch("symlink");
+    let dir = files_support::scratch("quantize-safety-tests", "symlink");
     let in_path = dir.join("in.gguf");
-    write_input(&in_path, false);
+    files_support::write_small_model(&in_path, false);
     let input = GgufFile::open(&in_path).expect("open");
     std::fs::create_dir(dir.join("store")).expect("mkdir");
     let target = dir.join("store/model.gguf");
@@ -168,7 +131,7 @@ fn a_symlinked_output_is_written_through() {
         .permissions()
         .mode();
     assert_eq!(mode & 0o777, 0o640);
-    assert_eq!(listing(&dir.join("store")), ["model.gguf"]);
+    assert_eq!(files_support::listing(&dir.join("store")), ["model.gguf"]);
 
     // A dangling link: its target is created.
     symlink("store/new.gguf", dir.join("next.gguf")).expect("symlink");
@@ -184,9 +147,9 @@ fn a_symlinked_output_is_written_through() {
 
 #[test]
 fn directory_errors_name_the_users_path() {
-    let dir = scratch("directories");
+    let dir = files_support::scratch("quantize-safety-tests", "directories");
     let in_path = dir.join("in.gguf");
-    write_input(&in_path, false);
+    files_support::write_small_model(&in_path, false);
     let input = GgufFile::open(&in_path).expect("open");
     std::fs::write(dir.join("plain"), b"x").expect("write");
     for out in [dir.join("no/such/o.gguf"), dir.join("plain/o.gguf")] {
@@ -200,50 +163,28 @@ fn directory_errors_name_the_users_path() {
     // A path naming no file.
     let (r, _) = quantize(&input, Path::new(""));
     assert!(matches!(r, Err(Error::InvalidArgument { .. })), "{r:?}");
-    assert_eq!(listing(&dir), ["in.gguf", "plain"]);
+    assert_eq!(files_support::listing(&dir), ["in.gguf", "plain"]);
 }
 
 #[test]
 fn a_failed_run_leaves_the_old_output_and_no_temporary() {
-    let dir = scratch("failed-run");
+    let dir = files_support::scratch("quantize-safety-tests", "failed-run");
     let bad = dir.join("nan.gguf");
-    write_input(&bad, true);
+    files_support::write_small_model(&bad, true);
     let out = dir.join("out.gguf");
     std::fs::write(&out, b"the previous output").expect("write");
     let input = GgufFile::open(&bad).expect("open");
     let (r, _) = quantize(&input, &out);
     assert!(matches!(r, Err(Error::TensorType { .. })), "{r:?}");
     assert_eq!(std::fs::read(&out).expect("read"), b"the previous output");
-    assert_eq!(listing(&dir), ["nan.gguf", "out.gguf"]);
-}
-
-/// This machine's name as the quantizer writes it in temporary names.
-fn host() -> String {
-    let name = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-    let name: String = name
-        .trim()
-        .chars()
-        .take(64)
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    if name.is_empty() {
-        "unknown".into()
-    } else {
-        name
-    }
+    assert_eq!(files_support::listing(&dir), ["nan.gguf", "out.gguf"]);
 }
 
 #[test]
 fn temporaries_of_killed_runs_are_removed_the_others_reported() {
-    let dir = scratch("stale");
+    let dir = files_support::scratch("quantize-safety-tests", "stale");
     let in_path = dir.join("in.gguf");
-    write_input(&in_path, false);
+    files_support::write_small_model(&in_path, false);
     let input = GgufFile::open(&in_path).expect("open");
     let mut child = Command::new("true").spawn().expect("spawn");
     let dead = child.id();
@@ -251,7 +192,7 @@ fn temporaries_of_killed_runs_are_removed_the_others_reported() {
     // A live process that is not this one (whose own temporaries are runs in progress).
     let mut sleeper = Command::new("sleep").arg("30").spawn().expect("spawn");
     let live = sleeper.id();
-    let host = host();
+    let host = files_support::host();
     let names = [
         format!("out.gguf.partial-{dead}-3-{host}"),
         format!("out.gguf.partial-{live}-0-{host}"),
@@ -273,16 +214,16 @@ fn temporaries_of_killed_runs_are_removed_the_others_reported() {
     let mut expected: Vec<String> = names[1..].to_vec();
     expected.extend(["in.gguf".into(), "out.gguf".into()]);
     expected.sort();
-    assert_eq!(listing(&dir), expected);
+    assert_eq!(files_support::listing(&dir), expected);
 }
 
 #[test]
 fn concurrent_runs_to_one_output_do_not_collide() {
     // Each run's temporary name is its own (pid and a per-process sequence), so runs on
     // several threads end with one complete output and no temporaries.
-    let dir = scratch("concurrent");
+    let dir = files_support::scratch("quantize-safety-tests", "concurrent");
     let in_path = dir.join("in.gguf");
-    write_input(&in_path, false);
+    files_support::write_small_model(&in_path, false);
     let input = GgufFile::open(&in_path).expect("open");
     let out = dir.join("out.gguf");
     std::thread::scope(|s| {
@@ -291,5 +232,5 @@ fn concurrent_runs_to_one_output_do_not_collide() {
         }
     });
     GgufFile::open(&out).expect("a complete output");
-    assert_eq!(listing(&dir), ["in.gguf", "out.gguf"]);
+    assert_eq!(files_support::listing(&dir), ["in.gguf", "out.gguf"]);
 }
