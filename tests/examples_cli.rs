@@ -558,3 +558,47 @@ fn quantize_leaves_no_temporary_file() {
         "output changed by a failed run"
     );
 }
+
+/// `-n` counts tokens: the prompt that used to run the example out of the context it sized
+/// itself (each CJK character and emoji takes several tokens) gives exactly 32 tokens, and
+/// `text` is their detokenization.
+#[test]
+fn generate_json_gives_n_tokens_and_their_text() {
+    let model =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("models/SmolLM2-135M-Instruct.Q4_1.gguf");
+    assert!(model.exists(), "run scripts/fetch-models smollm2");
+    let prompt =
+        "Café crème brûlée, naïve façade, Straße, 日本語のテキスト, Ελληνικά, emoji 🦀🚀👍🏽 \
+                  and © — the word for coffee in French is";
+    let model_arg = model.to_str().expect("UTF-8 path");
+    let args = os(&[
+        "--model",
+        model_arg,
+        "--prompt",
+        prompt,
+        "-n",
+        "32",
+        "--temperature",
+        "0",
+        "--json",
+        "--threads",
+        "2",
+    ]);
+    let r = run_with("generate", &args, Duration::from_secs(300));
+    assert_eq!(r.code, Some(0), "{r:#?}");
+    let v: serde_json::Value = serde_json::from_str(r.stdout.trim()).expect("one JSON object");
+    let ids: Vec<u32> = v["tokens"]
+        .as_array()
+        .expect("tokens")
+        .iter()
+        .map(|t| t.as_u64().expect("id") as u32)
+        .collect();
+    assert_eq!(ids.len(), 32, "{v}");
+    assert_eq!(v["finish_reason"], "length");
+    let tok =
+        tramontane::tokenizer::Tokenizer::from_gguf(&GgufFile::open(&model).unwrap()).unwrap();
+    let text = tok
+        .decode(&ids, tramontane::tokenizer::DecodeOptions::default())
+        .unwrap();
+    assert_eq!(v["text"].as_str(), Some(text.as_str()));
+}
