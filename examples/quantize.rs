@@ -125,17 +125,17 @@ fn run(args: cli::Args) -> Result<(), cli::Error> {
     let args = parse_args(args)?;
     let start = Instant::now();
     let input = GgufFile::open(&args.input)?;
-    if args.dry_run {
-        for t in plan(&input, args.ftype, args.pure)? {
-            outln!("{} {} {} {:?}", t.name, t.from, t.to, t.dims)?;
-        }
-        return Ok(());
-    }
     let options = QuantizeOptions {
         pure: args.pure,
         threads: args.threads,
         progress: Some(&report),
     };
+    if args.dry_run {
+        for t in plan(&input, args.ftype, &options)? {
+            outln!("{} {} {} {:?}", t.name, t.from, t.to, t.dims)?;
+        }
+        return Ok(());
+    }
     let s = quantize_model(&input, &args.output, args.ftype, &options)?;
     for path in &s.stale.removed {
         eprintln!(

@@ -311,7 +311,15 @@ fn invalid_ids_are_errors() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("49152"), "{e}");
-    assert!(s.token_to_piece(u32::MAX, true).is_empty());
+    assert!(s
+        .token_to_piece(
+            u32::MAX,
+            DecodeOptions {
+                render_special: true,
+                ..DecodeOptions::default()
+            }
+        )
+        .is_empty());
     let mut d = s.stream_decoder();
     assert!(d.push(u32::MAX).is_err());
 }

@@ -68,7 +68,7 @@ fuzz_target!(|data: &[u8]| {
         let options = DecodeOptions { remove_special: selector & 32 != 0, render_special: render };
         assert_eq!(tok.decode_bytes(&ids, options).is_err(), any_bad);
         for &id in &ids {
-            std::hint::black_box(tok.token_to_piece(id, render));
+            std::hint::black_box(tok.token_to_piece(id, options));
         }
     }
 });

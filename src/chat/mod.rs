@@ -41,7 +41,13 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::SystemTime;
 
-use crate::tokenizer::Tokenizer;
+use crate::tokenizer::{DecodeOptions, Tokenizer};
+
+/// Token texts as templates see them: control tokens rendered.
+const RENDER_SPECIAL: DecodeOptions = DecodeOptions {
+    remove_special: false,
+    render_special: true,
+};
 use crate::{Error, Result};
 
 pub use family::Family;
@@ -181,8 +187,10 @@ impl TemplateTokens {
     /// the special token's piece).
     pub fn from_tokenizer(tokenizer: &Tokenizer) -> TemplateTokens {
         let text = |id: Option<u32>| {
-            id.map(|id| String::from_utf8_lossy(&tokenizer.token_to_piece(id, true)).into_owned())
-                .unwrap_or_default()
+            id.map(|id| {
+                String::from_utf8_lossy(&tokenizer.token_to_piece(id, RENDER_SPECIAL)).into_owned()
+            })
+            .unwrap_or_default()
         };
         TemplateTokens {
             bos: text(tokenizer.bos()),

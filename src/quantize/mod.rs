@@ -108,7 +108,7 @@ pub fn quantize_model(
 ) -> Result<QuantizeSummary> {
     let out_path = out_path.as_ref();
     let pool = thread_pool(options.threads)?;
-    let planned = plan(input, ftype, options.pure)?;
+    let planned = plan(input, ftype, options)?;
 
     let mut writer = GgufWriter::new();
     for (key, value) in output_metadata(input.metadata(), ftype) {

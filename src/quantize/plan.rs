@@ -2,7 +2,7 @@
 //! gets, and the metadata with llama.cpp's changes.
 
 use super::rules::{self, MixParams, MixState};
-use super::FileType;
+use super::{FileType, QuantizeOptions};
 use crate::gguf::{GgufFile, Metadata, Value};
 use crate::kernels::GgmlType;
 use crate::{Error, Result};
@@ -127,8 +127,14 @@ pub fn plan_tensors(
     Ok(planned)
 }
 
-/// Plans a whole file: see [`plan_tensors`]; the hyperparameters are read only for mixes.
-pub fn plan(input: &GgufFile, ftype: FileType, pure: bool) -> Result<Vec<PlannedTensor>> {
+/// Plans a whole file: see [`plan_tensors`]; the hyperparameters are read only for mixes
+/// (`options.pure` off). The other options do not change the plan.
+pub fn plan(
+    input: &GgufFile,
+    ftype: FileType,
+    options: &QuantizeOptions<'_>,
+) -> Result<Vec<PlannedTensor>> {
+    let pure = options.pure;
     let params = if pure || !rules::is_quantized(ftype.default_type()) {
         None
     } else {

@@ -290,7 +290,9 @@ impl<'s, 'm> Generate<'s, 'm> {
             // The decoder dropped the first piece's leading space (a SentencePiece space
             // prefix); the tokens must keep it.
             let first = self.generated.first().copied();
-            if first.is_some_and(|t| tok.token_to_piece(t, false).first() == Some(&b' ')) {
+            if first.is_some_and(|t| {
+                tok.token_to_piece(t, DecodeOptions::default()).first() == Some(&b' ')
+            }) {
                 tail.insert(0, ' ');
             }
         }

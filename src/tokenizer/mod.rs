@@ -180,11 +180,12 @@ impl Tokenizer {
     }
 
     /// `llama_token_to_piece(vocab, id, .., lstrip = 0, special = render_special)`: the bytes of
-    /// one token. Control and unknown tokens are empty unless `render_special`. An id outside
-    /// the vocabulary gives an empty piece ([`decode`](Self::decode) reports it as an error).
-    pub fn token_to_piece(&self, id: u32, render_special: bool) -> Vec<u8> {
+    /// one token. Control and unknown tokens are empty unless `options.render_special`
+    /// (`remove_special` does not apply to one token). An id outside the vocabulary gives an
+    /// empty piece ([`decode`](Self::decode) reports it as an error).
+    pub fn token_to_piece(&self, id: u32, options: DecodeOptions) -> Vec<u8> {
         let mut out = Vec::new();
-        decode::write_piece(&self.vocab, id, render_special, &mut out);
+        decode::write_piece(&self.vocab, id, options.render_special, &mut out);
         out
     }
 
