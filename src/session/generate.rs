@@ -2,9 +2,9 @@
 
 use std::time::{Duration, Instant};
 
-use crate::sampling::{Sampler, Sampling};
+use super::completion::Completion;
+use crate::sampling::Sampling;
 use crate::session::Session;
-use crate::tokenizer::{DecodeOptions, DecoderState};
 use crate::Result;
 
 /// How many of the prompt's highest logits [`Generate::prompt_top_logits`] keeps.
@@ -74,22 +74,9 @@ impl std::fmt::Display for FinishReason {
 /// - Dropping the iterator early is fine: the session keeps what was generated so far.
 pub struct Generate<'s, 'm> {
     session: &'s mut Session<'m>,
-    sampler: Sampler,
-    decoder: DecoderState,
-    stop: Vec<String>,
-    max_tokens: Option<usize>,
-    /// Tokens the session held before the first generated one.
-    start: usize,
+    completion: Completion,
     prompt_tokens: Vec<u32>,
     prompt_top: Vec<(u32, f32)>,
-    generated: Vec<u32>,
-    n_sampled: usize,
-    /// The generated text so far: what was returned, then what is held back because it may
-    /// be the start of a stop string.
-    text: String,
-    /// Bytes of `text` returned.
-    returned: usize,
-    finish: Option<FinishReason>,
     failed: bool,
     prompt_time: Duration,
     decode_time: Duration,
@@ -99,9 +86,7 @@ impl std::fmt::Debug for Generate<'_, '_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Generate")
             .field("prompt_tokens", &self.prompt_tokens.len())
-            .field("generated", &self.generated.len())
-            .field("max_tokens", &self.max_tokens)
-            .field("finish", &self.finish)
+            .field("completion", &self.completion)
             .finish_non_exhaustive()
     }
 }
@@ -134,7 +119,7 @@ impl<'s, 'm> Generate<'s, 'm> {
         options: &GenerateOptions,
     ) -> Result<Self> {
         // Everything that can be refused is checked before the session changes.
-        let sampler = Sampler::new(&options.sampling)?;
+        crate::sampling::Sampler::new(&options.sampling)?;
         session.push_tokens(tokens)?;
         let t0 = Instant::now();
         if let Err(e) = session.ensure_logits() {
@@ -143,26 +128,11 @@ impl<'s, 'm> Generate<'s, 'm> {
             return Err(e);
         }
         let prompt_time = t0.elapsed();
-        let decoder = DecoderState::new(session.model().tokenizer(), false);
         Ok(Generate {
             prompt_top: top_logits(session.logits(), PROMPT_TOP),
-            start: session.tokens.len(),
+            completion: Completion::new(session, options)?,
             session,
-            sampler,
-            decoder,
-            stop: options
-                .stop
-                .iter()
-                .filter(|s| !s.is_empty())
-                .cloned()
-                .collect(),
-            max_tokens: options.max_tokens,
             prompt_tokens: tokens.to_vec(),
-            generated: Vec::new(),
-            n_sampled: 0,
-            text: String::new(),
-            returned: 0,
-            finish: None,
             failed: false,
             prompt_time,
             decode_time: Duration::ZERO,
@@ -182,18 +152,18 @@ impl<'s, 'm> Generate<'s, 'm> {
     /// The ids generated so far, whose detokenization is the text returned (an
     /// end-of-generation token is not included).
     pub fn tokens(&self) -> &[u32] {
-        &self.generated
+        &self.completion.generated
     }
 
     /// Tokens sampled so far, including an end-of-generation token and tokens given back at
     /// a stop string (what an API bills as completion tokens).
     pub fn n_sampled(&self) -> usize {
-        self.n_sampled
+        self.completion.n_sampled
     }
 
     /// Why generation ended; `None` while it goes on (or after an error).
     pub fn finish_reason(&self) -> Option<FinishReason> {
-        self.finish
+        self.completion.finish
     }
 
     /// Time spent evaluating the prompt.
@@ -206,118 +176,15 @@ impl<'s, 'm> Generate<'s, 'm> {
         self.decode_time
     }
 
-    /// The longest tail of the unreturned text that is a proper start of some stop string.
-    fn unsafe_tail(&self) -> usize {
-        let held = &self.text[self.returned..];
-        let mut keep = 0;
-        for s in &self.stop {
-            for (i, _) in s.char_indices().skip(1) {
-                if i > keep && held.ends_with(&s[..i]) {
-                    keep = i;
-                }
-            }
-        }
-        keep
-    }
-
-    /// Where the first stop string starts in the text. None can start inside the text already
-    /// returned: a possible start is always held back.
-    fn find_stop(&self) -> Option<usize> {
-        let held = &self.text[self.returned..];
-        self.stop
-            .iter()
-            .filter_map(|s| held.find(s.as_str()))
-            .min()
-            .map(|pos| self.returned + pos)
-    }
-
     /// Samples and appends one token, or ends the generation.
     fn advance(&mut self) -> Result<()> {
-        if self.max_tokens.is_some_and(|m| self.generated.len() >= m) {
-            return self.finish(FinishReason::MaxTokens);
-        }
-        if self.session.tokens.len() >= self.session.n_ctx {
-            return self.finish(FinishReason::ContextFull);
+        let c = &mut self.completion;
+        if c.limit_reached(self.session)? {
+            return Ok(());
         }
         self.session.ensure_logits()?;
-        let token = self
-            .sampler
-            .sample(&self.session.logits, &self.session.tokens);
-        self.n_sampled += 1;
-        // Held (pending) in either case: it belongs to the conversation.
-        self.session.tokens.push(token);
-        if self.session.model().tokenizer().is_eog(token) {
-            return self.finish(FinishReason::EndOfGeneration);
-        }
-        self.generated.push(token);
-        let piece = self.decoder.push(self.session.model.tokenizer(), token)?;
-        self.text.push_str(&piece);
-        match self.find_stop() {
-            Some(pos) => self.stop_at(pos),
-            None => Ok(()),
-        }
-    }
-
-    /// Ends the generation: the decoder's held-back bytes join the text (they may complete a
-    /// stop string).
-    fn finish(&mut self, reason: FinishReason) -> Result<()> {
-        let rest = self.decoder.flush(self.session.model.tokenizer());
-        self.text.push_str(&rest);
-        if let Some(pos) = self.find_stop() {
-            return self.stop_at(pos);
-        }
-        self.finish = Some(reason);
-        Ok(())
-    }
-
-    /// Cuts the text at a stop string and makes the session hold exactly the text returned.
-    fn stop_at(&mut self, pos: usize) -> Result<()> {
-        self.text.truncate(pos);
-        self.finish = Some(FinishReason::StopString);
-        let tok = self.session.model.tokenizer();
-        // The most generated tokens whose text lies wholly in what is returned...
-        let mut k = self.generated.len();
-        let kept_len = loop {
-            let d = tok.decode(&self.generated[..k], DecodeOptions::default())?;
-            if self.text.starts_with(&d) || k == 0 {
-                break d.len();
-            }
-            k -= 1;
-        };
-        // ... then the rest of the returned text as tokens of its own.
-        let mut tail = self.text[kept_len.min(self.text.len())..].to_string();
-        if k == 0 && tok.strips_leading_space() && !tail.is_empty() {
-            // The decoder dropped the first piece's leading space (a SentencePiece space
-            // prefix); the tokens must keep it.
-            let first = self.generated.first().copied();
-            if first.is_some_and(|t| {
-                tok.token_to_piece(t, DecodeOptions::default()).first() == Some(&b' ')
-            }) {
-                tail.insert(0, ' ');
-            }
-        }
-        let tail_ids = if tail.is_empty() {
-            Vec::new()
-        } else {
-            tok.encode_continuation(&tail)?
-        };
-        self.generated.truncate(k);
-        self.generated.extend_from_slice(&tail_ids);
-        let mut held = self.session.tokens[..self.start].to_vec();
-        held.extend_from_slice(&self.generated);
-        self.session.set_tokens(&held)?;
-        Ok(())
-    }
-
-    /// The text that can be returned now.
-    fn take_ready(&mut self) -> String {
-        let end = match self.finish {
-            Some(_) => self.text.len(),
-            None => self.text.len() - self.unsafe_tail(),
-        };
-        let piece = self.text[self.returned..end].to_string();
-        self.returned = end;
-        piece
+        let token = c.sampler.sample(&self.session.logits, &self.session.tokens);
+        c.accept(self.session, token)
     }
 }
 
@@ -326,11 +193,11 @@ impl Iterator for Generate<'_, '_> {
 
     fn next(&mut self) -> Option<Result<String>> {
         loop {
-            let piece = self.take_ready();
+            let piece = self.completion.take_ready();
             if !piece.is_empty() {
                 return Some(Ok(piece));
             }
-            if self.finish.is_some() || self.failed {
+            if self.completion.finish.is_some() || self.failed {
                 return None;
             }
             let t0 = Instant::now();

@@ -7,6 +7,7 @@
 //! ([`set_tokens`](Session::set_tokens)), copied ([`fork`](Session::fork)) and saved to a
 //! file ([`save_state`](Session::save_state) / [`load_state`](Session::load_state)).
 
+mod completion;
 mod generate;
 mod state;
 
