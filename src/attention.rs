@@ -14,6 +14,7 @@ use tramontane_kernels::vecmath::scalar::{ggml_vec_sum, tinyblas_sum};
 use tramontane_kernels::vecmath::{self, F16DotOrder};
 
 use crate::kv_cache::{KvCache, KvElem, TypedKvCache};
+pub use crate::sums::BatchSums;
 use crate::Result;
 
 /// llama.cpp pads the number of attended cells to a multiple of this.
@@ -38,6 +39,8 @@ pub struct AttnShape {
     /// Sliding window: a query at position p sees only keys above `p - window` (llama.cpp's
     /// standard SWA mask, `p - p_key >= window` masked). `None`: every earlier key.
     pub window: Option<usize>,
+    /// How the dot products of a batch are summed.
+    pub sums: BatchSums,
 }
 
 /// Which of ggml's dot-product kernels a product imitates.
@@ -108,10 +111,9 @@ fn attend_typed<E: KvElem>(
     }
     let n_tokens = q.len() / width;
     let group = (n_head / n_kv_head).max(1);
-    let order = if n_tokens >= 2 {
-        DotOrder::Tiny
-    } else {
-        DotOrder::Vec
+    let order = match shape.sums {
+        BatchSums::LlamaCpp if n_tokens >= 2 => DotOrder::Tiny,
+        _ => DotOrder::Vec,
     };
     let cells = cache.cells(layer, first_pos + n_tokens);
     let padded = cells.n_cells.div_ceil(KV_WINDOW_PAD) * KV_WINDOW_PAD;
@@ -262,6 +264,7 @@ mod tests {
             head_dim: 2,
             scale: 1.0,
             window: None,
+            sums: BatchSums::LlamaCpp,
         };
         let mut out = [0.0f32; 2];
         attend(&c, 0, &[1.0, 2.0], 0, &attn, &mut out).unwrap();
@@ -279,6 +282,7 @@ mod tests {
             head_dim: 1,
             scale: 1.0,
             window: None,
+            sums: BatchSums::LlamaCpp,
         };
         let mut out = [0.0f32; 6];
         attend(&c, 0, &[1.0, 1.0, 1.0, 1.0, 1.0, 1.0], 0, &attn, &mut out).unwrap();
@@ -300,6 +304,7 @@ mod tests {
             head_dim: 1,
             scale: 1.0,
             window: Some(2),
+            sums: BatchSums::LlamaCpp,
         };
         let mut out = [0.0f32; 4];
         attend(&c, 0, &[1.0; 4], 0, &attn, &mut out).unwrap();

@@ -60,6 +60,8 @@ pub mod quantize;
 pub mod rope;
 pub mod sampling;
 pub mod session;
+#[doc(hidden)]
+pub mod sums;
 pub mod tokenizer;
 
 pub use chat::{

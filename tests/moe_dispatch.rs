@@ -20,7 +20,10 @@ fn run(
     let ffn = MoeFfn {
         weights: &s.weights,
         source: s.bytes.as_slice(),
-        options: DispatchOptions { fuse_gate_up: fuse },
+        options: DispatchOptions {
+            fuse_gate_up: fuse,
+            ..DispatchOptions::default()
+        },
     };
     let mut out = vec![f32::NAN; n_tokens * s.weights.n_embd()];
     let routing = in_pool(threads, || ffn.forward(x, n_tokens, &mut out)).unwrap();
@@ -160,7 +163,10 @@ fn a_token_reads_only_its_chosen_experts() {
             let ffn = MoeFfn {
                 weights: &s.weights,
                 source: &rec,
-                options: DispatchOptions { fuse_gate_up: true },
+                options: DispatchOptions {
+                    fuse_gate_up: true,
+                    ..DispatchOptions::default()
+                },
             };
             let mut out = vec![0f32; n_tokens * 64];
             let routing = in_pool(threads, || ffn.forward(&x, n_tokens, &mut out)).unwrap();

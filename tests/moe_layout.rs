@@ -120,7 +120,10 @@ fn forward(w: &MoeWeights, bytes: &[u8], x: &[f32], n_tokens: usize) -> Vec<u32>
     let ffn = MoeFfn {
         weights: w,
         source: bytes,
-        options: DispatchOptions { fuse_gate_up: true },
+        options: DispatchOptions {
+            fuse_gate_up: true,
+            ..DispatchOptions::default()
+        },
     };
     let mut out = vec![0f32; n_tokens * N_EMBD];
     in_pool(2, || ffn.forward(x, n_tokens, &mut out)).unwrap();

@@ -61,7 +61,10 @@ fn mixtral_shaped_block_timings() {
                 let ffn = MoeFfn {
                     weights: &s.weights,
                     source: s.bytes.as_slice(),
-                    options: DispatchOptions { fuse_gate_up: fuse },
+                    options: DispatchOptions {
+                        fuse_gate_up: fuse,
+                        ..DispatchOptions::default()
+                    },
                 };
                 t_moe[i] = time(15, || {
                     pool.install(|| ffn.forward(&x, n_tokens, &mut out))

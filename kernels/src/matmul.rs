@@ -210,7 +210,7 @@ pub fn matmul_quantized(
 
 /// The llama.cpp operation a matmul stands for. It decides which kernel llama.cpp's x86
 /// backend would sum a k-quant batch with ([`batch_order_rows`]), so it matters only for
-/// matching llama.cpp's bits.
+/// matching llama.cpp's bits; or, with [`GgmlOp::RowIndependent`], no batch order at all.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum GgmlOp {
     /// `ggml_mul_mat` by a weight matrix of `matrix_rows` rows (the call may cover a slice).
@@ -218,6 +218,9 @@ pub enum GgmlOp {
     /// One expert of `ggml_mul_mat_id` (experts of `matrix_rows` rows each), the activation
     /// rows being those routed to it.
     MulMatId { matrix_rows: usize },
+    /// Every activation row summed in `vec_dot`'s order, as if it were alone: a row's result
+    /// never depends on the other rows of the batch (batches of several sequences).
+    RowIndependent,
 }
 
 /// [`matmul_quantized`] for a slice of the weight rows of `op`'s matrix.
@@ -282,7 +285,7 @@ pub fn matmul_quantized_as(
 
 /// How many leading activation rows of `op` (weights of `ty`, `n_tokens` activation rows) are
 /// summed in [`reference::vec_dot_batch_order`]'s order, the rest in `vec_dot`'s, as
-/// llama.cpp's x86 backend picks its kernels:
+/// llama.cpp's x86 backend picks its kernels (none for [`GgmlOp::RowIndependent`]):
 /// - F32, F16 in `mul_mat`: all rows from two on (llamafile's tinyBLAS);
 /// - Q2_K, Q3_K, Q5_K, Q6_K: all rows from [`reference::BATCH_ORDER_MIN_ROWS`] on (its tiled
 ///   GEMM; for `mul_mat_id`, counting the rows routed to the expert);
@@ -292,6 +295,7 @@ pub fn matmul_quantized_as(
 ///   go to the tiled GEMM there; we keep the gemv order for them.
 pub fn batch_order_rows(ty: GgmlType, op: GgmlOp, n_tokens: usize) -> usize {
     match (ty, op) {
+        (_, GgmlOp::RowIndependent) => 0,
         (GgmlType::F32 | GgmlType::F16, GgmlOp::MulMat { .. }) if n_tokens >= 2 => n_tokens,
         (GgmlType::F32 | GgmlType::F16, _) => 0,
         (GgmlType::Q4_K, GgmlOp::MulMat { matrix_rows }) if matrix_rows % 8 == 0 => {

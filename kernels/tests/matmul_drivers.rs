@@ -9,7 +9,7 @@
 //! together up to 2^-10 * |m * s| per block added to the bound.
 
 use tramontane_kernels::matmul::{
-    batch_order_rows, matmul, matmul_quantized, GgmlOp,
+    batch_order_rows, matmul, matmul_quantized, matmul_quantized_as, GgmlOp,
     Parallelism::{CurrentPool, Inline},
     QuantizedActivations,
 };
@@ -258,4 +258,48 @@ fn bad_shapes_are_errors() {
     assert!(QuantizedActivations::new(GgmlType::Q8_0, &x, 32, 2).is_err());
     // Empty shapes are fine and write nothing.
     assert!(matmul(&[], GgmlType::Q4_0, 0, 32, &x, 1, &mut [], Inline).is_ok());
+}
+
+/// With `GgmlOp::RowIndependent` every row of a GEMM has the bits of that row alone (a
+/// matvec), whatever the batch size and the type (k-quants and F32/F16 included, which
+/// llama.cpp sums in other orders in batches): what a batch of several sequences needs so
+/// that no sequence's results depend on the others.
+#[test]
+fn row_independent_gemm_rows_equal_their_matvecs() {
+    let mut rng = Rng(4242);
+    for &ty in TYPES {
+        let cols = if ty.block_size() == 256 { 256 } else { 64 };
+        let rows = 136; // a multiple of 8: llama.cpp would repack Q4_K
+        let w = weights(ty, rows, cols, &mut rng);
+        for n_tokens in [2usize, 5, 9, 70] {
+            let x: Vec<f32> = (0..cols * n_tokens).map(|_| rng.unit()).collect();
+            let acts =
+                QuantizedActivations::new(reference::vec_dot_type(ty), &x, cols, n_tokens).unwrap();
+            let mut y = vec![0f32; rows * n_tokens];
+            in_pool(2, || {
+                matmul_quantized_as(
+                    GgmlOp::RowIndependent,
+                    &w,
+                    ty,
+                    rows,
+                    cols,
+                    &acts,
+                    &mut y,
+                    CurrentPool,
+                )
+            })
+            .unwrap();
+            for t in [0, n_tokens / 2, n_tokens - 1] {
+                let one = acts.gather(&[t]).unwrap();
+                let mut yv = vec![0f32; rows];
+                matmul_quantized(&w, ty, rows, cols, &one, &mut yv, Inline).unwrap();
+                let got: Vec<u32> = y[t * rows..(t + 1) * rows]
+                    .iter()
+                    .map(|v| v.to_bits())
+                    .collect();
+                let want: Vec<u32> = yv.iter().map(|v| v.to_bits()).collect();
+                assert_eq!(got, want, "{ty} n_tokens={n_tokens} t={t}");
+            }
+        }
+    }
 }

@@ -5,7 +5,7 @@
 //! llama.cpp does; inputs shared by several projections (Q/K/V, gate/up) are quantized once.
 
 use rayon::prelude::*;
-use tramontane_kernels::matmul::{matmul_quantized, Parallelism, QuantizedActivations};
+use tramontane_kernels::matmul::{matmul_quantized_as, GgmlOp, Parallelism, QuantizedActivations};
 use tramontane_kernels::reference::{dequantize_row, row_bytes, vec_dot_type};
 use tramontane_kernels::vecmath::{geglu, swiglu};
 
@@ -16,6 +16,7 @@ use crate::model::config::ModelConfig;
 use crate::model::weights::{FfnWeights, Matrix, ModelWeights};
 use crate::moe::{DispatchOptions, MoeFfn};
 use crate::norm::{rms_norm_rows, rms_norm_rows_in_place};
+use crate::sums::BatchSums;
 use crate::{Error, Result};
 
 /// Receives intermediate tensors of a forward pass, like llama.cpp's `cb_eval`: a name (the
@@ -46,8 +47,43 @@ pub struct Forward<'a> {
     pub weights: &'a ModelWeights,
     /// The whole mapped file.
     pub bytes: &'a [u8],
-    /// Receives intermediate tensors when set.
+    /// Receives intermediate tensors when set (over every row of the batch).
     pub trace: Option<Tracer<'a>>,
+    /// How batches sum: llama.cpp's orders, or every row as if alone.
+    pub sums: BatchSums,
+}
+
+/// One sequence's part of a batch: its tokens, where they go in its cache, and what it wants
+/// back.
+#[derive(Debug)]
+pub struct Segment<'s> {
+    /// The sequence's KV cache (room reserved for the new positions).
+    pub cache: &'s mut KvCache,
+    /// The tokens to evaluate.
+    pub tokens: &'s [u32],
+    /// Position of the first one.
+    pub first_pos: usize,
+    /// What to write back.
+    pub output: Output<'s>,
+}
+
+/// What a [`Segment`] wants from a pass; the vector's content is replaced.
+#[derive(Debug)]
+pub enum Output<'s> {
+    /// Nothing: the pass only fills the cache.
+    None,
+    /// The last token's logits.
+    LastLogits(&'s mut Vec<f32>),
+    /// Every token's logits, token-major.
+    AllLogits(&'s mut Vec<f32>),
+    /// The mean of the tokens' final hidden states (after the output norm): an embedding.
+    MeanHidden(&'s mut Vec<f32>),
+}
+
+impl Output<'_> {
+    fn takes_logits(&self) -> bool {
+        matches!(self, Output::LastLogits(_) | Output::AllLogits(_))
+    }
 }
 
 /// `n` zeros, or [`Error::OutOfMemory`] instead of an abort: batch sizes come from the caller.
@@ -127,7 +163,11 @@ impl Forward<'_> {
     fn project(&self, m: &Matrix, acts: &mut Acts<'_>, out: &mut Vec<f32>) -> Result<()> {
         resize_zeroed(out, m.rows * acts.n_tokens)?;
         let q = acts.for_type(m)?;
-        matmul_quantized(
+        let op = GgmlOp::MulMat {
+            matrix_rows: m.rows,
+        };
+        matmul_quantized_as(
+            self.sums.matmul_op(op),
             m.bytes(self.bytes)?,
             m.ty,
             m.rows,
@@ -174,10 +214,31 @@ impl Forward<'_> {
         rows: LogitRows,
         logits: &mut Vec<f32>,
     ) -> Result<()> {
+        let output = match rows {
+            LogitRows::Last => Output::LastLogits(logits),
+            LogitRows::All => Output::AllLogits(logits),
+            LogitRows::None => {
+                logits.clear();
+                Output::None
+            }
+        };
+        self.run_segments(&mut [Segment {
+            cache,
+            tokens,
+            first_pos,
+            output,
+        }])
+    }
+
+    /// Runs the tokens of several sequences as one batch: every matmul reads its weights once
+    /// for all of them, while each sequence stores its K/V in its own cache at its own
+    /// positions and attends to its own keys. With [`BatchSums::PerRow`] no sequence's
+    /// results depend on the others. The caller has reserved every cache's room.
+    pub fn run_segments(&self, segments: &mut [Segment<'_>]) -> Result<()> {
         let c = self.config;
         let w = self.weights;
-        let n = tokens.len();
-        if n == 0 {
+        let n: usize = segments.iter().map(|s| s.tokens.len()).sum();
+        if n == 0 || segments.iter().any(|s| s.tokens.is_empty()) {
             return Err(Error::InvalidArgument {
                 what: "no tokens to evaluate".into(),
             });
@@ -190,14 +251,24 @@ impl Forward<'_> {
             // Gemma scales Q before the product instead (below).
             scale: if c.arch.scale_q { 1.0 } else { c.attn_scale() },
             window: c.is_swa(il).then_some(c.sliding_window),
+            sums: self.sums,
         };
+        // Every row's position, in segment order.
+        let positions: Vec<usize> = segments
+            .iter()
+            .flat_map(|s| s.first_pos..s.first_pos + s.tokens.len())
+            .collect();
         let angles_of = |rope: &crate::rope::Rope| -> Vec<Vec<(f32, f32)>> {
-            (0..n).map(|t| rope.angles(first_pos + t)).collect()
+            positions.iter().map(|&p| rope.angles(p)).collect()
         };
         let angles = angles_of(&w.rope);
         let angles_swa = w.rope_swa.as_ref().map(angles_of);
 
-        let mut x = self.embed(tokens)?;
+        let tokens: Vec<u32> = segments
+            .iter()
+            .flat_map(|s| s.tokens.iter().copied())
+            .collect();
+        let mut x = self.embed(&tokens)?;
         let mut cur = zeros(n * e)?;
         let (mut q, mut k, mut v) = (Vec::new(), Vec::new(), Vec::new());
         let mut attn = zeros(n * q_width)?;
@@ -240,8 +311,7 @@ impl Forward<'_> {
                 let s = c.attn_scale();
                 q.iter_mut().for_each(|v| *v *= s);
             }
-            cache.store(il, first_pos, &k, &v);
-            attend(cache, il, &q, first_pos, &shape_of(il), &mut attn)?;
+            self.attend_segments(segments, il, &shape_of(il), (&q, &k, &v), &mut attn)?;
             self.emit("kqv_out", l, &attn);
             let mut acts = Acts::new(&attn, q_width, n);
             self.project(&layer.wo, &mut acts, &mut proj)?;
@@ -289,7 +359,10 @@ impl Forward<'_> {
                     let ffn = MoeFfn {
                         weights: moe,
                         source: self.bytes,
-                        options: DispatchOptions::default(),
+                        options: DispatchOptions {
+                            sums: self.sums,
+                            ..DispatchOptions::default()
+                        },
                     };
                     resize_zeroed(&mut proj, n * e)?;
                     ffn.forward(&cur, n, &mut proj)?;
@@ -304,26 +377,163 @@ impl Forward<'_> {
             x.iter_mut().zip(&proj).for_each(|(a, b)| *a += b);
             self.emit("l_out", l, &x);
         }
+        self.outputs(segments, &x)
+    }
 
-        let (first_row, n_rows) = match rows {
-            LogitRows::Last => (n - 1, 1),
-            LogitRows::All => (0, n),
-            LogitRows::None => {
-                logits.clear();
-                return Ok(());
-            }
+    /// Stores each segment's K/V rows in its cache and attends its queries to its keys,
+    /// writing its rows of `attn`. Segments run side by side.
+    fn attend_segments(
+        &self,
+        segments: &mut [Segment<'_>],
+        il: usize,
+        shape: &AttnShape,
+        (q, k, v): (&[f32], &[f32], &[f32]),
+        attn: &mut [f32],
+    ) -> Result<()> {
+        let c = self.config;
+        let (q_width, kv_width) = (c.n_head * c.head_dim, c.n_kv_head * c.head_dim);
+        let mut work = Vec::with_capacity(segments.len());
+        let (mut q, mut k, mut v, mut attn) = (q, k, v, attn);
+        for s in segments.iter_mut() {
+            let n = s.tokens.len();
+            let (sq, rq) = q.split_at(n * q_width);
+            let (sk, rk) = k.split_at(n * kv_width);
+            let (sv, rv) = v.split_at(n * kv_width);
+            let (sa, ra) = std::mem::take(&mut attn).split_at_mut(n * q_width);
+            (q, k, v, attn) = (rq, rk, rv, ra);
+            work.push(SegmentRows {
+                cache: &mut *s.cache,
+                first: s.first_pos,
+                q: sq,
+                k: sk,
+                v: sv,
+                out: sa,
+            });
+        }
+        let one = |r: SegmentRows<'_>| {
+            r.cache.store(il, r.first, r.k, r.v);
+            attend(r.cache, il, r.q, r.first, shape, r.out)
         };
+        if work.len() == 1 {
+            work.into_iter().try_for_each(one)
+        } else {
+            work.into_par_iter().try_for_each(one)
+        }
+    }
+
+    /// The final norm and what each segment asked for: logits (one GEMM over every row that
+    /// needs them) or the mean of its normed hidden states.
+    fn outputs(&self, segments: &mut [Segment<'_>], x: &[f32]) -> Result<()> {
+        let c = self.config;
+        let w = self.weights;
+        let e = c.n_embd;
+        // (segment, first row in x, rows) of the rows to normalise.
+        let mut wanted = Vec::new();
+        let mut offset = 0;
+        for (i, s) in segments.iter().enumerate() {
+            let n = s.tokens.len();
+            match s.output {
+                Output::None => {}
+                Output::LastLogits(_) => wanted.push((i, offset + n - 1, 1)),
+                Output::AllLogits(_) | Output::MeanHidden(_) => wanted.push((i, offset, n)),
+            }
+            offset += n;
+        }
+        let n_rows: usize = wanted.iter().map(|w| w.2).sum();
+        if n_rows == 0 {
+            return Ok(());
+        }
         let mut normed = zeros(n_rows * e)?;
-        rms_norm_rows(&x[first_row * e..], &w.output_norm, c.rms_eps, &mut normed);
+        let mut at = 0;
+        for &(_, first, rows) in &wanted {
+            rms_norm_rows(
+                &x[first * e..(first + rows) * e],
+                &w.output_norm,
+                c.rms_eps,
+                &mut normed[at * e..(at + rows) * e],
+            );
+            at += rows;
+        }
         self.emit("result_norm", None, &normed);
-        let mut acts = Acts::new(&normed, e, n_rows);
-        self.project(&w.output, &mut acts, logits)?;
-        if let Some(cap) = c.final_softcap {
+        // Hidden states are taken before the output head; the logits rows go through it
+        // together.
+        let mut logit_rows = Vec::new();
+        let mut at = 0;
+        for &(i, _, rows) in &wanted {
+            let part = &normed[at * e..(at + rows) * e];
+            match &mut segments[i].output {
+                Output::MeanHidden(out) => mean_rows(part, e, out)?,
+                _ => logit_rows.extend_from_slice(part),
+            }
+            at += rows;
+        }
+        if logit_rows.is_empty() {
+            return Ok(());
+        }
+        let n_logit_rows = logit_rows.len() / e;
+        let mut acts = Acts::new(&logit_rows, e, n_logit_rows);
+        let takers: Vec<usize> = wanted
+            .iter()
+            .filter(|&&(i, _, _)| segments[i].output.takes_logits())
+            .map(|&(i, _, _)| i)
+            .collect();
+        if let [only] = takers[..] {
+            // One sequence: straight into its buffer (reused from token to token).
+            if let Output::LastLogits(out) | Output::AllLogits(out) = &mut segments[only].output {
+                self.project(&w.output, &mut acts, out)?;
+                self.soft_cap(out);
+                self.emit("result_output", None, out);
+            }
+            return Ok(());
+        }
+        let mut logits = Vec::new();
+        self.project(&w.output, &mut acts, &mut logits)?;
+        self.soft_cap(&mut logits);
+        self.emit("result_output", None, &logits);
+        let mut rows_left = &logits[..];
+        for &(i, _, rows) in &wanted {
+            if let Output::LastLogits(out) | Output::AllLogits(out) = &mut segments[i].output {
+                let (mine, rest) = rows_left.split_at(rows * c.n_vocab);
+                out.clear();
+                out.extend_from_slice(mine);
+                rows_left = rest;
+            }
+        }
+        Ok(())
+    }
+
+    /// Gemma 2's final logit soft-capping, when the model has it.
+    fn soft_cap(&self, logits: &mut [f32]) {
+        if let Some(cap) = self.config.final_softcap {
             // ggml_scale, ggml_tanh, ggml_scale.
             let inv = 1.0 / cap;
             logits.iter_mut().for_each(|v| *v = (*v * inv).tanh() * cap);
         }
-        self.emit("result_output", None, logits);
-        Ok(())
     }
+}
+
+/// One segment's share of a layer's attention: its cache, its rows of Q, K, V and of the output.
+struct SegmentRows<'a> {
+    cache: &'a mut KvCache,
+    first: usize,
+    q: &'a [f32],
+    k: &'a [f32],
+    v: &'a [f32],
+    out: &'a mut [f32],
+}
+
+/// `out` = the mean of the `width`-wide rows of `rows` (summed in f64, in row order).
+fn mean_rows(rows: &[f32], width: usize, out: &mut Vec<f32>) -> Result<()> {
+    let n = rows.len() / width.max(1);
+    let mut sum = vec![0.0f64; width];
+    for row in rows.chunks_exact(width) {
+        sum.iter_mut()
+            .zip(row)
+            .for_each(|(s, &v)| *s += f64::from(v));
+    }
+    resize_zeroed(out, width)?;
+    out.iter_mut()
+        .zip(&sum)
+        .for_each(|(o, s)| *o = (s / n.max(1) as f64) as f32);
+    Ok(())
 }

@@ -12,15 +12,14 @@
 use std::borrow::Cow;
 
 use rayon::prelude::*;
-use tramontane_kernels::matmul::{
-    matmul, matmul_quantized_as, GgmlOp, Parallelism, QuantizedActivations,
-};
+use tramontane_kernels::matmul::{matmul_quantized_as, GgmlOp, Parallelism, QuantizedActivations};
 use tramontane_kernels::reference::vec_dot_type;
 use tramontane_kernels::GgmlType;
 
 use crate::model::weights::Matrix;
 use crate::moe::experts::MoeWeights;
 use crate::moe::routing::Routing;
+use crate::sums::BatchSums;
 use crate::{Error, Result};
 use tramontane_kernels::vecmath::swiglu;
 
@@ -65,6 +64,8 @@ pub struct DispatchOptions {
     /// token, as alternating between two weight streams in 36 KB pieces defeats the
     /// sequential DRAM prefetch the matvec kernel is tuned for (`tests/moe_perf.rs`).
     pub fuse_gate_up: bool,
+    /// How batches sum (llama.cpp's orders, or every token as if alone).
+    pub sums: BatchSums,
 }
 
 /// One MoE FFN block ready to run: its weights, where their bytes are, and the options.
@@ -112,13 +113,17 @@ impl<S: WeightSource + ?Sized> MoeFfn<'_, S> {
         check_len("MoE input", x.len(), n_tokens, n_embd)?;
         let mut logits = vec![0.0f32; n_tokens * n_expert];
         let router = self.source.matrix_bytes(&w.router)?;
-        matmul(
+        let acts = QuantizedActivations::new(vec_dot_type(w.router.ty), x, n_embd, n_tokens)?;
+        let op = GgmlOp::MulMat {
+            matrix_rows: n_expert,
+        };
+        matmul_quantized_as(
+            self.options.sums.matmul_op(op),
             router,
             w.router.ty,
             n_expert,
             n_embd,
-            x,
-            n_tokens,
+            &acts,
             &mut logits,
             Parallelism::CurrentPool,
         )?;
@@ -192,6 +197,7 @@ impl<S: WeightSource + ?Sized> MoeFfn<'_, S> {
     ) -> Result<()> {
         let w = self.weights;
         let (n_embd, n_ff) = (w.n_embd(), w.n_ff());
+        let sums = self.options.sums;
         let active = self.active_experts(routing)?;
 
         // Each input row quantized once per activation type, then gathered per expert.
@@ -220,8 +226,8 @@ impl<S: WeightSource + ?Sized> MoeFfn<'_, S> {
                 let (i, c) = (item / chunks_ff, item % chunks_ff);
                 let ex = &w.experts[active[i].expert];
                 let (g_acts, u_acts) = &gathered[i];
-                let gate = rows_times(&ex.gate, active[i].gate, c, rpi, g_acts)?;
-                let up = rows_times(&ex.up, active[i].up, c, rpi, u_acts)?;
+                let gate = rows_times(&ex.gate, active[i].gate, c, rpi, g_acts, sums)?;
+                let up = rows_times(&ex.up, active[i].up, c, rpi, u_acts, sums)?;
                 let mut h = vec![0.0f32; gate.len()];
                 swiglu(&gate, &up, &mut h)?;
                 Ok(h)
@@ -239,8 +245,8 @@ impl<S: WeightSource + ?Sized> MoeFfn<'_, S> {
                 let ex = &w.experts[active[i].expert];
                 let (g_acts, u_acts) = &gathered[i];
                 match proj {
-                    Proj::Gate => rows_times(&ex.gate, active[i].gate, c, rpi, g_acts),
-                    Proj::Up => rows_times(&ex.up, active[i].up, c, rpi, u_acts),
+                    Proj::Gate => rows_times(&ex.gate, active[i].gate, c, rpi, g_acts, sums),
+                    Proj::Up => rows_times(&ex.up, active[i].up, c, rpi, u_acts, sums),
                 }
             })?;
             let ups = both.split_off(per_proj);
@@ -282,7 +288,7 @@ impl<S: WeightSource + ?Sized> MoeFfn<'_, S> {
         let down_pieces = map(parallel, active.len() * chunks_embd, |item| {
             let (i, c) = (item / chunks_embd, item % chunks_embd);
             let ex = &w.experts[active[i].expert];
-            rows_times(&ex.down, active[i].down, c, rpi, &hidden_q[i])
+            rows_times(&ex.down, active[i].down, c, rpi, &hidden_q[i], sums)
         })?;
         let ys: Vec<Vec<f32>> = active
             .iter()
@@ -337,6 +343,7 @@ fn rows_times(
     chunk: usize,
     rpi: usize,
     acts: &QuantizedActivations,
+    sums: BatchSums,
 ) -> Result<Vec<f32>> {
     let r0 = chunk * rpi;
     let count = rpi.min(m.rows.saturating_sub(r0));
@@ -348,9 +355,9 @@ fn rows_times(
         })?;
     let mut y = vec![0.0f32; count * acts.n_tokens()];
     // One expert of llama.cpp's mul_mat_id (its k-quant batch order depends on that).
-    let op = GgmlOp::MulMatId {
+    let op = sums.matmul_op(GgmlOp::MulMatId {
         matrix_rows: m.rows,
-    };
+    });
     matmul_quantized_as(
         op,
         w,

@@ -20,6 +20,7 @@ use std::sync::Arc;
 use crate::kv_cache::{ring_cells, KvCache, KvCacheType, KvShape};
 use crate::model::forward::{Forward, LogitRows, Tracer};
 use crate::model::Model;
+use crate::sums::BatchSums;
 use crate::tokenizer::EncodeOptions;
 use crate::{Error, Result};
 
@@ -90,7 +91,9 @@ pub struct Session<'m> {
     n_ctx: usize,
     batch: usize,
     threads: usize,
-    pool: rayon::ThreadPool,
+    /// Started on the first evaluation (a session that a batch engine evaluates never needs
+    /// one), and stopped with the session.
+    pool: Option<rayon::ThreadPool>,
     cache: KvCache,
     /// Every token the session holds: `tokens[..n_cached]` are in the cache, the rest pending.
     tokens: Vec<u32>,
@@ -129,6 +132,15 @@ fn resolve_threads(requested: Option<usize>) -> Result<usize> {
         ))),
         Some(t) => Ok(t),
     }
+}
+
+/// A pool of `threads` workers for one session.
+fn start_pool(threads: usize) -> Result<rayon::ThreadPool> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(|i| format!("tramontane-{i}"))
+        .build()
+        .map_err(|e| invalid(format!("cannot start {threads} threads: {e}")))
 }
 
 impl Model {
@@ -172,11 +184,6 @@ impl<'m> Session<'m> {
             return Err(invalid("batch must be at least 1".into()));
         }
         let threads = resolve_threads(opts.threads)?;
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .thread_name(|i| format!("tramontane-{i}"))
-            .build()
-            .map_err(|e| invalid(format!("cannot start {threads} threads: {e}")))?;
         let layer_cells = (0..c.n_layer)
             .map(|il| match c.is_swa(il) {
                 true => ring_cells(c.sliding_window, opts.batch).min(n_ctx),
@@ -193,7 +200,7 @@ impl<'m> Session<'m> {
             n_ctx,
             batch: opts.batch,
             threads,
-            pool,
+            pool: None,
             cache: KvCache::new(shape, opts.kv_cache),
             tokens: Vec::new(),
             n_cached: 0,
@@ -353,17 +360,12 @@ impl<'m> Session<'m> {
     /// # Errors
     /// [`Error::OutOfMemory`] when the cache cannot be copied.
     pub fn fork(&self) -> Result<Session<'m>> {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(self.threads)
-            .thread_name(|i| format!("tramontane-{i}"))
-            .build()
-            .map_err(|e| invalid(format!("cannot start {} threads: {e}", self.threads)))?;
         Ok(Session {
             model: self.model.clone(),
             n_ctx: self.n_ctx,
             batch: self.batch,
             threads: self.threads,
-            pool,
+            pool: None,
             cache: self.cache.try_clone()?,
             tokens: self.tokens.clone(),
             n_cached: self.n_cached,
@@ -425,6 +427,7 @@ impl<'m> Session<'m> {
                 weights: self.model.weights(),
                 bytes: self.model.file().bytes(),
                 trace,
+                sums: BatchSums::LlamaCpp,
             };
             let chunk = &self.tokens[first..end];
             let cache = &mut self.cache;
@@ -435,8 +438,11 @@ impl<'m> Session<'m> {
                 LogitRows::All => &mut piece_logits,
                 _ => &mut self.logits,
             };
-            self.pool
-                .install(|| fwd.run(cache, chunk, first, piece_rows, out))?;
+            let pool = match &mut self.pool {
+                Some(p) => p,
+                slot => slot.insert(start_pool(self.threads)?),
+            };
+            pool.install(|| fwd.run(cache, chunk, first, piece_rows, out))?;
             self.n_cached = end;
             self.evaluated += (end - first) as u64;
             if rows == LogitRows::All {
