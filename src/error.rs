@@ -197,6 +197,9 @@ pub enum Error {
     /// A caller-supplied argument is out of range or inconsistent.
     #[error("invalid argument: {what}")]
     InvalidArgument { what: String },
+    /// The engine's queue of waiting requests is full: try again later.
+    #[error("the queue is full ({capacity} requests waiting)")]
+    QueueFull { capacity: usize },
     /// An allocation whose size comes from input (context, prompt, state file) failed.
     #[error("out of memory: cannot allocate {what}")]
     OutOfMemory { what: String },

@@ -45,6 +45,7 @@
 pub mod attention;
 pub mod chat;
 pub mod conversation;
+pub mod engine;
 pub mod error;
 pub mod gguf;
 #[doc(hidden)]

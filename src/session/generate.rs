@@ -93,7 +93,7 @@ impl std::fmt::Debug for Generate<'_, '_> {
 
 /// The `k` highest logits as (id, logit), highest first, ties to the lower id: one pass that
 /// keeps the best `k` so far (no copy of the vocabulary).
-fn top_logits(logits: &[f32], k: usize) -> Vec<(u32, f32)> {
+pub(crate) fn top_logits(logits: &[f32], k: usize) -> Vec<(u32, f32)> {
     let mut top: Vec<(u32, f32)> = Vec::with_capacity(k + 1);
     for (i, &l) in logits.iter().enumerate() {
         if let (true, Some(&(_, worst))) = (top.len() == k, top.last()) {

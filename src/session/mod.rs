@@ -11,6 +11,8 @@ mod completion;
 mod generate;
 mod state;
 
+pub(crate) use completion::Completion;
+pub(crate) use generate::top_logits;
 pub use generate::{FinishReason, Generate, GenerateOptions};
 
 use std::ops::Deref;
@@ -18,7 +20,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::kv_cache::{ring_cells, KvCache, KvCacheType, KvShape};
-use crate::model::forward::{Forward, LogitRows, Tracer};
+use crate::model::forward::{Forward, LogitRows, Output, Segment, Tracer};
 use crate::model::Model;
 use crate::sums::BatchSums;
 use crate::tokenizer::EncodeOptions;
@@ -461,20 +463,64 @@ impl<'m> Session<'m> {
     /// Makes sure the logits after every held token are known: evaluates what is pending,
     /// or the last token again when the history changed without new tokens.
     fn ensure_logits(&mut self) -> Result<()> {
-        if self.n_cached < self.tokens.len() {
-            self.evaluate(LogitRows::Last, None)?;
-        } else if !self.logits_valid {
-            if self.tokens.is_empty() {
-                return Err(invalid(
-                    "the session is empty: there is nothing to continue from".into(),
-                ));
-            }
-            // Stepping back one token is always possible, even on a wrapped ring (the ring
-            // is longer than the window).
-            self.n_cached -= 1;
+        if self.needs_evaluation()? {
             self.evaluate(LogitRows::Last, None)?;
         }
         Ok(())
+    }
+
+    /// Whether the logits after every held token must be computed; when they are unknown with
+    /// nothing pending, the last token is made pending again (stepping back one token is always
+    /// possible, even on a wrapped ring: the ring is longer than the window).
+    pub(crate) fn needs_evaluation(&mut self) -> Result<bool> {
+        if self.n_cached < self.tokens.len() {
+            return Ok(true);
+        }
+        if self.logits_valid {
+            return Ok(false);
+        }
+        if self.tokens.is_empty() {
+            return Err(invalid(
+                "the session is empty: there is nothing to continue from".into(),
+            ));
+        }
+        self.n_cached -= 1;
+        Ok(true)
+    }
+
+    /// The next `max` pending tokens (at most) as a segment of a batch, with room reserved in
+    /// the cache; it asks for logits when it takes the last pending token. Mark it evaluated
+    /// with [`segment_done`](Self::segment_done).
+    pub(crate) fn next_segment(&mut self, max: usize) -> Result<Segment<'_>> {
+        let first = self.n_cached;
+        let end = self.tokens.len().min(first + max.max(1));
+        self.cache.reserve(self.tokens.len())?;
+        self.logits_valid = false;
+        let output = if end == self.tokens.len() {
+            Output::LastLogits(&mut self.logits)
+        } else {
+            Output::None
+        };
+        Ok(Segment {
+            cache: &mut self.cache,
+            tokens: &self.tokens[first..end],
+            first_pos: first,
+            output,
+        })
+    }
+
+    /// Records that the segment of `n` tokens taken by [`next_segment`](Self::next_segment)
+    /// was evaluated.
+    pub(crate) fn segment_done(&mut self, n: usize) {
+        self.n_cached += n;
+        self.evaluated += n as u64;
+        self.logits_valid =
+            self.n_cached == self.tokens.len() && self.logits.len() == self.model.config().n_vocab;
+    }
+
+    /// The number of tokens not yet evaluated.
+    pub(crate) fn n_pending(&self) -> usize {
+        self.tokens.len() - self.n_cached
     }
 
     /// Appends `tokens` and evaluates everything pending; returns the logits of the last token.
