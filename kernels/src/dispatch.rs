@@ -116,6 +116,11 @@ pub struct KernelSet {
     pub batch_tile: &'static [(GgmlType, TileFn)],
     /// Activation type (Q8_0, Q8_1, Q8_K, F16, ...) -> f32 row quantizer.
     pub quantize_act: &'static [(GgmlType, QuantizeActFn)],
+    /// Weight type -> tile kernel in an order of this level's choosing, where every output
+    /// depends only on its own (weight row, activation row) pair, the same for a single row
+    /// as inside any tile ([`reference::vec_dot_row_order`]): for batches whose rows must not
+    /// depend on each other. Types without an entry use `tile`, which has that property too.
+    pub row_tile: &'static [(GgmlType, TileFn)],
 }
 
 impl std::fmt::Debug for KernelSet {
@@ -130,6 +135,7 @@ impl std::fmt::Debug for KernelSet {
             .field("batch_orders", &self.batch_orders)
             .field("batch_tile", &types(self.batch_tile))
             .field("quantize_act", &types(self.quantize_act))
+            .field("row_tile", &types(self.row_tile))
             .finish()
     }
 }
@@ -145,6 +151,7 @@ struct Active {
     tile: [Option<TileFn>; SLOTS],
     batch_tile: [Option<TileFn>; SLOTS],
     quantize_act: [Option<QuantizeActFn>; SLOTS],
+    row_tile: [Option<TileFn>; SLOTS],
 }
 
 fn slot(ty: GgmlType) -> usize {
@@ -196,6 +203,7 @@ impl Active {
             tile: [None; SLOTS],
             batch_tile: [None; SLOTS],
             quantize_act: [None; SLOTS],
+            row_tile: [None; SLOTS],
         }
     }
 
@@ -207,6 +215,7 @@ impl Active {
             tile: resolve(set.tile),
             batch_tile: resolve(set.batch_tile),
             quantize_act: resolve(set.quantize_act),
+            row_tile: resolve(set.row_tile),
         }
     }
 }
@@ -479,6 +488,45 @@ fn run_tile(
     Ok(())
 }
 
+/// Like [`vec_dot_tile`], but with the level's row tile for `ty` where it has one (see
+/// `KernelSet::row_tile`): every output depends only on its own pair of rows, whatever the
+/// tile's shape, including a single activation row. Types without a row tile use
+/// [`vec_dot_tile`], whose outputs have that property too.
+pub fn vec_dot_tile_rows(
+    ty: GgmlType,
+    t: &TileArgs<'_>,
+    out: &mut [f32],
+    out_stride: usize,
+) -> Result<(), KernelError> {
+    vec_dot_tile_rows_with(active(), ty, t, out, out_stride)
+}
+
+/// [`vec_dot_tile_rows`] with the kernels of the named level (one of [`available_levels`]).
+pub fn vec_dot_tile_rows_at(
+    level_name: &str,
+    ty: GgmlType,
+    t: &TileArgs<'_>,
+    out: &mut [f32],
+    out_stride: usize,
+) -> Result<(), KernelError> {
+    vec_dot_tile_rows_with(level(level_name, ty)?, ty, t, out, out_stride)
+}
+
+fn vec_dot_tile_rows_with(
+    table: &Active,
+    ty: GgmlType,
+    t: &TileArgs<'_>,
+    out: &mut [f32],
+    out_stride: usize,
+) -> Result<(), KernelError> {
+    if table.row_tile.get(slot(ty)).copied().flatten().is_none() {
+        return vec_dot_tile_with(table, ty, t, out, out_stride);
+    }
+    run_tile(&table.row_tile, ty, t, out, out_stride, |w, act| {
+        reference::vec_dot_row_order(ty, t.n, w, act)
+    })
+}
+
 /// Like [`vec_dot_tile`], but each output in [`reference::vec_dot_batch_order`]'s summation
 /// order (types with [`reference::has_batch_order`] only) where the level reproduces the batch
 /// orders (`KernelSet::batch_orders`): what the matmul driver uses for the activation rows
@@ -536,6 +584,7 @@ mod tests {
             batch_orders: true,
             batch_tile: &[],
             quantize_act: &[],
+            row_tile: &[],
         }
     }
 

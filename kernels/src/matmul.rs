@@ -218,8 +218,9 @@ pub enum GgmlOp {
     /// One expert of `ggml_mul_mat_id` (experts of `matrix_rows` rows each), the activation
     /// rows being those routed to it.
     MulMatId { matrix_rows: usize },
-    /// Every activation row summed in `vec_dot`'s order, as if it were alone: a row's result
-    /// never depends on the other rows of the batch (batches of several sequences).
+    /// Every activation row summed as if it were alone, in the level's fastest such order
+    /// (its row tiles, `dispatch::vec_dot_tile_rows`): a row's result never depends on the
+    /// other rows of the batch (batches of several sequences).
     RowIndependent,
 }
 
@@ -235,13 +236,6 @@ pub fn matmul_quantized_as(
     y: &mut [f32],
     par: Parallelism,
 ) -> Result<(), KernelError> {
-    let act_ty = reference::vec_dot_type(ty);
-    if acts.ty != act_ty {
-        return Err(KernelError::Unsupported {
-            op: "matmul with activations of another type than vec_dot_type(weights), for",
-            ty: acts.ty,
-        });
-    }
     if acts.cols != cols {
         return Err(KernelError::LengthMismatch {
             what: "activation columns",
@@ -249,38 +243,83 @@ pub fn matmul_quantized_as(
             got: acts.cols,
         });
     }
-    let w_row = reference::row_bytes(ty, cols)?;
-    let expected_w = checked_mul("weights", w_row, rows)?;
-    if w.len() != expected_w {
-        return Err(KernelError::LengthMismatch {
-            what: "weights",
-            expected: expected_w,
-            got: w.len(),
-        });
+    let mut task = [MatmulTask { op, w, ty, rows, y }];
+    matmul_many(&mut task, acts, par)
+}
+
+/// One product of a [`matmul_many`] call: `y = W · acts` for `rows` rows of weights `w` of
+/// type `ty` (as many columns as the activations), `op` as in [`matmul_quantized_as`].
+#[derive(Debug)]
+pub struct MatmulTask<'a> {
+    /// The llama.cpp operation this product stands for.
+    pub op: GgmlOp,
+    /// The weight rows.
+    pub w: &'a [u8],
+    /// Their type; the activations must be of its `vec_dot_type`.
+    pub ty: GgmlType,
+    /// How many weight rows.
+    pub rows: usize,
+    /// The output, `y[t * rows + r]`.
+    pub y: &'a mut [f32],
+}
+
+/// Several products of the same activations (Q, K and V; gate and up) as one parallel loop:
+/// one fork-join instead of one per product, and the work items of all of them balanced
+/// over the threads together (a small matrix alone leaves threads idle). Each output value is
+/// computed as [`matmul_quantized_as`] computes it, so results are bit-identical to calling it
+/// once per task.
+pub fn matmul_many(
+    tasks: &mut [MatmulTask<'_>],
+    acts: &QuantizedActivations,
+    par: Parallelism,
+) -> Result<(), KernelError> {
+    let mut jobs = Vec::with_capacity(tasks.len());
+    for t in tasks.iter() {
+        jobs.push(Job::new(t.op, t.w, t.ty, t.rows, acts, t.y.len())?);
     }
-    let n_tokens = acts.n_tokens;
-    let expected_y = checked_mul("output", rows, n_tokens)?;
-    if y.len() != expected_y {
-        return Err(KernelError::LengthMismatch {
-            what: "output",
-            expected: expected_y,
-            got: y.len(),
-        });
-    }
-    if rows == 0 || n_tokens == 0 {
-        return Ok(());
-    }
-    let job = Job {
-        ty,
-        batch_rows: batch_order_rows(ty, op, n_tokens),
-        cols,
-        rows,
-        w,
-        w_row,
-        acts,
-    };
     let parallel = par == Parallelism::CurrentPool && rayon::current_num_threads() > 1;
-    job.run(y, parallel)
+    let ys = tasks.iter_mut().map(|t| &mut *t.y);
+    if acts.n_tokens == 1 {
+        // Matvec chunks write disjoint slices of their outputs: hand those out directly.
+        let mut chunks: Vec<(&Job<'_>, usize, &mut [f32])> = Vec::new();
+        for (job, y) in jobs.iter().zip(ys) {
+            for (i, out) in y.chunks_mut(MATVEC_CHUNK_ROWS).enumerate() {
+                chunks.push((job, i, out));
+            }
+        }
+        let run = |(job, i, out): &mut (&Job<'_>, usize, &mut [f32])| job.matvec_chunk(*i, out);
+        if parallel {
+            chunks.par_iter_mut().try_for_each(run)
+        } else {
+            chunks.iter_mut().try_for_each(run)
+        }
+    } else {
+        // GEMM pieces cover a block of rows by a block of tokens, which is not contiguous in
+        // `y`: they are computed into buffers and copied in place afterwards. Row-chunk-major
+        // order: consecutive items share one chunk of weight rows, which stays in L2 while
+        // every token block passes over it (weights are read from memory once; the
+        // activations, much smaller, come from the caches).
+        let items: Vec<(usize, usize)> = jobs
+            .iter()
+            .enumerate()
+            .flat_map(|(j, job)| (0..job.gemm_items()).map(move |item| (j, item)))
+            .collect();
+        let piece = |&(j, item): &(usize, usize)| -> Result<(usize, GemmPiece), KernelError> {
+            Ok((j, jobs[j].gemm_piece(item)?))
+        };
+        let pieces: Vec<(usize, GemmPiece)> = if parallel {
+            items.par_iter().map(piece).collect::<Result<_, _>>()?
+        } else {
+            items.iter().map(piece).collect::<Result<_, _>>()?
+        };
+        let mut ys: Vec<&mut [f32]> = ys.collect();
+        for (j, p) in pieces {
+            if let (Some(job), Some(y)) = (jobs.get(j), ys.get_mut(j)) {
+                job.scatter(&p, y);
+            }
+        }
+        Ok(())
+    }
 }
 
 /// How many leading activation rows of `op` (weights of `ty`, `n_tokens` activation rows) are
@@ -312,6 +351,8 @@ pub fn batch_order_rows(ty: GgmlType, op: GgmlOp, n_tokens: usize) -> usize {
 /// One validated matmul.
 struct Job<'a> {
     ty: GgmlType,
+    /// Every row as if alone: the level's row tiles ([`dispatch::vec_dot_tile_rows`]).
+    rows_alone: bool,
     /// Leading activation rows summed in the batch order ([`batch_order_rows`]).
     batch_rows: usize,
     cols: usize,
@@ -321,7 +362,57 @@ struct Job<'a> {
     acts: &'a QuantizedActivations,
 }
 
-impl Job<'_> {
+/// A GEMM work item's results: first weight row, first token, outputs `[token][row]`.
+type GemmPiece = (usize, usize, Vec<f32>);
+
+impl<'a> Job<'a> {
+    /// Checks one product's operands.
+    fn new(
+        op: GgmlOp,
+        w: &'a [u8],
+        ty: GgmlType,
+        rows: usize,
+        acts: &'a QuantizedActivations,
+        y_len: usize,
+    ) -> Result<Job<'a>, KernelError> {
+        let act_ty = reference::vec_dot_type(ty);
+        if acts.ty != act_ty {
+            return Err(KernelError::Unsupported {
+                op: "matmul with activations of another type than vec_dot_type(weights), for",
+                ty: acts.ty,
+            });
+        }
+        let cols = acts.cols;
+        let w_row = reference::row_bytes(ty, cols)?;
+        let expected_w = checked_mul("weights", w_row, rows)?;
+        if w.len() != expected_w {
+            return Err(KernelError::LengthMismatch {
+                what: "weights",
+                expected: expected_w,
+                got: w.len(),
+            });
+        }
+        let n_tokens = acts.n_tokens;
+        let expected_y = checked_mul("output", rows, n_tokens)?;
+        if y_len != expected_y {
+            return Err(KernelError::LengthMismatch {
+                what: "output",
+                expected: expected_y,
+                got: y_len,
+            });
+        }
+        Ok(Job {
+            ty,
+            rows_alone: op == GgmlOp::RowIndependent,
+            batch_rows: batch_order_rows(ty, op, n_tokens),
+            cols,
+            rows,
+            w,
+            w_row,
+            acts,
+        })
+    }
+
     /// The weight rows `r0..r0+count` as tile operands against activation rows `t0..t0+acts`.
     fn tile(&self, r0: usize, count: usize, t0: usize, acts: usize) -> TileArgs<'_> {
         let a_row = self.acts.row_bytes;
@@ -336,34 +427,34 @@ impl Job<'_> {
         }
     }
 
-    fn run(&self, y: &mut [f32], parallel: bool) -> Result<(), KernelError> {
-        if self.acts.n_tokens == 1 {
-            self.matvec(y, parallel)
-        } else {
-            self.gemm(y, parallel)
-        }
-    }
-
     fn matvec_chunk(&self, i: usize, out: &mut [f32]) -> Result<(), KernelError> {
         let t = self.tile(i * MATVEC_CHUNK_ROWS, out.len(), 0, 1);
         let stride = out.len();
-        dispatch::vec_dot_tile(self.ty, &t, out, stride)
+        self.plain_tile(&t, out, stride)
     }
 
-    fn matvec(&self, y: &mut [f32], parallel: bool) -> Result<(), KernelError> {
-        if parallel {
-            y.par_chunks_mut(MATVEC_CHUNK_ROWS)
-                .enumerate()
-                .try_for_each(|(i, out)| self.matvec_chunk(i, out))
+    /// A tile outside the batch order: the ordinary tile kernel, or the row tile when every
+    /// row must be as if alone.
+    fn plain_tile(
+        &self,
+        t: &TileArgs<'_>,
+        out: &mut [f32],
+        stride: usize,
+    ) -> Result<(), KernelError> {
+        if self.rows_alone {
+            dispatch::vec_dot_tile_rows(self.ty, t, out, stride)
         } else {
-            y.chunks_mut(MATVEC_CHUNK_ROWS)
-                .enumerate()
-                .try_for_each(|(i, out)| self.matvec_chunk(i, out))
+            dispatch::vec_dot_tile(self.ty, t, out, stride)
         }
     }
 
+    /// How many work items the GEMM grid has.
+    fn gemm_items(&self) -> usize {
+        self.acts.n_tokens.div_ceil(GEMM_TOKEN_BLOCK) * self.rows.div_ceil(GEMM_CHUNK_ROWS)
+    }
+
     /// Work item `item` of the GEMM grid: (first row, first token, outputs `[token][row]`).
-    fn gemm_piece(&self, item: usize) -> Result<(usize, usize, Vec<f32>), KernelError> {
+    fn gemm_piece(&self, item: usize) -> Result<GemmPiece, KernelError> {
         let n_tokens = self.acts.n_tokens;
         let token_blocks = n_tokens.div_ceil(GEMM_TOKEN_BLOCK);
         let (rc, tb) = (item / token_blocks, item % token_blocks);
@@ -381,36 +472,20 @@ impl Job<'_> {
         if split < t0 + acts {
             let tile = self.tile(r0, count, split, t0 + acts - split);
             let rest = out.get_mut((split - t0) * count..).unwrap_or(&mut []);
-            dispatch::vec_dot_tile(self.ty, &tile, rest, count)?;
+            self.plain_tile(&tile, rest, count)?;
         }
         Ok((r0, t0, out))
     }
 
-    fn gemm(&self, y: &mut [f32], parallel: bool) -> Result<(), KernelError> {
+    /// Copies a GEMM piece's outputs to their places in `y`.
+    fn scatter(&self, (r0, t0, out): &GemmPiece, y: &mut [f32]) {
         let n_tokens = self.acts.n_tokens;
-        let items = n_tokens.div_ceil(GEMM_TOKEN_BLOCK) * self.rows.div_ceil(GEMM_CHUNK_ROWS);
-        // Row-chunk-major order: consecutive items share one chunk of weight rows, which
-        // stays in L2 while every token block passes over it (weights are read from memory
-        // once; the activations, much smaller, come from the caches).
-        let pieces: Vec<(usize, usize, Vec<f32>)> = if parallel {
-            (0..items)
-                .into_par_iter()
-                .map(|item| self.gemm_piece(item))
-                .collect::<Result<_, KernelError>>()?
-        } else {
-            (0..items)
-                .map(|item| self.gemm_piece(item))
-                .collect::<Result<_, KernelError>>()?
-        };
-        for (r0, t0, out) in pieces {
-            let count = out.len() / GEMM_TOKEN_BLOCK.min(n_tokens - t0);
-            for (i, src) in out.chunks_exact(count).enumerate() {
-                let start = (t0 + i) * self.rows + r0;
-                if let Some(dst) = y.get_mut(start..start + count) {
-                    dst.copy_from_slice(src);
-                }
+        let count = out.len() / GEMM_TOKEN_BLOCK.min(n_tokens - t0);
+        for (i, src) in out.chunks_exact(count).enumerate() {
+            let start = (t0 + i) * self.rows + r0;
+            if let Some(dst) = y.get_mut(start..start + count) {
+                dst.copy_from_slice(src);
             }
         }
-        Ok(())
     }
 }

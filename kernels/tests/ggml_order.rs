@@ -181,3 +181,52 @@ fn gemm_tiles_reproduce_ggml_order_bit_for_bit() {
         }
     }
 }
+
+/// The row tiles (what a batch of several sequences uses) reproduce the one-lane-per-pair
+/// order of `reference::vec_dot_row_order` bit for bit at every x86 level, for Q4_0 and for
+/// the types whose ordinary tiles keep ggml's order, whatever the tile's shape: a single
+/// activation row (the matvec path, eight rows at a time and the rest one by one) and GEMM
+/// tiles of 1 to 9 activation rows over row counts that are and are not multiples of eight.
+#[test]
+fn row_tiles_reproduce_the_row_order_bit_for_bit() {
+    let mut rng = Rng(23);
+    for ty in [
+        GgmlType::Q4_0,
+        GgmlType::Q4_1,
+        GgmlType::Q5_0,
+        GgmlType::Q8_0,
+    ] {
+        for (n, rows) in [(32, 1), (64, 8), (576, 11), (1536, 17)] {
+            for acts in [1usize, 2, 4, 5, 9] {
+                let w = random_rows(ty, &mut rng, rows, n);
+                let a = random_acts(ty, &mut rng, acts, n);
+                let (ws, as_) = (w.len() / rows, a.len() / acts);
+                for level in simd_levels() {
+                    let mut out = vec![0f32; rows * acts];
+                    let t = TileArgs {
+                        n,
+                        w: &w,
+                        w_stride: ws,
+                        rows,
+                        act: &a,
+                        act_stride: as_,
+                        acts,
+                    };
+                    dispatch::vec_dot_tile_rows_at(level, ty, &t, &mut out, rows).unwrap();
+                    for r in 0..rows {
+                        for c in 0..acts {
+                            let (wr, ar) = (&w[r * ws..(r + 1) * ws], &a[c * as_..(c + 1) * as_]);
+                            let want = reference::vec_dot_row_order(ty, n, wr, ar).unwrap();
+                            let got = out[c * rows + r];
+                            assert_eq!(
+                                got.to_bits(),
+                                want.to_bits(),
+                                "{ty} n={n} rows={rows} acts={acts} row {r} act {c} level {level}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -9,7 +9,8 @@
 //! together up to 2^-10 * |m * s| per block added to the bound.
 
 use tramontane_kernels::matmul::{
-    batch_order_rows, matmul, matmul_quantized, matmul_quantized_as, GgmlOp,
+    batch_order_rows, matmul, matmul_many, matmul_quantized, matmul_quantized_as, GgmlOp,
+    MatmulTask,
     Parallelism::{CurrentPool, Inline},
     QuantizedActivations,
 };
@@ -261,9 +262,9 @@ fn bad_shapes_are_errors() {
 }
 
 /// With `GgmlOp::RowIndependent` every row of a GEMM has the bits of that row alone (a
-/// matvec), whatever the batch size and the type (k-quants and F32/F16 included, which
-/// llama.cpp sums in other orders in batches): what a batch of several sequences needs so
-/// that no sequence's results depend on the others.
+/// one-row matmul in the same mode), whatever the batch size and the type (k-quants and
+/// F32/F16 included, which llama.cpp sums in other orders in batches): what a batch of
+/// several sequences needs so that no sequence's results depend on the others.
 #[test]
 fn row_independent_gemm_rows_equal_their_matvecs() {
     let mut rng = Rng(4242);
@@ -292,7 +293,8 @@ fn row_independent_gemm_rows_equal_their_matvecs() {
             for t in [0, n_tokens / 2, n_tokens - 1] {
                 let one = acts.gather(&[t]).unwrap();
                 let mut yv = vec![0f32; rows];
-                matmul_quantized(&w, ty, rows, cols, &one, &mut yv, Inline).unwrap();
+                let op = GgmlOp::RowIndependent;
+                matmul_quantized_as(op, &w, ty, rows, cols, &one, &mut yv, Inline).unwrap();
                 let got: Vec<u32> = y[t * rows..(t + 1) * rows]
                     .iter()
                     .map(|v| v.to_bits())
@@ -301,5 +303,80 @@ fn row_independent_gemm_rows_equal_their_matvecs() {
                 assert_eq!(got, want, "{ty} n_tokens={n_tokens} t={t}");
             }
         }
+    }
+}
+
+/// `matmul_many` computes each of its products exactly as a call of its own would: same
+/// bits, for a matvec and for GEMMs, in every op mode, whatever the rows of each product
+/// (including fewer than one work item and none at all), inline or over a pool.
+#[test]
+fn matmul_many_equals_one_call_per_product() {
+    let mut rng = Rng(777);
+    for &ty in TYPES {
+        let cols = if ty.block_size() == 256 { 256 } else { 64 };
+        let row_counts = [136usize, 24, 0, 200];
+        let ws: Vec<Vec<u8>> = row_counts
+            .iter()
+            .map(|&r| weights(ty, r, cols, &mut rng))
+            .collect();
+        for n_tokens in [1usize, 3, 70] {
+            let x: Vec<f32> = (0..cols * n_tokens).map(|_| rng.unit()).collect();
+            let acts =
+                QuantizedActivations::new(reference::vec_dot_type(ty), &x, cols, n_tokens).unwrap();
+            for (mode, op_of) in [
+                (
+                    "mul_mat",
+                    (|rows| GgmlOp::MulMat { matrix_rows: rows }) as fn(usize) -> GgmlOp,
+                ),
+                ("row_independent", |_| GgmlOp::RowIndependent),
+            ] {
+                let mut want: Vec<Vec<f32>> = row_counts
+                    .iter()
+                    .map(|&r| vec![0f32; r * n_tokens])
+                    .collect();
+                for ((w, &rows), y) in ws.iter().zip(&row_counts).zip(want.iter_mut()) {
+                    let op = op_of(rows);
+                    matmul_quantized_as(op, w, ty, rows, cols, &acts, y, Inline).unwrap();
+                }
+                for par in [Inline, CurrentPool] {
+                    let mut got: Vec<Vec<f32>> = row_counts
+                        .iter()
+                        .map(|&r| vec![0f32; r * n_tokens])
+                        .collect();
+                    let mut tasks: Vec<MatmulTask<'_>> = ws
+                        .iter()
+                        .zip(&row_counts)
+                        .zip(got.iter_mut())
+                        .map(|((w, &rows), y)| MatmulTask {
+                            op: op_of(rows),
+                            w,
+                            ty,
+                            rows,
+                            y,
+                        })
+                        .collect();
+                    in_pool(2, || matmul_many(&mut tasks, &acts, par)).unwrap();
+                    drop(tasks);
+                    for (g, w) in got.iter().zip(&want) {
+                        let g: Vec<u32> = g.iter().map(|v| v.to_bits()).collect();
+                        let w: Vec<u32> = w.iter().map(|v| v.to_bits()).collect();
+                        assert_eq!(g, w, "{ty} {mode} n_tokens={n_tokens} {par:?}");
+                    }
+                }
+            }
+        }
+        // A task whose output or weights do not fit is an error, not a panic.
+        let acts =
+            QuantizedActivations::new(reference::vec_dot_type(ty), &[0.5; 256][..cols], cols, 1)
+                .unwrap();
+        let mut y = vec![0f32; 3];
+        let mut bad = [MatmulTask {
+            op: GgmlOp::RowIndependent,
+            w: &ws[1],
+            ty,
+            rows: 24,
+            y: &mut y,
+        }];
+        assert!(matmul_many(&mut bad, &acts, Inline).is_err(), "{ty}");
     }
 }

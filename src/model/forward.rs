@@ -5,7 +5,9 @@
 //! llama.cpp does; inputs shared by several projections (Q/K/V, gate/up) are quantized once.
 
 use rayon::prelude::*;
-use tramontane_kernels::matmul::{matmul_quantized_as, GgmlOp, Parallelism, QuantizedActivations};
+use tramontane_kernels::matmul::{
+    matmul_many, GgmlOp, MatmulTask, Parallelism, QuantizedActivations,
+};
 use tramontane_kernels::reference::{dequantize_row, row_bytes, vec_dot_type};
 use tramontane_kernels::vecmath::{geglu, swiglu};
 
@@ -161,21 +163,47 @@ impl Forward<'_> {
 
     /// `out = m · acts` for every token row.
     fn project(&self, m: &Matrix, acts: &mut Acts<'_>, out: &mut Vec<f32>) -> Result<()> {
-        resize_zeroed(out, m.rows * acts.n_tokens)?;
-        let q = acts.for_type(m)?;
-        let op = GgmlOp::MulMat {
-            matrix_rows: m.rows,
-        };
-        matmul_quantized_as(
-            self.sums.matmul_op(op),
-            m.bytes(self.bytes)?,
-            m.ty,
-            m.rows,
-            m.cols,
-            q,
-            out,
-            Parallelism::CurrentPool,
-        )?;
+        self.project_many(&mut [(m, out)], acts)
+    }
+
+    /// `out = m · acts` for each pair, as one parallel loop per activation type (Q, K and V
+    /// or gate and up together: one fork-join, and small matrices do not leave threads idle).
+    fn project_many(
+        &self,
+        products: &mut [(&Matrix, &mut Vec<f32>)],
+        acts: &mut Acts<'_>,
+    ) -> Result<()> {
+        for (m, out) in products.iter_mut() {
+            resize_zeroed(out, m.rows * acts.n_tokens)?;
+        }
+        let mut done = 0;
+        while let Some(first) = products.get(done).map(|(m, _)| *m) {
+            // Products whose weights share `first`'s activation type: moved to the front.
+            let ty = vec_dot_type(first.ty);
+            let mut end = done;
+            for i in done..products.len() {
+                if vec_dot_type(products[i].0.ty) == ty {
+                    products.swap(i, end);
+                    end += 1;
+                }
+            }
+            let q = acts.for_type(first)?;
+            let mut tasks = Vec::with_capacity(end - done);
+            for (m, out) in products[done..end].iter_mut() {
+                let op = GgmlOp::MulMat {
+                    matrix_rows: m.rows,
+                };
+                tasks.push(MatmulTask {
+                    op: self.sums.matmul_op(op),
+                    w: m.bytes(self.bytes)?,
+                    ty: m.ty,
+                    rows: m.rows,
+                    y: out.as_mut_slice(),
+                });
+            }
+            matmul_many(&mut tasks, q, Parallelism::CurrentPool)?;
+            done = end;
+        }
         Ok(())
     }
 
@@ -278,9 +306,12 @@ impl Forward<'_> {
         for (il, layer) in w.layers.iter().enumerate() {
             rms_norm_rows(&x, &layer.attn_norm, c.rms_eps, &mut cur);
             let mut acts = Acts::new(&cur, e, n);
-            self.project(&layer.wq, &mut acts, &mut q)?;
-            self.project(&layer.wk, &mut acts, &mut k)?;
-            self.project(&layer.wv, &mut acts, &mut v)?;
+            let mut qkv = [
+                (&layer.wq, &mut q),
+                (&layer.wk, &mut k),
+                (&layer.wv, &mut v),
+            ];
+            self.project_many(&mut qkv, &mut acts)?;
             let l = Some(il);
             self.emit("attn_norm", l, &cur);
             self.emit("Qcur", l, &q);
@@ -333,8 +364,7 @@ impl Forward<'_> {
                     kind,
                 } => {
                     let mut acts = Acts::new(&cur, e, n);
-                    self.project(wg, &mut acts, &mut gate)?;
-                    self.project(wu, &mut acts, &mut up)?;
+                    self.project_many(&mut [(wg, &mut gate), (wu, &mut up)], &mut acts)?;
                     resize_zeroed(&mut hidden, gate.len())?;
                     self.emit("ffn_gate", l, &gate);
                     self.emit("ffn_up", l, &up);

@@ -164,6 +164,7 @@ const NEON: KernelSet = KernelSet {
     batch_orders: false,
     batch_tile: &[],
     quantize_act: QUANTIZE_ACT,
+    row_tile: &[],
 };
 
 /// The NEON + dotprod level.
@@ -174,6 +175,7 @@ const DOTPROD: KernelSet = KernelSet {
     batch_orders: false,
     batch_tile: &[],
     quantize_act: QUANTIZE_ACT,
+    row_tile: &[],
 };
 
 /// The aarch64 sets this CPU can run, best first: `[dotprod, neon]` with dotprod, `[neon]`

@@ -219,6 +219,44 @@ pub fn vec_dot(ty: GgmlType, n: usize, w: &[u8], act: &[u8]) -> Result<f32, Kern
     Ok(terms.iter().map(|&t| f64::from(t)).sum::<f64>() as f32)
 }
 
+/// The order of the row tiles (`dispatch::vec_dot_tile_rows`) for the Q4_0 family: one f32
+/// chain per (weight row, activation row) pair, per block `acc = fma(f32(isum), dw * da, acc)`
+/// (the scale product rounded to f32 first), and for Q4_1 then `acc = fma(mw, sa, acc)` with
+/// Q8_1's `s`. It is also the order of the ordinary Q4_0 kernels on x86 (llama.cpp's repacked
+/// Q4_0). Other types have no row order of their own.
+pub fn vec_dot_row_order(ty: GgmlType, n: usize, w: &[u8], act: &[u8]) -> Result<f32, KernelError> {
+    check_dot_args(ty, n, w, act)?;
+    let isums = match ty {
+        GgmlType::Q4_0 | GgmlType::Q4_1 | GgmlType::Q5_0 | GgmlType::Q8_0 => {
+            block_isums(ty, n, w, act)?
+        }
+        _ => return Err(unsupported("vec_dot_row_order", ty)),
+    };
+    // (dw * da, mw * sa as the two factors of the second fma, if any)
+    let scales: Vec<(f32, Option<(f32, f32)>)> = match ty {
+        GgmlType::Q4_0 => pairs::<BlockQ4_0, BlockQ8_0>(w, act)?
+            .map(|(x, y)| (x.d() * y.d(), None))
+            .collect(),
+        GgmlType::Q4_1 => pairs::<BlockQ4_1, BlockQ8_1>(w, act)?
+            .map(|(x, y)| (x.d() * y.d(), Some((x.m(), y.s()))))
+            .collect(),
+        GgmlType::Q5_0 => pairs::<BlockQ5_0, BlockQ8_0>(w, act)?
+            .map(|(x, y)| (x.d() * y.d(), None))
+            .collect(),
+        _ => pairs::<BlockQ8_0, BlockQ8_0>(w, act)?
+            .map(|(x, y)| (x.d() * y.d(), None))
+            .collect(),
+    };
+    let mut acc = 0.0f32;
+    for (isum, (scale, min)) in isums.iter().zip(scales) {
+        acc = (isum.scaled as f32).mul_add(scale, acc);
+        if let Some((m, s)) = min {
+            acc = m.mul_add(s, acc);
+        }
+    }
+    Ok(acc)
+}
+
 /// Smallest number of activation rows for which llama.cpp's x86 CPU backend multiplies the
 /// k-quants it does not repack (Q2_K, Q3_K, Q5_K, Q6_K) with its tiled GEMM (`ggml-cpu/tiled`)
 /// instead of `vec_dot`; a MoE expert counts the rows routed to it.

@@ -16,7 +16,7 @@ mod legacy;
 
 pub use dot::{
     block_dot_terms, block_isums, has_batch_order, vec_dot, vec_dot_batch_order,
-    vec_dot_ggml_order, BlockIsum, BATCH_ORDER_MIN_ROWS,
+    vec_dot_ggml_order, vec_dot_row_order, BlockIsum, BATCH_ORDER_MIN_ROWS,
 };
 
 use crate::{GgmlType, KernelError};

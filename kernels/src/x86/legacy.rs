@@ -3,17 +3,18 @@
 //!
 //! # The summation order (shared with the matvec and GEMM kernels of `legacy_tile`)
 //!
-//! The dispatch table uses this order, and `legacy_tile`, for Q4_0 only: it is the order of
+//! The dispatch table uses this order, and `legacy_tile`, for Q4_0: it is the order of
 //! llama.cpp's repacked Q4_0 kernels on AVX2. Q4_1, Q5_0 and Q8_0 are dispatched to
 //! [`super::legacy_lanes`], which keeps ggml's 8-lane order; the `Legacy` impls of those types
-//! here serve both modules. The lane-per-row code (this `vec_dot`, `legacy_tile`) takes
-//! symmetric types only (no minimum: a compile-time check), which Q5_0 and Q8_0 would be.
+//! here serve both modules. For batches whose rows must not depend on each other (the row
+//! tiles of the dispatch table), Q4_1, Q5_0 and Q8_0 use this order too: it is the fastest.
 //!
 //! For every (weight row, activation row) pair and every block `b`, the integer dot product
 //! `s_b = sum_k w_k a_k` (true signed weights: `q - 8`, `q - 16`, `q` or the i8 code) is
 //! exact in i32. The result is the sequential chain
 //! `acc = fma(f32(s_b), dw_b * da_b, acc)` over `b = 0, 1, ...` (the scale product rounded
-//! to f32 first). One f32 lane per pair is
+//! to f32 first), and for Q4_1 after each block `acc = fma(mw_b, sa_b, acc)` (the weight
+//! minimum times Q8_1's `s = d * sum(q)`). One f32 lane per pair is
 //! all this needs, so the GEMM can hold eight weight rows in the eight lanes of a register
 //! and still produce exactly the bits of this function; the integer part can be formed in
 //! any order (it is exact).
@@ -185,7 +186,6 @@ pub(super) fn block_partials<L: Legacy>(codes: __m256i, a: __m256i, off: __m256i
 /// As [`crate::dispatch::VecDotFn`] for a weight type of family `L`.
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(super) unsafe fn vec_dot<L: Legacy>(n: usize, w: &[u8], act: &[u8]) -> f32 {
-    const { assert!(!L::HAS_MIN, "the lane-per-row order serves symmetric types") };
     let (w, act) = (w.as_ptr(), act.as_ptr());
     let mut acc = _mm_setzero_ps();
     for b in 0..n / 32 {
@@ -197,6 +197,10 @@ pub(super) unsafe fn vec_dot<L: Legacy>(n: usize, w: &[u8], act: &[u8]) -> f32 {
             let s = hsum_epi32(block_partials::<L>(L::codes(x), a, offset_pairs::<L>(a)));
             let scale = _mm_mul_ss(_mm_set_ss(L::d(x)), _mm_set_ss(f16_at(y)));
             acc = _mm_fmadd_ss(_mm_cvtsi32_ss(_mm_setzero_ps(), s), scale, acc);
+            if L::HAS_MIN {
+                // Q8_1's s at bytes 2..4 of the activation block.
+                acc = _mm_fmadd_ss(_mm_set_ss(L::m(x)), _mm_set_ss(f16_at(y.add(2))), acc);
+            }
         }
     }
     _mm_cvtss_f32(acc)

@@ -1,7 +1,6 @@
-//! Matvec and GEMM kernels for the symmetric Q4_0 family (no minimum; dispatched for Q4_0
-//! only: see
-//! [`super::legacy`]), in the summation order of [`super::legacy`] (one f32 lane per
-//! (weight row, activation row) pair), instantiated once
+//! Matvec and GEMM kernels for the Q4_0 family (Q4_0 in the ordinary tiles; Q4_1, Q5_0 and
+//! Q8_0 in the row tiles: see [`super::legacy`]), in the summation order of
+//! [`super::legacy`] (one f32 lane per (weight row, activation row) pair), instantiated once
 //! per instruction-set level (plain AVX2, and AVX-VNNI whose `vpdpbusd` does
 //! `maddubs` + `madd` + `add` in one instruction without the i16 intermediate).
 //!
@@ -120,6 +119,11 @@ macro_rules! legacy_tiles {
                         let dw = halves8(x, ws, 0, 8);
                         let scale = _mm256_mul_ps(dw, _mm256_set1_ps(f16_at(y)));
                         acc = _mm256_fmadd_ps(s, scale, acc);
+                        if L::HAS_MIN {
+                            // Weight minimums (bytes 2..4) times Q8_1's s (bytes 2..4).
+                            let mw = halves8(x, ws, 2, 8);
+                            acc = _mm256_fmadd_ps(mw, _mm256_set1_ps(f16_at(y.add(2))), acc);
+                        }
                     }
                 }
                 // SAFETY: eight writable f32 (contract).
@@ -127,14 +131,22 @@ macro_rules! legacy_tiles {
             }
 
             /// Vectors per block of a packed weight group: eight code registers (`g`: lane r
-            /// holds codes `4g..4g+4` of row r), then the scales (f32 bits).
-            const W_REC: usize = 9;
+            /// holds codes `4g..4g+4` of row r), then the scales (f32 bits), then for types
+            /// with a minimum the minimums (f32 bits).
+            const fn w_rec(has_min: bool) -> usize {
+                if has_min {
+                    10
+                } else {
+                    9
+                }
+            }
             /// Vectors per block of a packed activation quad: four rows of 32 quants, then
-            /// f32 scales in bytes 128..144 and `OFFSET * sum(a)` (i32) in 144..160.
+            /// f32 scales in bytes 128..144 and `OFFSET * sum(a)` (i32) in 144..160, or, for
+            /// types with a minimum (whose offset is 0), Q8_1's s (f32) there.
             const A_REC: usize = 5;
 
             /// Repacks `count <= 8` rows of `nb` blocks at `w + r * ws` into `out`
-            /// (`W_REC * nb` vectors); missing rows are zero.
+            /// (`w_rec * nb` vectors); missing rows are zero.
             ///
             /// # Safety
             /// Features present; those rows are readable.
@@ -147,7 +159,18 @@ macro_rules! legacy_tiles {
                 count: usize,
                 out: &mut [__m256i],
             ) {
-                for (b, rec) in out.chunks_exact_mut(W_REC).take(nb).enumerate() {
+                // As in `matvec8`: the eight rows are read as eight streams, which the
+                // hardware prefetchers do not follow, so the next eight rows (the next group
+                // of this tile, or the first of the next tile) are prefetched linearly while
+                // these are packed; the microkernels' work on this group hides the latency.
+                let next = w.wrapping_add(8 * ws);
+                let lines_per_block = (8 * ws).div_ceil(64 * nb.max(1));
+                for (b, rec) in out.chunks_exact_mut(w_rec(L::HAS_MIN)).take(nb).enumerate() {
+                    for l in 0..lines_per_block {
+                        let p = next.wrapping_add(64 * (b * lines_per_block + l));
+                        // A hint: it never faults, whatever the address.
+                        _mm_prefetch::<_MM_HINT_T0>(p.cast());
+                    }
                     let x = w.wrapping_add(b * L::W_BYTES);
                     let mut rows = [_mm256_setzero_si256(); 8];
                     for (r, row) in rows.iter_mut().enumerate().take(count) {
@@ -155,8 +178,12 @@ macro_rules! legacy_tiles {
                         *row = unsafe { L::codes(x.add(r * ws)) };
                     }
                     rec[..8].copy_from_slice(&transpose8_epi32(&rows));
-                    // SAFETY: as above (d at 0..2 of each block).
+                    // SAFETY: as above (d at 0..2 of each block, m at 2..4 with a minimum).
                     rec[8] = _mm256_castps_si256(unsafe { halves8(x, ws, 0, count) });
+                    if L::HAS_MIN {
+                        // SAFETY: as above.
+                        rec[9] = _mm256_castps_si256(unsafe { halves8(x, ws, 2, count) });
+                    }
                 }
             }
 
@@ -195,6 +222,10 @@ macro_rules! legacy_tiles {
                                 let sum = hsum_epi32(sum_pairs_i16(_mm256_maddubs_epi16(ones, a)));
                                 let off = i32::from(L::OFFSET) * sum;
                                 rec.add(144 + 4 * jj).cast::<i32>().write_unaligned(off);
+                            } else if L::HAS_MIN {
+                                rec.add(144 + 4 * jj)
+                                    .cast::<f32>()
+                                    .write_unaligned(f16_at(y.add(2)));
                             }
                         }
                     }
@@ -205,7 +236,7 @@ macro_rules! legacy_tiles {
             /// (`na` valid rows); writes `out[jj * out_stride + r]` for the valid ones.
             ///
             /// # Safety
-            /// Features present; `wp` holds `W_REC * nb` and `ap` `A_REC * nb` vectors; the
+            /// Features present; `wp` holds `w_rec * nb` and `ap` `A_REC * nb` vectors; the
             /// outputs are writable.
             #[inline]
             #[target_feature(enable = $features)]
@@ -224,7 +255,7 @@ macro_rules! legacy_tiles {
                     // SAFETY: records b of both packs exist (contract); every read below
                     // stays inside them (layouts at `W_REC`, `A_REC`).
                     unsafe {
-                        let wr = wp.add(b * W_REC);
+                        let wr = wp.add(b * w_rec(L::HAS_MIN));
                         let ar = ap.add(b * A_REC).cast::<u8>();
                         let mut acc32 = [_mm256_setzero_si256(); NR];
                         let mut acc16 = [_mm256_setzero_si256(); NR];
@@ -274,6 +305,11 @@ macro_rules! legacy_tiles {
                             let da = ar.add(128 + 4 * jj).cast::<f32>().read_unaligned();
                             let scale = _mm256_mul_ps(dw, _mm256_set1_ps(da));
                             acc[jj] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), scale, acc[jj]);
+                            if L::HAS_MIN {
+                                let mw = _mm256_castsi256_ps(*wr.add(9));
+                                let sa = ar.add(144 + 4 * jj).cast::<f32>().read_unaligned();
+                                acc[jj] = _mm256_fmadd_ps(mw, _mm256_set1_ps(sa), acc[jj]);
+                            }
                         }
                     }
                 }
@@ -299,7 +335,6 @@ macro_rules! legacy_tiles {
                 out: &mut [f32],
                 out_stride: usize,
             ) {
-                const { assert!(!L::HAS_MIN, "lane-per-row tiles serve symmetric types") };
                 let nb = t.n / 32;
                 let (w, a, o) = (t.w.as_ptr(), t.act.as_ptr(), out.as_mut_ptr());
                 let ws = t.w_stride;
@@ -337,7 +372,7 @@ macro_rules! legacy_tiles {
                     acts.clear();
                     acts.resize(quads * nb * A_REC, _mm256_setzero_si256());
                     group.clear();
-                    group.resize(nb * W_REC, _mm256_setzero_si256());
+                    group.resize(nb * w_rec(L::HAS_MIN), _mm256_setzero_si256());
                     // SAFETY: as for `tile` (the caller's contract): the tile is validated.
                     unsafe { tile_packed::<L>(t, o, out_stride, acts, group) };
                 });
@@ -347,7 +382,7 @@ macro_rules! legacy_tiles {
             ///
             /// # Safety
             /// As [`tile`], with `o` its output; `acts` has `acts.div_ceil(NR) * nb * A_REC`
-            /// zeroed vectors, `group` `nb * W_REC`.
+            /// zeroed vectors, `group` `nb * w_rec`.
             #[target_feature(enable = $features)]
             unsafe fn tile_packed<L: Legacy>(
                 t: &TileArgs<'_>,

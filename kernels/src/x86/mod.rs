@@ -86,6 +86,20 @@ const TILE_VNNI: &[(GgmlType, TileFn)] = &[
     (GgmlType::Q6_K, kquant_tile::vnni::tile::<kquant_tile::Q6K>),
 ];
 
+/// Row tiles (one f32 lane per pair, `reference::vec_dot_row_order`) for the types whose
+/// ordinary tiles keep ggml's 8-lane order: faster, and no output depends on the tile's shape.
+const ROW_TILE_AVX2: &[(GgmlType, TileFn)] = &[
+    (GgmlType::Q4_1, legacy_tile::avx2::tile::<legacy::Q4_1>),
+    (GgmlType::Q5_0, legacy_tile::avx2::tile::<legacy::Q5_0>),
+    (GgmlType::Q8_0, legacy_tile::avx2::tile::<legacy::Q8_0>),
+];
+
+const ROW_TILE_VNNI: &[(GgmlType, TileFn)] = &[
+    (GgmlType::Q4_1, legacy_tile::vnni::tile::<legacy::Q4_1>),
+    (GgmlType::Q5_0, legacy_tile::vnni::tile::<legacy::Q5_0>),
+    (GgmlType::Q8_0, legacy_tile::vnni::tile::<legacy::Q8_0>),
+];
+
 const QUANTIZE_ACT: &[(GgmlType, QuantizeActFn)] = &[
     (GgmlType::Q8_0, quantize::quantize_q8_0),
     (GgmlType::Q8_1, quantize::quantize_q8_1),
@@ -108,12 +122,14 @@ pub(crate) fn kernel_sets() -> Vec<KernelSet> {
         batch_orders: true,
         batch_tile: BATCH_TILE_AVX2,
         quantize_act: QUANTIZE_ACT,
+        row_tile: ROW_TILE_AVX2,
     };
     if has_avx_vnni() {
         let vnni_set = KernelSet {
             name: "avxvnni",
             tile: TILE_VNNI,
             batch_tile: BATCH_TILE_VNNI,
+            row_tile: ROW_TILE_VNNI,
             ..avx2_set
         };
         vec![vnni_set, avx2_set]

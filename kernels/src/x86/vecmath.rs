@@ -167,11 +167,26 @@ pub(crate) unsafe fn dot_f16_rows(
                 let x = row(r);
                 let mut acc = [_mm256_setzero_ps(); 4];
                 let mut i = 0;
+                // Whole 32-value steps unrolled, so the accumulators stay in registers (an
+                // index `c % 4` computed at run time keeps them in memory).
+                while i + 32 <= full {
+                    for (k, a) in acc.iter_mut().enumerate() {
+                        // SAFETY: i + 32 <= full <= len.
+                        let (xv, yv) = unsafe {
+                            (
+                                load8(x.as_ptr().add(i + 8 * k)),
+                                load8(y.as_ptr().add(i + 8 * k)),
+                            )
+                        };
+                        *a = _mm256_fmadd_ps(xv, yv, *a);
+                    }
+                    i += 32;
+                }
                 let mut c = 0;
                 while i < full {
                     // SAFETY: i + 8 <= full <= len.
                     let (a, b) = unsafe { (load8(x.as_ptr().add(i)), load8(y.as_ptr().add(i))) };
-                    acc[c % 4] = _mm256_fmadd_ps(a, b, acc[c % 4]);
+                    acc[c] = _mm256_fmadd_ps(a, b, acc[c]);
                     i += 8;
                     c += 1;
                 }
