@@ -48,6 +48,14 @@ macro_rules! legacy_tiles {
             #[inline]
             #[target_feature(enable = $features)]
             unsafe fn halves8(p: *const u8, stride: usize, off: usize, count: usize) -> __m256 {
+                if count >= 8 {
+                    // Lane by lane into a register: eight 2-byte stores read back as one
+                    // 16-byte load would stall on store forwarding, twice per block.
+                    // SAFETY: rows 0..8 are readable at this offset (contract).
+                    let h = |i: usize| unsafe { half_bits(p.add(i * stride + off)) };
+                    let v = _mm_set_epi16(h(7), h(6), h(5), h(4), h(3), h(2), h(1), h(0));
+                    return _mm256_cvtph_ps(v);
+                }
                 let mut h = [0i16; 8];
                 for (i, v) in h.iter_mut().enumerate().take(count) {
                     // SAFETY: row i < count is readable at this offset (contract).
