@@ -99,11 +99,11 @@ def extra_server(*args):
 
 
 def chat(text, max_tokens=24, url=URL, **kw):
-    """A greedy chat completion."""
+    """A chat completion, greedy unless `temperature` is given."""
+    kw.setdefault("temperature", 0)
     return client(url).chat.completions.create(
         model=MODEL_ID,
         messages=[{"role": "user", "content": text}],
-        temperature=0,
         max_tokens=max_tokens,
         **kw,
     )
