@@ -196,12 +196,13 @@ macro_rules! legacy_tiles {
             }
 
             /// Copies `acts` activation rows into quads of `A_REC`-vector block records
-            /// (rows past `acts` in the last quad stay zero), with each block's f32 scale,
-            /// exact zero-point correction and Q8_1 `s`.
+            /// (rows past `acts` in the last quad keep whatever they held: their results are
+            /// never stored), with each block's f32 scale, exact zero-point correction and
+            /// Q8_1 `s`.
             ///
             /// # Safety
             /// Features present; `acts` rows of `nb` blocks at `act + j * stride`;
-            /// `out.len() == acts.div_ceil(4) * nb * A_REC`, zeroed.
+            /// `out.len() == acts.div_ceil(4) * nb * A_REC`.
             #[target_feature(enable = $features)]
             unsafe fn pack_acts<L: Legacy>(
                 nb: usize,
@@ -377,10 +378,18 @@ macro_rules! legacy_tiles {
                 SCRATCH.with(|cell| {
                     let mut guard = cell.borrow_mut();
                     let (acts, group) = &mut *guard;
-                    acts.clear();
-                    acts.resize(quads * nb * A_REC, _mm256_setzero_si256());
-                    group.clear();
-                    group.resize(nb * w_rec(L::HAS_MIN), _mm256_setzero_si256());
+                    // Grown when too small, never cleared: every record a microkernel reads
+                    // is written first, except the rows of a last, partial activation quad,
+                    // whose results are never stored (clearing cost more than 3% of decoding
+                    // several sequences at once).
+                    let (a_len, g_len) = (quads * nb * A_REC, nb * w_rec(L::HAS_MIN));
+                    if acts.len() < a_len {
+                        acts.resize(a_len, _mm256_setzero_si256());
+                    }
+                    if group.len() < g_len {
+                        group.resize(g_len, _mm256_setzero_si256());
+                    }
+                    let (acts, group) = (&mut acts[..a_len], &mut group[..g_len]);
                     // SAFETY: as for `tile` (the caller's contract): the tile is validated.
                     unsafe { tile_packed::<L>(t, o, out_stride, acts, group) };
                 });
@@ -390,7 +399,7 @@ macro_rules! legacy_tiles {
             ///
             /// # Safety
             /// As [`tile`], with `o` its output; `acts` has `acts.div_ceil(NR) * nb * A_REC`
-            /// zeroed vectors, `group` `nb * w_rec`.
+            /// vectors, `group` `nb * w_rec`.
             #[target_feature(enable = $features)]
             unsafe fn tile_packed<L: Legacy>(
                 t: &TileArgs<'_>,
@@ -403,7 +412,7 @@ macro_rules! legacy_tiles {
                 let (w, a, ws) = (t.w.as_ptr(), t.act.as_ptr(), t.w_stride);
                 let quads = t.acts.div_ceil(NR);
                 // SAFETY: the activation rows are inside the validated tile; `acts` has the
-                // required length, zeroed.
+                // required length.
                 unsafe { pack_acts::<L>(nb, a, t.act_stride, t.acts, acts) };
                 let mut r0 = 0;
                 while r0 < t.rows {
