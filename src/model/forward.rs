@@ -115,6 +115,10 @@ impl std::fmt::Debug for Forward<'_> {
     }
 }
 
+/// Row-wise work (activation quantization, the gated activation) is split over the pool only
+/// for at least this many rows: for fewer, waking the pool costs more than the work.
+const PARALLEL_MIN_ROWS: usize = 16;
+
 /// Input activations quantized for one weight type, reused across projections of that type.
 struct Acts<'x> {
     x: &'x [f32],
@@ -138,8 +142,9 @@ impl<'x> Acts<'x> {
         let idx = match self.quantized.iter().position(|q| q.ty() == ty) {
             Some(i) => i,
             None => {
-                // Batches quantize their rows in parallel (the caller's pool).
-                let q = if self.n_tokens > 1 {
+                // Large batches quantize their rows in parallel (the caller's pool); a few
+                // rows (decoding several sequences) cost less than waking the pool.
+                let q = if self.n_tokens >= PARALLEL_MIN_ROWS {
                     QuantizedActivations::new_parallel(ty, self.x, self.cols, self.n_tokens)?
                 } else {
                     QuantizedActivations::new(ty, self.x, self.cols, self.n_tokens)?
@@ -373,7 +378,7 @@ impl Forward<'_> {
                     hidden
                         .par_chunks_mut(c.n_ff)
                         .zip(gate.par_chunks(c.n_ff).zip(up.par_chunks(c.n_ff)))
-                        .with_min_len(4)
+                        .with_min_len(PARALLEL_MIN_ROWS)
                         .try_for_each(|(h, (g, u))| {
                             if gelu {
                                 geglu(g, u, h)

@@ -38,6 +38,10 @@ pub(super) trait Legacy {
     const A_QS: usize;
     /// Whether weights carry a minimum `m` (then activations carry `s = d * sum(q)`).
     const HAS_MIN: bool;
+    /// Whether a block is `d: f16, m: f16, qs: [u8; 16]` (Q4_1): one 32-byte load at its
+    /// start then holds `d | m << 16` as i32 word 0 and the nibble bytes as words 1..5, so
+    /// eight rows can be packed for the GEMM with one transpose and no per-row extraction.
+    const DM_THEN_NIBBLES: bool = false;
     /// Zero point subtracted from the unsigned codes (0: none).
     const OFFSET: i8;
     /// Whether the codes are signed i8 (Q8_0) rather than unsigned.
@@ -101,6 +105,7 @@ impl Legacy for Q4_1 {
     const A_BYTES: usize = 36;
     const A_QS: usize = 4;
     const HAS_MIN: bool = true;
+    const DM_THEN_NIBBLES: bool = true;
     const OFFSET: i8 = 0;
     const SIGNED: bool = false;
     const I16_GROUPS: usize = 8;

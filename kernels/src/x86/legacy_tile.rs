@@ -180,6 +180,36 @@ macro_rules! legacy_tiles {
                         _mm_prefetch::<_MM_HINT_T0>(p.cast());
                     }
                     let x = w.wrapping_add(b * L::W_BYTES);
+                    // A 32-byte load at a block's start stays inside its row except at the
+                    // last block (a Q4_1 block is 20 bytes).
+                    if L::DM_THEN_NIBBLES && (b + 1) * L::W_BYTES + 12 <= nb * L::W_BYTES {
+                        let mut rows = [_mm256_setzero_si256(); 8];
+                        for (r, row) in rows.iter_mut().enumerate().take(count) {
+                            // SAFETY: bytes b * 20 .. b * 20 + 32 of row r < count lie inside
+                            // the row (checked above; contract: the rows are readable).
+                            *row = unsafe { load256(x.add(r * ws)) };
+                        }
+                        // Word k of every row, lane = row: 0 is d | m << 16, 1..5 the nibbles.
+                        let t = transpose8_epi32(&rows);
+                        let low = _mm256_set1_epi8(0x0F);
+                        for g in 0..4 {
+                            rec[g] = _mm256_and_si256(t[1 + g], low);
+                            rec[4 + g] = _mm256_and_si256(_mm256_srli_epi16(t[1 + g], 4), low);
+                        }
+                        // The eight d (low halves) and m (high halves) as f16 vectors.
+                        let pick = _mm256_setr_epi8(
+                            0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15, //
+                            0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15,
+                        );
+                        // Quadwords: [d 0-3, m 0-3, d 4-7, m 4-7] -> [d 0-7, m 0-7].
+                        let dm = _mm256_permute4x64_epi64::<0b11_01_10_00>(_mm256_shuffle_epi8(
+                            t[0], pick,
+                        ));
+                        rec[8] = _mm256_castps_si256(_mm256_cvtph_ps(_mm256_castsi256_si128(dm)));
+                        rec[9] =
+                            _mm256_castps_si256(_mm256_cvtph_ps(_mm256_extracti128_si256::<1>(dm)));
+                        continue;
+                    }
                     let mut rows = [_mm256_setzero_si256(); 8];
                     for (r, row) in rows.iter_mut().enumerate().take(count) {
                         // SAFETY: block b of row r < count is readable (contract).
