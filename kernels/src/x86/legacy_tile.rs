@@ -4,12 +4,13 @@
 //! per instruction-set level (plain AVX2, and AVX-VNNI whose `vpdpbusd` does
 //! `maddubs` + `madd` + `add` in one instruction without the i16 intermediate).
 //!
-//! Matvec: eight consecutive weight rows at a time (eight sequential streams); each row's
-//! block dot product is an 8-lane i32 vector, the eight are reduced with a `hadd` tree to one
-//! vector of eight exact block sums, lane = row, and the float part (convert, scale product,
-//! fma) runs once per eight rows.
+//! Matvec (one to three activation rows): eight consecutive weight rows at a time (eight
+//! sequential streams), their codes and scales extracted once per block for every activation
+//! row; each row's block dot product is an 8-lane i32 vector, the eight are reduced with a
+//! `hadd` tree to one vector of eight exact block sums, lane = row, and the float part
+//! (convert, scale product, fma) runs once per eight rows.
 //!
-//! GEMM: eight weight rows are repacked once per tile into "lane = row" order (register `g`
+//! GEMM (four activation rows or more): eight weight rows are repacked once per tile into "lane = row" order (register `g`
 //! of a block holds codes `4g..4g+4` of each of the eight rows), so one `maddubs`/`vpdpbusd`
 //! against four activation bytes broadcast to every lane advances eight pairs at once; the
 //! eight block sums come out already in lanes, with no horizontal reduction. Up to four
@@ -65,22 +66,28 @@ macro_rules! legacy_tiles {
                 _mm256_cvtph_ps(unsafe { _mm_loadu_si128(h.as_ptr().cast()) })
             }
 
-            /// Eight consecutive weight rows (at `w + r * ws`) against one activation row;
-            /// writes `out[0..8]`, each bit-identical to [`vec_dot`].
+            /// Eight consecutive weight rows (at `w + r * ws`) against `NA` activation rows
+            /// (at `act + j * act_stride`); writes `out[j * out_stride..][0..8]`, each value
+            /// bit-identical to [`vec_dot`]. Each block's codes and scales are extracted once
+            /// for all `NA` rows: for a few activation rows (decoding a few sequences at once)
+            /// this beats packing the weights for the GEMM microkernel.
             ///
             /// # Safety
-            /// Features present; eight rows of `nb` blocks at `w + r * ws`, `nb` activation
-            /// blocks at `act`, eight writable f32 at `out`.
+            /// Features present; eight rows of `nb` blocks at `w + r * ws`, `NA` rows of `nb`
+            /// activation blocks at `act + j * act_stride`, eight writable f32 at each
+            /// `out + j * out_stride`.
             #[inline]
             #[target_feature(enable = $features)]
-            unsafe fn matvec8<L: Legacy>(
+            unsafe fn matvec8<L: Legacy, const NA: usize>(
                 nb: usize,
                 w: *const u8,
                 ws: usize,
                 act: *const u8,
+                act_stride: usize,
                 out: *mut f32,
+                out_stride: usize,
             ) {
-                let mut acc = _mm256_setzero_ps();
+                let mut acc = [_mm256_setzero_ps(); NA];
                 // The eight rows are one contiguous stretch; reading it as eight streams
                 // defeats the hardware prefetchers (3 GB/s from DRAM here), so the next
                 // stretch (the next eight rows) is prefetched linearly while this one runs.
@@ -92,50 +99,110 @@ macro_rules! legacy_tiles {
                         // A hint: it never faults, whatever the address.
                         _mm_prefetch::<_MM_HINT_T0>(p.cast());
                     }
-                    // SAFETY: block b of each of the eight rows and of the activation row is
+                    // SAFETY: block b of each of the eight rows and of the activation rows is
                     // in bounds (contract); fields as in `Legacy`.
                     unsafe {
-                        let y = act.add(b * L::A_BYTES);
-                        let a = load256(y.add(L::A_QS));
                         let x = w.add(b * L::W_BYTES);
-                        let mut v = [_mm256_setzero_si256(); 8];
-                        if $vnni {
-                            // (The `unsafe` of `dpbusd`: this level runs only with AVX-VNNI.)
-                            // The zero-point correction seeds every row's accumulator.
-                            let seed = if L::OFFSET != 0 {
-                                let off =
-                                    dpbusd(_mm256_setzero_si256(), _mm256_set1_epi8(L::OFFSET), a);
-                                _mm256_sub_epi32(_mm256_setzero_si256(), off)
-                            } else {
-                                _mm256_setzero_si256()
-                            };
-                            for (r, vr) in v.iter_mut().enumerate() {
-                                let c = L::codes(x.add(r * ws));
-                                *vr = if L::SIGNED {
-                                    dpbusd(seed, _mm256_abs_epi8(c), _mm256_sign_epi8(a, c))
-                                } else {
-                                    dpbusd(seed, c, a)
-                                };
-                            }
-                        } else {
-                            let off = offset_pairs::<L>(a);
-                            for (r, vr) in v.iter_mut().enumerate() {
-                                *vr = block_partials::<L>(L::codes(x.add(r * ws)), a, off);
-                            }
+                        let mut codes = [_mm256_setzero_si256(); 8];
+                        for (r, c) in codes.iter_mut().enumerate() {
+                            *c = L::codes(x.add(r * ws));
                         }
-                        let s = _mm256_cvtepi32_ps(reduce8(&v));
                         let dw = halves8(x, ws, 0, 8);
-                        let scale = _mm256_mul_ps(dw, _mm256_set1_ps(f16_at(y)));
-                        acc = _mm256_fmadd_ps(s, scale, acc);
-                        if L::HAS_MIN {
-                            // Weight minimums (bytes 2..4) times Q8_1's s (bytes 2..4).
-                            let mw = halves8(x, ws, 2, 8);
-                            acc = _mm256_fmadd_ps(mw, _mm256_set1_ps(f16_at(y.add(2))), acc);
+                        let mw = if L::HAS_MIN {
+                            halves8(x, ws, 2, 8)
+                        } else {
+                            _mm256_setzero_ps()
+                        };
+                        for (j, acc) in acc.iter_mut().enumerate() {
+                            let y = act.add(j * act_stride + b * L::A_BYTES);
+                            let a = load256(y.add(L::A_QS));
+                            let mut v = [_mm256_setzero_si256(); 8];
+                            if $vnni {
+                                // (The `unsafe` of `dpbusd`: this level runs only with
+                                // AVX-VNNI.) The zero-point correction seeds every row's
+                                // accumulator.
+                                let seed = if L::OFFSET != 0 {
+                                    let off = dpbusd(
+                                        _mm256_setzero_si256(),
+                                        _mm256_set1_epi8(L::OFFSET),
+                                        a,
+                                    );
+                                    _mm256_sub_epi32(_mm256_setzero_si256(), off)
+                                } else {
+                                    _mm256_setzero_si256()
+                                };
+                                for (vr, &c) in v.iter_mut().zip(&codes) {
+                                    *vr = if L::SIGNED {
+                                        dpbusd(seed, _mm256_abs_epi8(c), _mm256_sign_epi8(a, c))
+                                    } else {
+                                        dpbusd(seed, c, a)
+                                    };
+                                }
+                            } else {
+                                let off = offset_pairs::<L>(a);
+                                for (vr, &c) in v.iter_mut().zip(&codes) {
+                                    *vr = block_partials::<L>(c, a, off);
+                                }
+                            }
+                            let s = _mm256_cvtepi32_ps(reduce8(&v));
+                            let scale = _mm256_mul_ps(dw, _mm256_set1_ps(f16_at(y)));
+                            *acc = _mm256_fmadd_ps(s, scale, *acc);
+                            if L::HAS_MIN {
+                                // Weight minimums (bytes 2..4) times Q8_1's s (bytes 2..4).
+                                *acc = _mm256_fmadd_ps(mw, _mm256_set1_ps(f16_at(y.add(2))), *acc);
+                            }
                         }
                     }
                 }
-                // SAFETY: eight writable f32 (contract).
-                unsafe { _mm256_storeu_ps(out, acc) };
+                for (j, &acc) in acc.iter().enumerate() {
+                    // SAFETY: eight writable f32 (contract).
+                    unsafe { _mm256_storeu_ps(out.add(j * out_stride), acc) };
+                }
+            }
+
+            /// Every weight row of the tile against `NA` activation rows: eight rows at a
+            /// time through [`matvec8`], the last `rows % 8` through [`vec_dot`].
+            ///
+            /// # Safety
+            /// As [`tile`], with `t.acts == NA`.
+            #[target_feature(enable = $features)]
+            unsafe fn matvec_rows<L: Legacy, const NA: usize>(
+                t: &TileArgs<'_>,
+                out: &mut [f32],
+                out_stride: usize,
+            ) {
+                let nb = t.n / 32;
+                let (w, a, o) = (t.w.as_ptr(), t.act.as_ptr(), out.as_mut_ptr());
+                let ws = t.w_stride;
+                let mut r = 0;
+                while r + 8 <= t.rows {
+                    // SAFETY: rows r..r+8, the activation rows and outputs (j, r..r+8) lie
+                    // inside the validated tile (TileFn contract).
+                    unsafe {
+                        matvec8::<L, NA>(
+                            nb,
+                            w.add(r * ws),
+                            ws,
+                            a,
+                            t.act_stride,
+                            o.add(r),
+                            out_stride,
+                        )
+                    };
+                    r += 8;
+                }
+                for r in r..t.rows {
+                    for j in 0..NA {
+                        // SAFETY: row r, activation row j and output (j, r) are inside the
+                        // tile.
+                        unsafe {
+                            let row =
+                                core::slice::from_raw_parts(w.add(r * ws), t.w.len() - r * ws);
+                            let act = t.act.get(j * t.act_stride..).unwrap_or(&[]);
+                            *o.add(j * out_stride + r) = vec_dot::<L>(t.n, row, act);
+                        }
+                    }
+                }
             }
 
             /// Vectors per block of a packed weight group: eight code registers (`g`: lane r
@@ -374,27 +441,17 @@ macro_rules! legacy_tiles {
                 out: &mut [f32],
                 out_stride: usize,
             ) {
-                let nb = t.n / 32;
-                let (w, a, o) = (t.w.as_ptr(), t.act.as_ptr(), out.as_mut_ptr());
-                let ws = t.w_stride;
-                if t.acts == 1 {
-                    let mut r = 0;
-                    while r + 8 <= t.rows {
-                        // SAFETY: rows r..r+8 and outputs r..r+8 lie inside the validated
-                        // tile (TileFn contract).
-                        unsafe { matvec8::<L>(nb, w.add(r * ws), ws, a, o.add(r)) };
-                        r += 8;
-                    }
-                    for r in r..t.rows {
-                        // SAFETY: row r and output r are inside the tile; one row each.
-                        unsafe {
-                            let row =
-                                core::slice::from_raw_parts(w.add(r * ws), t.w.len() - r * ws);
-                            *o.add(r) = vec_dot::<L>(t.n, row, t.act);
-                        }
-                    }
-                    return;
+                // SAFETY (all three arms): the caller's TileFn contract, with t.acts == NA. From four
+                // activation rows on, packing the weights for the microkernel (whose quads of
+                // activation rows are then full) is faster.
+                match t.acts {
+                    1 => return unsafe { matvec_rows::<L, 1>(t, out, out_stride) },
+                    2 => return unsafe { matvec_rows::<L, 2>(t, out, out_stride) },
+                    3 => return unsafe { matvec_rows::<L, 3>(t, out, out_stride) },
+                    _ => {}
                 }
+                let nb = t.n / 32;
+                let o = out.as_mut_ptr();
                 // Activations are packed once per tile, eight weight rows at a time; a packed
                 // weight group (about 40 KB for 4096 columns) stays in L1 while every
                 // activation quad streams past it.
