@@ -72,6 +72,27 @@ pub struct Choice {
     pub finish: Option<FinishReason>,
 }
 
+/// A stream chunk of either endpoint (`object` names its kind). OpenAI sends `"usage": null`
+/// on every chunk but the last when usage is asked for.
+pub fn stream_chunk(
+    (id, object, created, model): (&str, &str, u64, &str),
+    choices: Value,
+    include_usage: bool,
+) -> Value {
+    let mut chunk = json!({
+        "id": id,
+        "object": object,
+        "created": created,
+        "model": model,
+        "system_fingerprint": null,
+        "choices": choices,
+    });
+    if include_usage {
+        chunk["usage"] = Value::Null;
+    }
+    chunk
+}
+
 /// The prompt must leave room for at least one generated token.
 pub fn check_prompt(tokens: &[u32], n_ctx: usize, param: &str) -> Result<(), ApiError> {
     if tokens.is_empty() {

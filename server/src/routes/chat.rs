@@ -15,7 +15,7 @@ use tramontane::engine::TokenLogprobs;
 use tramontane::tokenizer::EncodeOptions;
 use tramontane::{FinishReason, Model, RenderOptions};
 
-use crate::generate::{self, check_prompt, Chunks, Job, Totals};
+use crate::generate::{self, check_prompt, stream_chunk, Chunks, Job, Totals};
 use crate::openai::chat::{self as shapes, ChatFields};
 use crate::openai::error::{fields, parse_body, ApiError};
 use crate::openai::params::GenerationParams;
@@ -128,19 +128,13 @@ struct ChatChunks {
 
 impl ChatChunks {
     fn chunk(&self, choices: Value) -> Value {
-        let mut chunk = json!({
-            "id": self.id,
-            "object": "chat.completion.chunk",
-            "created": self.created,
-            "model": self.model_name,
-            "system_fingerprint": null,
-            "choices": choices,
-        });
-        if self.include_usage {
-            // OpenAI sends "usage": null on every chunk but the last when usage is asked for.
-            chunk["usage"] = Value::Null;
-        }
-        chunk
+        let head = (
+            self.id.as_str(),
+            "chat.completion.chunk",
+            self.created,
+            self.model_name.as_str(),
+        );
+        stream_chunk(head, choices, self.include_usage)
     }
 }
 

@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use tramontane::engine::TokenLogprobs;
 use tramontane::{FinishReason, Model};
 
-use crate::generate::{self, check_prompt, Chunks, Job, Totals};
+use crate::generate::{self, check_prompt, stream_chunk, Chunks, Job, Totals};
 use crate::openai::completions::{self as shapes, CompletionFields};
 use crate::openai::error::{fields, parse_body, ApiError};
 use crate::openai::params::{GenerationParams, MAX_N};
@@ -120,18 +120,13 @@ struct TextChunks {
 
 impl TextChunks {
     fn chunk(&self, choices: Value) -> Value {
-        let mut chunk = json!({
-            "id": self.id,
-            "object": "text_completion",
-            "created": self.created,
-            "model": self.model_name,
-            "system_fingerprint": null,
-            "choices": choices,
-        });
-        if self.include_usage {
-            chunk["usage"] = Value::Null;
-        }
-        chunk
+        let head = (
+            self.id.as_str(),
+            "text_completion",
+            self.created,
+            self.model_name.as_str(),
+        );
+        stream_chunk(head, choices, self.include_usage)
     }
 }
 
