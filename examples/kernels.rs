@@ -2,7 +2,7 @@
 //! plain streaming read of a buffer the size of the weights, measured right before each kernel
 //! (best of the passes of a four-accumulator u64 sum made in 100 ms).
 //!
-//! `kernels [--type T] [--rows R --cols C] [--batch N] [--threads N] [--json]`
+//! `kernels [--type T] [--rows R --cols C] [--batch N] [--threads N] [--rows-alone] [--json]`
 //! Without options: every SIMD type, shapes 4096x4096, 14336x4096, 1536x576, batches 1, 32,
 //! 512, 1 thread and all cores. JSON: one object per line with type, rows, cols, batch,
 //! threads, ns, weight_gbps, gops, stream_gbps.
@@ -16,7 +16,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use tramontane_kernels::matmul::{
-    matmul_quantized, Parallelism::CurrentPool, QuantizedActivations,
+    matmul_quantized_as, GgmlOp, Parallelism::CurrentPool, QuantizedActivations,
 };
 use tramontane_kernels::{active_kernels, reference, GgmlType};
 
@@ -32,7 +32,7 @@ const SIMD_TYPES: &[GgmlType] = &[
 const SHAPES: &[(usize, usize)] = &[(4096, 4096), (14336, 4096), (1536, 576)];
 
 const USAGE: &str = "\
-usage: kernels [--type T] [--rows R --cols C] [--batch N] [--threads N] [--json]
+usage: kernels [--type T] [--rows R --cols C] [--batch N] [--threads N] [--rows-alone] [--json]
 
 Kernel microbenchmarks (matvec/GEMM per weight type and shape) beside a streaming read of a
 buffer the size of the weights. Without options: every SIMD type (Q4_0 Q4_1 Q5_0 Q8_0 Q4_K
@@ -41,6 +41,8 @@ Q5_K Q6_K), shapes 4096x4096, 14336x4096, 1536x576, batches 1, 32, 512, 1 and al
   --rows R --cols C  one shape (C a multiple of the type's block size)
   --batch N          one batch size
   -t, --threads N    one thread count
+  --rows-alone       every activation row summed as if alone (GgmlOp::RowIndependent, what
+                     the batch engine runs), not in llama.cpp's batch order
   --json             one JSON object per line
   -h, --help         this text";
 
@@ -49,6 +51,8 @@ struct Options {
     shapes: Vec<(usize, usize)>,
     batches: Vec<usize>,
     threads: Vec<usize>,
+    /// `GgmlOp::RowIndependent` instead of llama.cpp's `mul_mat` order.
+    rows_alone: bool,
     json: bool,
 }
 
@@ -71,6 +75,7 @@ fn parse(mut args: cli::Args) -> Result<Options, cli::Error> {
         } else {
             vec![1]
         },
+        rows_alone: false,
         json: false,
     };
     let (mut rows, mut cols) = (None, None);
@@ -86,6 +91,7 @@ fn parse(mut args: cli::Args) -> Result<Options, cli::Error> {
             Some("--batch") => o.batches = vec![positive(&mut args, "--batch")?],
             Some("--threads" | "-t") => o.threads = vec![cli::threads(&mut args, "--threads")?],
             Some("--json") => o.json = true,
+            Some("--rows-alone") => o.rows_alone = true,
             _ => return Err(arg.unexpected()),
         }
     }
@@ -277,9 +283,14 @@ fn run(o: &Options) -> Result<(), cli::Error> {
                     let acts =
                         QuantizedActivations::new(reference::vec_dot_type(ty), &x, cols, batch)?;
                     let mut y = vec![0f32; rows * batch];
+                    let op = if o.rows_alone {
+                        GgmlOp::RowIndependent
+                    } else {
+                        GgmlOp::MulMat { matrix_rows: rows }
+                    };
                     let ns = time(|| {
                         Ok(pool.install(|| {
-                            matmul_quantized(&w, ty, rows, cols, &acts, &mut y, CurrentPool)
+                            matmul_quantized_as(op, &w, ty, rows, cols, &acts, &mut y, CurrentPool)
                         })?)
                     })?;
                     let weight_gbps = w.len() as f64 / ns;

@@ -4,13 +4,13 @@
 //! per instruction-set level (plain AVX2, and AVX-VNNI whose `vpdpbusd` does
 //! `maddubs` + `madd` + `add` in one instruction without the i16 intermediate).
 //!
-//! Matvec (one to three activation rows): eight consecutive weight rows at a time (eight
+//! Matvec (one or two activation rows): eight consecutive weight rows at a time (eight
 //! sequential streams), their codes and scales extracted once per block for every activation
 //! row; each row's block dot product is an 8-lane i32 vector, the eight are reduced with a
 //! `hadd` tree to one vector of eight exact block sums, lane = row, and the float part
 //! (convert, scale product, fma) runs once per eight rows.
 //!
-//! GEMM (four activation rows or more): eight weight rows are repacked once per tile into "lane = row" order (register `g`
+//! GEMM (three activation rows or more): eight weight rows are repacked once per tile into "lane = row" order (register `g`
 //! of a block holds codes `4g..4g+4` of each of the eight rows), so one `maddubs`/`vpdpbusd`
 //! against four activation bytes broadcast to every lane advances eight pairs at once; the
 //! eight block sums come out already in lanes, with no horizontal reduction. Up to four
@@ -441,13 +441,12 @@ macro_rules! legacy_tiles {
                 out: &mut [f32],
                 out_stride: usize,
             ) {
-                // SAFETY (all three arms): the caller's TileFn contract, with t.acts == NA. From four
-                // activation rows on, packing the weights for the microkernel (whose quads of
-                // activation rows are then full) is faster.
+                // SAFETY (both arms): the caller's TileFn contract, with t.acts == NA. From three
+                // activation rows on, packing the weights for the microkernel is faster
+                // (`kernels --rows-alone`).
                 match t.acts {
                     1 => return unsafe { matvec_rows::<L, 1>(t, out, out_stride) },
                     2 => return unsafe { matvec_rows::<L, 2>(t, out, out_stride) },
-                    3 => return unsafe { matvec_rows::<L, 3>(t, out, out_stride) },
                     _ => {}
                 }
                 let nb = t.n / 32;
