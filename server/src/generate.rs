@@ -72,25 +72,38 @@ pub struct Choice {
     pub finish: Option<FinishReason>,
 }
 
-/// A stream chunk of either endpoint (`object` names its kind). OpenAI sends `"usage": null`
-/// on every chunk but the last when usage is asked for.
-pub fn stream_chunk(
-    (id, object, created, model): (&str, &str, u64, &str),
-    choices: Value,
-    include_usage: bool,
-) -> Value {
-    let mut chunk = json!({
-        "id": id,
-        "object": object,
-        "created": created,
-        "model": model,
-        "system_fingerprint": null,
-        "choices": choices,
-    });
-    if include_usage {
-        chunk["usage"] = Value::Null;
+/// What every stream chunk of one response repeats, for either endpoint.
+#[derive(Debug)]
+pub struct ChunkHead {
+    /// The response id.
+    pub id: String,
+    /// The chunks' kind (`chat.completion.chunk`, `text_completion`).
+    pub object: &'static str,
+    /// Unix seconds.
+    pub created: u64,
+    /// The model's name.
+    pub model: String,
+    /// Whether the last chunk carries the usage.
+    pub include_usage: bool,
+}
+
+impl ChunkHead {
+    /// A chunk with these `choices`. OpenAI sends `"usage": null` on every chunk but the last
+    /// when usage is asked for.
+    pub fn chunk(&self, choices: Value) -> Value {
+        let mut chunk = json!({
+            "id": self.id,
+            "object": self.object,
+            "created": self.created,
+            "model": self.model,
+            "system_fingerprint": null,
+            "choices": choices,
+        });
+        if self.include_usage {
+            chunk["usage"] = Value::Null;
+        }
+        chunk
     }
-    chunk
 }
 
 /// The prompt must leave room for at least one generated token.

@@ -3,10 +3,9 @@
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use tramontane::engine::TokenLogprobs;
-use tramontane::tokenizer::{DecodeOptions, EncodeOptions, Tokenizer};
+use tramontane::tokenizer::{DecodeOptions, Tokenizer};
 
 use super::error::ApiError;
-use super::params::MAX_N;
 use crate::generate::logprob_value;
 
 /// The completion-only fields.
@@ -56,55 +55,6 @@ impl CompletionFields {
         }
         Ok(())
     }
-}
-
-/// The prompts as tokens. Strings are encoded with BOS as the model wants and control-token
-/// text recognised (as llama.cpp's server does); token lists are taken as they are.
-pub fn prompts(prompt: &Value, tokenizer: &Tokenizer) -> Result<Vec<Vec<u32>>, ApiError> {
-    let bad = || {
-        ApiError::bad_request(
-            "prompt must be a string, a list of strings, a list of token ids or a list of such lists",
-            Some("prompt"),
-        )
-    };
-    let encode = |s: &str| {
-        tokenizer
-            .encode(s, EncodeOptions::PROMPT)
-            .map_err(|e| ApiError::bad_request(e.to_string(), Some("prompt")))
-    };
-    let ids = |v: &[Value]| -> Result<Vec<u32>, ApiError> {
-        v.iter()
-            .map(|t| {
-                t.as_u64()
-                    .and_then(|t| u32::try_from(t).ok())
-                    .ok_or_else(bad)
-            })
-            .collect()
-    };
-    let prompts = match prompt {
-        Value::String(s) => vec![encode(s)?],
-        Value::Array(items) if items.is_empty() => return Err(bad()),
-        Value::Array(items) => match &items[0] {
-            Value::String(_) => items
-                .iter()
-                .map(|s| s.as_str().ok_or_else(bad).and_then(encode))
-                .collect::<Result<_, _>>()?,
-            Value::Number(_) => vec![ids(items)?],
-            Value::Array(_) => items
-                .iter()
-                .map(|v| v.as_array().ok_or_else(bad).and_then(|v| ids(v)))
-                .collect::<Result<_, _>>()?,
-            _ => return Err(bad()),
-        },
-        _ => return Err(bad()),
-    };
-    if prompts.len() > MAX_N {
-        return Err(ApiError::bad_request(
-            format!("at most {MAX_N} prompts per request"),
-            Some("prompt"),
-        ));
-    }
-    Ok(prompts)
 }
 
 /// The legacy `logprobs` object of some tokens: `tokens`, `token_logprobs`, `top_logprobs`

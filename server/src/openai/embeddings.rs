@@ -51,67 +51,6 @@ impl EmbeddingFields {
     }
 }
 
-/// An input: text to tokenize, or tokens.
-#[derive(Debug)]
-pub enum Input {
-    /// Text.
-    Text(String),
-    /// Token ids.
-    Tokens(Vec<u32>),
-}
-
-/// The inputs of `input`.
-pub fn inputs(input: &Value) -> Result<Vec<Input>, ApiError> {
-    let bad = || {
-        ApiError::bad_request(
-            "input must be a string, a list of strings, a list of token ids or a list of such lists",
-            Some("input"),
-        )
-    };
-    let ids = |v: &[Value]| -> Result<Vec<u32>, ApiError> {
-        v.iter()
-            .map(|t| {
-                t.as_u64()
-                    .and_then(|t| u32::try_from(t).ok())
-                    .ok_or_else(bad)
-            })
-            .collect()
-    };
-    let inputs = match input {
-        Value::String(s) => vec![Input::Text(s.clone())],
-        Value::Array(items) if items.is_empty() => return Err(bad()),
-        Value::Array(items) => match &items[0] {
-            Value::String(_) => items
-                .iter()
-                .map(|s| {
-                    s.as_str()
-                        .map(|s| Input::Text(s.to_string()))
-                        .ok_or_else(bad)
-                })
-                .collect::<Result<_, _>>()?,
-            Value::Number(_) => vec![Input::Tokens(ids(items)?)],
-            Value::Array(_) => items
-                .iter()
-                .map(|v| {
-                    v.as_array()
-                        .ok_or_else(bad)
-                        .and_then(|v| ids(v))
-                        .map(Input::Tokens)
-                })
-                .collect::<Result<_, _>>()?,
-            _ => return Err(bad()),
-        },
-        _ => return Err(bad()),
-    };
-    if inputs.len() > MAX_INPUTS {
-        return Err(ApiError::bad_request(
-            format!("at most {MAX_INPUTS} inputs per request"),
-            Some("input"),
-        ));
-    }
-    Ok(inputs)
-}
-
 /// Standard base64 (RFC 4648, with padding) of the vector's little-endian bytes. Written out
 /// here: a dozen lines do not warrant a dependency.
 pub fn base64_f32(vector: &[f32]) -> String {
@@ -146,22 +85,5 @@ mod tests {
         assert_eq!(base64_f32(&[1.0]), "AACAPw==");
         assert_eq!(base64_f32(&[1.0, -2.0]), "AACAPwAAAMA=");
         assert_eq!(base64_f32(&[]), "");
-    }
-
-    #[test]
-    fn input_forms() {
-        let n = |v: Value| inputs(&v).map(|i| i.len());
-        assert_eq!(n(serde_json::json!("a")).unwrap(), 1);
-        assert_eq!(n(serde_json::json!(["a", "b"])).unwrap(), 2);
-        assert_eq!(n(serde_json::json!([1, 2, 3])).unwrap(), 1);
-        assert_eq!(n(serde_json::json!([[1], [2, 3]])).unwrap(), 2);
-        for bad in [
-            serde_json::json!([]),
-            serde_json::json!(3),
-            serde_json::json!(["a", 1]),
-            serde_json::json!([-1]),
-        ] {
-            assert!(inputs(&bad).is_err(), "{bad}");
-        }
     }
 }

@@ -5,4 +5,5 @@ pub mod chat;
 pub mod completions;
 pub mod embeddings;
 pub mod error;
+pub mod inputs;
 pub mod params;

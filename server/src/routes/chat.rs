@@ -7,7 +7,6 @@ use std::time::Instant;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde_json::{json, Value};
@@ -15,7 +14,8 @@ use tramontane::engine::TokenLogprobs;
 use tramontane::tokenizer::EncodeOptions;
 use tramontane::{FinishReason, Model, RenderOptions};
 
-use crate::generate::{self, check_prompt, stream_chunk, Chunks, Job, Totals};
+use super::off_the_workers;
+use crate::generate::{self, check_prompt, ChunkHead, Chunks, Job, Totals};
 use crate::openai::chat::{self as shapes, ChatFields};
 use crate::openai::error::{fields, parse_body, ApiError};
 use crate::openai::params::GenerationParams;
@@ -37,15 +37,7 @@ pub async fn chat_completions(
     let messages = shapes::messages(chat.messages)?;
     // Rendering and tokenizing a long conversation is CPU work: off the async workers.
     let model = Arc::clone(&state.model);
-    let prompt = tokio::task::spawn_blocking(move || render(&model, &messages))
-        .await
-        .map_err(|_| {
-            ApiError::server(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "rendering the chat failed",
-                "internal_error",
-            )
-        })??;
+    let prompt = off_the_workers("rendering the chat", move || render(&model, &messages)).await?;
     check_prompt(&prompt, state.engine.n_ctx, "messages")?;
     log.tokens(prompt.len(), 0);
     let job = Job {
@@ -59,11 +51,14 @@ pub async fn chat_completions(
     let tokenizer_model = Arc::clone(&state.model);
     if job.generation.stream {
         let chunks = ChatChunks {
-            id,
-            created,
-            model_name: state.model_id.to_string(),
+            head: ChunkHead {
+                id,
+                object: "chat.completion.chunk",
+                created,
+                model: state.model_id.to_string(),
+                include_usage: job.generation.include_usage,
+            },
             model: tokenizer_model,
-            include_usage: job.generation.include_usage,
         };
         return Ok(generate::stream(submitted, chunks, &job, log).into_response());
     }
@@ -119,30 +114,15 @@ fn render(model: &Model, messages: &[tramontane::ChatMessage]) -> Result<Vec<u32
 
 /// `chat.completion.chunk`s.
 struct ChatChunks {
-    id: String,
-    created: u64,
-    model_name: String,
+    head: ChunkHead,
     model: Arc<Model>,
-    include_usage: bool,
-}
-
-impl ChatChunks {
-    fn chunk(&self, choices: Value) -> Value {
-        let head = (
-            self.id.as_str(),
-            "chat.completion.chunk",
-            self.created,
-            self.model_name.as_str(),
-        );
-        stream_chunk(head, choices, self.include_usage)
-    }
 }
 
 impl Chunks for ChatChunks {
     fn opening(&mut self, n_choices: usize) -> Vec<Value> {
         (0..n_choices)
             .map(|index| {
-                self.chunk(json!([{
+                self.head.chunk(json!([{
                     "index": index,
                     "delta": {"role": "assistant", "content": ""},
                     "logprobs": null,
@@ -169,7 +149,7 @@ impl Chunks for ChatChunks {
                 lp,
             )])
         });
-        vec![self.chunk(json!([{
+        vec![self.head.chunk(json!([{
             "index": index,
             "delta": {"content": text},
             "logprobs": logprobs,
@@ -180,14 +160,14 @@ impl Chunks for ChatChunks {
     fn finished(&mut self, index: usize, text: &str, reason: FinishReason) -> Vec<Value> {
         let mut out = Vec::new();
         if !text.is_empty() {
-            out.push(self.chunk(json!([{
+            out.push(self.head.chunk(json!([{
                 "index": index,
                 "delta": {"content": text},
                 "logprobs": null,
                 "finish_reason": null,
             }])));
         }
-        out.push(self.chunk(json!([{
+        out.push(self.head.chunk(json!([{
             "index": index,
             "delta": {},
             "logprobs": null,
@@ -197,7 +177,7 @@ impl Chunks for ChatChunks {
     }
 
     fn usage(&mut self, totals: &Totals) -> Value {
-        let mut chunk = self.chunk(json!([]));
+        let mut chunk = self.head.chunk(json!([]));
         chunk["usage"] = totals.json();
         chunk
     }

@@ -6,16 +6,17 @@ use std::time::Instant;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde_json::{json, Value};
 use tramontane::engine::TokenLogprobs;
 use tramontane::{FinishReason, Model};
 
-use crate::generate::{self, check_prompt, stream_chunk, Chunks, Job, Totals};
+use super::off_the_workers;
+use crate::generate::{self, check_prompt, ChunkHead, Chunks, Job, Totals};
 use crate::openai::completions::{self as shapes, CompletionFields};
 use crate::openai::error::{fields, parse_body, ApiError};
+use crate::openai::inputs::{inputs, tokens};
 use crate::openai::params::{GenerationParams, MAX_N};
 use crate::request_log::RequestLog;
 use crate::state::{response_id, unix_now, AppState};
@@ -33,17 +34,11 @@ pub async fn completions(
     let params: GenerationParams = fields(&body)?;
     let generation = params.check(params.max_tokens)?;
     let model = Arc::clone(&state.model);
-    let prompt = completion.prompt;
-    // Tokenizing up to 16 MiB of text is CPU work: off the async workers.
-    let prompts = tokio::task::spawn_blocking(move || shapes::prompts(&prompt, model.tokenizer()))
-        .await
-        .map_err(|_| {
-            ApiError::server(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "tokenizing failed",
-                "internal_error",
-            )
-        })??;
+    let prompts = inputs(&completion.prompt, "prompt", MAX_N, "prompts")?;
+    let prompts = off_the_workers("tokenizing", move || {
+        tokens(prompts, model.tokenizer(), "prompt")
+    })
+    .await?;
     for p in &prompts {
         check_prompt(p, state.engine.n_ctx, "prompt")?;
         log.tokens(p.len(), 0);
@@ -64,11 +59,14 @@ pub async fn completions(
     let created = unix_now();
     if job.generation.stream {
         let chunks = TextChunks {
-            id,
-            created,
-            model_name: state.model_id.to_string(),
+            head: ChunkHead {
+                id,
+                object: "text_completion",
+                created,
+                model: state.model_id.to_string(),
+                include_usage: job.generation.include_usage,
+            },
             model: Arc::clone(&state.model),
-            include_usage: job.generation.include_usage,
             offsets: vec![0; job.n_choices()],
         };
         return Ok(generate::stream(submitted, chunks, &job, log).into_response());
@@ -109,25 +107,10 @@ pub async fn completions(
 
 /// `text_completion` chunks.
 struct TextChunks {
-    id: String,
-    created: u64,
-    model_name: String,
+    head: ChunkHead,
     model: Arc<Model>,
-    include_usage: bool,
     /// Characters streamed so far per choice, for `text_offset`.
     offsets: Vec<usize>,
-}
-
-impl TextChunks {
-    fn chunk(&self, choices: Value) -> Value {
-        let head = (
-            self.id.as_str(),
-            "text_completion",
-            self.created,
-            self.model_name.as_str(),
-        );
-        stream_chunk(head, choices, self.include_usage)
-    }
 }
 
 impl Chunks for TextChunks {
@@ -154,7 +137,7 @@ impl Chunks for TextChunks {
             }
             _ => Value::Null,
         };
-        vec![self.chunk(json!([{
+        vec![self.head.chunk(json!([{
             "index": index,
             "text": text,
             "logprobs": logprobs,
@@ -163,7 +146,7 @@ impl Chunks for TextChunks {
     }
 
     fn finished(&mut self, index: usize, text: &str, reason: FinishReason) -> Vec<Value> {
-        vec![self.chunk(json!([{
+        vec![self.head.chunk(json!([{
             "index": index,
             "text": text,
             "logprobs": null,
@@ -172,7 +155,7 @@ impl Chunks for TextChunks {
     }
 
     fn usage(&mut self, totals: &Totals) -> Value {
-        let mut chunk = self.chunk(json!([]));
+        let mut chunk = self.head.chunk(json!([]));
         chunk["usage"] = totals.json();
         chunk
     }

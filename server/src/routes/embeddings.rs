@@ -9,14 +9,14 @@ use std::sync::Arc;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
-use axum::http::StatusCode;
 use axum::{Extension, Json};
 use serde_json::{json, Value};
-use tramontane::tokenizer::EncodeOptions;
 
+use super::off_the_workers;
 use crate::generate::check_prompt;
-use crate::openai::embeddings::{self as shapes, EmbeddingFields, Encoding, Input};
+use crate::openai::embeddings::{self as shapes, EmbeddingFields, Encoding, MAX_INPUTS};
 use crate::openai::error::{fields, parse_body, ApiError};
+use crate::openai::inputs::{inputs, tokens};
 use crate::request_log::RequestLog;
 use crate::state::AppState;
 
@@ -29,28 +29,12 @@ pub async fn embeddings(
     let body = parse_body(body)?;
     let request: EmbeddingFields = fields(&body)?;
     let encoding = request.check(state.engine.n_embd)?;
-    let inputs = shapes::inputs(&request.input)?;
+    let inputs = inputs(&request.input, "input", MAX_INPUTS, "inputs")?;
     let model = Arc::clone(&state.model);
-    let token_lists = tokio::task::spawn_blocking(move || {
-        inputs
-            .into_iter()
-            .map(|input| match input {
-                Input::Tokens(ids) => Ok(ids),
-                Input::Text(text) => model
-                    .tokenizer()
-                    .encode(&text, EncodeOptions::PROMPT)
-                    .map_err(|e| ApiError::bad_request(e.to_string(), Some("input"))),
-            })
-            .collect::<Result<Vec<_>, _>>()
+    let token_lists = off_the_workers("tokenizing", move || {
+        tokens(inputs, model.tokenizer(), "input")
     })
-    .await
-    .map_err(|_| {
-        ApiError::server(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "tokenizing failed",
-            "internal_error",
-        )
-    })??;
+    .await?;
     // Check every input before computing any: a bad last input should not cost the others.
     for tokens in &token_lists {
         // The whole input is one forward pass, so it must fit the context (no reply follows:

@@ -44,6 +44,21 @@ pub fn router(state: AppState, api_key: Option<Arc<str>>) -> Router {
         .with_state(state)
 }
 
+/// Runs CPU work of a request (rendering a chat, tokenizing up to 16 MiB of text) off the
+/// async workers; `what` names it in the 500 if it panics.
+async fn off_the_workers<T: Send + 'static>(
+    what: &'static str,
+    work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(work).await.map_err(|_| {
+        ApiError::server(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("{what} failed"),
+            "internal_error",
+        )
+    })?
+}
+
 async fn not_found() -> ApiError {
     ApiError::not_found("no such endpoint", "not_found")
 }
