@@ -453,13 +453,7 @@ impl Engine {
         }
         takes.sort_unstable();
         let model = Arc::clone(&self.model);
-        let fwd = Forward {
-            config: model.config(),
-            weights: model.weights(),
-            bytes: model.file().bytes(),
-            trace: None,
-            sums: BatchSums::PerRow,
-        };
+        let fwd = Forward::new(&model, BatchSums::PerRow);
         {
             let mut segments: Vec<Segment<'_>> = Vec::with_capacity(takes.len());
             let mut take = takes.iter().peekable();
@@ -528,13 +522,7 @@ impl Engine {
         let mut session = self.model.owned_session(self.session_options.clone())?;
         session.push_tokens(tokens)?;
         let model = Arc::clone(&self.model);
-        let fwd = Forward {
-            config: model.config(),
-            weights: model.weights(),
-            bytes: model.file().bytes(),
-            trace: None,
-            sums: BatchSums::PerRow,
-        };
+        let fwd = Forward::new(&model, BatchSums::PerRow);
         let mut pooled = Vec::new();
         {
             let mut segment = session.next_segment(tokens.len())?;

@@ -159,6 +159,20 @@ impl<'x> Acts<'x> {
     }
 }
 
+impl<'a> Forward<'a> {
+    /// A forward pass over `model`'s mapped weights, summing batches as `sums` says, traced by
+    /// nothing.
+    pub fn new(model: &'a crate::model::Model, sums: BatchSums) -> Forward<'a> {
+        Forward {
+            config: model.config(),
+            weights: model.weights(),
+            bytes: model.file().bytes(),
+            trace: None,
+            sums,
+        }
+    }
+}
+
 impl Forward<'_> {
     fn emit(&self, name: &str, layer: Option<usize>, values: &[f32]) {
         if let Some(t) = self.trace {

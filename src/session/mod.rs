@@ -425,11 +425,8 @@ impl<'m> Session<'m> {
                 _ => LogitRows::None,
             };
             let fwd = Forward {
-                config: self.model.config(),
-                weights: self.model.weights(),
-                bytes: self.model.file().bytes(),
                 trace,
-                sums: BatchSums::LlamaCpp,
+                ..Forward::new(&self.model, BatchSums::LlamaCpp)
             };
             let chunk = &self.tokens[first..end];
             let cache = &mut self.cache;
