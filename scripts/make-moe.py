@@ -25,22 +25,11 @@ of the arguments, the donor and the gguf-py version (0.19.0 was used for the rec
 see scripts/fetch-models).
 """
 import argparse
-import zlib
 
 import numpy as np
 import gguf
-from gguf import quants
 
-TYPES = {
-    # name -> (tensor type, general.file_type)
-    "F32": (gguf.GGMLQuantizationType.F32, gguf.LlamaFileType.ALL_F32),
-    "F16": (gguf.GGMLQuantizationType.F16, gguf.LlamaFileType.MOSTLY_F16),
-    "Q8_0": (gguf.GGMLQuantizationType.Q8_0, gguf.LlamaFileType.MOSTLY_Q8_0),
-    "Q4_0": (gguf.GGMLQuantizationType.Q4_0, gguf.LlamaFileType.MOSTLY_Q4_0),
-    "Q4_1": (gguf.GGMLQuantizationType.Q4_1, gguf.LlamaFileType.MOSTLY_Q4_1),
-    "Q5_0": (gguf.GGMLQuantizationType.Q5_0, gguf.LlamaFileType.MOSTLY_Q5_0),
-    "Q5_1": (gguf.GGMLQuantizationType.Q5_1, gguf.LlamaFileType.MOSTLY_Q5_1),
-}
+from synthetic_gguf import TYPES, Weights, copy_tokenizer, finish, tensor_writer
 
 
 def parse_args():
@@ -66,32 +55,11 @@ def parse_args():
     return a
 
 
-class Weights:
-    """Seeded random tensors, one Generator per tensor name."""
-
-    def __init__(self, seed):
-        self.seed = seed
-
-    def normal(self, name, shape, scale):
-        rng = np.random.default_rng([self.seed, zlib.crc32(name.encode())])
-        x = rng.standard_normal(shape, dtype=np.float32)
-        x *= np.float32(scale)
-        return x
-
-    def norm(self, name, n):
-        return np.float32(1.0) + self.normal(name, (n,), 0.1)
-
-
 def main():
     a = parse_args()
     qtype, ftype = TYPES[a.type]
     donor = gguf.GGUFReader(a.donor)
 
-    def donor_value(key):
-        return donor.fields[key].contents()
-
-    tokens = donor_value("tokenizer.ggml.tokens")
-    n_vocab = len(tokens)
     head_dim = a.n_embd // a.n_head
 
     w = gguf.GGUFWriter(a.out, "llama")
@@ -109,24 +77,9 @@ def main():
     w.add_layer_norm_rms_eps(1e-5)
     w.add_expert_count(a.n_expert)
     w.add_expert_used_count(a.n_expert_used)
-    w.add_vocab_size(n_vocab)
-    w.add_tokenizer_model(donor_value("tokenizer.ggml.model"))
-    w.add_tokenizer_pre(donor_value("tokenizer.ggml.pre"))
-    w.add_token_list(tokens)
-    w.add_token_types(donor_value("tokenizer.ggml.token_type"))
-    w.add_token_merges(donor_value("tokenizer.ggml.merges"))
-    w.add_bos_token_id(donor_value("tokenizer.ggml.bos_token_id"))
-    w.add_eos_token_id(donor_value("tokenizer.ggml.eos_token_id"))
-    w.add_add_bos_token(False)
+    n_vocab = copy_tokenizer(w, donor)
 
-    def add(name, x, keep_f32=False):
-        """x in numpy order (rows last-but-one): ggml's ne is the reverse of x.shape."""
-        if keep_f32 or qtype == gguf.GGMLQuantizationType.F32:
-            w.add_tensor(name, x)
-        elif qtype == gguf.GGMLQuantizationType.F16:
-            w.add_tensor(name, x.astype(np.float16))
-        else:
-            w.add_tensor(name, quants.quantize(x, qtype), raw_dtype=qtype)
+    add = tensor_writer(w, qtype)
 
     r = Weights(a.seed)
     s_embd = 1.0 / np.sqrt(a.n_embd)
@@ -156,11 +109,7 @@ def main():
     add("output_norm.weight", r.norm("output_norm.weight", a.n_embd), keep_f32=True)
     add("output.weight", r.normal("output.weight", (n_vocab, a.n_embd), 2.0 * s_embd))
 
-    w.write_header_to_file()
-    w.write_kv_data_to_file()
-    w.write_tensors_to_file()
-    w.close()
-    print(f"wrote {a.out}")
+    finish(w, a.out)
 
 
 if __name__ == "__main__":

@@ -69,8 +69,34 @@ pub const GEMMA3: ArchSpec = ArchSpec {
     default_rope_base_swa: 10000.0,
 };
 
+/// Qwen 2 and 2.5: llama's block with NeoX RoPE; the Q/K/V biases it carries are read for
+/// every family (llama.cpp loads them wherever a file has them).
+pub const QWEN2: ArchSpec = ArchSpec {
+    name: "qwen2",
+    rope_style: RopeStyle::Neox,
+    ..LLAMA
+};
+
+/// Qwen 3 (dense): NeoX RoPE and per-head Q/K RMS norms before it; its head size
+/// (`attention.key_length`) may make the attention wider than the residual stream.
+pub const QWEN3: ArchSpec = ArchSpec {
+    name: "qwen3",
+    rope_style: RopeStyle::Neox,
+    qk_norm: true,
+    ..LLAMA
+};
+
 /// Every architecture this build can run.
-pub const SUPPORTED: &[ArchSpec] = &[LLAMA, GEMMA3];
+pub const SUPPORTED: &[ArchSpec] = &[LLAMA, GEMMA3, QWEN2, QWEN3];
+
+/// Their names, comma-separated (for error messages).
+pub fn supported_names() -> String {
+    SUPPORTED
+        .iter()
+        .map(|a| a.name)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
 
 /// The description of `name`, if supported.
 pub fn lookup(name: &str) -> Option<&'static ArchSpec> {

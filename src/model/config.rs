@@ -100,7 +100,10 @@ impl ModelConfig {
     pub fn from_gguf(f: &GgufFile) -> Result<ModelConfig> {
         let arch_name = f.get_str("general.architecture")?;
         let arch = arch::lookup(arch_name).ok_or_else(|| Error::Unsupported {
-            what: format!("architecture '{arch_name}' (supported: llama, gemma3)"),
+            what: format!(
+                "architecture '{arch_name}' (supported: {})",
+                arch::supported_names()
+            ),
         })?;
         let n_layer = positive(f, &key(arch, "block_count"))?;
         let n_embd = positive(f, &key(arch, "embedding_length"))?;

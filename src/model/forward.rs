@@ -331,6 +331,11 @@ impl Forward<'_> {
                 (&layer.wv, &mut v),
             ];
             self.project_many(&mut qkv, &mut acts)?;
+            for (out, bias) in [&mut q, &mut k, &mut v].into_iter().zip(&layer.qkv_bias) {
+                if let Some(b) = bias {
+                    add_to_rows(out, b);
+                }
+            }
             let l = Some(il);
             self.emit("attn_norm", l, &cur);
             self.emit("Qcur", l, &q);
@@ -530,6 +535,7 @@ impl Forward<'_> {
             // One sequence: straight into its buffer (reused from token to token).
             if let Output::LastLogits(out) | Output::AllLogits(out) = &mut segments[only].output {
                 self.project(&w.output, &mut acts, out)?;
+                self.output_bias(out);
                 self.soft_cap(out);
                 self.emit("result_output", None, out);
             }
@@ -537,6 +543,7 @@ impl Forward<'_> {
         }
         let mut logits = Vec::new();
         self.project(&w.output, &mut acts, &mut logits)?;
+        self.output_bias(&mut logits);
         self.soft_cap(&mut logits);
         self.emit("result_output", None, &logits);
         let mut rows_left = &logits[..];
@@ -549,6 +556,13 @@ impl Forward<'_> {
             }
         }
         Ok(())
+    }
+
+    /// `output.bias`, when the model has it, added to every row of logits.
+    fn output_bias(&self, logits: &mut [f32]) {
+        if let Some(b) = &self.weights.output_bias {
+            add_to_rows(logits, b);
+        }
     }
 
     /// Gemma 2's final logit soft-capping, when the model has it.
@@ -569,6 +583,13 @@ struct SegmentRows<'a> {
     k: &'a [f32],
     v: &'a [f32],
     out: &'a mut [f32],
+}
+
+/// Adds `bias` to every `bias.len()`-wide row of `rows` (ggml_add broadcasting a vector).
+fn add_to_rows(rows: &mut [f32], bias: &[f32]) {
+    for row in rows.chunks_exact_mut(bias.len().max(1)) {
+        row.iter_mut().zip(bias).for_each(|(x, b)| *x += b);
+    }
 }
 
 /// `out` = the mean of the `width`-wide rows of `rows` (summed in f64, in row order).

@@ -90,6 +90,9 @@ pub struct LayerWeights {
     pub wv: Matrix,
     /// Attention output projection.
     pub wo: Matrix,
+    /// Biases added to the query, key and value projections (`attn_{q,k,v}.bias`: Qwen 2,
+    /// and any file that has them), each where present.
+    pub qkv_bias: [Option<Vec<f32>>; 3],
     /// Pre-FFN RMSNorm weight.
     pub ffn_norm: Vec<f32>,
     /// The FFN.
@@ -115,6 +118,8 @@ pub struct ModelWeights {
     pub output: Matrix,
     /// Whether `output` is the tied embedding.
     pub tied_output: bool,
+    /// Bias added to the logits (`output.bias`), where present.
+    pub output_bias: Option<Vec<f32>>,
     /// RoPE parameters (with frequency factors when the model has them).
     pub rope: Rope,
     /// RoPE of the sliding-window layers, when the model has any.
@@ -161,6 +166,18 @@ fn matrix(f: &GgufFile, name: &str, cols: usize, rows: usize) -> Result<Matrix> 
         start,
         len,
     })
+}
+
+/// `load(f)` when the file has tensor `name`, `None` when it has not.
+fn optional<T>(
+    f: &GgufFile,
+    name: &str,
+    load: impl FnOnce(&GgufFile) -> Result<T>,
+) -> Result<Option<T>> {
+    match f.tensor_info(name) {
+        Some(_) => load(f).map(Some),
+        None => Ok(None),
+    }
 }
 
 /// A 1-D F32 vector of length `n`, decoded.
@@ -226,12 +243,22 @@ impl ModelWeights {
             } else {
                 None
             };
+            let bias = |proj: &str, len: usize| -> Result<Option<Vec<f32>>> {
+                let name = format!("blk.{i}.{proj}.bias");
+                optional(f, &name, |f| vector(f, &name, len))
+            };
+            let qkv_bias = [
+                bias("attn_q", q_width)?,
+                bias("attn_k", kv_width)?,
+                bias("attn_v", kv_width)?,
+            ];
             layers.push(LayerWeights {
                 attn_norm: vector(f, &n("attn_norm"), c.n_embd)?,
                 wq: matrix(f, &n("attn_q"), c.n_embd, q_width)?,
                 wk: matrix(f, &n("attn_k"), c.n_embd, kv_width)?,
                 wv: matrix(f, &n("attn_v"), c.n_embd, kv_width)?,
                 wo: matrix(f, &n("attn_output"), q_width, c.n_embd)?,
+                qkv_bias,
                 ffn_norm: vector(f, &n("ffn_norm"), c.n_embd)?,
                 ffn,
                 qk_norm,
@@ -244,6 +271,7 @@ impl ModelWeights {
         } else {
             (token_embd.clone(), true)
         };
+        let output_bias = optional(f, "output.bias", |f| vector(f, "output.bias", c.n_vocab))?;
         let rope = build_rope(f, c)?;
         // The sliding-window layers rotate with their own base and no scaling (llama.cpp's
         // `rope_freq_base_train_swa`, `rope_freq_scale_train_swa = 1`).
@@ -258,6 +286,7 @@ impl ModelWeights {
             output_norm,
             output,
             tied_output,
+            output_bias,
             rope,
             rope_swa,
         })
