@@ -2,9 +2,12 @@
 """Synthetic dense GGUF files of the model families beyond llama and gemma3, for the
 conformance tests against llama.cpp (tests/family_conformance.rs).
 
-usage: make-family.py DONOR.gguf OUT.gguf --arch qwen2|qwen3 [--seed N] [--type Q8_0|...]
+usage: make-family.py DONOR.gguf OUT.gguf --arch ARCH [--seed N] [--type Q8_0|...]
                       [--n-embd 256] [--n-ff 512] [--n-layer 2] [--n-head 4] [--n-head-kv 2]
                       [--head-dim N] [--n-ctx 512]
+                      [--n-expert N --n-expert-used K] [--n-ff-exp N] [--n-ff-shexp N]
+                      [--identical-experts] [--shared-expert zero|none]
+ARCH: qwen2, qwen3, qwen3moe, qwen2moe, olmoe.
 
 Each file carries its family's real metadata keys and tensor names, as llama.cpp's loader
 reads them (src/models/<arch>.cpp), with small dimensions:
@@ -14,6 +17,21 @@ reads them (src/models/<arch>.cpp), with small dimensions:
          and `qwen3.attention.key_length` set to --head-dim, which may differ from
          n_embd / n_head (Qwen3 0.6B: 1024 wide, 16 heads of 128), so the attention is wider
          than the residual stream.
+  qwen3moe  qwen3's attention and a mixture of experts: F32 router `blk.N.ffn_gate_inp`, experts
+         merged in `blk.N.ffn_{gate,up,down}_exps` (the only layout llama.cpp loads for the
+         family), each `qwen3moe.expert_feed_forward_length` (--n-ff-exp) wide.
+  qwen2moe  qwen2's attention, merged experts (--n-ff-exp wide) and a shared expert:
+         `ffn_gate_inp_shexp` (one F32 row) and `ffn_{gate,up,down}_shexp`
+         (`expert_shared_feed_forward_length`, --n-ff-shexp).
+  olmoe  NeoX RoPE, Q/K norms over the whole projection (n_embd weights each, so
+         --n-head-kv must equal --n-head, as llama.cpp requires), merged experts n_ff wide.
+Invariance files:
+  --identical-experts  every expert holds the dense FFN of the same seed (the tensors a dense
+                       file of the family would have as `blk.N.ffn_{gate,up,down}`), so the
+                       file computes what the dense file with n_ff = --n-ff-exp computes.
+  --shared-expert zero  the shared expert's down projection is zero: it adds exactly nothing.
+  --shared-expert none  no shared-expert tensors (llama.cpp refuses such a qwen2moe file; we
+                       read the shared expert where present), the same values otherwise.
 The vocabulary, merges and BOS/EOS ids come from DONOR (the SmolLM2 file). Weights are seeded
 random (scripts/synthetic_gguf.py): token_embd 1, output 4/sqrt(n_embd) (logits spread
 about 4, so greedy margins are meaningful), output bias 1 N(0,1), projections
@@ -27,7 +45,8 @@ import gguf
 
 from synthetic_gguf import TYPES, Weights, copy_tokenizer, finish, tensor_writer
 
-ARCHS = ("qwen2", "qwen3")
+ARCHS = ("qwen2", "qwen3", "qwen3moe", "qwen2moe", "olmoe")
+MOE = ("qwen3moe", "qwen2moe", "olmoe")
 
 
 def parse_args():
@@ -44,13 +63,25 @@ def parse_args():
     ap.add_argument("--n-head-kv", type=int, default=2)
     ap.add_argument("--head-dim", type=int, default=0, help="0: n_embd / n_head (qwen3 may set another)")
     ap.add_argument("--n-ctx", type=int, default=512, help="<arch>.context_length")
+    ap.add_argument("--n-expert", type=int, default=8)
+    ap.add_argument("--n-expert-used", type=int, default=2)
+    ap.add_argument("--n-ff-exp", type=int, default=0, help="qwen*moe expert width (0: n_ff)")
+    ap.add_argument("--n-ff-shexp", type=int, default=0, help="qwen2moe shared expert width (0: n_ff)")
+    ap.add_argument("--identical-experts", action="store_true")
+    ap.add_argument("--shared-expert", choices=["random", "zero", "none"], default="random")
     a = ap.parse_args()
+    a.n_ff_exp = a.n_ff_exp or a.n_ff
+    a.n_ff_shexp = a.n_ff_shexp or a.n_ff
+    if a.arch in MOE and not 0 < a.n_expert_used <= a.n_expert:
+        ap.error("need 0 < n_expert_used <= n_expert")
+    if a.arch == "olmoe" and a.n_head_kv != a.n_head:
+        ap.error("olmoe needs n_head_kv == n_head (its K norm is n_embd wide)")
     if a.head_dim == 0:
         if a.n_embd % a.n_head:
             ap.error("n_embd must be a multiple of n_head")
         a.head_dim = a.n_embd // a.n_head
-    elif a.arch != "qwen3" and a.head_dim * a.n_head != a.n_embd:
-        ap.error("only qwen3 may have head_dim * n_head != n_embd")
+    elif a.arch not in ("qwen3", "qwen3moe") and a.head_dim * a.n_head != a.n_embd:
+        ap.error("only qwen3 and qwen3moe may have head_dim * n_head != n_embd")
     if a.n_head % a.n_head_kv:
         ap.error("n_head must be a multiple of n_head_kv")
     return a
@@ -71,9 +102,16 @@ def main():
     w.add_feed_forward_length(a.n_ff)
     w.add_head_count(a.n_head)
     w.add_head_count_kv(a.n_head_kv)
-    if a.arch == "qwen3":
+    if a.arch in ("qwen3", "qwen3moe"):
         w.add_key_length(a.head_dim)
         w.add_value_length(a.head_dim)
+    if a.arch in MOE:
+        w.add_expert_count(a.n_expert)
+        w.add_expert_used_count(a.n_expert_used)
+    if a.arch in ("qwen3moe", "qwen2moe"):
+        w.add_expert_feed_forward_length(a.n_ff_exp)
+    if a.arch == "qwen2moe":
+        w.add_expert_shared_feed_forward_length(a.n_ff_shexp)
     w.add_rope_freq_base(1000000.0)
     w.add_layer_norm_rms_eps(1e-6)
     n_vocab = copy_tokenizer(w, donor)
@@ -92,20 +130,47 @@ def main():
         add(blk("attn_norm.weight"), r.norm(blk("attn_norm.weight"), a.n_embd), keep_f32=True)
         for proj, rows in (("attn_q", q_dim), ("attn_k", kv_dim), ("attn_v", kv_dim)):
             matrix(f"{proj}.weight", rows, a.n_embd)
-        if a.arch == "qwen2":
+        if a.arch in ("qwen2", "qwen2moe"):
             for proj, rows, scale in (("attn_q", q_dim, 0.2), ("attn_k", kv_dim, 1.0), ("attn_v", kv_dim, 0.2)):
                 add(blk(f"{proj}.bias"), r.normal(blk(f"{proj}.bias"), (rows,), scale), keep_f32=True)
-        if a.arch == "qwen3":
+        if a.arch in ("qwen3", "qwen3moe"):
             for norm in ("attn_q_norm", "attn_k_norm"):
                 add(blk(f"{norm}.weight"), r.norm(blk(f"{norm}.weight"), a.head_dim), keep_f32=True)
+        if a.arch == "olmoe":
+            for norm, width in (("attn_q_norm", q_dim), ("attn_k_norm", kv_dim)):
+                add(blk(f"{norm}.weight"), r.norm(blk(f"{norm}.weight"), width), keep_f32=True)
         matrix("attn_output.weight", a.n_embd, q_dim)
         add(blk("ffn_norm.weight"), r.norm(blk("ffn_norm.weight"), a.n_embd), keep_f32=True)
-        matrix("ffn_gate.weight", a.n_ff, a.n_embd)
-        matrix("ffn_up.weight", a.n_ff, a.n_embd)
-        matrix("ffn_down.weight", a.n_embd, a.n_ff)
+        if a.arch not in MOE:
+            matrix("ffn_gate.weight", a.n_ff, a.n_embd)
+            matrix("ffn_up.weight", a.n_ff, a.n_embd)
+            matrix("ffn_down.weight", a.n_embd, a.n_ff)
+            continue
+        n_exp, n_ff = a.n_expert, (a.n_ff if a.arch == "olmoe" else a.n_ff_exp)
+        add(blk("ffn_gate_inp.weight"), r.normal(blk("ffn_gate_inp.weight"), (n_exp, a.n_embd), 3.0 / np.sqrt(a.n_embd)),
+            keep_f32=True)
+        if a.identical_experts:
+            def experts(proj, rows, cols):
+                one = r.normal(blk(f"ffn_{proj}.weight"), (rows, cols), 1.0 / np.sqrt(cols))
+                return np.ascontiguousarray(np.broadcast_to(one, (n_exp, rows, cols)))
+        else:
+            def experts(proj, rows, cols):
+                return r.normal(blk(f"ffn_{proj}_exps.weight"), (n_exp, rows, cols), 1.0 / np.sqrt(cols))
+        add(blk("ffn_gate_exps.weight"), experts("gate", n_ff, a.n_embd))
+        add(blk("ffn_up_exps.weight"), experts("up", n_ff, a.n_embd))
+        add(blk("ffn_down_exps.weight"), experts("down", a.n_embd, n_ff))
+        if a.arch == "qwen2moe" and a.shared_expert != "none":
+            add(blk("ffn_gate_inp_shexp.weight"), r.normal(blk("ffn_gate_inp_shexp.weight"), (a.n_embd,), 1.0),
+                keep_f32=True)
+            matrix("ffn_gate_shexp.weight", a.n_ff_shexp, a.n_embd)
+            matrix("ffn_up_shexp.weight", a.n_ff_shexp, a.n_embd)
+            if a.shared_expert == "zero":
+                add(blk("ffn_down_shexp.weight"), np.zeros((a.n_embd, a.n_ff_shexp), dtype=np.float32))
+            else:
+                matrix("ffn_down_shexp.weight", a.n_embd, a.n_ff_shexp)
     add("output_norm.weight", r.norm("output_norm.weight", a.n_embd), keep_f32=True)
     add("output.weight", r.normal("output.weight", (n_vocab, a.n_embd), 4.0 / np.sqrt(a.n_embd)))
-    if a.arch == "qwen2":
+    if a.arch == "qwen2":  # (llama.cpp's qwen2moe loader has no output bias)
         add("output.bias", r.normal("output.bias", (n_vocab,), 1.0), keep_f32=True)
     finish(w, a.out)
 

@@ -13,6 +13,17 @@ pub enum FfnKind {
     DenseGeGlu,
 }
 
+/// Where the RMS norms of queries and keys (`attn_q_norm`, `attn_k_norm`) apply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum QkNorm {
+    /// None.
+    None,
+    /// Each head on its own (`head_dim` weights): Gemma 3, Qwen 3.
+    PerHead,
+    /// The whole projection of a token at once (its full width of weights): OLMoE.
+    FullWidth,
+}
+
 /// What is particular to one `general.architecture`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ArchSpec {
@@ -26,8 +37,8 @@ pub struct ArchSpec {
     pub scale_embeddings: bool,
     /// Default RoPE base when the file has no `rope.freq_base`.
     pub default_rope_base: f32,
-    /// RMSNorm of each query and key head before RoPE (`attn_q_norm`, `attn_k_norm`).
-    pub qk_norm: bool,
+    /// RMSNorm of queries and keys before RoPE.
+    pub qk_norm: QkNorm,
     /// RMSNorm of the attention and FFN outputs before their residual adds
     /// (`post_attention_norm`, `post_ffw_norm`).
     pub post_norms: bool,
@@ -38,6 +49,16 @@ pub struct ArchSpec {
     pub default_swa_pattern: usize,
     /// RoPE base of the sliding-window layers when the file has no `rope.freq_base_swa`.
     pub default_rope_base_swa: f32,
+    /// Mixture-of-experts models: the chosen experts' softmax weights are divided by their sum
+    /// (llama.cpp's `norm_w`).
+    pub moe_normalize_weights: bool,
+    /// Mixture-of-experts models: each routed expert is `expert_feed_forward_length` wide
+    /// (default `feed_forward_length / expert_used_count`), as llama.cpp reads Qwen's MoE
+    /// files; otherwise `feed_forward_length` wide (Mixtral, OLMoE).
+    pub expert_ff_key: bool,
+    /// Mixture-of-experts models: a shared expert (`ffn_{gate,up,down}_shexp`) runs on every
+    /// token beside the routed ones, scaled by a sigmoid gate (`ffn_gate_inp_shexp`).
+    pub shared_expert: bool,
 }
 
 /// Llama 2/3, Mistral 7B, SmolLM2 and every other model converted as `llama`.
@@ -47,11 +68,14 @@ pub const LLAMA: ArchSpec = ArchSpec {
     ffn: FfnKind::DenseSwiGlu,
     scale_embeddings: false,
     default_rope_base: 10000.0,
-    qk_norm: false,
+    qk_norm: QkNorm::None,
     post_norms: false,
     scale_q: false,
     default_swa_pattern: 0,
     default_rope_base_swa: 10000.0,
+    moe_normalize_weights: true,
+    expert_ff_key: false,
+    shared_expert: false,
 };
 
 /// Gemma 3 (text): GeGLU, sandwich norms, Q/K norms, NeoX RoPE, scaled embeddings, and five
@@ -62,11 +86,12 @@ pub const GEMMA3: ArchSpec = ArchSpec {
     ffn: FfnKind::DenseGeGlu,
     scale_embeddings: true,
     default_rope_base: 10000.0,
-    qk_norm: true,
+    qk_norm: QkNorm::PerHead,
     post_norms: true,
     scale_q: true,
     default_swa_pattern: 6,
     default_rope_base_swa: 10000.0,
+    ..LLAMA
 };
 
 /// Qwen 2 and 2.5: llama's block with NeoX RoPE; the Q/K/V biases it carries are read for
@@ -82,12 +107,40 @@ pub const QWEN2: ArchSpec = ArchSpec {
 pub const QWEN3: ArchSpec = ArchSpec {
     name: "qwen3",
     rope_style: RopeStyle::Neox,
-    qk_norm: true,
+    qk_norm: QkNorm::PerHead,
+    ..LLAMA
+};
+
+/// Qwen 3 MoE (30B-A3B: 128 experts, 8 chosen): Qwen 3's attention, experts of
+/// `expert_feed_forward_length`, the chosen weights normalised to sum 1.
+pub const QWEN3MOE: ArchSpec = ArchSpec {
+    name: "qwen3moe",
+    expert_ff_key: true,
+    ..QWEN3
+};
+
+/// Qwen 2 MoE (57B-A14B, 1.5-MoE-A2.7B): Qwen 2's attention, routed experts whose softmax
+/// weights are not renormalised, and a shared expert with a sigmoid gate.
+pub const QWEN2MOE: ArchSpec = ArchSpec {
+    name: "qwen2moe",
+    moe_normalize_weights: false,
+    expert_ff_key: true,
+    shared_expert: true,
+    ..QWEN2
+};
+
+/// OLMoE: NeoX RoPE, Q/K norms over the whole projection, routed experts whose softmax weights
+/// are not renormalised.
+pub const OLMOE: ArchSpec = ArchSpec {
+    name: "olmoe",
+    rope_style: RopeStyle::Neox,
+    qk_norm: QkNorm::FullWidth,
+    moe_normalize_weights: false,
     ..LLAMA
 };
 
 /// Every architecture this build can run.
-pub const SUPPORTED: &[ArchSpec] = &[LLAMA, GEMMA3, QWEN2, QWEN3];
+pub const SUPPORTED: &[ArchSpec] = &[LLAMA, GEMMA3, QWEN2, QWEN3, QWEN3MOE, QWEN2MOE, OLMOE];
 
 /// Their names, comma-separated (for error messages).
 pub fn supported_names() -> String {

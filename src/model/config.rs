@@ -60,6 +60,12 @@ pub struct ModelConfig {
     pub n_expert: usize,
     /// Experts chosen per token (`expert_used_count`); 0 for a dense FFN.
     pub n_expert_used: usize,
+    /// Hidden width of each routed expert (`n_ff` unless the architecture reads
+    /// `expert_feed_forward_length`).
+    pub n_ff_exp: usize,
+    /// Hidden width of the shared expert, where the architecture has one
+    /// (`expert_shared_feed_forward_length`, default `n_ff`).
+    pub n_ff_shexp: usize,
     /// Sliding-window attention span (`attention.sliding_window`; 0: none): in a
     /// sliding-window layer a query at position p sees keys at positions above `p - window`.
     pub sliding_window: usize,
@@ -171,6 +177,20 @@ impl ModelConfig {
                 })?,
         };
         let (n_expert, n_expert_used) = read_experts(f, arch)?;
+        let n_ff_exp = match f.opt_u32(&key(arch, "expert_feed_forward_length"))? {
+            Some(_) if arch.expert_ff_key => positive(f, &key(arch, "expert_feed_forward_length"))?,
+            None if arch.expert_ff_key && n_expert_used > 0 => n_ff / n_expert_used,
+            _ => n_ff,
+        };
+        if n_expert > 0 && n_ff_exp == 0 {
+            return Err(invalid(format!(
+                "experts of width 0 (feed_forward_length {n_ff} over {n_expert_used} chosen experts)"
+            )));
+        }
+        let n_ff_shexp = match f.opt_u32(&key(arch, "expert_shared_feed_forward_length"))? {
+            Some(_) => positive(f, &key(arch, "expert_shared_feed_forward_length"))?,
+            None => n_ff,
+        };
         let (sliding_window, swa_layers) = read_swa(f, arch, n_layer)?;
         let rope_base_swa = f
             .opt_f32(&key(arch, "rope.freq_base_swa"))?
@@ -207,6 +227,8 @@ impl ModelConfig {
             n_vocab,
             n_expert,
             n_expert_used,
+            n_ff_exp,
+            n_ff_shexp,
             sliding_window,
             swa_layers,
             rope_base_swa,

@@ -15,7 +15,7 @@ use crate::attention::{attend, AttnShape};
 use crate::kv_cache::KvCache;
 use crate::model::arch::FfnKind;
 use crate::model::config::ModelConfig;
-use crate::model::weights::{FfnWeights, Matrix, ModelWeights};
+use crate::model::weights::{FfnWeights, Matrix, ModelWeights, SharedExpert};
 use crate::moe::{DispatchOptions, MoeFfn};
 use crate::norm::{rms_norm_rows, rms_norm_rows_in_place};
 use crate::sums::BatchSums;
@@ -319,8 +319,8 @@ impl Forward<'_> {
         let mut cur = zeros(n * e)?;
         let (mut q, mut k, mut v) = (Vec::new(), Vec::new(), Vec::new());
         let mut attn = zeros(n * q_width)?;
-        let (mut proj, mut gate, mut up) = (Vec::new(), Vec::new(), Vec::new());
-        let mut hidden = Vec::new();
+        let mut proj = Vec::new();
+        let mut ffn_bufs = FfnBuffers::default();
 
         for (il, layer) in w.layers.iter().enumerate() {
             rms_norm_rows(&x, &layer.attn_norm, c.rms_eps, &mut cur);
@@ -387,27 +387,8 @@ impl Forward<'_> {
                     down: wd,
                     kind,
                 } => {
-                    let mut acts = Acts::new(&cur, e, n);
-                    self.project_many(&mut [(wg, &mut gate), (wu, &mut up)], &mut acts)?;
-                    resize_zeroed(&mut hidden, gate.len())?;
-                    self.emit("ffn_gate", l, &gate);
-                    self.emit("ffn_up", l, &up);
                     let gelu = *kind == FfnKind::DenseGeGlu;
-                    // Elementwise, in row-sized pieces over the caller's pool.
-                    hidden
-                        .par_chunks_mut(c.n_ff)
-                        .zip(gate.par_chunks(c.n_ff).zip(up.par_chunks(c.n_ff)))
-                        .with_min_len(PARALLEL_MIN_ROWS)
-                        .try_for_each(|(h, (g, u))| {
-                            if gelu {
-                                geglu(g, u, h)
-                            } else {
-                                swiglu(g, u, h)
-                            }
-                        })?;
-                    self.emit(if gelu { "ffn_geglu" } else { "ffn_swiglu" }, l, &hidden);
-                    let mut acts = Acts::new(&hidden, c.n_ff, n);
-                    self.project(wd, &mut acts, &mut proj)?;
+                    self.dense_ffn((wg, wu, wd), gelu, &cur, n, l, &mut ffn_bufs, &mut proj)?;
                 }
                 FfnWeights::Moe(moe) => {
                     let ffn = MoeFfn {
@@ -420,6 +401,9 @@ impl Forward<'_> {
                     };
                     resize_zeroed(&mut proj, n * e)?;
                     ffn.forward(&cur, n, &mut proj)?;
+                    if let Some(shared) = &layer.shared_expert {
+                        self.shared_expert(shared, &cur, n, l, &mut ffn_bufs, &mut proj)?;
+                    }
                 }
             }
             // llama.cpp names the MoE sum ffn_moe_out.
@@ -432,6 +416,75 @@ impl Forward<'_> {
             self.emit("l_out", l, &x);
         }
         self.outputs(segments, &x)
+    }
+
+    /// `out = down(act(gate · x) * (up · x))` for the `n` rows of `x` (act: SiLU, or GELU
+    /// with `gelu`), in the buffers `b`.
+    #[allow(clippy::too_many_arguments)]
+    fn dense_ffn(
+        &self,
+        (wg, wu, wd): (&Matrix, &Matrix, &Matrix),
+        gelu: bool,
+        x: &[f32],
+        n: usize,
+        l: Option<usize>,
+        b: &mut FfnBuffers,
+        out: &mut Vec<f32>,
+    ) -> Result<()> {
+        let mut acts = Acts::new(x, wg.cols, n);
+        self.project_many(&mut [(wg, &mut b.gate), (wu, &mut b.up)], &mut acts)?;
+        resize_zeroed(&mut b.hidden, b.gate.len())?;
+        self.emit("ffn_gate", l, &b.gate);
+        self.emit("ffn_up", l, &b.up);
+        // Elementwise, in row-sized pieces over the caller's pool.
+        let width = wg.rows;
+        b.hidden
+            .par_chunks_mut(width)
+            .zip(b.gate.par_chunks(width).zip(b.up.par_chunks(width)))
+            .with_min_len(PARALLEL_MIN_ROWS)
+            .try_for_each(|(h, (g, u))| {
+                if gelu {
+                    geglu(g, u, h)
+                } else {
+                    swiglu(g, u, h)
+                }
+            })?;
+        self.emit(if gelu { "ffn_geglu" } else { "ffn_swiglu" }, l, &b.hidden);
+        let mut acts = Acts::new(&b.hidden, width, n);
+        self.project(wd, &mut acts, out)
+    }
+
+    /// Adds the shared expert's output to `out`, as llama.cpp's qwen2moe graph: the dense
+    /// SwiGLU FFN of the `n` rows of `x`, each row times its gate `silu(g) / g`, where
+    /// `g = gate_inp · x` (a one-value row, so ggml's SiLU takes its scalar path with libm's
+    /// `expf`: `g / (1 + expf(-g))`).
+    fn shared_expert(
+        &self,
+        shared: &SharedExpert,
+        x: &[f32],
+        n: usize,
+        l: Option<usize>,
+        b: &mut FfnBuffers,
+        out: &mut [f32],
+    ) -> Result<()> {
+        let mut gate_in = Vec::new();
+        let mut acts = Acts::new(x, shared.gate_inp.cols, n);
+        self.project(&shared.gate_inp, &mut acts, &mut gate_in)?;
+        let mut ffn = Vec::new();
+        let experts = (&shared.gate, &shared.up, &shared.down);
+        self.dense_ffn(experts, false, x, n, l, b, &mut ffn)?;
+        let width = shared.down.rows;
+        for ((row, &g), dst) in ffn
+            .chunks_exact_mut(width)
+            .zip(&gate_in)
+            .zip(out.chunks_exact_mut(width))
+        {
+            let scale = g / (1.0 + (-g).exp()) / g;
+            row.iter_mut().for_each(|v| *v *= scale);
+            dst.iter_mut().zip(row.iter()).for_each(|(d, v)| *d += v);
+        }
+        self.emit("ffn_shexp_out", l, &ffn);
+        Ok(())
     }
 
     /// Stores each segment's K/V rows in its cache and attends its queries to its keys,
@@ -573,6 +626,14 @@ impl Forward<'_> {
             logits.iter_mut().for_each(|v| *v = (*v * inv).tanh() * cap);
         }
     }
+}
+
+/// Scratch of the dense FFN, reused from layer to layer.
+#[derive(Default)]
+struct FfnBuffers {
+    gate: Vec<f32>,
+    up: Vec<f32>,
+    hidden: Vec<f32>,
 }
 
 /// One segment's share of a layer's attention: its cache, its rows of Q, K, V and of the output.

@@ -5,7 +5,7 @@
 use tramontane_kernels::GgmlType;
 
 use crate::gguf::{GgufFile, TensorInfo};
-use crate::model::arch::FfnKind;
+use crate::model::arch::{FfnKind, QkNorm};
 use crate::model::config::{ModelConfig, RopeScaling};
 use crate::moe::{load_moe_block, MoeShape, MoeWeights};
 use crate::rope::{llama3_freq_factors, Rope};
@@ -77,6 +77,20 @@ pub enum FfnWeights {
     Moe(MoeWeights),
 }
 
+/// A shared expert (Qwen 2 MoE): a dense SwiGLU FFN run on every token beside the routed
+/// experts, its output scaled by `sigmoid(gate_inp · x)`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SharedExpert {
+    /// The gate's input projection (`ffn_gate_inp_shexp`: one row of `n_embd`).
+    pub gate_inp: Matrix,
+    /// Gate projection.
+    pub gate: Matrix,
+    /// Up projection.
+    pub up: Matrix,
+    /// Down projection.
+    pub down: Matrix,
+}
+
 /// One transformer block.
 #[derive(Clone, Debug, PartialEq)]
 pub struct LayerWeights {
@@ -97,9 +111,11 @@ pub struct LayerWeights {
     pub ffn_norm: Vec<f32>,
     /// The FFN.
     pub ffn: FfnWeights,
-    /// Per-head RMSNorm weights of queries and keys (`head_dim` each), where the
-    /// architecture has them.
+    /// RMSNorm weights of queries and keys, where the architecture has them: `head_dim`
+    /// each (per head) or the projections' full widths (see [`QkNorm`]).
     pub qk_norm: Option<(Vec<f32>, Vec<f32>)>,
+    /// The shared expert beside a mixture of experts, where the architecture has one.
+    pub shared_expert: Option<SharedExpert>,
     /// RMSNorm weights of the attention and FFN outputs (`post_attention_norm`,
     /// `post_ffw_norm`), where the architecture has them.
     pub post_norms: Option<(Vec<f32>, Vec<f32>)>,
@@ -146,6 +162,25 @@ fn matrix(f: &GgufFile, name: &str, cols: usize, rows: usize) -> Result<Matrix> 
     if t.dims.len() != 2 || t.dims[0] as usize != cols || t.dims[1] as usize != rows {
         return Err(shape_err(t, format!("[{cols}, {rows}]")));
     }
+    matrix_of(f, t, name, cols, rows)
+}
+
+/// A 1-D tensor of `cols` values as a one-row matrix (llama.cpp multiplies such vectors, e.g.
+/// `ffn_gate_inp_shexp`, as `[cols, 1]` matrices).
+fn row_matrix(f: &GgufFile, name: &str, cols: usize) -> Result<Matrix> {
+    let t = info(f, name)?;
+    let one_row = match t.dims[..] {
+        [c] | [c, 1] => c as usize == cols,
+        _ => false,
+    };
+    if !one_row {
+        return Err(shape_err(t, format!("[{cols}]")));
+    }
+    matrix_of(f, t, name, cols, 1)
+}
+
+/// The matrix view of tensor `t` (shape already checked).
+fn matrix_of(f: &GgufFile, t: &TensorInfo, name: &str, cols: usize, rows: usize) -> Result<Matrix> {
     if !MATMUL_TYPES.contains(&t.ty) {
         return Err(Error::TensorType {
             name: t.name.clone(),
@@ -214,11 +249,13 @@ impl ModelWeights {
                 FfnKind::DenseSwiGlu if c.n_expert > 0 => {
                     let shape = MoeShape {
                         n_embd: c.n_embd,
-                        n_ff: c.n_ff,
+                        n_ff: c.n_ff_exp,
                         n_expert: c.n_expert,
                         n_used: c.n_expert_used,
                     };
-                    FfnWeights::Moe(load_moe_block(f, i, &shape)?)
+                    let mut moe = load_moe_block(f, i, &shape)?;
+                    moe.normalize_weights = c.arch.moe_normalize_weights;
+                    FfnWeights::Moe(moe)
                 }
                 kind => FfnWeights::Dense {
                     gate: matrix(f, &n("ffn_gate"), c.n_embd, c.n_ff)?,
@@ -227,11 +264,26 @@ impl ModelWeights {
                     kind,
                 },
             };
-            let qk_norm = if c.arch.qk_norm {
-                Some((
+            let qk_norm = match c.arch.qk_norm {
+                QkNorm::None => None,
+                QkNorm::PerHead => Some((
                     vector(f, &n("attn_q_norm"), c.head_dim)?,
                     vector(f, &n("attn_k_norm"), c.head_dim)?,
-                ))
+                )),
+                QkNorm::FullWidth => Some((
+                    vector(f, &n("attn_q_norm"), q_width)?,
+                    vector(f, &n("attn_k_norm"), kv_width)?,
+                )),
+            };
+            // Read where present (llama.cpp requires it of qwen2moe; its absence is no harm).
+            let has_shared = f.tensor_info(&n("ffn_gate_inp_shexp")).is_some();
+            let shared_expert = if c.arch.shared_expert && c.n_expert > 0 && has_shared {
+                Some(SharedExpert {
+                    gate_inp: row_matrix(f, &n("ffn_gate_inp_shexp"), c.n_embd)?,
+                    gate: matrix(f, &n("ffn_gate_shexp"), c.n_embd, c.n_ff_shexp)?,
+                    up: matrix(f, &n("ffn_up_shexp"), c.n_embd, c.n_ff_shexp)?,
+                    down: matrix(f, &n("ffn_down_shexp"), c.n_ff_shexp, c.n_embd)?,
+                })
             } else {
                 None
             };
@@ -262,6 +314,7 @@ impl ModelWeights {
                 ffn_norm: vector(f, &n("ffn_norm"), c.n_embd)?,
                 ffn,
                 qk_norm,
+                shared_expert,
                 post_norms,
             });
         }

@@ -1,5 +1,5 @@
-//! Expert selection for one token, as llama.cpp's `build_moe_ffn` does it for Mixtral
-//! (`llama` architecture with experts: softmax gating, `norm_w = true`, no weight scale):
+//! Expert selection for one token, as llama.cpp's `build_moe_ffn` does it with softmax gating
+//! and no weight scale (Mixtral, Qwen 2/3 MoE, OLMoE; `norm_w` per architecture):
 //!
 //! 1. `probs = soft_max(logits)`: max, ggml's polynomial exp with each full 8-lane block summed
 //!    as AVX2 does (libm `expf` and one-by-one sums for a tail), an f64 total, then every value
@@ -7,7 +7,9 @@
 //! 2. `argsort_top_k(probs, k)`: a descending `std::sort` over the **probabilities** (not the
 //!    logits: two logits can round to one probability). For up to 16 experts libstdc++'s
 //!    `std::sort` is an insertion sort, which is stable: ties go to the lower expert index.
-//!    We always break ties that way (NaN sorts last, so a broken row cannot panic us).
+//!    We always break ties that way (NaN sorts last, so a broken row cannot panic us). Past 16
+//!    experts (Qwen 3 MoE has 128) `std::sort` is an introsort, whose order among exactly equal
+//!    probabilities is its own: only such a tie at the k-th place could choose differently.
 //! 3. `weights = probs[selected]`, then (`norm_w`) their sum (f64 accumulation of the f32
 //!    values, rounded to f32, `ggml_sum_rows`), clamped to at least 2^-14 (the smallest
 //!    normal f16, as llama.cpp does against division by zero), and each weight divided by it.
