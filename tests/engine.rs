@@ -1,12 +1,16 @@
 //! The batch engine on SmolLM2 and Gemma 3: replies do not depend on what else is in the
-//! batch, the prefix cache reuses shared prompts, and requests are checked and bounded.
+//! batch, the prefix cache and running requests share prompt prefixes, and requests are
+//! checked and bounded.
 
 mod support;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use tramontane::engine::{Engine, EngineOptions, Event, Request, RequestId, Usage};
+use tramontane::chat::{ChatMessage, RenderOptions};
+use tramontane::engine::{
+    Engine, EngineOptions, Event, Request, RequestId, Usage, MIN_SHARED_PREFIX,
+};
 use tramontane::tokenizer::EncodeOptions;
 use tramontane::{Error, FinishReason, GenerateOptions, Model, Sampling};
 
@@ -183,6 +187,189 @@ fn the_prefix_cache_reuses_a_shared_system_prompt() {
         .submit(request(&model, &second, 8, Sampling::greedy()))
         .unwrap();
     assert_eq!(drain(&mut cold).remove(&c).unwrap().tokens, rb.tokens);
+}
+
+/// Chats with one long system message, differing only in the user's question: rendered by the
+/// model's template, so they share a long token prefix.
+fn shared_system_chats(model: &Model) -> Vec<String> {
+    let system = "You are a careful assistant for a small bakery. Answer questions about opening \
+                  hours, bread, pastries and cakes in one short, friendly sentence, and never \
+                  make up prices you were not told.";
+    [
+        "When do you open?",
+        "Do you sell rye bread?",
+        "What is your best cake?",
+        "Can I order a birthday cake?",
+        "Are the croissants made with butter?",
+        "Do you have anything without gluten?",
+    ]
+    .iter()
+    .map(|question| {
+        let messages = [ChatMessage::system(system), ChatMessage::user(*question)];
+        model
+            .chat_template()
+            .render(&messages, RenderOptions::for_generation())
+            .unwrap()
+            .text
+    })
+    .collect()
+}
+
+/// Each text's greedy reply, run alone on a fresh engine.
+fn alone(model: &Arc<Model>, texts: &[String], max_tokens: usize) -> Vec<Reply> {
+    texts
+        .iter()
+        .map(|text| {
+            let mut engine = Engine::new(Arc::clone(model), options(1)).unwrap();
+            let id = engine
+                .submit(request(model, text, max_tokens, Sampling::greedy()))
+                .unwrap();
+            drain(&mut engine).remove(&id).unwrap()
+        })
+        .collect()
+}
+
+/// The number of leading tokens all of `prompts` share.
+fn common_prefix(prompts: &[Vec<u32>]) -> usize {
+    let first = &prompts[0];
+    prompts
+        .iter()
+        .map(|p| p.iter().zip(first).take_while(|(a, b)| a == b).count())
+        .min()
+        .unwrap_or(0)
+}
+
+#[test]
+fn requests_arriving_together_share_their_common_prefix() {
+    let model = smollm2();
+    let texts = shared_system_chats(&model);
+    let prompts: Vec<Vec<u32>> = texts
+        .iter()
+        .map(|t| request(&model, t, 1, Sampling::greedy()).prompt)
+        .collect();
+    let shared = common_prefix(&prompts);
+    assert!(shared >= 40, "the prompts share only {shared} tokens");
+    let alone = alone(&model, &texts, 12);
+    // With a batch that holds a whole prompt, the first request reads the shared prefix in
+    // the first step and the others copy it in the next. With a small one they wait while it
+    // advances, and copy it once what is left to read is less than MIN_SHARED_PREFIX.
+    for (batch, least_cached) in [(512, shared), (16, shared + 1 - MIN_SHARED_PREFIX)] {
+        let mut engine = Engine::new(
+            Arc::clone(&model),
+            EngineOptions {
+                batch,
+                ..options(6)
+            },
+        )
+        .unwrap();
+        let ids: Vec<RequestId> = texts
+            .iter()
+            .map(|t| {
+                engine
+                    .submit(request(&model, t, 12, Sampling::greedy()))
+                    .unwrap()
+            })
+            .collect();
+        let mut together = drain(&mut engine);
+        for (i, id) in ids.iter().enumerate() {
+            let got = together.remove(id).unwrap();
+            assert_eq!(got.tokens, alone[i].tokens, "request {i}, batch {batch}");
+            assert_eq!(got.text, alone[i].text, "request {i}, batch {batch}");
+            assert_eq!(got.finish, alone[i].finish, "request {i}, batch {batch}");
+            let cached = got.usage.cached_tokens;
+            if i == 0 {
+                assert_eq!(cached, 0, "batch {batch}");
+            } else {
+                assert!(
+                    cached >= least_cached,
+                    "request {i}, batch {batch}: {cached} tokens reused of {shared} shared"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn followers_do_not_wait_for_a_leader_that_is_gone_or_stalled() {
+    let model = smollm2();
+    let texts = shared_system_chats(&model);
+    let alone = alone(&model, &texts[..3], 6);
+    let submit = |engine: &mut Engine, text: &str, max_tokens: usize| {
+        engine
+            .submit(request(&model, text, max_tokens, Sampling::greedy()))
+            .unwrap()
+    };
+
+    // Cancelled after one step, before it has read the shared prefix (16 of the batch).
+    let mut engine = Engine::new(Arc::clone(&model), options(3)).unwrap();
+    let leader = submit(&mut engine, &texts[0], 6);
+    let followers = [
+        submit(&mut engine, &texts[1], 6),
+        submit(&mut engine, &texts[2], 6),
+    ];
+    engine.step();
+    assert_eq!((engine.stats().running, engine.stats().queued), (1, 2));
+    assert!(engine.cancel(leader));
+    let mut replies = drain(&mut engine);
+    let got: Vec<Reply> = followers
+        .iter()
+        .map(|id| replies.remove(id).unwrap())
+        .collect();
+    for (i, (got, want)) in got.iter().zip(&alone[1..]).enumerate() {
+        assert_eq!(
+            (&got.tokens, &got.text),
+            (&want.tokens, &want.text),
+            "follower {i}"
+        );
+    }
+    // The first follower read the prefix itself; the second waited for it, and copied it.
+    assert_eq!(got[0].usage.cached_tokens, 0);
+    assert!(got[1].usage.cached_tokens > 0);
+
+    // A leader with no token budget evaluates nothing: nobody waits for it.
+    let mut engine = Engine::new(Arc::clone(&model), options(3)).unwrap();
+    let leader = submit(&mut engine, &texts[0], 0);
+    let follower = submit(&mut engine, &texts[1], 6);
+    engine.step();
+    assert_eq!(engine.stats().queued, 0);
+    let mut replies = drain(&mut engine);
+    assert_eq!(replies.remove(&follower).unwrap(), alone[1]);
+    assert!(!replies.contains_key(&leader) || replies[&leader].tokens.is_empty());
+
+    // A leader whose prompt gets no room in the batch (two decoding requests fill it): its
+    // follower waits one step, sees that it did not advance, and goes in.
+    let mut engine = Engine::new(
+        Arc::clone(&model),
+        EngineOptions {
+            batch: 2,
+            ..options(4)
+        },
+    )
+    .unwrap();
+    let decoding = [
+        submit(&mut engine, PROMPTS[7], 48),
+        submit(&mut engine, PROMPTS[3], 48),
+    ];
+    let mut started = std::collections::HashSet::new();
+    while started.len() < 2 {
+        for event in engine.step() {
+            if let Event::Token { id, .. } = event {
+                started.insert(id);
+            }
+        }
+    }
+    let leader = submit(&mut engine, &texts[0], 6);
+    let follower = submit(&mut engine, &texts[1], 6);
+    engine.step();
+    assert_eq!((engine.stats().running, engine.stats().queued), (3, 1));
+    engine.step();
+    assert_eq!((engine.stats().running, engine.stats().queued), (4, 0));
+    let mut replies = drain(&mut engine);
+    assert_eq!(replies.remove(&leader).unwrap(), alone[0]);
+    assert_eq!(replies.remove(&follower).unwrap(), alone[1]);
+    for id in decoding {
+        assert_eq!(replies[&id].usage.completion_tokens, 48);
+    }
 }
 
 #[test]

@@ -9,7 +9,12 @@
 //! Finished requests leave their sessions in a prefix cache (bounded in bytes, least recently
 //! used first out): a new request starts from the cached session sharing the longest token
 //! prefix with its prompt (a system prompt, the earlier turns of a chat), and evaluates only
-//! the rest.
+//! the rest. Requests that arrive together share a prefix as well: a new request starts from
+//! a copy of a running request's session when that holds at least [`MIN_SHARED_PREFIX`] more
+//! of its prompt than the cache. And rather than evaluate a prefix a second time, the request
+//! at the head of the queue (with those behind it) waits for a running request still reading
+//! a prompt that shares at least that many more tokens with its own than any evaluated session
+//! holds, a step at a time and only while that request advances, then copies its session.
 //!
 //! The engine does no I/O and owns no thread besides its compute pool: a server runs it on a
 //! thread of its own, feeds it [`Request`]s and forwards the [`Event`]s of each step.
@@ -53,6 +58,14 @@ use crate::{Error, Result};
 
 /// The most alternatives [`Request::logprobs`] may ask for (the OpenAI API's limit).
 pub const MAX_TOP_LOGPROBS: usize = 20;
+
+/// The fewest prompt tokens a request must gain to start from a copy of a running request's
+/// session (over the longest prefix of its prompt in the prefix cache), or to wait for one
+/// still reading its prompt (over the longest prefix any evaluated session holds). Below that the gain does not pay: a copy moves the other session's whole KV cache,
+/// and a wait holds the queue for a step, while a few more prompt tokens cost little in a pass
+/// that reads every weight once for the whole batch anyway. 16 lets a chat template's system
+/// prompt (tens to hundreds of tokens) be shared, but not the few tokens of a turn's header.
+pub const MIN_SHARED_PREFIX: usize = 16;
 
 /// How an engine is set up.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -195,6 +208,17 @@ struct Running {
 struct Waiting {
     id: RequestId,
     request: Request,
+    /// The running request it was last held back for, if any.
+    held: Option<Hold>,
+}
+
+/// Why the request at the head of the queue was left there for a step: a running request was
+/// still reading a prompt sharing a long prefix with its own.
+#[derive(Clone, Copy, Debug)]
+struct Hold {
+    leader: RequestId,
+    /// The tokens the leader had evaluated then, to see whether it advances.
+    evaluated: usize,
 }
 
 /// Continuous batching over one model; see the module docs.
@@ -322,7 +346,11 @@ impl Engine {
         }
         let id = RequestId(self.next_id);
         self.next_id += 1;
-        self.waiting.push_back(Waiting { id, request });
+        self.waiting.push_back(Waiting {
+            id,
+            request,
+            held: None,
+        });
         Ok(id)
     }
 
@@ -391,10 +419,21 @@ impl Engine {
         events
     }
 
-    /// Moves waiting requests into free slots, each on the cached session sharing the longest
-    /// prefix with its prompt (or a new one).
+    /// Moves waiting requests into free slots, in order, each on the session holding the
+    /// longest prefix of its prompt (see [`start`](Self::start)). Stops early, for this step,
+    /// when the request at the head should wait for a leader (see [`hold`](Self::hold)): the
+    /// ones behind it wait too, so that the queue stays first come, first served.
     fn admit(&mut self, events: &mut Vec<Event>) {
         while self.running.len() < self.options.slots {
+            let Some(head) = self.waiting.front() else {
+                return;
+            };
+            if let Some(hold) = self.hold(head) {
+                if let Some(head) = self.waiting.front_mut() {
+                    head.held = Some(hold);
+                }
+                return;
+            }
             let Some(w) = self.waiting.pop_front() else {
                 return;
             };
@@ -405,11 +444,86 @@ impl Engine {
         }
     }
 
-    fn start(&mut self, id: RequestId, request: Request) -> Result<Running> {
-        let (mut session, _) = match self.cache.take_best(&request.prompt) {
-            Some(hit) => hit,
-            None => (self.model.owned_session(self.session_options.clone())?, 0),
+    /// Whether `w`, at the head of the queue, should wait a step for a running request (the
+    /// leader) that is reading a prompt sharing at least [`MIN_SHARED_PREFIX`] more tokens with
+    /// its own than any evaluated session holds: next step it can copy the leader's session
+    /// instead of evaluating that prefix again. The hold to record, or None to admit it now.
+    ///
+    /// A request waits on one leader only (the first it was held for), and only while that
+    /// leader advances: not on one that is gone (finished, cancelled, failed), whose budget is
+    /// spent (it evaluates nothing more), or whose prompt got no room in the last pass (the
+    /// batch was full). So it waits at most the steps the leader takes to evaluate the shared
+    /// prefix, plus one when the leader stalls.
+    fn hold(&self, w: &Waiting) -> Option<Hold> {
+        let prompt = &w.request.prompt;
+        let reusable = self.reusable_prefix(prompt);
+        let worth_waiting_for = |r: &&Running| {
+            let shared = common_prefix(r.session.tokens(), prompt);
+            !r.completion.budget_spent()
+                && r.session.n_cached() < shared
+                && shared >= reusable + MIN_SHARED_PREFIX
         };
+        let leader = match w.held {
+            Some(hold) => self
+                .running
+                .iter()
+                .find(|r| r.id == hold.leader)
+                .filter(|r| r.session.n_cached() > hold.evaluated)
+                .filter(worth_waiting_for),
+            None => self
+                .running
+                .iter()
+                .filter(worth_waiting_for)
+                .max_by_key(|r| common_prefix(r.session.tokens(), prompt)),
+        }?;
+        Some(Hold {
+            leader: leader.id,
+            evaluated: leader.session.n_cached(),
+        })
+    }
+
+    /// The most tokens of `prompt` that an evaluated session holds: one in the prefix cache or
+    /// a running request's.
+    fn reusable_prefix(&self, prompt: &[u32]) -> usize {
+        let running = self.best_running(prompt).map_or(0, |(_, n)| n);
+        self.cache.best_len(prompt).max(running)
+    }
+
+    /// The running request whose evaluated tokens share the longest prefix with `prompt`, by
+    /// index, and that length; None when none shares a token.
+    fn best_running(&self, prompt: &[u32]) -> Option<(usize, usize)> {
+        self.running
+            .iter()
+            .map(|r| evaluated_prefix(&r.session, prompt))
+            .enumerate()
+            .max_by_key(|&(_, n)| n)
+            .filter(|&(_, n)| n > 0)
+    }
+
+    /// The session a new request with `prompt` starts on, holding the longest prefix of it
+    /// that is worth taking: a copy of a running request's session when that holds at least
+    /// [`MIN_SHARED_PREFIX`] more of it than the prefix cache (copying costs that session's
+    /// whole KV cache), else the best cached session, else a new one.
+    fn session_for(&mut self, prompt: &[u32]) -> Result<OwnedSession> {
+        let from_cache = self.cache.best_len(prompt);
+        if let Some((i, n)) = self.best_running(prompt) {
+            if n >= from_cache + MIN_SHARED_PREFIX {
+                if let Some(r) = self.running.get(i) {
+                    return r.session.fork();
+                }
+            }
+        }
+        match self.cache.take_best(prompt) {
+            Some((session, _)) => Ok(session),
+            None => self.model.owned_session(self.session_options.clone()),
+        }
+    }
+
+    /// A running request for `request`, on the session from [`session_for`](Self::session_for)
+    /// with its history made the prompt (what it shares with the session is kept, the rest
+    /// queued for evaluation).
+    fn start(&mut self, id: RequestId, request: Request) -> Result<Running> {
+        let mut session = self.session_for(&request.prompt)?;
         let cached = session.set_tokens(&request.prompt)?;
         let completion = Completion::new(&session, &request.options)?;
         Ok(Running {
@@ -541,6 +655,18 @@ impl Engine {
         }
         Ok(pooled)
     }
+}
+
+/// The number of leading tokens `a` and `b` share.
+fn common_prefix(a: &[u32], b: &[u32]) -> usize {
+    a.iter().zip(b).take_while(|(x, y)| x == y).count()
+}
+
+/// The number of leading tokens of `prompt` whose K/V `session` holds (its evaluated tokens;
+/// pending ones do not count).
+fn evaluated_prefix(session: &OwnedSession, prompt: &[u32]) -> usize {
+    let tokens = session.tokens();
+    common_prefix(&tokens[..session.n_cached().min(tokens.len())], prompt)
 }
 
 /// The log-softmax of `logits` at `token`, and the `n` most likely tokens.

@@ -2,6 +2,7 @@
 //! sharing the longest token prefix with its prompt. Bounded in bytes of KV cache; the least
 //! recently used go first.
 
+use super::evaluated_prefix;
 use crate::session::OwnedSession;
 
 /// The kept sessions.
@@ -42,26 +43,29 @@ impl PrefixCache {
         }
     }
 
+    /// The longest prefix of `prompt` that a kept session has evaluated (0 when none shares a
+    /// token): what [`take_best`](Self::take_best) would give, without taking it.
+    pub(super) fn best_len(&self, prompt: &[u32]) -> usize {
+        self.best(prompt).map_or(0, |(_, n)| n)
+    }
+
     /// Takes out the session whose cached tokens share the longest prefix with `prompt`, and
     /// that length; None when no session shares a token.
     pub(super) fn take_best(&mut self, prompt: &[u32]) -> Option<(OwnedSession, usize)> {
-        let common = |s: &OwnedSession| {
-            s.tokens()[..s.n_cached()]
-                .iter()
-                .zip(prompt)
-                .take_while(|(a, b)| a == b)
-                .count()
-        };
+        let (i, n) = self.best(prompt)?;
+        Some((self.entries.remove(i), n))
+    }
+
+    /// The index of the session whose cached tokens share the longest prefix with `prompt`,
+    /// and that length; None when no session shares a token.
+    fn best(&self, prompt: &[u32]) -> Option<(usize, usize)> {
         // The latest of equals: it is the most likely to be continued.
         let (i, n) = self
             .entries
             .iter()
             .enumerate()
-            .map(|(i, s)| (i, common(s)))
+            .map(|(i, s)| (i, evaluated_prefix(s, prompt)))
             .max_by_key(|&(i, n)| (n, i))?;
-        if n == 0 {
-            return None;
-        }
-        Some((self.entries.remove(i), n))
+        (n > 0).then_some((i, n))
     }
 }

@@ -49,6 +49,12 @@ impl Completion {
         })
     }
 
+    /// Whether the reply has ended or will end without sampling again (its token budget is
+    /// spent), so that its session evaluates nothing more. Changes nothing.
+    pub(crate) fn budget_spent(&self) -> bool {
+        self.finish.is_some() || self.max_tokens.is_some_and(|m| self.generated.len() >= m)
+    }
+
     /// Ends the reply when its budget is spent or the session's context is full; true when it
     /// has ended (now or before). Otherwise the next token can be sampled once the session's
     /// logits are known.
