@@ -7,7 +7,7 @@ usage: make-family.py DONOR.gguf OUT.gguf --arch ARCH [--seed N] [--type Q8_0|..
                       [--head-dim N] [--n-ctx 512]
                       [--n-expert N --n-expert-used K] [--n-ff-exp N] [--n-ff-shexp N]
                       [--identical-experts] [--shared-expert zero|none]
-ARCH: qwen2, qwen3, qwen3moe, qwen2moe, olmoe.
+ARCH: qwen2, qwen3, qwen3moe, qwen2moe, olmoe, phi3.
 
 Each file carries its family's real metadata keys and tensor names, as llama.cpp's loader
 reads them (src/models/<arch>.cpp), with small dimensions:
@@ -25,6 +25,12 @@ reads them (src/models/<arch>.cpp), with small dimensions:
          (`expert_shared_feed_forward_length`, --n-ff-shexp).
   olmoe  NeoX RoPE, Q/K norms over the whole projection (n_embd weights each, so
          --n-head-kv must equal --n-head, as llama.cpp requires), merged experts n_ff wide.
+  phi3   fused `blk.N.attn_qkv` (Q rows, then K, then V) and `blk.N.ffn_up` of 2 * n_ff rows
+         (gate rows, then up rows; no `ffn_gate`), NeoX RoPE at base 10000 with LongRoPE:
+         `rope_factors_short.weight` / `rope_factors_long.weight` (n_rot/2 F32 each: 1 + |N(0,1)|
+         and 1 + 4|N(0,1)|), `phi3.rope.scaling.attn_factor` 1.19 and
+         `phi3.rope.scaling.original_context_length` --orig-ctx (256): llama.cpp uses the long
+         factors in a context above it, the short ones otherwise.
 Invariance files:
   --identical-experts  every expert holds the dense FFN of the same seed (the tensors a dense
                        file of the family would have as `blk.N.ffn_{gate,up,down}`), so the
@@ -45,7 +51,7 @@ import gguf
 
 from synthetic_gguf import TYPES, Weights, copy_tokenizer, finish, tensor_writer
 
-ARCHS = ("qwen2", "qwen3", "qwen3moe", "qwen2moe", "olmoe")
+ARCHS = ("qwen2", "qwen3", "qwen3moe", "qwen2moe", "olmoe", "phi3")
 MOE = ("qwen3moe", "qwen2moe", "olmoe")
 
 
@@ -69,6 +75,7 @@ def parse_args():
     ap.add_argument("--n-ff-shexp", type=int, default=0, help="qwen2moe shared expert width (0: n_ff)")
     ap.add_argument("--identical-experts", action="store_true")
     ap.add_argument("--shared-expert", choices=["random", "zero", "none"], default="random")
+    ap.add_argument("--orig-ctx", type=int, default=256, help="phi3 rope.scaling.original_context_length")
     a = ap.parse_args()
     a.n_ff_exp = a.n_ff_exp or a.n_ff
     a.n_ff_shexp = a.n_ff_shexp or a.n_ff
@@ -93,7 +100,10 @@ def main():
     donor = gguf.GGUFReader(a.donor)
 
     w = gguf.GGUFWriter(a.out, a.arch)
-    w.add_name(f"tramontane synthetic {a.arch} {a.type} seed {a.seed}")
+    # llama.cpp sets special-token attributes by model name: a name containing "phi3" makes it
+    # look up "</s>", which the donor vocabulary lacks (it then refuses the file).
+    family = "Phi family" if a.arch == "phi3" else a.arch
+    w.add_name(f"tramontane synthetic {family} {a.type} seed {a.seed}")
     w.add_description("random weights for conformance tests, made by tramontane scripts/make-family.py")
     w.add_file_type(int(ftype))
     w.add_context_length(a.n_ctx)
@@ -112,7 +122,11 @@ def main():
         w.add_expert_feed_forward_length(a.n_ff_exp)
     if a.arch == "qwen2moe":
         w.add_expert_shared_feed_forward_length(a.n_ff_shexp)
-    w.add_rope_freq_base(1000000.0)
+    w.add_rope_freq_base(10000.0 if a.arch == "phi3" else 1000000.0)
+    if a.arch == "phi3":
+        w.add_rope_dimension_count(a.head_dim)
+        w.add_rope_scaling_attn_factors(1.19)
+        w.add_rope_scaling_orig_ctx_len(a.orig_ctx)
     w.add_layer_norm_rms_eps(1e-6)
     n_vocab = copy_tokenizer(w, donor)
 
@@ -128,8 +142,11 @@ def main():
             add(blk(name), r.normal(blk(name), (rows, cols), 1.0 / np.sqrt(cols)))
 
         add(blk("attn_norm.weight"), r.norm(blk("attn_norm.weight"), a.n_embd), keep_f32=True)
-        for proj, rows in (("attn_q", q_dim), ("attn_k", kv_dim), ("attn_v", kv_dim)):
-            matrix(f"{proj}.weight", rows, a.n_embd)
+        if a.arch == "phi3":
+            matrix("attn_qkv.weight", q_dim + 2 * kv_dim, a.n_embd)
+        else:
+            for proj, rows in (("attn_q", q_dim), ("attn_k", kv_dim), ("attn_v", kv_dim)):
+                matrix(f"{proj}.weight", rows, a.n_embd)
         if a.arch in ("qwen2", "qwen2moe"):
             for proj, rows, scale in (("attn_q", q_dim, 0.2), ("attn_k", kv_dim, 1.0), ("attn_v", kv_dim, 0.2)):
                 add(blk(f"{proj}.bias"), r.normal(blk(f"{proj}.bias"), (rows,), scale), keep_f32=True)
@@ -141,6 +158,10 @@ def main():
                 add(blk(f"{norm}.weight"), r.norm(blk(f"{norm}.weight"), width), keep_f32=True)
         matrix("attn_output.weight", a.n_embd, q_dim)
         add(blk("ffn_norm.weight"), r.norm(blk("ffn_norm.weight"), a.n_embd), keep_f32=True)
+        if a.arch == "phi3":
+            matrix("ffn_up.weight", 2 * a.n_ff, a.n_embd)
+            matrix("ffn_down.weight", a.n_embd, a.n_ff)
+            continue
         if a.arch not in MOE:
             matrix("ffn_gate.weight", a.n_ff, a.n_embd)
             matrix("ffn_up.weight", a.n_ff, a.n_embd)
@@ -168,6 +189,12 @@ def main():
                 add(blk("ffn_down_shexp.weight"), np.zeros((a.n_embd, a.n_ff_shexp), dtype=np.float32))
             else:
                 matrix("ffn_down_shexp.weight", a.n_embd, a.n_ff_shexp)
+    if a.arch == "phi3":
+        half = a.head_dim // 2
+        short = 1.0 + np.abs(r.normal("rope_factors_short.weight", (half,), 1.0))
+        long = 1.0 + np.abs(r.normal("rope_factors_long.weight", (half,), 4.0))
+        add("rope_factors_short.weight", short.astype(np.float32), keep_f32=True)
+        add("rope_factors_long.weight", long.astype(np.float32), keep_f32=True)
     add("output_norm.weight", r.norm("output_norm.weight", a.n_embd), keep_f32=True)
     add("output.weight", r.normal("output.weight", (n_vocab, a.n_embd), 4.0 / np.sqrt(a.n_embd)))
     if a.arch == "qwen2":  # (llama.cpp's qwen2moe loader has no output bias)

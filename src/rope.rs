@@ -21,8 +21,12 @@ pub struct Rope {
     theta_scale: f32,
     /// `1/factor` for linear scaling, 1 otherwise.
     freq_scale: f32,
-    /// Per-pair divisors of the angle (llama3 scaling / `rope_freqs.weight`), `n_dims/2` long.
+    /// Per-pair divisors of the angle (llama3 scaling / `rope_freqs.weight` / LongRoPE's
+    /// factors), `n_dims/2` long.
     freq_factors: Option<Vec<f32>>,
+    /// Multiplier of every cos and sin (ggml's `mscale`: `rope.scaling.attn_factor`, 1 by
+    /// default).
+    mscale: f32,
     /// Pair layout.
     pub style: RopeStyle,
 }
@@ -42,8 +46,16 @@ impl Rope {
             theta_scale: freq_base.powf(-2.0 / n_dims as f32),
             freq_scale,
             freq_factors,
+            mscale: 1.0,
             style,
         }
+    }
+
+    /// The same rotation with every cos and sin multiplied by `mscale` (ggml's `attn_factor`,
+    /// which LongRoPE models set from `rope.scaling.attn_factor`).
+    pub fn with_mscale(mut self, mscale: f32) -> Rope {
+        self.mscale = mscale;
+        self
     }
 
     /// The (cos, sin) pairs for one position, `n_dims/2` of them.
@@ -59,7 +71,8 @@ impl Rope {
                     .unwrap_or(1.0);
                 let angle = self.freq_scale * (theta / ff);
                 theta *= self.theta_scale;
-                (angle.cos(), angle.sin())
+                // ggml: cosf(theta) * mscale (a multiplication by 1 changes no bit).
+                (angle.cos() * self.mscale, angle.sin() * self.mscale)
             })
             .collect()
     }

@@ -12,6 +12,9 @@
 //! - qwen2moe: 8 experts, 4 chosen, weights not renormalised, and a shared expert with its
 //!   sigmoid gate.
 //! - olmoe: 64 experts, 8 chosen, Q/K norms over the whole projection.
+//! - phi3: fused `attn_qkv` and gate+up matrices, Q scaled before the product, LongRoPE with
+//!   `rope.scaling.attn_factor`: at a 512-token context (above its original 256) the long
+//!   factors, at 256 the short ones.
 //!
 //! And two invariances that hold by construction:
 //! - a qwen3moe file whose experts are all the dense qwen3 file's FFN computes that file's
@@ -69,6 +72,21 @@ fn qwen2moe_with_a_shared_expert_matches_llama_cpp() {
 #[test]
 fn olmoe_with_full_width_qk_norms_matches_llama_cpp() {
     check_file("olmoe-s305-q8_0", &moe());
+}
+
+#[test]
+fn phi3_with_fused_projections_and_long_rope_factors_matches_llama_cpp() {
+    check_file("phi3-s307-q8_0", &dense());
+}
+
+#[test]
+fn phi3_within_its_original_context_uses_the_short_factors_as_llama_cpp() {
+    let model = load("phi3-s307-q8_0");
+    let refs = read_refs(&format!(
+        "{}/tests/fixtures/logits/phi3-s307-q8_0-short.refs.json",
+        env!("CARGO_MANIFEST_DIR")
+    ));
+    check(&model, &refs, &dense(), &|_| true).assert_ok("phi3-s307-q8_0 at n_ctx 256");
 }
 
 const PROMPT: &str = "The lighthouse keeper climbed the stairs at dusk and, as every night,";

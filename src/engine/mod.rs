@@ -61,8 +61,9 @@ pub const MAX_TOP_LOGPROBS: usize = 20;
 
 /// The fewest prompt tokens a request must gain to start from a copy of a running request's
 /// session (over the longest prefix of its prompt in the prefix cache), or to wait for one
-/// still reading its prompt (over the longest prefix any evaluated session holds). Below that the gain does not pay: a copy moves the other session's whole KV cache,
-/// and a wait holds the queue for a step, while a few more prompt tokens cost little in a pass
+/// still reading its prompt (over the longest prefix any evaluated session holds). Below that
+/// the gain does not pay: a copy moves the other session's whole KV cache, and a wait holds
+/// the queue for a step, while a few more prompt tokens cost little in a pass
 /// that reads every weight once for the whole batch anyway. 16 lets a chat template's system
 /// prompt (tens to hundreds of tokens) be shared, but not the few tokens of a turn's header.
 pub const MIN_SHARED_PREFIX: usize = 16;
@@ -567,7 +568,7 @@ impl Engine {
         }
         takes.sort_unstable();
         let model = Arc::clone(&self.model);
-        let fwd = Forward::new(&model, BatchSums::PerRow);
+        let fwd = Forward::new(&model, BatchSums::PerRow, self.n_ctx());
         {
             let mut segments: Vec<Segment<'_>> = Vec::with_capacity(takes.len());
             let mut take = takes.iter().peekable();
@@ -636,7 +637,7 @@ impl Engine {
         let mut session = self.model.owned_session(self.session_options.clone())?;
         session.push_tokens(tokens)?;
         let model = Arc::clone(&self.model);
-        let fwd = Forward::new(&model, BatchSums::PerRow);
+        let fwd = Forward::new(&model, BatchSums::PerRow, self.n_ctx());
         let mut pooled = Vec::new();
         {
             let mut segment = session.next_segment(tokens.len())?;

@@ -139,8 +139,18 @@ pub const OLMOE: ArchSpec = ArchSpec {
     ..LLAMA
 };
 
+/// Phi-3 / Phi-3.5 / Phi-4 mini: NeoX RoPE (with LongRoPE's short and long factors where the
+/// file has them), Q scaled before the product, and fused `attn_qkv` and gate+up matrices
+/// (read wherever a file has them). llama.cpp ignores Phi's sliding window, and so do we.
+pub const PHI3: ArchSpec = ArchSpec {
+    name: "phi3",
+    rope_style: RopeStyle::Neox,
+    scale_q: true,
+    ..LLAMA
+};
+
 /// Every architecture this build can run.
-pub const SUPPORTED: &[ArchSpec] = &[LLAMA, GEMMA3, QWEN2, QWEN3, QWEN3MOE, QWEN2MOE, OLMOE];
+pub const SUPPORTED: &[ArchSpec] = &[LLAMA, GEMMA3, QWEN2, QWEN3, QWEN3MOE, QWEN2MOE, OLMOE, PHI3];
 
 /// Their names, comma-separated (for error messages).
 pub fn supported_names() -> String {

@@ -52,6 +52,12 @@ pub struct ModelConfig {
     pub rope_base: f32,
     /// RoPE scaling.
     pub rope_scaling: RopeScaling,
+    /// Multiplier of RoPE's cos and sin (`rope.scaling.attn_factor`, default 1).
+    pub rope_attn_factor: f32,
+    /// The context the RoPE frequencies were trained for (`rope.scaling.original_context_length`,
+    /// default the training context): a model with LongRoPE factors uses its long ones in
+    /// sessions with more context than this.
+    pub rope_original_context: usize,
     /// The context length the model was trained for.
     pub context_length: usize,
     /// Vocabulary size (rows of the embedding).
@@ -166,6 +172,11 @@ impl ModelConfig {
             return Err(invalid(format!("rope.freq_base = {rope_base}")));
         }
         let rope_scaling = read_rope_scaling(f, arch)?;
+        let attn_factor_key = key(arch, "rope.scaling.attn_factor");
+        let rope_attn_factor = f.opt_f32(&attn_factor_key)?.unwrap_or(1.0);
+        if !(rope_attn_factor.is_finite() && rope_attn_factor > 0.0) {
+            return Err(invalid(format!("{attn_factor_key} = {rope_attn_factor}")));
+        }
         let context_length = positive(f, &key(arch, "context_length"))?;
         let n_vocab = match f.opt_u32(&key(arch, "vocab_size"))? {
             Some(v) => v as usize,
@@ -176,6 +187,11 @@ impl ModelConfig {
                     name: "token_embd.weight".into(),
                 })?,
         };
+        let rope_original_context =
+            match f.opt_u32(&key(arch, "rope.scaling.original_context_length"))? {
+                Some(_) => positive(f, &key(arch, "rope.scaling.original_context_length"))?,
+                None => context_length,
+            };
         let (n_expert, n_expert_used) = read_experts(f, arch)?;
         let n_ff_exp = match f.opt_u32(&key(arch, "expert_feed_forward_length"))? {
             Some(_) if arch.expert_ff_key => positive(f, &key(arch, "expert_feed_forward_length"))?,
@@ -223,6 +239,8 @@ impl ModelConfig {
             rms_eps,
             rope_base,
             rope_scaling,
+            rope_attn_factor,
+            rope_original_context,
             context_length,
             n_vocab,
             n_expert,

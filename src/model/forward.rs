@@ -15,7 +15,7 @@ use crate::attention::{attend, AttnShape};
 use crate::kv_cache::KvCache;
 use crate::model::arch::FfnKind;
 use crate::model::config::ModelConfig;
-use crate::model::weights::{FfnWeights, Matrix, ModelWeights, SharedExpert};
+use crate::model::weights::{FfnWeights, Matrix, ModelWeights, QkvWeights, SharedExpert};
 use crate::moe::{DispatchOptions, MoeFfn};
 use crate::norm::{rms_norm_rows, rms_norm_rows_in_place};
 use crate::sums::BatchSums;
@@ -53,6 +53,8 @@ pub struct Forward<'a> {
     pub trace: Option<Tracer<'a>>,
     /// How batches sum: llama.cpp's orders, or every row as if alone.
     pub sums: BatchSums,
+    /// The context of the sequences (tokens each may hold): it picks LongRoPE's factors.
+    pub n_ctx: usize,
 }
 
 /// One sequence's part of a batch: its tokens, where they go in its cache, and what it wants
@@ -160,15 +162,16 @@ impl<'x> Acts<'x> {
 }
 
 impl<'a> Forward<'a> {
-    /// A forward pass over `model`'s mapped weights, summing batches as `sums` says, traced by
-    /// nothing.
-    pub fn new(model: &'a crate::model::Model, sums: BatchSums) -> Forward<'a> {
+    /// A forward pass over `model`'s mapped weights for sequences of `n_ctx` tokens of
+    /// context, summing batches as `sums` says, traced by nothing.
+    pub fn new(model: &'a crate::model::Model, sums: BatchSums, n_ctx: usize) -> Forward<'a> {
         Forward {
             config: model.config(),
             weights: model.weights(),
             bytes: model.file().bytes(),
             trace: None,
             sums,
+            n_ctx,
         }
     }
 }
@@ -308,7 +311,8 @@ impl Forward<'_> {
         let angles_of = |rope: &crate::rope::Rope| -> Vec<Vec<(f32, f32)>> {
             positions.iter().map(|&p| rope.angles(p)).collect()
         };
-        let angles = angles_of(&w.rope);
+        let rope_full = w.rope_for(self.n_ctx, c);
+        let angles = angles_of(rope_full);
         let angles_swa = w.rope_swa.as_ref().map(angles_of);
 
         let tokens: Vec<u32> = segments
@@ -320,17 +324,29 @@ impl Forward<'_> {
         let (mut q, mut k, mut v) = (Vec::new(), Vec::new(), Vec::new());
         let mut attn = zeros(n * q_width)?;
         let mut proj = Vec::new();
+        let mut fused = Vec::new();
         let mut ffn_bufs = FfnBuffers::default();
 
         for (il, layer) in w.layers.iter().enumerate() {
             rms_norm_rows(&x, &layer.attn_norm, c.rms_eps, &mut cur);
             let mut acts = Acts::new(&cur, e, n);
-            let mut qkv = [
-                (&layer.wq, &mut q),
-                (&layer.wk, &mut k),
-                (&layer.wv, &mut v),
-            ];
-            self.project_many(&mut qkv, &mut acts)?;
+            match &layer.qkv {
+                QkvWeights::Separate {
+                    q: wq,
+                    k: wk,
+                    v: wv,
+                } => {
+                    let mut qkv = [(wq, &mut q), (wk, &mut k), (wv, &mut v)];
+                    self.project_many(&mut qkv, &mut acts)?;
+                }
+                QkvWeights::Fused(wqkv) => {
+                    self.project(wqkv, &mut acts, &mut fused)?;
+                    split_rows(
+                        &fused,
+                        [(&mut q, q_width), (&mut k, kv_width), (&mut v, kv_width)],
+                    )?;
+                }
+            }
             for (out, bias) in [&mut q, &mut k, &mut v].into_iter().zip(&layer.qkv_bias) {
                 if let Some(b) = bias {
                     add_to_rows(out, b);
@@ -350,7 +366,7 @@ impl Forward<'_> {
             }
             let (rope, layer_angles) = match (&w.rope_swa, &angles_swa) {
                 (Some(r), Some(a)) if c.is_swa(il) => (r, a),
-                _ => (&w.rope, &angles),
+                _ => (rope_full, &angles),
             };
             q.par_chunks_mut(q_width)
                 .zip(k.par_chunks_mut(kv_width))
@@ -389,6 +405,19 @@ impl Forward<'_> {
                 } => {
                     let gelu = *kind == FfnKind::DenseGeGlu;
                     self.dense_ffn((wg, wu, wd), gelu, &cur, n, l, &mut ffn_bufs, &mut proj)?;
+                }
+                FfnWeights::DenseFused {
+                    gate_up,
+                    down,
+                    kind,
+                } => {
+                    let gelu = *kind == FfnKind::DenseGeGlu;
+                    let mut acts = Acts::new(&cur, e, n);
+                    self.project(gate_up, &mut acts, &mut fused)?;
+                    let n_ff = down.cols;
+                    let b = &mut ffn_bufs;
+                    split_rows(&fused, [(&mut b.gate, n_ff), (&mut b.up, n_ff)])?;
+                    self.gated_down(down, gelu, n, l, b, &mut proj)?;
                 }
                 FfnWeights::Moe(moe) => {
                     let ffn = MoeFfn {
@@ -433,11 +462,25 @@ impl Forward<'_> {
     ) -> Result<()> {
         let mut acts = Acts::new(x, wg.cols, n);
         self.project_many(&mut [(wg, &mut b.gate), (wu, &mut b.up)], &mut acts)?;
+        self.gated_down(wd, gelu, n, l, b, out)
+    }
+
+    /// The rest of a dense FFN once `b.gate` and `b.up` hold the `n` rows' projections:
+    /// `out = down(act(gate) * up)`.
+    fn gated_down(
+        &self,
+        wd: &Matrix,
+        gelu: bool,
+        n: usize,
+        l: Option<usize>,
+        b: &mut FfnBuffers,
+        out: &mut Vec<f32>,
+    ) -> Result<()> {
         resize_zeroed(&mut b.hidden, b.gate.len())?;
         self.emit("ffn_gate", l, &b.gate);
         self.emit("ffn_up", l, &b.up);
         // Elementwise, in row-sized pieces over the caller's pool.
-        let width = wg.rows;
+        let width = wd.cols;
         b.hidden
             .par_chunks_mut(width)
             .zip(b.gate.par_chunks(width).zip(b.up.par_chunks(width)))
@@ -644,6 +687,28 @@ struct SegmentRows<'a> {
     k: &'a [f32],
     v: &'a [f32],
     out: &'a mut [f32],
+}
+
+/// Splits each row of `fused` (the parts' widths side by side) into the parts, replacing their
+/// contents (a fused projection's output into its Q, K, V or gate, up rows).
+fn split_rows<const N: usize>(fused: &[f32], mut parts: [(&mut Vec<f32>, usize); N]) -> Result<()> {
+    let width: usize = parts.iter().map(|p| p.1).sum();
+    let n = fused.len().checked_div(width).unwrap_or(0);
+    for (part, w) in parts.iter_mut() {
+        part.clear();
+        part.try_reserve_exact(n * *w)
+            .map_err(|_| Error::OutOfMemory {
+                what: format!("activations of {} values", n * *w),
+            })?;
+    }
+    for row in fused.chunks_exact(width.max(1)) {
+        let mut at = 0;
+        for (part, w) in parts.iter_mut() {
+            part.extend_from_slice(&row[at..at + *w]);
+            at += *w;
+        }
+    }
+    Ok(())
 }
 
 /// Adds `bias` to every `bias.len()`-wide row of `rows` (ggml_add broadcasting a vector).

@@ -73,8 +73,34 @@ pub enum FfnWeights {
         /// The gate's activation: SiLU (`DenseSwiGlu`) or GELU (`DenseGeGlu`).
         kind: FfnKind,
     },
+    /// Dense gated FFN whose gate and up projections are one matrix (Phi-3's `ffn_up` of
+    /// `2 * n_ff` rows: the gate's rows, then the up rows).
+    DenseFused {
+        /// `ffn_up`: gate rows, then up rows.
+        gate_up: Matrix,
+        /// `ffn_down`.
+        down: Matrix,
+        /// The gate's activation.
+        kind: FfnKind,
+    },
     /// Sparse mixture of SwiGLU experts (Mixtral), either GGUF layout.
     Moe(MoeWeights),
+}
+
+/// The query, key and value projections of a block.
+#[derive(Clone, Debug, PartialEq)]
+pub enum QkvWeights {
+    /// `attn_q`, `attn_k`, `attn_v`.
+    Separate {
+        /// Query projection.
+        q: Matrix,
+        /// Key projection.
+        k: Matrix,
+        /// Value projection.
+        v: Matrix,
+    },
+    /// One `attn_qkv` matrix (Phi-3): the query rows, then the key rows, then the value rows.
+    Fused(Matrix),
 }
 
 /// A shared expert (Qwen 2 MoE): a dense SwiGLU FFN run on every token beside the routed
@@ -96,16 +122,13 @@ pub struct SharedExpert {
 pub struct LayerWeights {
     /// Pre-attention RMSNorm weight.
     pub attn_norm: Vec<f32>,
-    /// Query projection.
-    pub wq: Matrix,
-    /// Key projection.
-    pub wk: Matrix,
-    /// Value projection.
-    pub wv: Matrix,
+    /// Query, key and value projections.
+    pub qkv: QkvWeights,
     /// Attention output projection.
     pub wo: Matrix,
     /// Biases added to the query, key and value projections (`attn_{q,k,v}.bias`: Qwen 2,
-    /// and any file that has them), each where present.
+    /// and any file that has them), each where present; with a fused projection, its
+    /// `attn_qkv.bias` split the same way.
     pub qkv_bias: [Option<Vec<f32>>; 3],
     /// Pre-FFN RMSNorm weight.
     pub ffn_norm: Vec<f32>,
@@ -136,8 +159,12 @@ pub struct ModelWeights {
     pub tied_output: bool,
     /// Bias added to the logits (`output.bias`), where present.
     pub output_bias: Option<Vec<f32>>,
-    /// RoPE parameters (with frequency factors when the model has them).
+    /// RoPE parameters (with frequency factors when the model has them; LongRoPE's short
+    /// ones).
     pub rope: Rope,
+    /// LongRoPE's long factors (`rope_factors_long.weight`), used instead of `rope` in
+    /// sessions with more context than [`ModelConfig::rope_original_context`].
+    pub rope_long: Option<Rope>,
     /// RoPE of the sliding-window layers, when the model has any.
     pub rope_swa: Option<Rope>,
 }
@@ -236,6 +263,15 @@ fn vector(f: &GgufFile, name: &str, n: usize) -> Result<Vec<f32>> {
 }
 
 impl ModelWeights {
+    /// The RoPE of a session with `n_ctx` tokens of context: LongRoPE's long factors past the
+    /// original context (llama.cpp's choice, by the context size, not the position).
+    pub fn rope_for(&self, n_ctx: usize, c: &ModelConfig) -> &Rope {
+        match &self.rope_long {
+            Some(long) if n_ctx > c.rope_original_context => long,
+            _ => &self.rope,
+        }
+    }
+
     /// Locates and checks every tensor the config calls for.
     pub fn from_gguf(f: &GgufFile, c: &ModelConfig) -> Result<ModelWeights> {
         let q_width = c.n_head * c.head_dim;
@@ -257,6 +293,12 @@ impl ModelWeights {
                     moe.normalize_weights = c.arch.moe_normalize_weights;
                     FfnWeights::Moe(moe)
                 }
+                // Without `ffn_gate`, `ffn_up` holds both (Phi-3).
+                kind if f.tensor_info(&n("ffn_gate")).is_none() => FfnWeights::DenseFused {
+                    gate_up: matrix(f, &n("ffn_up"), c.n_embd, 2 * c.n_ff)?,
+                    down: matrix(f, &n("ffn_down"), c.n_ff, c.n_embd)?,
+                    kind,
+                },
                 kind => FfnWeights::Dense {
                     gate: matrix(f, &n("ffn_gate"), c.n_embd, c.n_ff)?,
                     up: matrix(f, &n("ffn_up"), c.n_embd, c.n_ff)?,
@@ -299,16 +341,43 @@ impl ModelWeights {
                 let name = format!("blk.{i}.{proj}.bias");
                 optional(f, &name, |f| vector(f, &name, len))
             };
-            let qkv_bias = [
-                bias("attn_q", q_width)?,
-                bias("attn_k", kv_width)?,
-                bias("attn_v", kv_width)?,
-            ];
+            // A fused `attn_qkv` where the file has one (llama.cpp prefers it, for every family).
+            let fused = f.tensor_info(&n("attn_qkv")).is_some();
+            let (qkv, qkv_bias) = if fused {
+                let rows = q_width + 2 * kv_width;
+                let fused_bias = bias("attn_qkv", rows)?;
+                let split =
+                    |at: usize, len: usize| fused_bias.as_ref().map(|b| b[at..at + len].to_vec());
+                let biases = match fused_bias {
+                    Some(_) => [
+                        split(0, q_width),
+                        split(q_width, kv_width),
+                        split(q_width + kv_width, kv_width),
+                    ],
+                    None => [
+                        bias("attn_q", q_width)?,
+                        bias("attn_k", kv_width)?,
+                        bias("attn_v", kv_width)?,
+                    ],
+                };
+                let m = matrix(f, &n("attn_qkv"), c.n_embd, rows)?;
+                (QkvWeights::Fused(m), biases)
+            } else {
+                let qkv = QkvWeights::Separate {
+                    q: matrix(f, &n("attn_q"), c.n_embd, q_width)?,
+                    k: matrix(f, &n("attn_k"), c.n_embd, kv_width)?,
+                    v: matrix(f, &n("attn_v"), c.n_embd, kv_width)?,
+                };
+                let biases = [
+                    bias("attn_q", q_width)?,
+                    bias("attn_k", kv_width)?,
+                    bias("attn_v", kv_width)?,
+                ];
+                (qkv, biases)
+            };
             layers.push(LayerWeights {
                 attn_norm: vector(f, &n("attn_norm"), c.n_embd)?,
-                wq: matrix(f, &n("attn_q"), c.n_embd, q_width)?,
-                wk: matrix(f, &n("attn_k"), c.n_embd, kv_width)?,
-                wv: matrix(f, &n("attn_v"), c.n_embd, kv_width)?,
+                qkv,
                 wo: matrix(f, &n("attn_output"), q_width, c.n_embd)?,
                 qkv_bias,
                 ffn_norm: vector(f, &n("ffn_norm"), c.n_embd)?,
@@ -325,7 +394,15 @@ impl ModelWeights {
             (token_embd.clone(), true)
         };
         let output_bias = optional(f, "output.bias", |f| vector(f, "output.bias", c.n_vocab))?;
-        let rope = build_rope(f, c)?;
+        let rope = build_rope(f, c, "rope_factors_short.weight")?;
+        // llama.cpp: `rope_freqs` wins over LongRoPE's pair when a file has both.
+        let rope_long = if f.tensor_info("rope_factors_long.weight").is_some()
+            && f.tensor_info("rope_freqs.weight").is_none()
+        {
+            Some(build_rope(f, c, "rope_factors_long.weight")?)
+        } else {
+            None
+        };
         // The sliding-window layers rotate with their own base and no scaling (llama.cpp's
         // `rope_freq_base_train_swa`, `rope_freq_scale_train_swa = 1`).
         let rope_swa = c
@@ -341,15 +418,21 @@ impl ModelWeights {
             tied_output,
             output_bias,
             rope,
+            rope_long,
             rope_swa,
         })
     }
 }
 
-fn build_rope(f: &GgufFile, c: &ModelConfig) -> Result<Rope> {
+/// The model's RoPE: frequency factors from `rope_freqs.weight`, else from `longrope` (a
+/// LongRoPE factor tensor, when the file has it), else from llama3 scaling metadata; and the
+/// `rope.scaling.attn_factor` multiplier.
+fn build_rope(f: &GgufFile, c: &ModelConfig, longrope: &str) -> Result<Rope> {
     let half = c.n_rot / 2;
     let factors = if f.tensor_info("rope_freqs.weight").is_some() {
         Some(vector(f, "rope_freqs.weight", half)?)
+    } else if f.tensor_info(longrope).is_some() {
+        Some(vector(f, longrope, half)?)
     } else if let RopeScaling::Llama3 {
         factor,
         low_freq_factor,
@@ -374,5 +457,6 @@ fn build_rope(f: &GgufFile, c: &ModelConfig) -> Result<Rope> {
         c.rope_freq_scale(),
         factors,
         c.arch.rope_style,
-    ))
+    )
+    .with_mscale(c.rope_attn_factor))
 }

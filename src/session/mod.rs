@@ -426,7 +426,7 @@ impl<'m> Session<'m> {
             };
             let fwd = Forward {
                 trace,
-                ..Forward::new(&self.model, BatchSums::LlamaCpp)
+                ..Forward::new(&self.model, BatchSums::LlamaCpp, self.n_ctx)
             };
             let chunk = &self.tokens[first..end];
             let cache = &mut self.cache;
