@@ -36,6 +36,13 @@ INPUTS = [
     ("moe-s101-f32.gguf", ["Q4_K", "Q5_K", "Q6_K", "Q4_0", "Q8_0"],
      "made by scripts/fetch-models moe: scripts/make-moe.py SmolLM2-135M-Instruct.Q4_1.gguf "
      "moe-s101-f32.gguf --seed 101 --type F32 --n-layer 2"),
+    ("phi3-s307-f32.gguf", ["Q4_K"],
+     "made by scripts/fetch-models families: scripts/make-family.py SmolLM2-135M-Instruct.Q4_1.gguf "
+     "phi3-s307-f32.gguf --arch phi3 --seed 307 --type F32 --n-ctx 1024"),
+    ("qwen3moe-s308-f32.gguf", ["Q4_K"],
+     "made by scripts/fetch-models families: scripts/make-family.py SmolLM2-135M-Instruct.Q4_1.gguf "
+     "qwen3moe-s308-f32.gguf --arch qwen3moe --seed 308 --type F32 --n-head 8 --head-dim 64 "
+     "--n-expert 32 --n-expert-used 8 --n-ff-exp 256"),
 ]
 
 
@@ -88,7 +95,8 @@ def make(out_path):
         for name, types, note in INPUTS:
             src = os.path.join(ROOT, "models", name)
             if not os.path.exists(src):
-                sys.exit(f"{src} is missing: run scripts/fetch-models" + (" moe" if name.startswith("moe-") else ""))
+                group = " moe" if name.startswith("moe-") else " families" if "-s3" in name else ""
+                sys.exit(f"{src} is missing: run scripts/fetch-models{group}")
             in_table, in_ft = tensors_of(src)
             entry = {"input_file": name, "input_sha256": sha256_file(src), "input_file_type": in_ft}
             if note:

@@ -1,6 +1,7 @@
 //! Conformance against llama.cpp on requantized files: SmolLM2 Q4_1 requantized (`--pure`) to
-//! Q4_0, Q8_0, Q4_K, Q6_K, and the synthetic MoE F32 file quantized to Q4_K, Q5_K, Q6_K, all by
-//! our own `quantize_model`. Each file is made under target/ and its whole-file sha256 is
+//! Q4_0, Q8_0, Q4_K, Q6_K, the synthetic MoE F32 file quantized to Q4_K, Q5_K, Q6_K, and the
+//! synthetic phi3 and qwen3moe F32 files (`scripts/fetch-models families`) quantized to Q4_K,
+//! all by our own `quantize_model`. Each file is made under target/ and its whole-file sha256 is
 //! asserted against llama-quantize's (tests/fixtures/quant/requant-sha256.json) before any
 //! logit is compared: the references in tests/fixtures/logits/ were made by llama.cpp on
 //! those exact bytes (scripts/make-logit-refs; see the README there).
@@ -160,4 +161,26 @@ fn moe_s101_q5_k_matches_llama_cpp() {
 #[test]
 fn moe_s101_q6_k_matches_llama_cpp() {
     check_requantized(MOE_F32, "Q6_K", "moe-s101-q6_k.refs.json", &moe(), None);
+}
+
+#[test]
+fn phi3_q4_k_with_fused_projections_matches_llama_cpp() {
+    check_requantized(
+        "phi3-s307-f32.gguf",
+        "Q4_K",
+        "phi3-s307-q4_k.refs.json",
+        &dense(),
+        None,
+    );
+}
+
+#[test]
+fn qwen3moe_q4_k_with_32_experts_top_8_matches_llama_cpp() {
+    check_requantized(
+        "qwen3moe-s308-f32.gguf",
+        "Q4_K",
+        "qwen3moe-s308-q4_k.refs.json",
+        &moe(),
+        None,
+    );
 }
