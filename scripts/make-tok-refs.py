@@ -19,7 +19,9 @@ Configurations: the two models as they are, and vocab-only copies of them with o
 value changed, to reach code paths the two files do not use (other pre-tokenizers of the same
 byte-level vocabulary; a SentencePiece vocabulary with a space prefix, as Llama 2 / Mistral).
 The copies are written under WORK (default target/tok-refs) and are not committed; the JSON
-header records the override so the tests apply the same one.
+header records the override so the tests apply the same one. A configuration may add strings of
+its own after the corpus (EXTRA; smollm2-tekken): their cases carry their "text", their ids
+continue after the corpus, and the header counts them in "n_extra" (and in "n").
 
 --reference: the reference corpus instead, tests/fixtures/tokenizer/reference/corpus.json (432
 strings, copied in as data; this script does not write it). For SmolLM2 and Gemma 3 as they are,
@@ -51,7 +53,50 @@ CONFIGS = [
     ("smollm2-gpt2", "SmolLM2-135M-Instruct.Q4_1.gguf", {"tokenizer.ggml.pre": "gpt-2"}),
     ("smollm2-default", "SmolLM2-135M-Instruct.Q4_1.gguf", {"tokenizer.ggml.pre": "default"}),
     ("gemma3-spaceprefix", "gemma-3-270m-q4_k_m.gguf", {"tokenizer.ggml.add_space_prefix": True}),
+    ("smollm2-tekken", "SmolLM2-135M-Instruct.Q4_1.gguf", {"tokenizer.ggml.pre": "tekken"}),
 ]
+
+
+def tekken_extra():
+    """Strings only the tekken configuration adds after the corpus (corpus.json stays as it is,
+    so the other files are unchanged): what its regex does differently (cuts at lower-to-upper
+    case changes, single digits, punctuation runs taking newlines and '/', no contractions,
+    marks outside words, and llama.cpp's collapsed form, where every non-ASCII letter counts as
+    upper and lower case at once)."""
+    s = [
+        "Hello World HELLO WORLD hello world",
+        "HTTPServer XMLHttpRequest iPhone eBay McDonald MacBookPro getHTTPResponseCode",
+        "ABCdef abcDEF aBcDeF AbC ABC A a Ab aB",
+        "CamelCaseWord lowerCamelCase UPPER_SNAKE_CASE Title Case",
+        "ÉCOLE École école ÉCOLEs Élan ÀBC AÀB aÀb ÀbC",
+        "ÄÖÜ äöü ÄÖÜäöü aÄb AÄB Straße STRASSE ẞ",
+        "ΑΒΓ αβγ ΑΒΓαβγ Αθήνα ΑΘΗΝΑ",
+        "Привет ПРИВЕТ ПриветМир приветМИР",
+        "ǅungla ǅ ǈ ǋ ᾈ ᾼ",
+        "ʰʲ ʰello Helloʰ ʼapostrophe ˈstress",
+        "カタカナー ー々 日本語ABC ABC日本語 abc日本",
+        "e\u0301 E\u0301COLE Cafe\u0301s \u0301x x\u0301 a\u0300\u0301b",
+        "हिन्दी नमस्ते ภาษาไทย שָׁלוֹם مَرْحَبًا",
+        "x\u0301Y X\u0301y \u0301\u0301 !\u0301A",
+        "2024 1234567890 x1y22z333 A1B2c3 ١٢٣ ½² Ⅻ",
+        "end.\n/next", "!!!\n\n", "a/b//c", "http://x.y/z/", "... /\n/", " ?/\r\nx",
+        "-->//\r\n\r\nx", "»\n«", "(a)/(b)\r/", "// comment\n/* c */\n", "C:\\Dir\\File/",
+        "don't DON'T It'S l'été o'Neil O'NEIL rock'n'roll", "' s 'S 'll 'LL",
+        "a\r\nb", "\r\n\r\n", "  \r\n  x", "x  \t y", "a\u3000B", "\u00a0Word",
+        "line\r\n/path", " \n\tA", "\tTab\tTAB\ttab",
+    ]
+    # Seeded mixes of letters of every case, marks, digits, slashes and line breaks.
+    pool = (list("aAzZ09 /.!'\r\n\t")
+            + ["é", "É", "ǅ", "ʰ", "日", "ー", "\u0301", "\u0903", "\u3000", "١", "Ab", "aB",
+               "ABc", "  ", "\r\n", "/\n", "'s"])
+    rng = random.Random(20250301)
+    for _ in range(40):
+        s.append("".join(rng.choice(pool) for _ in range(rng.randint(1, 30))))
+    return s
+
+
+# Strings added after the corpus for one configuration only (ids continue after the corpus).
+EXTRA = {"smollm2-tekken": tekken_extra}
 
 
 def corpus():
@@ -370,9 +415,13 @@ def main():
         assert model, path
         vocab = llama_cpp.llama_model_get_vocab(model)
         cases = []
-        for s in strings:
+        extra = EXTRA.get(name, list)()
+        own = strings + [{"id": len(strings) + i, "text": t, "extra": True} for i, t in enumerate(extra)]
+        for s in own:
             b = s["text"].encode("utf-8")
             rec = {"id": s["id"]}
+            if s.get("extra"):
+                rec["text"] = s["text"]
             rec["ids"] = tokenize(vocab, b, True, True)
             rec["ids_nps"] = tokenize(vocab, b, True, False)
             rec["ids_raw"] = tokenize(vocab, b, False, False)
@@ -394,6 +443,8 @@ def main():
             "n_vocab": int(llama_cpp.llama_vocab_n_tokens(vocab)),
             "n": len(cases),
         }
+        if extra:
+            head["n_extra"] = len(extra)
         out_path = os.path.join(args.out, name + ".json")
         with open(out_path, "w", encoding="utf-8") as f:
             f.write(json.dumps(head, ensure_ascii=False)[:-1] + ',"cases":[\n')

@@ -1,7 +1,8 @@
 //! Token ids and detokenized text against llama.cpp (fixtures made by llama.cpp 0c1e57098
 //! through llama-cpp-python 0.3.36): the reference corpus (432 strings,
 //! tests/fixtures/tokenizer/reference/) and this crate's own corpus (tests/fixtures/tokenizer/), for SmolLM2 (byte-level BPE, smollm pre-tokenizer) and
-//! Gemma 3 (SentencePiece with user-defined tokens).
+//! Gemma 3 (SentencePiece with user-defined tokens), and SmolLM2's vocabulary relabelled to other
+//! pre-tokenizers (llama3, qwen2, gpt-2, default, tekken).
 
 use std::path::PathBuf;
 
@@ -124,9 +125,12 @@ fn check(tok: &Tokenizer, refs: &Value, texts: Option<&[String]>, label: &str) -
     for &(field, add_special, parse_special) in ID_FIELDS {
         let (mut ok, mut n) = (0, 0);
         for case in cases.iter().filter(|c| c.get(field).is_some()) {
-            let text = match texts {
-                Some(t) => t[case["id"].as_u64().unwrap() as usize].as_str(),
-                None => case["text"].as_str().expect("text"),
+            // A case's own text (reference corpus, or a configuration's extra strings) comes
+            // first; the others are the corpus strings of that id.
+            let text = match (case.get("text").and_then(Value::as_str), texts) {
+                (Some(own), _) => own,
+                (None, Some(t)) => t[case["id"].as_u64().unwrap() as usize].as_str(),
+                (None, None) => panic!("{label} case {} has no text", case["id"]),
             };
             let want = ids_of(&case[field]);
             let got = tok
@@ -233,6 +237,11 @@ fn own(name: &str) {
     let texts = texts(&corpus);
     assert!(texts.len() >= 200);
     let refs = load(&format!("{OWN}{name}.json"));
+    let n_extra = refs["n_extra"].as_u64().unwrap_or(0) as usize;
+    assert_eq!(
+        refs["cases"].as_array().expect("cases").len(),
+        texts.len() + n_extra
+    );
     let tok = model_for(&refs);
     check_header(&tok, &refs);
     assert_eq!(check(&tok, &refs, Some(&texts), &format!("{name}/own")), 0);
@@ -271,6 +280,13 @@ fn gpt2_pre_tokenizer_own_corpus() {
 #[test]
 fn default_pre_tokenizer_own_corpus() {
     own("smollm2-default");
+}
+
+/// ... under tekken (llama.cpp: std::regex on collapsed text; ignore_merges), over the corpus
+/// and 77 strings of its own (case changes, marks, digits, punctuation before '/' and newlines).
+#[test]
+fn tekken_pre_tokenizer_own_corpus() {
+    own("smollm2-tekken");
 }
 
 /// Gemma 3 with add_space_prefix = true: SentencePiece as Llama 2 / Mistral use it.

@@ -24,6 +24,9 @@ pub enum PreTokenizer {
     Smollm,
     /// `qwen2`, `stablelm2`, ...: the Llama 3 regex with single digits, through `std::regex`.
     Qwen2,
+    /// `tekken` (Mistral Nemo, Small 3, Ministral): words cut where lower case turns to upper
+    /// case, single digits, through `std::regex` (see [`match_tekken`] for its quirks).
+    Tekken,
 }
 
 /// What a `tokenizer.ggml.pre` name sets besides its regexes (llama-vocab.cpp `load`).
@@ -66,6 +69,7 @@ pub fn settings_for(name: Option<&str>) -> Option<PreSettings> {
             s(Qwen2, false, false, false)
         }
         "megrez" | "stablelm2" => s(Qwen2, true, false, false),
+        "tekken" => s(Tekken, false, true, true),
         _ => return None,
     })
 }
@@ -88,6 +92,7 @@ impl PreTokenizer {
                 split_gpt2(cpts, &digits)
             }
             PreTokenizer::Qwen2 => split_regex(&collapsed(cpts), &whole, match_qwen2),
+            PreTokenizer::Tekken => split_regex(&collapsed(cpts), &whole, match_tekken),
             PreTokenizer::Default => {
                 let c = collapsed(cpts);
                 let a = split_regex(&c, &whole, match_punct_run);
@@ -469,19 +474,27 @@ fn match_qwen2(text: &[u8], pos: usize, end: usize) -> Option<usize> {
     if is_n(c0) {
         return Some(pos + 1);
     }
-    // ' ?[^\s\p{L}\p{N}]+[\r\n]*'
+    match_other_run(text, pos, end, |b| b == b'\r' || b == b'\n')
+        .or_else(|| match_whitespace(text, pos, end))
+}
+
+/// ` ?[^\s\p{L}\p{N}]+` followed by a run of `tail` (`[\r\n]*` or, for tekken, `[\r\n/]*`).
+fn match_other_run(text: &[u8], pos: usize, end: usize, tail: fn(u8) -> bool) -> Option<usize> {
+    let c0 = at(text, pos, end)?;
     let other = |b: u8| !is_s(b) && !is_l(b) && !is_n(b);
-    let start = if c0 == b' ' && c1.is_some_and(other) {
-        Some(pos + 1)
+    let start = if c0 == b' ' && at(text, pos + 1, end).is_some_and(other) {
+        pos + 1
     } else if other(c0) {
-        Some(pos)
+        pos
     } else {
-        None
+        return None;
     };
-    if let Some(s) = start {
-        let e = run(text, s, end, other);
-        return Some(run(text, e, end, |b| b == b'\r' || b == b'\n'));
-    }
+    let e = run(text, start, end, other);
+    Some(run(text, e, end, tail))
+}
+
+/// `\s*[\r\n]+|\s+(?!\S)|\s+`, the whitespace alternatives that end qwen2's and tekken's regexes.
+fn match_whitespace(text: &[u8], pos: usize, end: usize) -> Option<usize> {
     // \s*[\r\n]+ : ends after the last \r or \n of the whitespace run.
     let ws_end = run(text, pos, end, is_s);
     if let Some(last) = (pos..ws_end)
@@ -498,6 +511,64 @@ fn match_qwen2(text: &[u8], pos: usize, end: usize) -> Option<usize> {
         return Some(ws_end - 1);
     }
     None
+}
+
+// Tekken. Its tokenizer.json regex has `[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+`
+// for a word; `std::regex` has no such classes, so llama.cpp writes an upper-case letter as
+// `((?=[\p{L}])([^a-z]))` and a lower-case one as `((?=[\p{L}])([^A-Z]))`. On collapsed text
+// every non-ASCII letter is the one byte 0xD2, which passes both: llama.cpp (and so this
+// matcher) takes any non-ASCII letter for upper and lower case at once. Marks (0xD4) are no
+// letters there, so unlike tokenizer.json they never join a word: they are "other" characters,
+// like punctuation.
+
+/// `(?=[\p{L}])([^a-z])` collapsed: 0xD2 or A-Z.
+fn is_upper(b: u8) -> bool {
+    is_l(b) && !b.is_ascii_lowercase()
+}
+/// `(?=[\p{L}])([^A-Z])` collapsed: 0xD2 or a-z.
+fn is_lower(b: u8) -> bool {
+    is_l(b) && !b.is_ascii_uppercase()
+}
+
+/// `[^\r\n\p{L}\p{N}]?((?=[\p{L}])([^a-z]))*((?=[\p{L}])([^A-Z]))+|
+///  [^\r\n\p{L}\p{N}]?((?=[\p{L}])([^a-z]))+((?=[\p{L}])([^A-Z]))*|\p{N}|
+///  ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+` (tekken), alternatives tried in order.
+fn match_tekken(text: &[u8], pos: usize, end: usize) -> Option<usize> {
+    let c0 = at(text, pos, end)?;
+    let c1 = at(text, pos + 1, end);
+    // Both word alternatives start with the optional class, tried first: it is taken when a
+    // letter follows. Skipping it never helps (the word would then start on a non-letter), and
+    // with a letter after it, one of the two alternatives always matches.
+    let optional = !matches!(c0, b'\r' | b'\n') && !is_l(c0) && !is_n(c0);
+    if optional && c1.is_some_and(is_l) {
+        return Some(cased_word_end(text, pos + 1, end));
+    }
+    if is_l(c0) {
+        return Some(cased_word_end(text, pos, end));
+    }
+    if is_n(c0) {
+        return Some(pos + 1);
+    }
+    match_other_run(text, pos, end, |b| matches!(b, b'\r' | b'\n' | b'/'))
+        .or_else(|| match_whitespace(text, pos, end))
+}
+
+/// Where tekken's word ends, for a word whose letters start at `s` (a letter).
+fn cased_word_end(text: &[u8], s: usize, end: usize) -> usize {
+    // First alternative, `upper* lower+`: the greedy `upper*` takes the whole upper-case run;
+    // when a lower-case letter follows it, `lower+` runs from there.
+    let upper_end = run(text, s, end, is_upper);
+    if at(text, upper_end, end).is_some_and(is_lower) {
+        return run(text, upper_end, end, is_lower);
+    }
+    // Otherwise `upper*` gives letters back, last first, until `lower+` can start on one: the
+    // last 0xD2 of the run. `lower+` stops right after it (at an A-Z or at the run's end), so
+    // "ÉCOLE" gives "É" and then "COLE".
+    if let Some(last) = (s..upper_end).rev().find(|&i| text.get(i) == Some(&0xD2)) {
+        return last + 1;
+    }
+    // Second alternative, `upper+ lower*`: an all-ASCII capital run, nothing lower case after.
+    upper_end
 }
 
 #[cfg(test)]
@@ -556,6 +627,68 @@ mod tests {
             w,
             ["I", "'LL", " pay", " ", "1", "2", "3", "4", " ¿", "qué", "?\n\n", " ", " ok", "  "]
         );
+    }
+
+    #[test]
+    fn tekken_regex() {
+        // Every expected split below is also what llama.cpp's unicode.cpp gives.
+        let t = |s| words(PreTokenizer::Tekken, s);
+        // Words are cut where lower case turns to upper case; a capital run keeps the lower-case
+        // tail that follows it.
+        assert_eq!(
+            t("HTTPServer iPhone McDonald's ABC"),
+            ["HTTPServer", " i", "Phone", " Mc", "Donald", "'s", " ABC"]
+        );
+        // Single digits; punctuation takes following newlines and slashes.
+        assert_eq!(
+            t("x 2024, a.//\n\nb"),
+            ["x", " ", "2", "0", "2", "4", ",", " a", ".//\n\n", "b"]
+        );
+        // A non-ASCII letter is upper and lower case at once.
+        assert_eq!(t("ÉCOLE École aÄb"), ["É", "COLE", " École", " aÄb"]);
+        // A mark is no letter: it is taken as the optional non-letter that may start a word.
+        assert_eq!(
+            t("e\u{301}te \u{301}\u{301}!"),
+            ["e", "\u{301}te", " \u{301}\u{301}!"]
+        );
+        assert_eq!(t(" \r\n  ok  "), [" \r\n", " ", " ok", "  "]);
+    }
+
+    /// The words llama.cpp's own unicode.cpp makes of every string of the tokenizer corpus and
+    /// tekken's extra strings (tests/fixtures/tokenizer/tekken-splits.json, made by
+    /// scripts/make-pre-splits.py). Token ids alone hardly see the cuts: SmolLM2's merges often
+    /// rebuild the same tokens from differently cut words.
+    #[test]
+    fn tekken_words_equal_llama_cpp_unicode_cpp() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tokenizer/");
+        let json = |name: &str| -> serde_json::Value {
+            let text = std::fs::read_to_string(format!("{dir}{name}")).expect(name);
+            serde_json::from_str(&text).expect(name)
+        };
+        let mut texts: Vec<String> = Vec::new();
+        let (corpus, extra) = (json("corpus.json"), json("smollm2-tekken.json"));
+        let strings = corpus["strings"].as_array().expect("strings");
+        let extras = extra["cases"].as_array().expect("cases");
+        for v in strings.iter().chain(extras).filter_map(|c| c.get("text")) {
+            texts.push(v.as_str().expect("text").to_string());
+        }
+        let refs = json("tekken-splits.json");
+        let cases = refs["cases"].as_array().expect("cases");
+        assert_eq!(cases.len(), texts.len());
+        let mut bad = Vec::new();
+        for (case, text) in cases.iter().zip(&texts) {
+            let want: Vec<usize> = case["words"]
+                .as_array()
+                .expect("words")
+                .iter()
+                .map(|n| n.as_u64().expect("length") as usize)
+                .collect();
+            let cpts: Vec<u32> = text.chars().map(u32::from).collect();
+            if PreTokenizer::Tekken.split(&cpts) != want {
+                bad.push(format!("{}: {text:?}", case["id"]));
+            }
+        }
+        assert!(bad.is_empty(), "{} of {}: {bad:#?}", bad.len(), texts.len());
     }
 
     #[test]
