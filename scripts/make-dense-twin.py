@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
-"""The dense twin of a merged-layout Mixtral-shaped GGUF (make_moe.py): the same file with each
-layer's router and experts replaced by one dense FFN made of the first `used` experts side by
-side (gate/up rows stacked, down rows concatenated), so its FFN width is used x expert FFN and
-it has exactly the MoE's active parameter count per token. Everything else (metadata,
-tokenizer, attention, embeddings) is copied byte for byte; no weight is requantized.
+"""The dense twin of a merged-layout MoE GGUF (make-moe.py's Mixtral shape, or make-family.py's
+qwen3moe): the same file with each layer's router and experts replaced by one dense FFN made of
+the first `used` experts side by side (gate/up rows stacked, down rows concatenated), so its FFN
+width is used x expert FFN and it has exactly the MoE's active parameter count per token.
+Everything else (metadata, tokenizer, attention, embeddings) is copied byte for byte; no weight
+is requantized. A qwen3moe file becomes a qwen3 file (its keys renamed, the expert keys
+dropped); a llama-architecture Mixtral stays llama.
 
 usage: make-dense-twin.py MOE.gguf OUT.gguf
 Needs numpy and gguf (gguf-py).
@@ -15,6 +17,8 @@ import gguf
 from gguf import GGUFReader, GGUFValueType, GGUFWriter
 
 SKIP_KEYS = ("GGUF.",)
+# The dense architecture of each MoE one (the same blocks with a dense FFN).
+DENSE_ARCH = {"qwen3moe": "qwen3"}
 
 
 def main():
@@ -23,17 +27,23 @@ def main():
     src, out = sys.argv[1], sys.argv[2]
     r = GGUFReader(src)
     arch = r.fields["general.architecture"].contents()
+    dense_arch = DENSE_ARCH.get(arch, arch)
     used = int(r.fields[f"{arch}.expert_used_count"].contents())
-    ff = int(r.fields[f"{arch}.feed_forward_length"].contents())
-    drop = {f"{arch}.expert_count", f"{arch}.expert_used_count"}
+    ff_key = f"{arch}.expert_feed_forward_length"
+    if ff_key not in r.fields:
+        ff_key = f"{arch}.feed_forward_length"
+    ff = int(r.fields[ff_key].contents())
+    drop = {f"{arch}.expert_count", f"{arch}.expert_used_count", f"{arch}.expert_feed_forward_length"}
 
-    w = GGUFWriter(out, arch)
+    w = GGUFWriter(out, dense_arch)
     for key, field in r.fields.items():
         if key.startswith(SKIP_KEYS) or key == "general.architecture" or key in drop:
             continue
         val = field.contents()
         vtype = field.types[0]
-        if key == f"{arch}.feed_forward_length":
+        if key.startswith(f"{arch}."):
+            key = f"{dense_arch}.{key[len(arch) + 1:]}"
+        if key == f"{dense_arch}.feed_forward_length":
             val = ff * used
         elif key == "general.name":
             val = f"{val}-dense-twin"
