@@ -442,3 +442,34 @@ fn owned_sessions_live_in_a_map_and_move_between_threads() {
         assert_eq!(h.join().unwrap(), want);
     }
 }
+
+#[test]
+fn a_prefix_fork_continues_like_a_truncated_fork_and_copies_less() {
+    let model = model();
+    // A history several cache growth steps (32 cells) longer than the prefix.
+    let tokens = model
+        .tokenizer()
+        .encode(&CHAT.repeat(8), EncodeOptions::PROMPT)
+        .unwrap();
+    let mut a = model.session(options(256)).unwrap();
+    a.eval(&tokens).unwrap();
+    let keep = 20;
+    assert!(tokens.len() > 3 * 32, "{} tokens", tokens.len());
+    let mut prefix = a.fork_prefix(keep).unwrap();
+    assert_eq!(prefix.tokens(), &tokens[..keep]);
+    assert_eq!(prefix.n_cached(), keep);
+    assert!(prefix.logits().is_empty(), "no logits before an evaluation");
+    assert!(prefix.kv_bytes() < a.kv_bytes(), "only the prefix's cells");
+    let mut whole = a.fork().unwrap();
+    whole.truncate(keep).unwrap();
+    assert_eq!(whole.n_cached(), keep);
+    // The same cells, then the same evaluation of the rest: the same bits.
+    let rest = &tokens[keep..];
+    assert_eq!(prefix.eval(rest).unwrap(), whole.eval(rest).unwrap());
+    assert_eq!(
+        run(&mut prefix, "", &greedy(8)),
+        run(&mut whole, "", &greedy(8))
+    );
+    // Asking for more than is cached keeps what is cached.
+    assert_eq!(a.fork_prefix(usize::MAX).unwrap().n_cached(), a.n_cached());
+}

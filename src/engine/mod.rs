@@ -62,7 +62,7 @@ pub const MAX_TOP_LOGPROBS: usize = 20;
 /// The fewest prompt tokens a request must gain to start from a copy of a running request's
 /// session (over the longest prefix of its prompt in the prefix cache), or to wait for one
 /// still reading its prompt (over the longest prefix any evaluated session holds). Below that
-/// the gain does not pay: a copy moves the other session's whole KV cache, and a wait holds
+/// the gain does not pay: a copy moves the shared cells of every layer, and a wait holds
 /// the queue for a step, while a few more prompt tokens cost little in a pass
 /// that reads every weight once for the whole batch anyway. 16 lets a chat template's system
 /// prompt (tens to hundreds of tokens) be shared, but not the few tokens of a turn's header.
@@ -502,15 +502,16 @@ impl Engine {
     }
 
     /// The session a new request with `prompt` starts on, holding the longest prefix of it
-    /// that is worth taking: a copy of a running request's session when that holds at least
-    /// [`MIN_SHARED_PREFIX`] more of it than the prefix cache (copying costs that session's
-    /// whole KV cache), else the best cached session, else a new one.
+    /// that is worth taking: a copy of the shared prefix of a running request's session when
+    /// that holds at least [`MIN_SHARED_PREFIX`] more of it than the prefix cache, else the
+    /// best cached session, else a new one.
     fn session_for(&mut self, prompt: &[u32]) -> Result<OwnedSession> {
         let from_cache = self.cache.best_len(prompt);
         if let Some((i, n)) = self.best_running(prompt) {
             if n >= from_cache + MIN_SHARED_PREFIX {
                 if let Some(r) = self.running.get(i) {
-                    return r.session.fork();
+                    // Only the shared cells: the other request's history may be far longer.
+                    return r.session.fork_prefix(n);
                 }
             }
         }

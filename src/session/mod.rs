@@ -377,6 +377,52 @@ impl<'m> Session<'m> {
         })
     }
 
+    /// A copy of this session's first `n` tokens (at most the evaluated ones), holding only
+    /// their K/V: where [`fork`](Self::fork) copies the whole cache, this copies `n` cells per
+    /// layer (another session sharing a short prefix of a long history costs that prefix, not
+    /// the history). The copy has no logits until it evaluates something. When a sliding-window
+    /// layer's ring has wrapped (its first cells were overwritten), this is `fork` then
+    /// [`truncate`](Self::truncate), which keeps what the ring allows.
+    ///
+    /// # Errors
+    /// [`Error::OutOfMemory`] when the cells cannot be copied.
+    pub fn fork_prefix(&self, n: usize) -> Result<Session<'m>> {
+        let keep = n.min(self.n_cached);
+        let layers = self.model.config().n_layer;
+        if (0..layers).any(|il| self.cache.cells(il, self.n_cached).wrapped) {
+            let mut copy = self.fork()?;
+            copy.truncate(keep)?;
+            return Ok(copy);
+        }
+        let mut cells = Vec::new();
+        let len = usize::try_from(self.cache.cells_bytes(keep)).unwrap_or(usize::MAX);
+        cells
+            .try_reserve_exact(len)
+            .map_err(|_| Error::OutOfMemory {
+                what: format!("a copy of {keep} cached tokens"),
+            })?;
+        self.cache
+            .write_cells(keep, &mut cells)
+            .map_err(|e| Error::InvalidArgument {
+                what: format!("copying {keep} cached tokens: {e}"),
+            })?;
+        let mut cache = KvCache::new(self.cache.shape().clone(), self.cache.ty());
+        cache.read_cells(keep, &mut cells.as_slice())?;
+        Ok(Session {
+            model: self.model.clone(),
+            n_ctx: self.n_ctx,
+            batch: self.batch,
+            threads: self.threads,
+            pool: None,
+            cache,
+            tokens: self.tokens[..keep].to_vec(),
+            n_cached: keep,
+            logits: Vec::new(),
+            logits_valid: false,
+            evaluated: self.evaluated,
+        })
+    }
+
     /// Writes the session's state (history, cached K/V, logits) to `path`, through a
     /// temporary file renamed into place (an existing file there is replaced whole or not at
     /// all). [`load_state`](Self::load_state) reads it back.
