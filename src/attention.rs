@@ -119,34 +119,36 @@ fn attend_typed<E: KvElem>(
     let padded = cells.n_cells.div_ceil(KV_WINDOW_PAD) * KV_WINDOW_PAD;
     let v_stride = cache.v_stride(layer);
     let kv_width = cache.shape().kv_width();
-    let block = TOKEN_BLOCK * head_dim;
-
-    // Head-major scratch so each (head, token block) item writes one contiguous chunk.
-    let mut by_head = Vec::new();
-    by_head
-        .try_reserve_exact(n_head * n_tokens * head_dim)
+    // The query heads of one KV head go together (grouped-query attention): each key and
+    // value row is read once for all of them. Per KV head, scratch is token-major, then
+    // query head, so each (KV head, token block) item writes one contiguous chunk.
+    let group_width = group * head_dim;
+    let block = TOKEN_BLOCK * group_width;
+    let mut by_kv = Vec::new();
+    by_kv
+        .try_reserve_exact(n_kv_head * n_tokens * group_width)
         .map_err(|_| crate::Error::OutOfMemory {
             what: format!("attention output of {n_tokens} tokens"),
         })?;
-    by_head.resize(n_head * n_tokens * head_dim, 0.0f32);
-    by_head
-        .par_chunks_mut(n_tokens * head_dim)
+    by_kv.resize(n_kv_head * n_tokens * group_width, 0.0f32);
+    by_kv
+        .par_chunks_mut(n_tokens * group_width)
         .enumerate()
-        .flat_map(|(h, per_head)| {
-            per_head
+        .flat_map(|(kv_head, per_kv)| {
+            per_kv
                 .par_chunks_mut(block)
                 .enumerate()
-                .map(move |(b, dst)| (h, b * TOKEN_BLOCK, dst))
+                .map(move |(b, dst)| (kv_head, b * TOKEN_BLOCK, dst))
         })
-        .try_for_each_init(Scratch::<E>::default, |s, (h, t0, dst)| {
-            let kv_head = h / group;
+        .try_for_each_init(Scratch::<E>::default, |s, (kv_head, t0, dst)| {
             let k_rows = cache.k_rows(layer, kv_head);
             let v_rows = cache.v_rows(layer, kv_head);
-            for (j, o) in dst.chunks_exact_mut(head_dim).enumerate() {
+            for (j, o) in dst.chunks_exact_mut(group_width).enumerate() {
                 let t = t0 + j;
                 let pos = first_pos + t;
-                let row = &q[t * width + h * head_dim..t * width + (h + 1) * head_dim];
-                E::fill_from_f32(&mut s.q, row);
+                // This token's query heads of the group, side by side.
+                let first_head = t * width + kv_head * group_width;
+                E::fill_from_f32(&mut s.q, &q[first_head..first_head + group_width]);
                 // In position order every cell up to the query's own is a key; in a wrapped
                 // ring every cell is, and the mask below hides what the query must not see.
                 let n_keys = if cells.wrapped {
@@ -155,32 +157,76 @@ fn attend_typed<E: KvElem>(
                     pos + 1
                 };
                 s.scores.clear();
-                s.scores.resize(n_keys, 0.0);
-                dots(order, head_dim, k_rows, kv_width, &s.q, &mut s.scores)?;
-                // Masked keys stay in the row as -inf (weight 0), as in llama.cpp's KQ mask,
-                // so every other key keeps its lane in the sums.
-                if cells.wrapped {
-                    for (c, score) in s.scores.iter_mut().enumerate() {
-                        let key = cells.position(c);
-                        let outside = shape.window.is_some_and(|w| pos.saturating_sub(key) >= w);
-                        if key > pos || outside {
-                            *score = f32::NEG_INFINITY;
+                s.scores.resize(group * n_keys, 0.0);
+                dots_multi(
+                    order,
+                    head_dim,
+                    k_rows,
+                    kv_width,
+                    &s.q,
+                    head_dim,
+                    &mut s.scores,
+                )?;
+                for scores in s.scores.chunks_exact_mut(n_keys) {
+                    // Masked keys stay in the row as -inf (weight 0), as in llama.cpp's KQ
+                    // mask, so every other key keeps its lane in the sums.
+                    if cells.wrapped {
+                        for (c, score) in scores.iter_mut().enumerate() {
+                            let key = cells.position(c);
+                            let outside =
+                                shape.window.is_some_and(|w| pos.saturating_sub(key) >= w);
+                            if key > pos || outside {
+                                *score = f32::NEG_INFINITY;
+                            }
                         }
+                    } else if let Some(w) = shape.window {
+                        let masked = n_keys.saturating_sub(w);
+                        scores[..masked].fill(f32::NEG_INFINITY);
                     }
-                } else if let Some(w) = shape.window {
-                    let masked = n_keys.saturating_sub(w);
-                    s.scores[..masked].fill(f32::NEG_INFINITY);
+                    vecmath::soft_max(scores, shape.scale);
                 }
-                vecmath::soft_max(&mut s.scores, shape.scale);
                 E::fill_from_f32(&mut s.weights, &s.scores);
-                dots(order, padded, v_rows, v_stride, &s.weights, o)?;
+                dots_multi(order, padded, v_rows, v_stride, &s.weights, n_keys, o)?;
             }
             Ok::<(), crate::Error>(())
         })?;
-    for (h, chunk) in by_head.chunks_exact(n_tokens * head_dim).enumerate() {
-        for (t, src) in chunk.chunks_exact(head_dim).enumerate() {
-            out[t * width + h * head_dim..t * width + (h + 1) * head_dim].copy_from_slice(src);
+    for (kv_head, chunk) in by_kv.chunks_exact(n_tokens * group_width).enumerate() {
+        for (t, src) in chunk.chunks_exact(group_width).enumerate() {
+            let at = t * width + kv_head * group_width;
+            out[at..at + group_width].copy_from_slice(src);
         }
+    }
+    Ok(())
+}
+
+/// [`dots`] for several `y` vectors of `len` values each (`ys` holds them end to end):
+/// `out[g * n_rows + r]` (`n_rows = out.len() / n_ys`), each value [`dots`]'s; f16 rows
+/// whose order the kernels implement are read once for all the vectors.
+fn dots_multi<E: KvElem>(
+    order: DotOrder,
+    padded_len: usize,
+    rows: &[E],
+    stride: usize,
+    ys: &[E],
+    len: usize,
+    out: &mut [f32],
+) -> Result<()> {
+    let n_ys = ys.len() / len.max(1);
+    let n_rows = out.len() / n_ys.max(1);
+    let kernel_order = match order {
+        DotOrder::Tiny if padded_len % 8 == 0 => Some(F16DotOrder::TinyBlas),
+        _ if padded_len % 32 == 0 && padded_len >= len => Some(F16DotOrder::GgmlVec),
+        _ => None,
+    };
+    if let (Some(ko), Some(rows16), Some(ys16)) = (kernel_order, E::as_f16(rows), E::as_f16(ys)) {
+        vecmath::dot_f16_rows_multi(ko, rows16, stride, ys16, len, out)?;
+        return Ok(());
+    }
+    for (y, o) in ys
+        .chunks_exact(len.max(1))
+        .zip(out.chunks_exact_mut(n_rows.max(1)))
+    {
+        dots(order, padded_len, rows, stride, y, o)?;
     }
     Ok(())
 }

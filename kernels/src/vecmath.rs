@@ -248,6 +248,55 @@ pub fn dot_f16_rows(
     Ok(())
 }
 
+/// [`dot_f16_rows`] for several vectors of one length at once (`ys` holds them end to end,
+/// `len` values each): `out[g * n_rows + r] = dot(row r, y g)` with `n_rows = out.len() /
+/// n_ys`, every value bit-identical to [`dot_f16_rows`]'s. The attention of grouped-query
+/// heads uses it: the query heads of one KV head read each key and value row once.
+///
+/// # Errors
+/// When `ys` is not a whole number of vectors, `out` not a whole number of rows per vector,
+/// or the last row does not fit in `rows`.
+pub fn dot_f16_rows_multi(
+    order: F16DotOrder,
+    rows: &[f16],
+    stride: usize,
+    ys: &[f16],
+    len: usize,
+    out: &mut [f32],
+) -> Result<(), KernelError> {
+    if len == 0 || ys.len() % len != 0 {
+        return Err(mismatch("dot_f16_rows_multi: ys", len, ys.len()));
+    }
+    let n_ys = ys.len() / len;
+    if n_ys == 0 || out.len() % n_ys != 0 {
+        return Err(mismatch("dot_f16_rows_multi: out", n_ys, out.len()));
+    }
+    let n_rows = out.len() / n_ys;
+    if let Some(last) = n_rows.checked_sub(1) {
+        let needed = last
+            .checked_mul(stride)
+            .and_then(|s| s.checked_add(len))
+            .ok_or(mismatch("dot_f16_rows_multi: rows", usize::MAX, rows.len()))?;
+        if rows.len() < needed {
+            return Err(mismatch("dot_f16_rows_multi: rows", needed, rows.len()));
+        }
+    }
+    #[cfg(target_arch = "x86_64")]
+    if x86_simd() && order == F16DotOrder::GgmlVec {
+        // SAFETY: x86_simd() confirmed AVX2+FMA+F16C; the lengths and every row's bounds are
+        // checked above.
+        unsafe { crate::x86::vecmath::dot_f16_rows_ggml_multi(rows, stride, ys, len, out) };
+        return Ok(());
+    }
+    for (y, o) in ys
+        .chunks_exact(len)
+        .zip(out.chunks_exact_mut(n_rows.max(1)))
+    {
+        dot_f16_rows(order, rows, stride, y, o)?;
+    }
+    Ok(())
+}
+
 /// [`scalar::soft_max`], dispatched.
 pub fn soft_max(row: &mut [f32], scale: f32) {
     #[cfg(target_arch = "x86_64")]
@@ -371,6 +420,42 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn multi_vector_dots_equal_one_vector_at_a_time() {
+        let mut rng = Rng(7);
+        for &len in &[1usize, 7, 8, 31, 32, 33, 64, 100, 130] {
+            for n_ys in 1..=7 {
+                let (n_rows, stride) = (5, len + 2);
+                let rows: Vec<f16> = (0..n_rows * stride)
+                    .map(|_| f16::from_f32(rng.value(4.0)))
+                    .collect();
+                let ys: Vec<f16> = (0..n_ys * len)
+                    .map(|_| f16::from_f32(rng.value(4.0)))
+                    .collect();
+                for order in [F16DotOrder::GgmlVec, F16DotOrder::TinyBlas] {
+                    let mut out = vec![0.0f32; n_ys * n_rows];
+                    dot_f16_rows_multi(order, &rows, stride, &ys, len, &mut out).unwrap();
+                    for (g, y) in ys.chunks_exact(len).enumerate() {
+                        let mut one = vec![0.0f32; n_rows];
+                        dot_f16_rows(order, &rows, stride, y, &mut one).unwrap();
+                        for (r, (&a, &b)) in out[g * n_rows..].iter().zip(&one).enumerate() {
+                            assert!(same(a, b), "{order:?} len {len} y {g}/{n_ys} row {r}");
+                        }
+                    }
+                }
+            }
+        }
+        let mut out = [0.0f32; 4];
+        let rows = vec![f16::ZERO; 16];
+        // 5 values are not a whole number of 2-value vectors; 4 outputs not of 3 vectors.
+        assert!(
+            dot_f16_rows_multi(F16DotOrder::GgmlVec, &rows, 2, &rows[..5], 2, &mut out).is_err()
+        );
+        assert!(
+            dot_f16_rows_multi(F16DotOrder::GgmlVec, &rows, 2, &rows[..6], 2, &mut out).is_err()
+        );
     }
 
     #[test]

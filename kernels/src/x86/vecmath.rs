@@ -224,6 +224,122 @@ pub(crate) unsafe fn dot_f16_rows(
     }
 }
 
+/// See [`crate::vecmath::dot_f16_rows_multi`] (GgmlVec order): each row is read and widened
+/// once for up to three `y` vectors (the query heads of one KV head), and every (y, row)
+/// pair goes through exactly the operations of [`dot_f16_rows`]'s GgmlVec arm, so its bits
+/// are that function's.
+///
+/// # Safety
+/// AVX2+FMA+F16C; `ys.len() == n_ys * len` with `len` the length of every y; every row
+/// `r < n_rows` lies inside `rows` at `r * stride` for `len` values; `out.len() == n_ys * n_rows`.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) unsafe fn dot_f16_rows_ggml_multi(
+    rows: &[f16],
+    stride: usize,
+    ys: &[f16],
+    len: usize,
+    out: &mut [f32],
+) {
+    let n_ys = ys.len().checked_div(len).unwrap_or(0);
+    let n_rows = out.len().checked_div(n_ys.max(1)).unwrap_or(0);
+    let full = len & !7;
+    // Every y's whole chunks widened to f32 once (exact), y after y.
+    let mut yf = vec![0.0f32; n_ys * full];
+    for (g, dst) in yf.chunks_exact_mut(full.max(1)).enumerate().take(n_ys) {
+        for (i, d) in dst.chunks_exact_mut(8).enumerate() {
+            // SAFETY: chunk i of y g is whole (8 * i + 8 <= full <= len); `d` holds 8.
+            unsafe { _mm256_storeu_ps(d.as_mut_ptr(), load8(ys.as_ptr().add(g * len + 8 * i))) };
+        }
+    }
+    let mut g0 = 0;
+    while g0 < n_ys {
+        let n = (n_ys - g0).min(3);
+        let y = |g: usize| &ys[(g0 + g) * len..(g0 + g + 1) * len];
+        let yw = |g: usize| &yf[(g0 + g) * full..(g0 + g + 1) * full];
+        let dst = &mut out[g0 * n_rows..(g0 + n) * n_rows];
+        // SAFETY: the caller's contract, for ys g0..g0+n.
+        unsafe {
+            match n {
+                1 => ggml_rows_n::<1>(rows, stride, len, [y(0)], [yw(0)], dst),
+                2 => ggml_rows_n::<2>(rows, stride, len, [y(0), y(1)], [yw(0), yw(1)], dst),
+                _ => ggml_rows_n::<3>(
+                    rows,
+                    stride,
+                    len,
+                    [y(0), y(1), y(2)],
+                    [yw(0), yw(1), yw(2)],
+                    dst,
+                ),
+            }
+        }
+        g0 += n;
+    }
+}
+
+/// [`dot_f16_rows_ggml_multi`] for `N` ys: `y[g]` (f16, `len` values) with its whole chunks
+/// widened in `yw[g]`; writes `out[g * n_rows + r]`.
+///
+/// # Safety
+/// As [`dot_f16_rows_ggml_multi`].
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn ggml_rows_n<const N: usize>(
+    rows: &[f16],
+    stride: usize,
+    len: usize,
+    y: [&[f16]; N],
+    yw: [&[f32]; N],
+    out: &mut [f32],
+) {
+    let full = len & !7;
+    let n_rows = out.len() / N;
+    for r in 0..n_rows {
+        let x = &rows[r * stride..r * stride + len];
+        let mut acc = [[_mm256_setzero_ps(); 4]; N];
+        let mut i = 0;
+        while i + 32 <= full {
+            for k in 0..4 {
+                // SAFETY: i + 32 <= full <= len (x); yw[g] holds `full` values.
+                let xv = unsafe { load8(x.as_ptr().add(i + 8 * k)) };
+                for g in 0..N {
+                    // SAFETY: as above.
+                    let yv = unsafe { _mm256_loadu_ps(yw[g].as_ptr().add(i + 8 * k)) };
+                    acc[g][k] = _mm256_fmadd_ps(xv, yv, acc[g][k]);
+                }
+            }
+            i += 32;
+        }
+        let mut c = 0;
+        while i < full {
+            // SAFETY: i + 8 <= full <= len.
+            let xv = unsafe { load8(x.as_ptr().add(i)) };
+            for g in 0..N {
+                // SAFETY: as above.
+                let yv = unsafe { _mm256_loadu_ps(yw[g].as_ptr().add(i)) };
+                acc[g][c] = _mm256_fmadd_ps(xv, yv, acc[g][c]);
+            }
+            i += 8;
+            c += 1;
+        }
+        if full < len && len >= 8 {
+            // SAFETY: 8 <= len and full > len - 8.
+            let xv = unsafe { load_tail(x.as_ptr(), full, len) };
+            for g in 0..N {
+                // SAFETY: as above, for a y of the same length.
+                let yv = unsafe { load_tail(y[g].as_ptr(), full, len) };
+                acc[g][c % 4] = _mm256_fmadd_ps(xv, yv, acc[g][c % 4]);
+            }
+        } else if full < len {
+            for g in 0..N {
+                acc[g][c % 4] = fma_tail(&x[full..], &y[g][full..], acc[g][c % 4]);
+            }
+        }
+        for g in 0..N {
+            out[g * n_rows + r] = reduce4(acc[g]);
+        }
+    }
+}
+
 /// `ggml_v_expf` on 8 lanes: the lane-wise operations of `scalar::expf`, with its two rare
 /// branches (|n| > 126, |n| > 192) as blends.
 ///
