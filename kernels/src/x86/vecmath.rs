@@ -283,6 +283,8 @@ pub(crate) unsafe fn dot_f16_rows_ggml_multi(
 /// As [`dot_f16_rows_ggml_multi`].
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
+// Indices walk two arrays at once (accumulator `[g][k]`, `yw[g]`): iterators would hide that.
+#[allow(clippy::needless_range_loop)]
 unsafe fn ggml_rows_n<const N: usize>(
     rows: &[f16],
     stride: usize,
