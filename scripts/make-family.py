@@ -7,7 +7,7 @@ usage: make-family.py DONOR.gguf OUT.gguf --arch ARCH [--seed N] [--type Q8_0|..
                       [--head-dim N] [--n-ctx 512]
                       [--n-expert N --n-expert-used K] [--n-ff-exp N] [--n-ff-shexp N]
                       [--identical-experts] [--shared-expert zero|none]
-ARCH: qwen2, qwen3, qwen3moe, qwen2moe, olmoe, phi3.
+ARCH: qwen2, qwen3, qwen3moe, qwen2moe, olmoe, phi3, gpt-oss.
 
 Each file carries its family's real metadata keys and tensor names, as llama.cpp's loader
 reads them (src/models/<arch>.cpp), with small dimensions:
@@ -31,6 +31,13 @@ reads them (src/models/<arch>.cpp), with small dimensions:
          and 1 + 4|N(0,1)|), `phi3.rope.scaling.attn_factor` 1.19 and
          `phi3.rope.scaling.original_context_length` --orig-ctx (256): llama.cpp uses the long
          factors in a context above it, the short ones otherwise.
+  gpt-oss  Q/K/V and output-projection biases, per-head attention sinks (`blk.N.attn_sinks`,
+         F32), the FFN norm named `post_attention_norm`, a sliding window (--window, 64) on
+         every other layer (the even ones, llama.cpp's pattern 2), YaRN RoPE (factor 32,
+         original context 4096, base 150000, NeoX), and merged experts of --n-ff-exp with
+         biases (`ffn_{gate,up,down}_exps.bias`, F32) and a router bias; llama.cpp routes by the
+         top-k router logits and a softmax over those k, and gates with its clamped SwiGLU.
+         Experts take --type like every other matrix (the real files ship them in MXFP4).
 Invariance files:
   --identical-experts  every expert holds the dense FFN of the same seed (the tensors a dense
                        file of the family would have as `blk.N.ffn_{gate,up,down}`), so the
@@ -51,8 +58,8 @@ import gguf
 
 from synthetic_gguf import TYPES, Weights, copy_tokenizer, finish, tensor_writer
 
-ARCHS = ("qwen2", "qwen3", "qwen3moe", "qwen2moe", "olmoe", "phi3")
-MOE = ("qwen3moe", "qwen2moe", "olmoe")
+ARCHS = ("qwen2", "qwen3", "qwen3moe", "qwen2moe", "olmoe", "phi3", "gpt-oss")
+MOE = ("qwen3moe", "qwen2moe", "olmoe", "gpt-oss")
 
 
 def parse_args():
@@ -76,6 +83,7 @@ def parse_args():
     ap.add_argument("--identical-experts", action="store_true")
     ap.add_argument("--shared-expert", choices=["random", "zero", "none"], default="random")
     ap.add_argument("--orig-ctx", type=int, default=256, help="phi3 rope.scaling.original_context_length")
+    ap.add_argument("--window", type=int, default=64, help="gpt-oss attention.sliding_window")
     a = ap.parse_args()
     a.n_ff_exp = a.n_ff_exp or a.n_ff
     a.n_ff_shexp = a.n_ff_shexp or a.n_ff
@@ -87,8 +95,8 @@ def parse_args():
         if a.n_embd % a.n_head:
             ap.error("n_embd must be a multiple of n_head")
         a.head_dim = a.n_embd // a.n_head
-    elif a.arch not in ("qwen3", "qwen3moe") and a.head_dim * a.n_head != a.n_embd:
-        ap.error("only qwen3 and qwen3moe may have head_dim * n_head != n_embd")
+    elif a.arch not in ("qwen3", "qwen3moe", "gpt-oss") and a.head_dim * a.n_head != a.n_embd:
+        ap.error("only qwen3, qwen3moe and gpt-oss may have head_dim * n_head != n_embd")
     if a.n_head % a.n_head_kv:
         ap.error("n_head must be a multiple of n_head_kv")
     return a
@@ -112,17 +120,22 @@ def main():
     w.add_feed_forward_length(a.n_ff)
     w.add_head_count(a.n_head)
     w.add_head_count_kv(a.n_head_kv)
-    if a.arch in ("qwen3", "qwen3moe"):
+    if a.arch in ("qwen3", "qwen3moe", "gpt-oss"):
         w.add_key_length(a.head_dim)
         w.add_value_length(a.head_dim)
+    if a.arch == "gpt-oss":
+        w.add_sliding_window(a.window)
+        w.add_rope_scaling_type(gguf.RopeScalingType.YARN)
+        w.add_rope_scaling_factor(32.0)
+        w.add_rope_scaling_orig_ctx_len(4096)
     if a.arch in MOE:
         w.add_expert_count(a.n_expert)
         w.add_expert_used_count(a.n_expert_used)
-    if a.arch in ("qwen3moe", "qwen2moe"):
+    if a.arch in ("qwen3moe", "qwen2moe", "gpt-oss"):
         w.add_expert_feed_forward_length(a.n_ff_exp)
     if a.arch == "qwen2moe":
         w.add_expert_shared_feed_forward_length(a.n_ff_shexp)
-    w.add_rope_freq_base(10000.0 if a.arch == "phi3" else 1000000.0)
+    w.add_rope_freq_base({"phi3": 10000.0, "gpt-oss": 150000.0}.get(a.arch, 1000000.0))
     if a.arch == "phi3":
         w.add_rope_dimension_count(a.head_dim)
         w.add_rope_scaling_attn_factors(1.19)
@@ -147,7 +160,7 @@ def main():
         else:
             for proj, rows in (("attn_q", q_dim), ("attn_k", kv_dim), ("attn_v", kv_dim)):
                 matrix(f"{proj}.weight", rows, a.n_embd)
-        if a.arch in ("qwen2", "qwen2moe"):
+        if a.arch in ("qwen2", "qwen2moe", "gpt-oss"):
             for proj, rows, scale in (("attn_q", q_dim, 0.2), ("attn_k", kv_dim, 1.0), ("attn_v", kv_dim, 0.2)):
                 add(blk(f"{proj}.bias"), r.normal(blk(f"{proj}.bias"), (rows,), scale), keep_f32=True)
         if a.arch in ("qwen3", "qwen3moe"):
@@ -157,7 +170,12 @@ def main():
             for norm, width in (("attn_q_norm", q_dim), ("attn_k_norm", kv_dim)):
                 add(blk(f"{norm}.weight"), r.norm(blk(f"{norm}.weight"), width), keep_f32=True)
         matrix("attn_output.weight", a.n_embd, q_dim)
-        add(blk("ffn_norm.weight"), r.norm(blk("ffn_norm.weight"), a.n_embd), keep_f32=True)
+        if a.arch == "gpt-oss":
+            add(blk("attn_output.bias"), r.normal(blk("attn_output.bias"), (a.n_embd,), 0.2), keep_f32=True)
+            # Sink logits about the size of the scores, so that they take a real share.
+            add(blk("attn_sinks.weight"), r.normal(blk("attn_sinks.weight"), (a.n_head,), 2.0), keep_f32=True)
+        ffn_norm = "post_attention_norm" if a.arch == "gpt-oss" else "ffn_norm"
+        add(blk(f"{ffn_norm}.weight"), r.norm(blk(f"{ffn_norm}.weight"), a.n_embd), keep_f32=True)
         if a.arch == "phi3":
             matrix("ffn_up.weight", 2 * a.n_ff, a.n_embd)
             matrix("ffn_down.weight", a.n_embd, a.n_ff)
@@ -170,6 +188,11 @@ def main():
         n_exp, n_ff = a.n_expert, (a.n_ff if a.arch == "olmoe" else a.n_ff_exp)
         add(blk("ffn_gate_inp.weight"), r.normal(blk("ffn_gate_inp.weight"), (n_exp, a.n_embd), 3.0 / np.sqrt(a.n_embd)),
             keep_f32=True)
+        if a.arch == "gpt-oss":
+            add(blk("ffn_gate_inp.bias"), r.normal(blk("ffn_gate_inp.bias"), (n_exp,), 0.5), keep_f32=True)
+            for proj, width in (("gate", n_ff), ("up", n_ff), ("down", a.n_embd)):
+                name = f"ffn_{proj}_exps.bias"
+                add(blk(name), r.normal(blk(name), (n_exp, width), 0.5), keep_f32=True)
         if a.identical_experts:
             def experts(proj, rows, cols):
                 one = r.normal(blk(f"ffn_{proj}.weight"), (rows, cols), 1.0 / np.sqrt(cols))

@@ -26,7 +26,7 @@ const TOKEN_BLOCK: usize = 8;
 
 /// Head geometry and score scale of one attention layer.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct AttnShape {
+pub struct AttnShape<'s> {
     /// Query heads.
     pub n_head: usize,
     /// Key/value heads (divides `n_head`).
@@ -41,6 +41,9 @@ pub struct AttnShape {
     pub window: Option<usize>,
     /// How the dot products of a batch are summed.
     pub sums: BatchSums,
+    /// Attention sinks (gpt-oss): one logit per query head that joins each softmax's max and
+    /// denominator without a value of its own. `None`: none.
+    pub sinks: Option<&'s [f32]>,
 }
 
 /// Which of ggml's dot-product kernels a product imitates.
@@ -65,7 +68,7 @@ pub fn attend(
     layer: usize,
     q: &[f32],
     first_pos: usize,
-    shape: &AttnShape,
+    shape: &AttnShape<'_>,
     out: &mut [f32],
 ) -> Result<()> {
     match cache {
@@ -96,7 +99,7 @@ fn attend_typed<E: KvElem>(
     layer: usize,
     q: &[f32],
     first_pos: usize,
-    shape: &AttnShape,
+    shape: &AttnShape<'_>,
     out: &mut [f32],
 ) -> Result<()> {
     let AttnShape {
@@ -167,7 +170,7 @@ fn attend_typed<E: KvElem>(
                     head_dim,
                     &mut s.scores,
                 )?;
-                for scores in s.scores.chunks_exact_mut(n_keys) {
+                for (g, scores) in s.scores.chunks_exact_mut(n_keys).enumerate() {
                     // Masked keys stay in the row as -inf (weight 0), as in llama.cpp's KQ
                     // mask, so every other key keeps its lane in the sums.
                     if cells.wrapped {
@@ -183,7 +186,11 @@ fn attend_typed<E: KvElem>(
                         let masked = n_keys.saturating_sub(w);
                         scores[..masked].fill(f32::NEG_INFINITY);
                     }
-                    vecmath::soft_max(scores, shape.scale);
+                    let sink = shape
+                        .sinks
+                        .and_then(|k| k.get(kv_head * group + g))
+                        .copied();
+                    vecmath::soft_max_sink(scores, shape.scale, sink);
                 }
                 E::fill_from_f32(&mut s.weights, &s.scores);
                 dots_multi(order, padded, v_rows, v_stride, &s.weights, n_keys, o)?;
@@ -311,6 +318,7 @@ mod tests {
             scale: 1.0,
             window: None,
             sums: BatchSums::LlamaCpp,
+            sinks: None,
         };
         let mut out = [0.0f32; 2];
         attend(&c, 0, &[1.0, 2.0], 0, &attn, &mut out).unwrap();
@@ -329,6 +337,7 @@ mod tests {
             scale: 1.0,
             window: None,
             sums: BatchSums::LlamaCpp,
+            sinks: None,
         };
         let mut out = [0.0f32; 6];
         attend(&c, 0, &[1.0, 1.0, 1.0, 1.0, 1.0, 1.0], 0, &attn, &mut out).unwrap();
@@ -351,6 +360,7 @@ mod tests {
             scale: 1.0,
             window: Some(2),
             sums: BatchSums::LlamaCpp,
+            sinks: None,
         };
         let mut out = [0.0f32; 4];
         attend(&c, 0, &[1.0; 4], 0, &attn, &mut out).unwrap();

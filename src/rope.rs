@@ -27,6 +27,8 @@ pub struct Rope {
     /// Multiplier of every cos and sin (ggml's `mscale`: `rope.scaling.attn_factor`, 1 by
     /// default).
     mscale: f32,
+    /// YaRN's `ext_factor` and correction dimensions, when the model uses YaRN.
+    yarn: Option<(f32, [f32; 2])>,
     /// Pair layout.
     pub style: RopeStyle,
 }
@@ -47,6 +49,7 @@ impl Rope {
             freq_scale,
             freq_factors,
             mscale: 1.0,
+            yarn: None,
             style,
         }
     }
@@ -55,6 +58,29 @@ impl Rope {
     /// which LongRoPE models set from `rope.scaling.attn_factor`).
     pub fn with_mscale(mut self, mscale: f32) -> Rope {
         self.mscale = mscale;
+        self
+    }
+
+    /// The same rotation with YaRN's ramp (ggml's `ext_factor` and `beta_fast` / `beta_slow`
+    /// over the `original_context` the model was trained on).
+    pub fn with_yarn(
+        mut self,
+        ext_factor: f32,
+        original_context: u32,
+        freq_base: f32,
+        beta_fast: f32,
+        beta_slow: f32,
+    ) -> Rope {
+        // ggml_rope_yarn_corr_dims: the dimensions whose wavelength turns `beta` times over
+        // the original context.
+        let n_dims = self.n_dims as f32;
+        let corr = |beta: f32| {
+            n_dims * (original_context as f32 / (beta * 2.0 * std::f32::consts::PI)).ln()
+                / (2.0 * freq_base.ln())
+        };
+        let start = corr(beta_fast).floor().max(0.0);
+        let end = corr(beta_slow).ceil().min(n_dims - 1.0);
+        self.yarn = Some((ext_factor, [start, end]));
         self
     }
 
@@ -69,10 +95,22 @@ impl Rope {
                     .and_then(|f| f.get(i))
                     .copied()
                     .unwrap_or(1.0);
-                let angle = self.freq_scale * (theta / ff);
+                let extrap = theta / ff;
+                let interp = self.freq_scale * extrap;
                 theta *= self.theta_scale;
+                let (angle, mscale) = match self.yarn {
+                    Some((ext, [low, high])) if ext != 0.0 => {
+                        // ggml's rope_yarn, as its FMA build contracts it.
+                        let y = ((i as f32) - low) / (high - low).max(0.001);
+                        let ramp_mix = (1.0 - y.clamp(0.0, 1.0)) * ext;
+                        let angle = interp.mul_add(1.0 - ramp_mix, extrap * ramp_mix);
+                        let boost = 0.1f32.mul_add((1.0 / self.freq_scale).ln(), 1.0);
+                        (angle, self.mscale * boost)
+                    }
+                    _ => (interp, self.mscale),
+                };
                 // ggml: cosf(theta) * mscale (a multiplication by 1 changes no bit).
-                (angle.cos() * self.mscale, angle.sin() * self.mscale)
+                (angle.cos() * mscale, angle.sin() * mscale)
             })
             .collect()
     }

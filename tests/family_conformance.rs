@@ -16,6 +16,11 @@
 //!   `rope.scaling.attn_factor`: at a 512-token context (above its original 256) the long
 //!   factors, at 256 the short ones.
 //!
+//! - gpt-oss: Q/K/V and output biases, attention sinks, a 64-token sliding window on the even
+//!   layers (the 142-token prompt runs past it), YaRN RoPE, 16 experts top-4 with biases, routed
+//!   by a softmax over the top logits and gated by the clamped SwiGLU (Q8_0 experts here; the
+//!   real files use MXFP4).
+//!
 //! And two invariances that hold by construction:
 //! - a qwen3moe file whose experts are all the dense qwen3 file's FFN computes that file's
 //!   logits (up to the rounding of weights that sum to 1);
@@ -87,6 +92,11 @@ fn phi3_within_its_original_context_uses_the_short_factors_as_llama_cpp() {
         env!("CARGO_MANIFEST_DIR")
     ));
     check(&model, &refs, &dense(), &|_| true).assert_ok("phi3-s307-q8_0 at n_ctx 256");
+}
+
+#[test]
+fn gpt_oss_with_sinks_yarn_and_biased_experts_matches_llama_cpp() {
+    check_file("gpt-oss-s309-q8_0", &moe());
 }
 
 const PROMPT: &str = "The lighthouse keeper climbed the stairs at dusk and, as every night,";

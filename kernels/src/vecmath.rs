@@ -112,6 +112,24 @@ pub mod scalar {
         x / (1.0 + expf(0.0 - x))
     }
 
+    /// ggml's `swiglu_oai` (gpt-oss's experts): `x = min(gate, limit)`,
+    /// `y = clamp(up, -limit, limit)`, `out = x / (1 + expf(alpha * -x)) * (y + 1)`, with
+    /// libm's `expf` and C++'s `std::min` / `std::clamp` (a NaN gate stays NaN).
+    pub fn swiglu_oai(gate: &[f32], up: &[f32], out: &mut [f32], alpha: f32, limit: f32) {
+        for ((o, &g), &u) in out.iter_mut().zip(gate).zip(up) {
+            let x = if limit < g { limit } else { g };
+            let y = if u < -limit {
+                -limit
+            } else if limit < u {
+                limit
+            } else {
+                u
+            };
+            let glu = x / (1.0 + (alpha * -x).exp());
+            *o = glu * (y + 1.0);
+        }
+    }
+
     /// `out[i] = silu(gate[i]) * up[i]` over the common length.
     pub fn swiglu(gate: &[f32], up: &[f32], out: &mut [f32]) {
         for ((o, &g), &u) in out.iter_mut().zip(gate).zip(up) {
@@ -161,14 +179,27 @@ pub mod scalar {
     /// polynomial exp of `x - max`, each 8-lane block's horizontal sum added into an f64
     /// (masked lanes count as 0), then every value times `f32(1/sum)`.
     pub fn soft_max(row: &mut [f32], scale: f32) {
+        soft_max_sink(row, scale, None);
+    }
+
+    /// [`soft_max`] with an attention sink (`ggml_soft_max_add_sinks`): a logit that joins the
+    /// max and, as `expf(sink - max)` (libm) added in f64 after the row's sum, the
+    /// denominator, but has no output of its own.
+    pub fn soft_max_sink(row: &mut [f32], scale: f32, sink: Option<f32>) {
         let mut max = f32::NEG_INFINITY;
         for x in row.iter_mut() {
             *x *= scale;
             max = max.max(*x);
         }
+        if let Some(sk) = sink {
+            max = if max > sk { max } else { sk };
+        }
         let mut sum = 0.0f64;
         for block in row.chunks_mut(8) {
             sum += exp_block(block, max);
+        }
+        if let Some(sk) = sink {
+            sum += f64::from((sk - max).exp());
         }
         let inv = (1.0 / sum) as f32;
         for x in row.iter_mut() {
@@ -299,13 +330,36 @@ pub fn dot_f16_rows_multi(
 
 /// [`scalar::soft_max`], dispatched.
 pub fn soft_max(row: &mut [f32], scale: f32) {
+    soft_max_sink(row, scale, None);
+}
+
+/// [`scalar::soft_max_sink`], dispatched.
+pub fn soft_max_sink(row: &mut [f32], scale: f32, sink: Option<f32>) {
     #[cfg(target_arch = "x86_64")]
     if x86_simd() {
         // SAFETY: x86_simd() confirmed AVX2+FMA+F16C.
-        unsafe { crate::x86::vecmath::soft_max(row, scale) };
+        unsafe { crate::x86::vecmath::soft_max(row, scale, sink) };
         return;
     }
-    scalar::soft_max(row, scale);
+    scalar::soft_max_sink(row, scale, sink);
+}
+
+/// [`scalar::swiglu_oai`] (scalar everywhere, as in ggml).
+///
+/// # Errors
+/// When the three lengths differ.
+pub fn swiglu_oai(
+    gate: &[f32],
+    up: &[f32],
+    out: &mut [f32],
+    alpha: f32,
+    limit: f32,
+) -> Result<(), KernelError> {
+    if gate.len() != out.len() || up.len() != out.len() {
+        return Err(mismatch("swiglu_oai", out.len(), gate.len().min(up.len())));
+    }
+    scalar::swiglu_oai(gate, up, out, alpha, limit);
+    Ok(())
 }
 
 /// [`scalar::swiglu`], dispatched.

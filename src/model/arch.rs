@@ -2,6 +2,7 @@
 //! `forward.rs` reads these flags instead of being copied per family, so adding gemma3 or mixtral
 //! means adding a row here (and, for mixtral, an FFN variant), not a new forward pass.
 
+use crate::moe::{ExpertActivation, Gating};
 use crate::rope::RopeStyle;
 
 /// The feed-forward block's shape.
@@ -49,6 +50,17 @@ pub struct ArchSpec {
     pub default_swa_pattern: usize,
     /// RoPE base of the sliding-window layers when the file has no `rope.freq_base_swa`.
     pub default_rope_base_swa: f32,
+    /// Sliding-window layers rotate with a plain RoPE of their own base (Gemma 3: no scaling,
+    /// no factors); otherwise with the model's RoPE, scaling included (gpt-oss).
+    pub swa_plain_rope: bool,
+    /// The name of the pre-FFN norm (`ffn_norm`; gpt-oss: `post_attention_norm`).
+    pub ffn_norm: &'static str,
+    /// Per-head attention sinks (`attn_sinks`: gpt-oss).
+    pub attention_sinks: bool,
+    /// Mixture-of-experts models: how the router chooses and weighs experts.
+    pub moe_gating: Gating,
+    /// Mixture-of-experts models: the experts' gated activation.
+    pub expert_activation: ExpertActivation,
     /// Mixture-of-experts models: the chosen experts' softmax weights are divided by their sum
     /// (llama.cpp's `norm_w`).
     pub moe_normalize_weights: bool,
@@ -73,6 +85,11 @@ pub const LLAMA: ArchSpec = ArchSpec {
     scale_q: false,
     default_swa_pattern: 0,
     default_rope_base_swa: 10000.0,
+    swa_plain_rope: true,
+    ffn_norm: "ffn_norm",
+    attention_sinks: false,
+    moe_gating: Gating::Softmax,
+    expert_activation: ExpertActivation::SwiGlu,
     moe_normalize_weights: true,
     expert_ff_key: false,
     shared_expert: false,
@@ -149,8 +166,31 @@ pub const PHI3: ArchSpec = ArchSpec {
     ..LLAMA
 };
 
+/// gpt-oss: NeoX RoPE with YaRN scaling (the sliding-window layers too), Q/K/V and output
+/// biases, per-head attention sinks, a sliding window on every other layer (the even ones),
+/// and experts with biases behind a router that takes the top-k logits and a softmax over
+/// them, gated by the clamped SwiGLU (`alpha` 1.702, `limit` 7).
+pub const GPT_OSS: ArchSpec = ArchSpec {
+    name: "gpt-oss",
+    rope_style: RopeStyle::Neox,
+    default_swa_pattern: 2,
+    swa_plain_rope: false,
+    ffn_norm: "post_attention_norm",
+    attention_sinks: true,
+    moe_gating: Gating::SoftmaxOfTopK,
+    expert_activation: ExpertActivation::SwiGluOai {
+        alpha: 1.702,
+        limit: 7.0,
+    },
+    moe_normalize_weights: false,
+    expert_ff_key: true,
+    ..LLAMA
+};
+
 /// Every architecture this build can run.
-pub const SUPPORTED: &[ArchSpec] = &[LLAMA, GEMMA3, QWEN2, QWEN3, QWEN3MOE, QWEN2MOE, OLMOE, PHI3];
+pub const SUPPORTED: &[ArchSpec] = &[
+    LLAMA, GEMMA3, QWEN2, QWEN3, QWEN3MOE, QWEN2MOE, OLMOE, PHI3, GPT_OSS,
+];
 
 /// Their names, comma-separated (for error messages).
 pub fn supported_names() -> String {

@@ -14,6 +14,23 @@ pub enum RopeScaling {
         /// The divisor.
         factor: f32,
     },
+    /// YaRN (gpt-oss, Qwen long-context variants): positions interpolated by `factor` with a
+    /// ramp between the dimensions that keep extrapolating and those that interpolate, and the
+    /// angles' cos/sin scaled, as ggml's `rope_yarn`.
+    Yarn {
+        /// The stretch (`rope.scaling.factor`).
+        factor: f32,
+        /// `rope.scaling.original_context_length`.
+        original_context: u32,
+        /// `rope.scaling.yarn_beta_fast` (default 32).
+        beta_fast: f32,
+        /// `rope.scaling.yarn_beta_slow` (default 1).
+        beta_slow: f32,
+        /// `rope.scaling.yarn_ext_factor` (default 1).
+        ext_factor: f32,
+        /// `rope.scaling.yarn_log_multiplier` (default 0).
+        log_mul: f32,
+    },
     /// Llama 3.1 frequency-dependent scaling, from metadata.
     Llama3 {
         /// Scaling factor of the low frequencies.
@@ -173,10 +190,11 @@ impl ModelConfig {
         }
         let rope_scaling = read_rope_scaling(f, arch)?;
         let attn_factor_key = key(arch, "rope.scaling.attn_factor");
-        let rope_attn_factor = f.opt_f32(&attn_factor_key)?.unwrap_or(1.0);
-        if !(rope_attn_factor.is_finite() && rope_attn_factor > 0.0) {
-            return Err(invalid(format!("{attn_factor_key} = {rope_attn_factor}")));
+        let file_attn_factor = f.opt_f32(&attn_factor_key)?.unwrap_or(1.0);
+        if !(file_attn_factor.is_finite() && file_attn_factor > 0.0) {
+            return Err(invalid(format!("{attn_factor_key} = {file_attn_factor}")));
         }
+        let rope_attn_factor = yarn_attn_factor(&rope_scaling) * file_attn_factor;
         let context_length = positive(f, &key(arch, "context_length"))?;
         let n_vocab = match f.opt_u32(&key(arch, "vocab_size"))? {
             Some(v) => v as usize,
@@ -208,9 +226,15 @@ impl ModelConfig {
             None => n_ff,
         };
         let (sliding_window, swa_layers) = read_swa(f, arch, n_layer)?;
-        let rope_base_swa = f
-            .opt_f32(&key(arch, "rope.freq_base_swa"))?
-            .unwrap_or(arch.default_rope_base_swa);
+        // Without the key: the architecture's own base for plain sliding-window RoPE
+        // (Gemma 3), else the model's (gpt-oss: llama.cpp copies `rope_freq_base_train`).
+        let rope_base_swa =
+            f.opt_f32(&key(arch, "rope.freq_base_swa"))?
+                .unwrap_or(if arch.swa_plain_rope {
+                    arch.default_rope_base_swa
+                } else {
+                    rope_base
+                });
         if !(rope_base_swa.is_finite() && rope_base_swa > 0.0) {
             return Err(invalid(format!("rope.freq_base_swa = {rope_base_swa}")));
         }
@@ -268,7 +292,7 @@ impl ModelConfig {
     /// RoPE's `freq_scale` (1 unless linear scaling).
     pub fn rope_freq_scale(&self) -> f32 {
         match self.rope_scaling {
-            RopeScaling::Linear { factor } => 1.0 / factor,
+            RopeScaling::Linear { factor } | RopeScaling::Yarn { factor, .. } => 1.0 / factor,
             _ => 1.0,
         }
     }
@@ -336,6 +360,33 @@ fn read_experts(f: &GgufFile, arch: &ArchSpec) -> Result<(usize, usize)> {
     Ok((count as usize, used as usize))
 }
 
+/// llama.cpp's `yarn_attn_factor` before the file's `attn_factor` (llama-context.cpp): for
+/// YaRN the magnitude correction `0.1 ln(factor) + 1` (over the one for `log_mul` when the
+/// file has one), then divided by `1 + 0.1 ln(factor)`, which ggml's rope multiplies back;
+/// 1 otherwise. In f32, operation by operation (that file is built without FMA).
+fn yarn_attn_factor(scaling: &RopeScaling) -> f32 {
+    let RopeScaling::Yarn {
+        factor, log_mul, ..
+    } = *scaling
+    else {
+        return 1.0;
+    };
+    let factor = 1.0 / (1.0 / factor);
+    let mscale = |scale: f32, m: f32| {
+        if scale <= 1.0 {
+            1.0
+        } else {
+            0.1 * m * scale.ln() + 1.0
+        }
+    };
+    let a = if log_mul != 0.0 {
+        mscale(factor, 1.0) / mscale(factor, log_mul)
+    } else {
+        mscale(factor, 1.0)
+    };
+    a * (1.0 / (1.0 + 0.1 * factor.ln()))
+}
+
 fn read_rope_scaling(f: &GgufFile, arch: &ArchSpec) -> Result<RopeScaling> {
     let ty_key = key(arch, "rope.scaling.type");
     let factor_key = key(arch, "rope.scaling.factor");
@@ -362,6 +413,23 @@ fn read_rope_scaling(f: &GgufFile, arch: &ArchSpec) -> Result<RopeScaling> {
         Some("linear") => Ok(RopeScaling::Linear {
             factor: check_factor(factor)?,
         }),
+        Some("yarn") => {
+            let opt = |k: &str, default: f32| -> Result<f32> {
+                let key = key(arch, k);
+                match f.opt_f32(&key)?.unwrap_or(default) {
+                    v if v.is_finite() => Ok(v),
+                    v => Err(invalid(format!("{key} = {v}"))),
+                }
+            };
+            Ok(RopeScaling::Yarn {
+                factor: check_factor(factor)?,
+                original_context: f.get_u32(&key(arch, "rope.scaling.original_context_length"))?,
+                beta_fast: opt("rope.scaling.yarn_beta_fast", 32.0)?,
+                beta_slow: opt("rope.scaling.yarn_beta_slow", 1.0)?,
+                ext_factor: opt("rope.scaling.yarn_ext_factor", 1.0)?,
+                log_mul: opt("rope.scaling.yarn_log_multiplier", 0.0)?,
+            })
+        }
         Some("llama3") => Ok(RopeScaling::Llama3 {
             factor: check_factor(factor)?,
             low_freq_factor: f
@@ -373,7 +441,7 @@ fn read_rope_scaling(f: &GgufFile, arch: &ArchSpec) -> Result<RopeScaling> {
             original_context: f.get_u32(&key(arch, "rope.scaling.original_context_length"))?,
         }),
         Some(other) => Err(Error::Unsupported {
-            what: format!("{ty_key} = '{other}' (supported: none, linear, llama3)"),
+            what: format!("{ty_key} = '{other}' (supported: none, linear, llama3, yarn)"),
         }),
     }
 }

@@ -302,6 +302,7 @@ impl Forward<'_> {
             scale: if c.arch.scale_q { 1.0 } else { c.attn_scale() },
             window: c.is_swa(il).then_some(c.sliding_window),
             sums: self.sums,
+            sinks: w.layers.get(il).and_then(|l| l.sinks.as_deref()),
         };
         // Every row's position, in segment order.
         let positions: Vec<usize> = segments
@@ -386,6 +387,9 @@ impl Forward<'_> {
             self.emit("kqv_out", l, &attn);
             let mut acts = Acts::new(&attn, q_width, n);
             self.project(&layer.wo, &mut acts, &mut proj)?;
+            if let Some(b) = &layer.wo_bias {
+                add_to_rows(&mut proj, b);
+            }
             self.emit("attn_out", l, &proj);
             if let Some((post_attn, _)) = &layer.post_norms {
                 rms_norm_rows_in_place(&mut proj, post_attn, c.rms_eps);
@@ -536,7 +540,7 @@ impl Forward<'_> {
         &self,
         segments: &mut [Segment<'_>],
         il: usize,
-        shape: &AttnShape,
+        shape: &AttnShape<'_>,
         (q, k, v): (&[f32], &[f32], &[f32]),
         attn: &mut [f32],
     ) -> Result<()> {

@@ -126,6 +126,11 @@ pub struct LayerWeights {
     pub qkv: QkvWeights,
     /// Attention output projection.
     pub wo: Matrix,
+    /// Bias added to the attention output projection (`attn_output.bias`), where present.
+    pub wo_bias: Option<Vec<f32>>,
+    /// Attention sinks, one logit per query head (`attn_sinks`), where the architecture has
+    /// them.
+    pub sinks: Option<Vec<f32>>,
     /// Biases added to the query, key and value projections (`attn_{q,k,v}.bias`: Qwen 2,
     /// and any file that has them), each where present; with a fused projection, its
     /// `attn_qkv.bias` split the same way.
@@ -231,7 +236,7 @@ fn matrix_of(f: &GgufFile, t: &TensorInfo, name: &str, cols: usize, rows: usize)
 }
 
 /// `load(f)` when the file has tensor `name`, `None` when it has not.
-fn optional<T>(
+pub(crate) fn optional<T>(
     f: &GgufFile,
     name: &str,
     load: impl FnOnce(&GgufFile) -> Result<T>,
@@ -244,15 +249,20 @@ fn optional<T>(
 
 /// A 1-D F32 vector of length `n`, decoded.
 fn vector(f: &GgufFile, name: &str, n: usize) -> Result<Vec<f32>> {
+    f32_tensor(f, name, &[n])
+}
+
+/// An F32 tensor of exactly `dims` (ggml order), decoded (biases, norms, sinks).
+pub(crate) fn f32_tensor(f: &GgufFile, name: &str, dims: &[usize]) -> Result<Vec<f32>> {
     let t = info(f, name)?;
-    if t.dims.len() != 1 || t.dims[0] as usize != n {
-        return Err(shape_err(t, format!("[{n}]")));
+    if t.dims.len() != dims.len() || t.dims.iter().zip(dims).any(|(&a, &b)| a as usize != b) {
+        return Err(shape_err(t, format!("{dims:?}")));
     }
     if t.ty != GgmlType::F32 {
         return Err(Error::TensorType {
             name: t.name.clone(),
             ty: t.ty,
-            reason: "1-D weights must be F32".into(),
+            reason: "norms, biases and sinks must be F32".into(),
         });
     }
     let data = f.tensor_of(t)?.data;
@@ -291,6 +301,8 @@ impl ModelWeights {
                     };
                     let mut moe = load_moe_block(f, i, &shape)?;
                     moe.normalize_weights = c.arch.moe_normalize_weights;
+                    moe.gating = c.arch.moe_gating;
+                    moe.activation = c.arch.expert_activation;
                     FfnWeights::Moe(moe)
                 }
                 // Without `ffn_gate`, `ffn_up` holds both (Phi-3).
@@ -378,9 +390,15 @@ impl ModelWeights {
             layers.push(LayerWeights {
                 attn_norm: vector(f, &n("attn_norm"), c.n_embd)?,
                 qkv,
+                wo_bias: bias("attn_output", c.n_embd)?,
+                sinks: if c.arch.attention_sinks {
+                    Some(vector(f, &n("attn_sinks"), c.n_head)?)
+                } else {
+                    None
+                },
                 wo: matrix(f, &n("attn_output"), q_width, c.n_embd)?,
                 qkv_bias,
-                ffn_norm: vector(f, &n("ffn_norm"), c.n_embd)?,
+                ffn_norm: vector(f, &n(c.arch.ffn_norm), c.n_embd)?,
                 ffn,
                 qk_norm,
                 shared_expert,
@@ -409,7 +427,24 @@ impl ModelWeights {
             .swa_layers
             .iter()
             .any(|&s| s)
-            .then(|| Rope::new(c.n_rot, c.rope_base_swa, 1.0, None, c.arch.rope_style));
+            .then(|| match c.arch.swa_plain_rope {
+                true => Ok(Rope::new(
+                    c.n_rot,
+                    c.rope_base_swa,
+                    1.0,
+                    None,
+                    c.arch.rope_style,
+                )),
+                false => build_rope(
+                    f,
+                    &ModelConfig {
+                        rope_base: c.rope_base_swa,
+                        ..c.clone()
+                    },
+                    "rope_factors_short.weight",
+                ),
+            })
+            .transpose()?;
         Ok(ModelWeights {
             token_embd,
             layers,
@@ -451,12 +486,28 @@ fn build_rope(f: &GgufFile, c: &ModelConfig, longrope: &str) -> Result<Rope> {
     } else {
         None
     };
-    Ok(Rope::new(
+    let rope = Rope::new(
         c.n_rot,
         c.rope_base,
         c.rope_freq_scale(),
         factors,
         c.arch.rope_style,
     )
-    .with_mscale(c.rope_attn_factor))
+    .with_mscale(c.rope_attn_factor);
+    Ok(match c.rope_scaling {
+        RopeScaling::Yarn {
+            original_context,
+            beta_fast,
+            beta_slow,
+            ext_factor,
+            ..
+        } => rope.with_yarn(
+            ext_factor,
+            original_context,
+            c.rope_base,
+            beta_fast,
+            beta_slow,
+        ),
+        _ => rope,
+    })
 }

@@ -17,11 +17,11 @@ use tramontane_kernels::reference::vec_dot_type;
 use tramontane_kernels::GgmlType;
 
 use crate::model::weights::Matrix;
-use crate::moe::experts::MoeWeights;
+use crate::moe::experts::{ExpertActivation, MoeWeights};
 use crate::moe::routing::Routing;
 use crate::sums::BatchSums;
 use crate::{Error, Result};
-use tramontane_kernels::vecmath::swiglu;
+use tramontane_kernels::vecmath::{swiglu, swiglu_oai};
 
 /// Weight rows per work item: the item's weight bytes stay in L2 while its tokens pass.
 const ROWS_PER_ITEM: usize = 64;
@@ -98,11 +98,12 @@ struct Active<'a> {
     down: &'a [u8],
 }
 
-/// Which projection a separate (unfused) work item computes.
+/// Which projection a work item computes.
 #[derive(Clone, Copy)]
 enum Proj {
     Gate,
     Up,
+    Down,
 }
 
 impl<S: WeightSource + ?Sized> MoeFfn<'_, S> {
@@ -127,10 +128,16 @@ impl<S: WeightSource + ?Sized> MoeFfn<'_, S> {
             &mut logits,
             Parallelism::CurrentPool,
         )?;
-        Ok(Routing::from_logits(
+        if let Some(bias) = &w.router_bias {
+            for row in logits.chunks_exact_mut(n_expert.max(1)) {
+                row.iter_mut().zip(bias).for_each(|(l, b)| *l += b);
+            }
+        }
+        Ok(Routing::from_logits_gated(
             &logits,
             n_expert,
             w.n_used,
+            w.gating,
             w.normalize_weights,
         ))
     }
@@ -148,6 +155,43 @@ impl<S: WeightSource + ?Sized> MoeFfn<'_, S> {
         let parallel = rayon::current_num_threads() > 1;
         self.run_experts(x, n_tokens, &routing, out, parallel)?;
         Ok(routing)
+    }
+
+    /// Adds `expert`'s bias of `proj` (where the block has biases) to a piece of its output:
+    /// rows `r0..r0 + count` of a `width`-row projection, `[token][count]` (ggml's `add_id`).
+    fn add_bias(
+        &self,
+        proj: Proj,
+        expert: usize,
+        (r0, count): (usize, usize),
+        piece: &mut [f32],
+        width: usize,
+    ) {
+        let Some(b) = &self.weights.biases else {
+            return;
+        };
+        let all = match proj {
+            Proj::Gate => &b.gate,
+            Proj::Up => &b.up,
+            Proj::Down => &b.down,
+        };
+        let Some(bias) = all.get(expert * width + r0..expert * width + r0 + count) else {
+            return;
+        };
+        for row in piece.chunks_exact_mut(count.max(1)) {
+            row.iter_mut().zip(bias).for_each(|(v, b)| *v += b);
+        }
+    }
+
+    /// The experts' gated activation of one piece: `out = act(gate) * up`.
+    fn activate(&self, gate: &[f32], up: &[f32], out: &mut [f32]) -> Result<()> {
+        match self.weights.activation {
+            ExpertActivation::SwiGlu => swiglu(gate, up, out)?,
+            ExpertActivation::SwiGluOai { alpha, limit } => {
+                swiglu_oai(gate, up, out, alpha, limit)?
+            }
+        }
+        Ok(())
     }
 
     /// The active experts, with their routed tokens and weight bytes (the only expert bytes
@@ -226,10 +270,13 @@ impl<S: WeightSource + ?Sized> MoeFfn<'_, S> {
                 let (i, c) = (item / chunks_ff, item % chunks_ff);
                 let ex = &w.experts[active[i].expert];
                 let (g_acts, u_acts) = &gathered[i];
-                let gate = rows_times(&ex.gate, active[i].gate, c, rpi, g_acts, sums)?;
-                let up = rows_times(&ex.up, active[i].up, c, rpi, u_acts, sums)?;
+                let mut gate = rows_times(&ex.gate, active[i].gate, c, rpi, g_acts, sums)?;
+                let mut up = rows_times(&ex.up, active[i].up, c, rpi, u_acts, sums)?;
+                let rows = (c * rpi, rpi.min(n_ff - c * rpi));
+                self.add_bias(Proj::Gate, active[i].expert, rows, &mut gate, n_ff);
+                self.add_bias(Proj::Up, active[i].expert, rows, &mut up, n_ff);
                 let mut h = vec![0.0f32; gate.len()];
-                swiglu(&gate, &up, &mut h)?;
+                self.activate(&gate, &up, &mut h)?;
                 Ok(h)
             })?
         } else {
@@ -244,17 +291,20 @@ impl<S: WeightSource + ?Sized> MoeFfn<'_, S> {
                 let (i, c) = (item / chunks_ff, item % chunks_ff);
                 let ex = &w.experts[active[i].expert];
                 let (g_acts, u_acts) = &gathered[i];
-                match proj {
-                    Proj::Gate => rows_times(&ex.gate, active[i].gate, c, rpi, g_acts, sums),
-                    Proj::Up => rows_times(&ex.up, active[i].up, c, rpi, u_acts, sums),
-                }
+                let mut y = match proj {
+                    Proj::Gate => rows_times(&ex.gate, active[i].gate, c, rpi, g_acts, sums)?,
+                    _ => rows_times(&ex.up, active[i].up, c, rpi, u_acts, sums)?,
+                };
+                let rows = (c * rpi, rpi.min(n_ff - c * rpi));
+                self.add_bias(proj, active[i].expert, rows, &mut y, n_ff);
+                Ok(y)
             })?;
             let ups = both.split_off(per_proj);
             let mut gates = both;
             let swiglu_piece = |(g, u): (&mut Vec<f32>, &Vec<f32>)| -> Result<()> {
                 let gate = std::mem::take(g);
                 g.resize(gate.len(), 0.0);
-                Ok(swiglu(&gate, u, g)?)
+                self.activate(&gate, u, g)
             };
             if parallel {
                 gates.par_iter_mut().zip(&ups).try_for_each(swiglu_piece)?;
@@ -288,7 +338,10 @@ impl<S: WeightSource + ?Sized> MoeFfn<'_, S> {
         let down_pieces = map(parallel, active.len() * chunks_embd, |item| {
             let (i, c) = (item / chunks_embd, item % chunks_embd);
             let ex = &w.experts[active[i].expert];
-            rows_times(&ex.down, active[i].down, c, rpi, &hidden_q[i], sums)
+            let mut y = rows_times(&ex.down, active[i].down, c, rpi, &hidden_q[i], sums)?;
+            let rows = (c * rpi, rpi.min(n_embd - c * rpi));
+            self.add_bias(Proj::Down, active[i].expert, rows, &mut y, n_embd);
+            Ok(y)
         })?;
         let ys: Vec<Vec<f32>> = active
             .iter()

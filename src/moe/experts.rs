@@ -29,6 +29,53 @@ pub struct MoeWeights {
     pub n_used: usize,
     /// Renormalise the chosen weights to sum to 1 (llama.cpp's `norm_w`; true for Mixtral).
     pub normalize_weights: bool,
+    /// How router logits become the chosen experts and their weights.
+    pub gating: Gating,
+    /// The experts' gated activation.
+    pub activation: ExpertActivation,
+    /// Added to the router logits (`ffn_gate_inp.bias`: gpt-oss), where present.
+    pub router_bias: Option<Vec<f32>>,
+    /// Per-expert biases of the three projections (`ffn_{gate,up,down}_exps.bias`:
+    /// gpt-oss), where present.
+    pub biases: Option<ExpertBiases>,
+}
+
+/// How a router's logits choose and weigh experts (llama.cpp's gating functions).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Gating {
+    /// Softmax over every expert, then the top k (Mixtral, Qwen, OLMoE).
+    #[default]
+    Softmax,
+    /// The top k logits, then a softmax over those k (gpt-oss: `SOFTMAX_WEIGHT`).
+    SoftmaxOfTopK,
+}
+
+/// The gated activation inside each expert.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub enum ExpertActivation {
+    /// `silu(gate) * up`.
+    #[default]
+    SwiGlu,
+    /// gpt-oss's clamped variant (`ggml_swiglu_oai`): the gate clipped above at `limit`, up
+    /// clamped to `[-limit, limit]`, `gate * sigmoid(alpha * gate) * (up + 1)`.
+    SwiGluOai {
+        /// The sigmoid's slope (1.702).
+        alpha: f32,
+        /// The clamp (7.0).
+        limit: f32,
+    },
+}
+
+/// Per-expert biases, expert-major: `gate` and `up` hold `n_ff` values per expert, `down`
+/// `n_embd`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ExpertBiases {
+    /// Gate projection biases.
+    pub gate: Vec<f32>,
+    /// Up projection biases.
+    pub up: Vec<f32>,
+    /// Down projection biases.
+    pub down: Vec<f32>,
 }
 
 fn shape_error(m: &Matrix, expected: String) -> Error {
@@ -103,6 +150,10 @@ impl MoeWeights {
             experts,
             n_used,
             normalize_weights: true,
+            gating: Gating::Softmax,
+            activation: ExpertActivation::SwiGlu,
+            router_bias: None,
+            biases: None,
         })
     }
 

@@ -10,8 +10,8 @@
 use tramontane_kernels::reference::row_bytes;
 
 use crate::gguf::{GgufFile, TensorInfo};
-use crate::model::weights::Matrix;
-use crate::moe::experts::{Expert, MoeWeights};
+use crate::model::weights::{f32_tensor, optional, Matrix};
+use crate::moe::experts::{Expert, ExpertBiases, MoeWeights};
 use crate::{Error, Result};
 
 /// How a block's experts are stored.
@@ -188,5 +188,27 @@ pub fn load_moe_block(f: &GgufFile, layer: usize, s: &MoeShape) -> Result<MoeWei
                 .collect::<Result<Vec<_>>>()?
         }
     };
-    MoeWeights::new(router, experts, s.n_used)
+    let mut block = MoeWeights::new(router, experts, s.n_used)?;
+    // Biases where the file has them (gpt-oss), as llama.cpp reads them.
+    let name = |p: &str| format!("blk.{layer}.{p}.bias");
+    let router_bias = name("ffn_gate_inp");
+    block.router_bias = optional(f, &router_bias, |f| {
+        f32_tensor(f, &router_bias, &[s.n_expert])
+    })?;
+    let (gate, up, down) = (
+        name("ffn_gate_exps"),
+        name("ffn_up_exps"),
+        name("ffn_down_exps"),
+    );
+    if f.tensor_info(&gate).is_some()
+        || f.tensor_info(&up).is_some()
+        || f.tensor_info(&down).is_some()
+    {
+        block.biases = Some(ExpertBiases {
+            gate: f32_tensor(f, &gate, &[s.n_ff, s.n_expert])?,
+            up: f32_tensor(f, &up, &[s.n_ff, s.n_expert])?,
+            down: f32_tensor(f, &down, &[s.n_embd, s.n_expert])?,
+        });
+    }
+    Ok(block)
 }

@@ -1,6 +1,6 @@
-//! The sparse mixture-of-experts FFN (Mixtral and other `llama`-architecture files with
-//! `expert_count`): routing exactly as llama.cpp's `build_moe_ffn`, experts found in either
-//! GGUF layout, and a dispatcher that reads only the chosen experts' weights.
+//! The sparse mixture-of-experts FFN (Mixtral, Qwen MoE, OLMoE, gpt-oss): routing exactly as
+//! llama.cpp's `build_moe_ffn` (its gating functions, biases and activations), experts found in
+//! either GGUF layout, and a dispatcher that reads only the chosen experts' weights.
 //!
 //! ```no_run
 //! # use tramontane::moe::{load_moe_block, MoeFfn, MoeShape, DispatchOptions};
@@ -22,6 +22,6 @@ mod layout;
 mod routing;
 
 pub use dispatch::{DispatchOptions, MoeFfn, WeightSource};
-pub use experts::{Expert, MoeWeights};
+pub use experts::{Expert, ExpertActivation, ExpertBiases, Gating, MoeWeights};
 pub use layout::{detect_layout, load_moe_block, ExpertLayout, MoeShape};
-pub use routing::{route_token, softmax, Routing};
+pub use routing::{route_token, route_token_gated, softmax, Routing};

@@ -18,6 +18,8 @@ use std::cmp::Ordering;
 
 use tramontane_kernels::vecmath::scalar::{expf as ggml_expf, hsum8};
 
+use crate::moe::experts::Gating;
+
 /// The smallest normal f16, llama.cpp's floor for the sum of the selected weights.
 const MIN_WEIGHT_SUM: f32 = 1.0 / 16384.0; // 2^-14 = 6.103515625e-5
 
@@ -66,13 +68,33 @@ fn by_descending_prob(probs: &[f32]) -> impl Fn(&usize, &usize) -> Ordering + '_
 /// (= `weights.len()`, at most `logits.len()`; the caller checks). `normalize` is llama.cpp's
 /// `norm_w`.
 pub fn route_token(logits: &[f32], normalize: bool, experts: &mut [u32], weights: &mut [f32]) {
+    route_token_gated(logits, Gating::Softmax, normalize, experts, weights);
+}
+
+/// [`route_token`] with llama.cpp's gating function `gating`: for
+/// [`Gating::SoftmaxOfTopK`] the experts are the top logits (ties to the lower index) and
+/// their weights the softmax of those k logits alone (ggml's soft_max on a k-wide row).
+pub fn route_token_gated(
+    logits: &[f32],
+    gating: Gating,
+    normalize: bool,
+    experts: &mut [u32],
+    weights: &mut [f32],
+) {
     let mut probs = vec![0.0f32; logits.len()];
-    softmax(logits, &mut probs);
+    match gating {
+        Gating::Softmax => softmax(logits, &mut probs),
+        Gating::SoftmaxOfTopK => probs.copy_from_slice(logits),
+    }
     let mut order: Vec<usize> = (0..logits.len()).collect();
     order.sort_by(by_descending_prob(&probs));
     for ((e, w), &i) in experts.iter_mut().zip(weights.iter_mut()).zip(&order) {
         *e = i as u32;
         *w = probs[i];
+    }
+    if gating == Gating::SoftmaxOfTopK {
+        let chosen = weights.to_vec();
+        softmax(&chosen, weights);
     }
     if normalize {
         let sum = weights.iter().map(|&w| f64::from(w)).sum::<f64>() as f32;
@@ -96,6 +118,17 @@ pub struct Routing {
 impl Routing {
     /// Routes every token of `logits` (`n_tokens` rows of `n_expert` router logits).
     pub fn from_logits(logits: &[f32], n_expert: usize, n_used: usize, normalize: bool) -> Self {
+        Self::from_logits_gated(logits, n_expert, n_used, Gating::Softmax, normalize)
+    }
+
+    /// [`from_logits`](Self::from_logits) with llama.cpp's gating function `gating`.
+    pub fn from_logits_gated(
+        logits: &[f32],
+        n_expert: usize,
+        n_used: usize,
+        gating: Gating,
+        normalize: bool,
+    ) -> Self {
         let n_tokens = logits.len().checked_div(n_expert).unwrap_or(0);
         let mut experts = vec![0u32; n_tokens * n_used];
         let mut weights = vec![0.0f32; n_tokens * n_used];
@@ -105,7 +138,7 @@ impl Routing {
                 .zip(experts.chunks_exact_mut(n_used))
                 .zip(weights.chunks_exact_mut(n_used))
             {
-                route_token(row, normalize, e, w);
+                route_token_gated(row, gating, normalize, e, w);
             }
         }
         Routing {

@@ -409,7 +409,7 @@ unsafe fn bits(b: u32) -> __m256 {
 /// # Safety
 /// AVX2+FMA+F16C.
 #[target_feature(enable = "avx2,fma,f16c")]
-pub(crate) unsafe fn soft_max(row: &mut [f32], scale: f32) {
+pub(crate) unsafe fn soft_max(row: &mut [f32], scale: f32, sink: Option<f32>) {
     let full = row.len() & !7;
     let sv = _mm256_set1_ps(scale);
     // `max_ps(x, m)` returns `m` when `x` is NaN, like `f32::max`.
@@ -430,6 +430,10 @@ pub(crate) unsafe fn soft_max(row: &mut [f32], scale: f32) {
         *x *= scale;
         max = max.max(*x);
     }
+    if let Some(sk) = sink {
+        // ggml: MAX(max, sink).
+        max = if max > sk { max } else { sk };
+    }
     let maxv = _mm256_set1_ps(max);
     let mut sum = 0.0f64;
     for c in head.chunks_exact_mut(8) {
@@ -441,6 +445,10 @@ pub(crate) unsafe fn soft_max(row: &mut [f32], scale: f32) {
     }
     if !tail.is_empty() {
         sum += scalar::exp_block(tail, max);
+    }
+    if let Some(sk) = sink {
+        // ggml adds the sink's term with libm's expf, in double.
+        sum += f64::from((sk - max).exp());
     }
     let inv = _mm256_set1_ps((1.0 / sum) as f32);
     for c in head.chunks_exact_mut(8) {
