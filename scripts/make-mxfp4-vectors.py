@@ -8,14 +8,15 @@ usage: PEER_PYTHON=... scripts/make-mxfp4-vectors.py [--check] [--out FILE]
 
 Inputs are drawn here (numpy default_rng(seed 4), standard normals times a per-row power of two,
 plus hand-made edge rows) and stored in the file. Through ctypes into ggml (llama.cpp 0c1e57098):
-  weights          ggml_quantize_chunk(MXFP4) (= quantize_row_mxfp4_ref) of the 16 weight rows
+  weights          ggml_quantize_chunk(MXFP4) (= quantize_row_mxfp4_ref) of the 24 weight rows
+                   (16 random, 8 following the activation rows' common part: large, inexact block terms)
                    and the edge rows, and to_float (dequantize_row_mxfp4) of those bytes
   activations      type_traits_cpu(Q8_0)->from_float of 4 activation rows (the AVX2 quantizer
                    llama.cpp runs on activations), and whether ggml_quantize_mat_t<8, Q8_0>
                    (what the repacked gemm quantizes its 4-row groups with) gives the same bytes
   vec_dot          type_traits_cpu(MXFP4)->vec_dot (ggml_vec_dot_mxfp4_q8_0, AVX2) of every
                    (weight row, activation row): the order of unrepacked MXFP4 matrices
-  repacked_gemv    ggml::cpu::repack::gemv<block_mxfp4, 8, 8, Q8_0> over the 16 weight rows
+  repacked_gemv    ggml::cpu::repack::gemv<block_mxfp4, 8, 8, Q8_0> over the 24 weight rows
                    repacked as repack_mxfp4_to_mxfp4_8_bl does, one activation row at a time:
                    llama.cpp's mul_mat for one token and mul_mat_id for every routed row
   repacked_gemm    ggml::cpu::repack::gemm<block_mxfp4, 8, 8, Q8_0> of the 4 activation rows
@@ -35,7 +36,7 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIXTURE = os.path.join(ROOT, "tests", "fixtures", "quant", "mxfp4.json")
 N = 224
-W_ROWS = 16
+W_ROWS = 24
 A_ROWS = 4
 MXFP4 = 39
 Q8_0 = 8
@@ -73,11 +74,29 @@ def f32_bytes(values):
 def inputs():
     import numpy as np
     rng = np.random.default_rng(4)
-    weights = [(rng.standard_normal(N) * 2.0 ** (r - 8)).astype(np.float32) for r in range(W_ROWS)]
+    weights = [(rng.standard_normal(N) * 2.0 ** (r - 8)).astype(np.float32) for r in range(16)]
     # A few outliers, as real weights have.
-    for r in range(0, W_ROWS, 3):
+    for r in range(0, 16, 3):
         weights[r][(17 * r) % N] *= 9.0
-    acts = [rng.standard_normal(N).astype(np.float32) for _ in range(A_ROWS)]
+    # Activation rows share a common part, and the last 8 weight rows follow it (plus noise),
+    # so block sums are large and the scaled terms inexact in f32: roundings that uncorrelated
+    # rows leave exact show here. Rows 20..24 shrink every block but the last (unpaired) one
+    # by 2^-6, so that vec_dot's fused last step decides the result's rounding.
+    # Rows 20..24 have the common part's signs (codes of every size) and the activations are
+    # near full scale, so block sums have about 15 significant bits.
+    sign = np.where(rng.standard_normal(N) < 0, -1.0, 1.0).astype(np.float32)
+    common = (sign * rng.uniform(0.6, 1.0, N)).astype(np.float32)
+    acts = [(common * (1 + np.float32(0.1) * rng.standard_normal(N))).astype(np.float32)
+            for _ in range(A_ROWS)]
+    weights += [None] * (W_ROWS - 16)
+    for r in range(16, W_ROWS):
+        k = np.float32(2.0 ** (r % 4 - 2))
+        if r < 20:
+            row = (common + np.float32(0.1) * rng.standard_normal(N)) * k
+        else:
+            row = sign * np.float32(1.5) * k * rng.uniform(0.1, 1.0, N).astype(np.float32)
+            row[:N - 32] *= np.float32(2.0 ** -6)
+        weights[r] = row.astype(np.float32)
     # Edge rows, block by block: the exponent at and just below powers of two, zero and tiny
     # blocks, exact table values and the midpoints between them (ties go to the first code).
     edge = []

@@ -20,6 +20,9 @@ const FIXTURE: &str = concat!(
     "/../tests/fixtures/quant/mxfp4.json"
 );
 const TY: GgmlType = GgmlType::MXFP4;
+/// Weight rows in the fixture (16 random, 8 following the activations) and activation rows.
+const ROWS: usize = 24;
+const ACTS: usize = 4;
 
 fn fixture() -> &'static Value {
     static V: OnceLock<Value> = OnceLock::new();
@@ -91,10 +94,12 @@ fn same_bits(got: &[f32], want: &[f32], what: &str) {
 
 /// The weight rows (MXFP4, back to back) and the activation rows (Q8_0, ggml's bytes).
 fn operands() -> (Vec<u8>, Vec<u8>) {
-    (
-        list(&["weights", "quantized_b64"]).concat(),
-        list(&["activations", "q8_0_from_float_b64"]).concat(),
-    )
+    let (w, a) = (
+        list(&["weights", "quantized_b64"]),
+        list(&["activations", "q8_0_from_float_b64"]),
+    );
+    assert_eq!((w.len(), a.len()), (ROWS, ACTS));
+    (w.concat(), a.concat())
 }
 
 #[test]
@@ -140,10 +145,10 @@ fn activations_quantize_as_ggml_cpu_does() {
 fn reference_orders_match_ggml_kernels() {
     let n = n();
     let (w, a) = operands();
-    let (wr, ar) = (w.len() / 16, a.len() / 4);
+    let (wr, ar) = (w.len() / ROWS, a.len() / ACTS);
     let (mut ggml, mut rows) = (Vec::new(), Vec::new());
-    for t in 0..4 {
-        for r in 0..16 {
+    for t in 0..ACTS {
+        for r in 0..ROWS {
             let (wrow, arow) = (&w[r * wr..(r + 1) * wr], &a[t * ar..(t + 1) * ar]);
             ggml.push(reference::vec_dot_batch_order(TY, n, wrow, arow).unwrap());
             rows.push(reference::vec_dot_row_order(TY, n, wrow, arow).unwrap());
@@ -168,15 +173,15 @@ fn reference_orders_match_ggml_kernels() {
 fn every_level_matches_the_repacked_kernels() {
     let n = n();
     let (w, a) = operands();
-    let (wr, ar) = (w.len() / 16, a.len() / 4);
+    let (wr, ar) = (w.len() / ROWS, a.len() / ACTS);
     let gemv = floats("repacked_gemv_f32_b64");
     let gemm = floats("repacked_gemm_f32_b64");
     let levels = dispatch::available_levels();
     assert!(levels.contains(&"scalar"));
     for level in levels.into_iter().filter(|l| *l != "scalar") {
         let mut dots = Vec::new();
-        for t in 0..4 {
-            for r in 0..16 {
+        for t in 0..ACTS {
+            for r in 0..ROWS {
                 let (wrow, arow) = (&w[r * wr..(r + 1) * wr], &a[t * ar..(t + 1) * ar]);
                 dots.push(dispatch::vec_dot_at(level, TY, n, wrow, arow).unwrap());
             }
@@ -187,18 +192,18 @@ fn every_level_matches_the_repacked_kernels() {
                 n,
                 w: &w,
                 w_stride: wr,
-                rows: 16,
+                rows: ROWS,
                 act: &a,
                 act_stride: ar,
                 acts,
             };
-            let mut out = vec![0f32; 16 * acts];
-            dispatch::vec_dot_tile_at(level, TY, &t, &mut out, 16).unwrap();
-            same_bits(&out, &gemm[..16 * acts], &format!("{level} tile x{acts}"));
-            dispatch::vec_dot_tile_rows_at(level, TY, &t, &mut out, 16).unwrap();
+            let mut out = vec![0f32; ROWS * acts];
+            dispatch::vec_dot_tile_at(level, TY, &t, &mut out, ROWS).unwrap();
+            same_bits(&out, &gemm[..ROWS * acts], &format!("{level} tile x{acts}"));
+            dispatch::vec_dot_tile_rows_at(level, TY, &t, &mut out, ROWS).unwrap();
             same_bits(
                 &out,
-                &gemm[..16 * acts],
+                &gemm[..ROWS * acts],
                 &format!("{level} row tile x{acts}"),
             );
         }
@@ -222,25 +227,25 @@ fn matmul_follows_llama_cpp_per_shape() {
         let acts =
             QuantizedActivations::new(GgmlType::Q8_0, &inputs[..n * tokens], n, tokens).unwrap();
         for op in [
-            GgmlOp::MulMat { matrix_rows: 16 },
-            GgmlOp::MulMatId { matrix_rows: 16 },
+            GgmlOp::MulMat { matrix_rows: ROWS },
+            GgmlOp::MulMatId { matrix_rows: ROWS },
             GgmlOp::RowIndependent,
         ] {
-            let mut y = vec![0f32; 16 * tokens];
-            matmul_quantized_as(op, &w, TY, 16, n, &acts, &mut y, Parallelism::Inline).unwrap();
-            same_bits(&y, &gemm[..16 * tokens], &format!("{op:?} x{tokens}"));
+            let mut y = vec![0f32; ROWS * tokens];
+            matmul_quantized_as(op, &w, TY, ROWS, n, &acts, &mut y, Parallelism::Inline).unwrap();
+            same_bits(&y, &gemm[..ROWS * tokens], &format!("{op:?} x{tokens}"));
         }
-        // Twelve rows: llama.cpp does not repack them.
-        let wr = w.len() / 16;
+        // Twelve rows (the last twelve): llama.cpp does not repack them.
+        let wr = w.len() / ROWS;
         for op in [
             GgmlOp::MulMat { matrix_rows: 12 },
             GgmlOp::MulMatId { matrix_rows: 12 },
         ] {
             let mut y = vec![0f32; 12 * tokens];
-            let w12 = &w[..12 * wr];
+            let w12 = &w[(ROWS - 12) * wr..];
             matmul_quantized_as(op, w12, TY, 12, n, &acts, &mut y, Parallelism::Inline).unwrap();
             let want: Vec<f32> = (0..tokens)
-                .flat_map(|t| ggml[t * 16..t * 16 + 12].iter().copied())
+                .flat_map(|t| ggml[t * ROWS + ROWS - 12..(t + 1) * ROWS].iter().copied())
                 .collect();
             same_bits(&y, &want, &format!("{op:?} x{tokens}"));
         }
