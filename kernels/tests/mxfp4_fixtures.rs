@@ -210,6 +210,68 @@ fn every_level_matches_the_repacked_kernels() {
     }
 }
 
+/// Every SIMD level's batch tile (unrepacked matrices) gives `ggml_vec_dot_mxfp4_q8_0`'s bits,
+/// on the fixture and on random rows of 1 to 9 blocks against `reference::vec_dot_batch_order`.
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn batch_tiles_match_ggml_vec_dot() {
+    let n = n();
+    let (w, a) = operands();
+    let (wr, ar) = (w.len() / ROWS, a.len() / ACTS);
+    let ggml = floats("vec_dot_f32_b64");
+    let mut seed = 0x2545_F491_4F6C_DD1Du64;
+    let mut unit = move || {
+        seed ^= seed >> 12;
+        seed ^= seed << 25;
+        seed ^= seed >> 27;
+        (seed.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+    };
+    for level in dispatch::available_levels()
+        .into_iter()
+        .filter(|l| *l != "scalar")
+    {
+        let t = TileArgs {
+            n,
+            w: &w,
+            w_stride: wr,
+            rows: ROWS,
+            act: &a,
+            act_stride: ar,
+            acts: ACTS,
+        };
+        let mut out = vec![0f32; ROWS * ACTS];
+        dispatch::vec_dot_tile_batch_at(level, TY, &t, &mut out, ROWS).unwrap();
+        same_bits(&out, &ggml, &format!("{level} batch tile"));
+        for blocks in 1..=9 {
+            let n = 32 * blocks;
+            let x: Vec<f32> = (0..2 * n).map(|_| unit() * 3.0).collect();
+            let mut wq = vec![0u8; 2 * reference::row_bytes(TY, n).unwrap()];
+            for (src, dst) in x.chunks(n).zip(wq.chunks_mut(17 * blocks)) {
+                reference::quantize_row(TY, src, dst).unwrap();
+            }
+            let y: Vec<f32> = (0..n).map(|_| unit()).collect();
+            let mut aq = vec![0u8; 34 * blocks];
+            reference::quantize_activations(GgmlType::Q8_0, &y, &mut aq).unwrap();
+            let t = TileArgs {
+                n,
+                w: &wq,
+                w_stride: 17 * blocks,
+                rows: 2,
+                act: &aq,
+                act_stride: 34 * blocks,
+                acts: 1,
+            };
+            let mut out = [0f32; 2];
+            dispatch::vec_dot_tile_batch_at(level, TY, &t, &mut out, 2).unwrap();
+            let want: Vec<f32> = wq
+                .chunks(17 * blocks)
+                .map(|row| reference::vec_dot_batch_order(TY, n, row, &aq).unwrap())
+                .collect();
+            same_bits(&out, &want, &format!("{level} batch tile, {blocks} blocks"));
+        }
+    }
+}
+
 /// The matmul driver picks llama.cpp's order from the operation: repacked (rows a multiple of
 /// 8) for `mul_mat` and `mul_mat_id`, `ggml_vec_dot_mxfp4_q8_0` otherwise. x86 only.
 #[cfg(target_arch = "x86_64")]

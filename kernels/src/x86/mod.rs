@@ -8,6 +8,7 @@ mod kquants;
 mod legacy;
 mod legacy_lanes;
 mod legacy_tile;
+mod mxfp4;
 mod quantize;
 mod simd;
 pub(crate) mod vecmath;
@@ -44,6 +45,7 @@ const TILE_AVX2: &[(GgmlType, TileFn)] = &[
 const BATCH_TILE_AVX2: &[(GgmlType, TileFn)] = &[
     (GgmlType::F32, float::batch_tile::<float::F32>),
     (GgmlType::F16, float::batch_tile::<float::F16>),
+    (GgmlType::MXFP4, mxfp4::batch_tile),
     (
         GgmlType::Q4_K,
         kquant_tile::avx2::batch_tile::<kquant_tile::Q4K>,
@@ -61,6 +63,7 @@ const BATCH_TILE_AVX2: &[(GgmlType, TileFn)] = &[
 const BATCH_TILE_VNNI: &[(GgmlType, TileFn)] = &[
     (GgmlType::F32, float::batch_tile::<float::F32>),
     (GgmlType::F16, float::batch_tile::<float::F16>),
+    (GgmlType::MXFP4, mxfp4::batch_tile),
     (
         GgmlType::Q4_K,
         kquant_tile::vnni::batch_tile::<kquant_tile::Q4K>,
