@@ -1,5 +1,6 @@
 //! Conformance against llama.cpp on requantized files: SmolLM2 Q4_1 requantized (`--pure`) to
-//! Q4_0, Q8_0, Q4_K, Q6_K, and the synthetic MoE F32 file quantized to Q4_K, Q5_K, Q6_K, all by
+//! Q4_0, Q8_0, Q4_K, Q6_K, and the synthetic MoE F32 file quantized to Q4_K, Q5_K, Q6_K and
+//! MXFP4_MOE (every matrix MXFP4 with --pure), all by
 //! our own `quantize_model`. Each file is made under target/ and its whole-file sha256 is
 //! asserted against llama-quantize's (tests/fixtures/quant/requant-sha256.json) before any
 //! logit is compared: the references in tests/fixtures/logits/ were made by llama.cpp on
@@ -160,4 +161,17 @@ fn moe_s101_q5_k_matches_llama_cpp() {
 #[test]
 fn moe_s101_q6_k_matches_llama_cpp() {
     check_requantized(MOE_F32, "Q6_K", "moe-s101-q6_k.refs.json", &moe(), None);
+}
+
+/// Every weight matrix in MXFP4 (`--pure`; the experts through `mul_mat_id`, the rest through
+/// `mul_mat`, all of a multiple of 8 rows: llama.cpp's repacked order on x86).
+#[test]
+fn moe_s101_mxfp4_moe_matches_llama_cpp() {
+    check_requantized(
+        MOE_F32,
+        "MXFP4_MOE",
+        "moe-s101-mxfp4_moe.refs.json",
+        &moe(),
+        None,
+    );
 }
