@@ -6,17 +6,19 @@
 //! The dispatch table uses this order, and `legacy_tile`, for Q4_0 and MXFP4: it is the order
 //! of llama.cpp's repacked Q4_0 and MXFP4 kernels on AVX2 (`gemv_q4_b32_8x8_q8_0_lut_avx` and
 //! its gemm, one template for both; MXFP4's weight scale is the E8M0 half-scale, so MXFP4 is
-//! a signed-code member of the family whose codes come from a table). Q4_1, Q5_0 and Q8_0 are dispatched to
-//! [`super::legacy_lanes`], which keeps ggml's 8-lane order; the `Legacy` impls of those types
-//! here serve both modules. For batches whose rows must not depend on each other (the row
-//! tiles of the dispatch table), Q4_1, Q5_0 and Q8_0 use this order too: it is the fastest.
+//! a signed-code member of the family whose codes come from a table). Q4_1, Q5_0 and Q8_0
+//! are dispatched to [`super::legacy_lanes`], which keeps ggml's 8-lane order; the `Legacy`
+//! impls of those types here serve both modules. For batches whose rows must not depend on
+//! each other (the row tiles of the dispatch table), Q4_1, Q5_0 and Q8_0 use this order too:
+//! it is the fastest.
 //!
 //! For every (weight row, activation row) pair and every block `b`, the integer dot product
-//! `s_b = sum_k w_k a_k` (true signed weights: `q - 8`, `q - 16`, `q`, the i8 code, or MXFP4's table value) is
-//! exact in i32. The result is the sequential chain
+//! `s_b = sum_k w_k a_k` (true signed weights: `q - 8`, `q - 16`, `q`, the i8 code, or
+//! MXFP4's table value) is exact in i32. The result is the sequential chain
 //! `acc = fma(f32(s_b), dw_b * da_b, acc)` over `b = 0, 1, ...` (the scale product rounded
-//! to f32 first; for MXFP4 `dw_b` is the E8M0 half-scale, as in llama.cpp), and for Q4_1 after each block `acc = fma(mw_b, sa_b, acc)` (the weight
-//! minimum times Q8_1's `s = d * sum(q)`). One f32 lane per pair is
+//! to f32 first; for MXFP4 `dw_b` is the E8M0 half-scale, as in llama.cpp), and for Q4_1
+//! after each block `acc = fma(mw_b, sa_b, acc)` (the weight minimum times Q8_1's
+//! `s = d * sum(q)`). One f32 lane per pair is
 //! all this needs, so the GEMM can hold eight weight rows in the eight lanes of a register
 //! and still produce exactly the bits of this function; the integer part can be formed in
 //! any order (it is exact).
@@ -24,7 +26,9 @@
 //! Integer products use `maddubs` (u8 x i8 -> pairs of i16): nibble weights stay unsigned
 //! (0..15 or 0..31) and the zero point is removed exactly (`- 8 * sum(a)`); signed Q8_0
 //! weights use `|w| x sign(a, w)`, whose pair sums lie in -32768..=32512 for every byte
-//! pattern, so they never saturate either.
+//! pattern, so they never saturate either. MXFP4's table values (-12..=12) take the same
+//! route, as in ggml's kernels (an activation byte of -128 against a negative weight would
+//! come out with the wrong sign there and here alike; the Q8_0 quantizers never write one).
 
 use core::arch::x86_64::*;
 
@@ -51,7 +55,7 @@ pub(super) trait Legacy {
     /// Whether the codes are signed i8 (Q8_0, MXFP4) rather than unsigned.
     const SIGNED: bool;
     /// Whether the block scale is an E8M0 exponent byte at offset 0 (MXFP4, read by
-    /// [`Legacy::d`]) rather than an f16 there. Such types are not for `legacy_lanes`.
+    /// [`Legacy::d`]) rather than an f16 there.
     const E8M0: bool = false;
     /// How many 4-value groups of `maddubs` pairs may be summed in i16 without overflow
     /// (per pair at most 2 * max|code| * 128).
