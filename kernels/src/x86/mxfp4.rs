@@ -5,7 +5,8 @@
 //! # The summation order (`reference::vec_dot_batch_order` for MXFP4)
 //!
 //! Per block, lane `i` of an 8-lane i32 register holds the exact sum of the products
-//! `4i..4i+4` (`maddubs(|w|, sign(a, w))` then `madd` with ones). Blocks are taken in pairs:
+//! `4i..4i+4` (ggml: `maddubs(|w|, sign(a, w))` then `madd` with ones; here the unsigned codes
+//! of [`super::legacy::Mxfp4`] less the zero point: the same exact integers). Blocks are taken in pairs:
 //! the first of each pair accumulates into one f32 register, the second into another, as
 //! `acc = fma(dw * da, f32(lanes), acc)` (the scale product rounded first). The two registers
 //! are added and reduced as `hsum_float_8` does; an unpaired last block is added as
@@ -14,7 +15,7 @@
 
 use core::arch::x86_64::*;
 
-use super::legacy::{block_partials, Legacy, Mxfp4};
+use super::legacy::{block_partials, offset_pairs, Legacy, Mxfp4};
 use super::simd::{f16_at, hsum_epi32, hsum_ps, load256};
 use crate::dispatch::TileArgs;
 
@@ -26,7 +27,6 @@ use crate::dispatch::TileArgs;
 pub(super) unsafe fn vec_dot_ggml(n: usize, w: &[u8], act: &[u8]) -> f32 {
     let nb = n / 32;
     let (w, act) = (w.as_ptr(), act.as_ptr());
-    let zero = _mm256_setzero_si256();
     // Block b's exact lane sums and its scale `da * dw` (called for b < nb only).
     let block = |b: usize| {
         // SAFETY: block b < nb of both rows is in bounds (VecDotFn contract); the exponent at
@@ -34,7 +34,8 @@ pub(super) unsafe fn vec_dot_ggml(n: usize, w: &[u8], act: &[u8]) -> f32 {
         // blocks; the features are this function's.
         unsafe {
             let (x, y) = (w.add(b * Mxfp4::W_BYTES), act.add(b * Mxfp4::A_BYTES));
-            let lanes = block_partials::<Mxfp4>(Mxfp4::codes(x), load256(y.add(2)), zero);
+            let a = load256(y.add(2));
+            let lanes = block_partials::<Mxfp4>(Mxfp4::codes(x), a, offset_pairs::<Mxfp4>(a));
             (lanes, f16_at(y) * Mxfp4::d(x))
         }
     };
