@@ -7,8 +7,8 @@
 //! `--dry-run` prints each tensor's planned type on stdout (`name from to dims`) and writes
 //! nothing.
 //! TYPE is a llama-quantize type name (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K_S, Q3_K_M,
-//! Q3_K_L, Q4_K_S, Q4_K_M, Q5_K_S, Q5_K_M, Q6_K, IQ4_NL, IQ4_XS, F16, BF16, F32; Q3_K, Q4_K and
-//! Q5_K mean the _M mixes) or its number. `--allow-requantize` is accepted and implied.
+//! Q3_K_L, Q4_K_S, Q4_K_M, Q5_K_S, Q5_K_M, Q6_K, IQ4_NL, IQ4_XS, MXFP4_MOE, F16, BF16, F32; Q3_K,
+//! Q4_K and Q5_K mean the _M mixes) or its number. `--allow-requantize` is accepted and implied.
 
 #[macro_use]
 #[path = "common/cli.rs"]
@@ -27,8 +27,9 @@ usage: quantize IN OUT TYPE [NTHREADS] [--pure] [--threads N] [--dry-run]
 Requantizes every quantizable tensor of the GGUF model IN to TYPE and writes OUT, with the
 tensor bytes llama-quantize writes for the same input and type (no importance matrix).
 TYPE is a llama-quantize type name (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K_S, Q3_K_M,
-Q3_K_L, Q4_K_S, Q4_K_M, Q5_K_S, Q5_K_M, Q6_K, IQ4_NL, IQ4_XS, F16, BF16, F32; Q3_K, Q4_K
-and Q5_K mean the _M mixes) or its number.
+Q3_K_L, Q4_K_S, Q4_K_M, Q5_K_S, Q5_K_M, Q6_K, IQ4_NL, IQ4_XS, MXFP4_MOE, F16, BF16, F32; Q3_K,
+Q4_K and Q5_K mean the _M mixes; MXFP4_MOE puts expert tensors in MXFP4, the rest in
+Q8_0) or its number.
 OUT is never IN, never a directory, device, FIFO or socket; a link is written through. It is
 written under a temporary name beside it and renamed into place when complete.
   NTHREADS, -t, --threads N  worker threads (default: all logical CPUs)

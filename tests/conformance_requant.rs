@@ -1,7 +1,8 @@
 //! Conformance against llama.cpp on requantized files: SmolLM2 Q4_1 requantized (`--pure`) to
-//! Q4_0, Q8_0, Q4_K, Q6_K, the synthetic MoE F32 file quantized to Q4_K, Q5_K, Q6_K, and the
-//! synthetic phi3 and qwen3moe F32 files (`scripts/fetch-models families`) quantized to Q4_K,
-//! all by our own `quantize_model`. Each file is made under target/ and its whole-file sha256 is
+//! Q4_0, Q8_0, Q4_K, Q6_K, the synthetic MoE F32 file quantized to Q4_K, Q5_K, Q6_K and
+//! MXFP4_MOE (every matrix MXFP4 with --pure), and the synthetic phi3 and qwen3moe F32 files
+//! (`scripts/fetch-models families`) quantized to Q4_K, all by our own `quantize_model`. Each
+//! file is made under target/ and its whole-file sha256 is
 //! asserted against llama-quantize's (tests/fixtures/quant/requant-sha256.json) before any
 //! logit is compared: the references in tests/fixtures/logits/ were made by llama.cpp on
 //! those exact bytes (scripts/make-logit-refs; see the README there).
@@ -180,6 +181,19 @@ fn qwen3moe_q4_k_with_32_experts_top_8_matches_llama_cpp() {
         "qwen3moe-s308-f32.gguf",
         "Q4_K",
         "qwen3moe-s308-q4_k.refs.json",
+        &moe(),
+        None,
+    );
+}
+
+/// Every weight matrix in MXFP4 (`--pure`; the experts through `mul_mat_id`, the rest through
+/// `mul_mat`, all of a multiple of 8 rows: llama.cpp's repacked order on x86).
+#[test]
+fn moe_s101_mxfp4_moe_matches_llama_cpp() {
+    check_requantized(
+        MOE_F32,
+        "MXFP4_MOE",
+        "moe-s101-mxfp4_moe.refs.json",
         &moe(),
         None,
     );

@@ -135,3 +135,8 @@ fn moe_f32_to_q4_0() {
 fn moe_f32_to_q8_0() {
     check(MOE, "Q8_0");
 }
+
+#[test]
+fn moe_f32_to_mxfp4_moe() {
+    check(MOE, "MXFP4_MOE");
+}

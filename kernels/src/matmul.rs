@@ -332,6 +332,10 @@ pub fn matmul_many(
 ///   groups of four (its repacked gemm; the last `n_tokens % 4` go through the gemv); for
 ///   `mul_mat_id`, none (the repacked experts run the gemv row by row). Other Q4_K matrices
 ///   go to the tiled GEMM there; we keep the gemv order for them.
+/// - MXFP4 in a matrix (`mul_mat`) or experts (`mul_mat_id`) of rows not a multiple of 8: all
+///   rows, a single one included (llama.cpp does not repack those and runs
+///   `ggml_vec_dot_mxfp4_q8_0`). Repacked MXFP4 (rows a multiple of 8: its gemv and gemm, for
+///   `mul_mat_id` the gemv) sums in the ordinary order of our MXFP4 tiles.
 pub fn batch_order_rows(ty: GgmlType, op: GgmlOp, n_tokens: usize) -> usize {
     match (ty, op) {
         (_, GgmlOp::RowIndependent) => 0,
@@ -341,6 +345,12 @@ pub fn batch_order_rows(ty: GgmlType, op: GgmlOp, n_tokens: usize) -> usize {
             n_tokens - n_tokens % 4
         }
         (GgmlType::Q4_K, _) => 0,
+        (GgmlType::MXFP4, GgmlOp::MulMat { matrix_rows } | GgmlOp::MulMatId { matrix_rows })
+            if matrix_rows % 8 != 0 =>
+        {
+            n_tokens
+        }
+        (GgmlType::MXFP4, _) => 0,
         _ if reference::has_batch_order(ty) && n_tokens >= reference::BATCH_ORDER_MIN_ROWS => {
             n_tokens
         }
@@ -430,6 +440,11 @@ impl<'a> Job<'a> {
     fn matvec_chunk(&self, i: usize, out: &mut [f32]) -> Result<(), KernelError> {
         let t = self.tile(i * MATVEC_CHUNK_ROWS, out.len(), 0, 1);
         let stride = out.len();
+        if self.batch_rows > 0 {
+            // A single row with a batch order of its own (MXFP4 that llama.cpp leaves
+            // unrepacked).
+            return dispatch::vec_dot_tile_batch(self.ty, &t, out, stride);
+        }
         self.plain_tile(&t, out, stride)
     }
 

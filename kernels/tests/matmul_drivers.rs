@@ -60,6 +60,7 @@ const TYPES: &[GgmlType] = &[
     GgmlType::Q5_K,
     GgmlType::Q6_K,
     GgmlType::IQ4_NL,
+    GgmlType::MXFP4,
     GgmlType::F16,
 ];
 
@@ -153,8 +154,10 @@ fn gemm_equals_stacked_matvecs_and_threads_do_not_matter() {
     for &ty in TYPES {
         let cols = if ty.block_size() == 256 { 256 } else { 64 };
         // More rows and tokens than one GEMM work item, with remainders; Q4_K also with a
-        // multiple of 8 rows (llama.cpp repacks those and sums batches in another order).
-        let row_counts: &[usize] = if ty == GgmlType::Q4_K {
+        // multiple of 8 rows (llama.cpp repacks those and sums batches in another order), and
+        // MXFP4 too (repacked: the ordinary order; 133 rows: ggml's vec_dot order, one token
+        // included).
+        let row_counts: &[usize] = if matches!(ty, GgmlType::Q4_K | GgmlType::MXFP4) {
             &[133, 136]
         } else {
             &[133]

@@ -382,7 +382,7 @@ fn types_without_a_reference_are_refused_not_guessed() {
     let x = vec![0f32; 256];
     let mut q = vec![0u8; 1024];
     let mut y = vec![0f32; 256];
-    for ty in [GgmlType::IQ2_XXS, GgmlType::TQ1_0, GgmlType::MXFP4] {
+    for ty in [GgmlType::IQ2_XXS, GgmlType::TQ1_0, GgmlType::NVFP4] {
         let bytes = row_bytes(ty, 256).unwrap();
         assert!(matches!(
             quantize_row(ty, &x, &mut q[..bytes]),

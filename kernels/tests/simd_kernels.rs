@@ -45,6 +45,7 @@ const WEIGHT_TYPES: &[GgmlType] = &[
     GgmlType::Q6_K,
     GgmlType::IQ4_NL,
     GgmlType::IQ4_XS,
+    GgmlType::MXFP4,
     GgmlType::F16,
     GgmlType::F32,
 ];
@@ -86,6 +87,10 @@ fn weight_row(ty: GgmlType, n: usize, style: usize, rng: &mut Rng) -> Vec<u8> {
                 for &off in half_fields(ty) {
                     let h = half::f16::from_f32(rng.unit() * 0.05);
                     block[off..off + 2].copy_from_slice(&h.to_le_bytes());
+                }
+                if ty == GgmlType::MXFP4 {
+                    // An E8M0 exponent: half-scales 2^-28 .. 2^3.
+                    block[0] = 100 + rng.byte() % 32;
                 }
             }
             w

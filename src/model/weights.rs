@@ -27,6 +27,7 @@ pub(crate) const MATMUL_TYPES: &[GgmlType] = &[
     GgmlType::Q6_K,
     GgmlType::IQ4_NL,
     GgmlType::IQ4_XS,
+    GgmlType::MXFP4,
 ];
 
 /// A 2-D weight in the map: `rows` output features of `cols` inputs each.

@@ -29,6 +29,9 @@ pub enum FileType {
     Q6_K,
     IQ4_NL,
     IQ4_XS,
+    /// `MXFP4_MOE`: expert tensors (3-D, more than one expert) in MXFP4, every other
+    /// quantizable tensor in Q8_0.
+    MXFP4_MOE,
 }
 
 /// (file type, `llama_ftype` number, llama-quantize name, the tensor type most weights get)
@@ -52,6 +55,7 @@ const TABLE: &[(FileType, u32, &str, GgmlType)] = &[
     (FileType::Q6_K, 18, "Q6_K", GgmlType::Q6_K),
     (FileType::IQ4_NL, 25, "IQ4_NL", GgmlType::IQ4_NL),
     (FileType::IQ4_XS, 30, "IQ4_XS", GgmlType::IQ4_XS),
+    (FileType::MXFP4_MOE, 38, "MXFP4_MOE", GgmlType::MXFP4),
 ];
 
 /// llama-quantize's short names for the medium k-quant mixes.
@@ -147,5 +151,9 @@ mod tests {
             Some(FileType::Q4_K_M)
         );
         assert_eq!(FileType::for_tensor_type(GgmlType::IQ2_XXS), None);
+        // llama.h: LLAMA_FTYPE_MOSTLY_MXFP4_MOE = 38; there is no plain "MXFP4" file type.
+        assert_eq!(FileType::parse("mxfp4_moe"), Some(FileType::MXFP4_MOE));
+        assert_eq!(FileType::MXFP4_MOE.id(), 38);
+        assert_eq!(FileType::for_tensor_type(GgmlType::MXFP4), None);
     }
 }

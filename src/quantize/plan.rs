@@ -110,7 +110,10 @@ pub fn plan_tensors(
             (default, false)
         } else {
             let chosen = match &mut mix {
-                Some((p, state)) => rules::mix_type(state, p, ftype, t.name, row_len)?,
+                Some((p, state)) => {
+                    let ne2 = t.dims.get(2).copied().unwrap_or(1);
+                    rules::mix_type(state, p, ftype, t.name, row_len, ne2)?
+                }
                 None => default,
             };
             let to = rules::fallback(chosen, row_len, t.name)?;

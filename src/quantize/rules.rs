@@ -254,13 +254,15 @@ fn ffn_layer(params: &MixParams, counter: i64, n_layer: i64, name: &str) -> Resu
 }
 
 /// The type a file type's mix gives one quantizable tensor (llama.cpp's
-/// `llama_tensor_get_type_impl`, for the file types we support). Updates the running counters.
+/// `llama_tensor_get_type_impl`, for the file types we support), `row_len` being its ne0 and
+/// `ne2` its ne2 (1 for matrices). Updates the running counters.
 pub fn mix_type(
     state: &mut MixState,
     params: &MixParams,
     ftype: FileType,
     name: &str,
     row_len: u64,
+    ne2: u64,
 ) -> Result<GgmlType> {
     use FileType as F;
     use GgmlType as T;
@@ -273,13 +275,26 @@ pub fn mix_type(
         || (state.has_tied_embeddings && category == Category::TokenEmbd)
     {
         // The output projection (or the embedding it shares) gets 6 bits unless the mix is
-        // already 8-bit; rows that do not fit 256-blocks take Q8_0.
+        // already 8-bit; rows that do not fit 256-blocks take Q8_0. MXFP4_MOE gives it Q8_0.
         let block = ty.block_size() as u64;
-        if falcon || row_len % block != 0 {
+        if ftype == F::MXFP4_MOE || falcon || row_len % block != 0 {
             ty = T::Q8_0;
         } else if ty != T::Q8_0 {
             ty = T::Q6_K;
         }
+    } else if ftype == F::MXFP4_MOE {
+        // Expert tensors (ne2 > 1; for bailingmoe3 only its up/gate/down experts, as its MLA
+        // projections are 3-D too) in MXFP4, everything else in Q8_0. No counter moves.
+        let bailing = params.arch == "bailingmoe3";
+        let expert_role = matches!(
+            category,
+            Category::FfnUp | Category::FfnGate | Category::FfnDown
+        );
+        ty = if ne2 > 1 && (!bailing || expert_role) {
+            T::MXFP4
+        } else {
+            T::Q8_0
+        };
     } else if category == Category::TokenEmbd {
         // Untied embeddings keep the mix's type for the file types we support.
     } else if category.is_attn_v() {
@@ -404,6 +419,9 @@ pub fn fallback(ty: GgmlType, row_len: u64, name: &str) -> Result<GgmlType> {
         T::Q4_K => T::Q5_0,
         T::Q5_K => T::Q5_1,
         T::Q6_K => T::Q8_0,
+        // A 32-value type has no smaller block to fall back to: llama.cpp keeps it, and the
+        // check below turns it into F16.
+        T::MXFP4 => T::MXFP4,
         _ => {
             return Err(Error::TensorType {
                 name: name.to_string(),
@@ -550,6 +568,7 @@ mod tests {
                     FileType::Q4_K_M,
                     &format!("blk.{l}.attn_v.weight"),
                     4096,
+                    1,
                 )
                 .ok(),
             );
@@ -560,6 +579,7 @@ mod tests {
                     FileType::Q4_K_M,
                     &format!("blk.{l}.ffn_down.weight"),
                     4096,
+                    1,
                 )
                 .ok(),
             );
@@ -574,7 +594,15 @@ mod tests {
             assert_eq!(v[l], want, "attn_v layer {l}");
             assert_eq!(down[l], want, "ffn_down layer {l}");
         }
-        let out = mix_type(&mut state, &params, FileType::Q4_K_M, "output.weight", 4096).ok();
+        let out = mix_type(
+            &mut state,
+            &params,
+            FileType::Q4_K_M,
+            "output.weight",
+            4096,
+            1,
+        )
+        .ok();
         assert_eq!(out, Some(GgmlType::Q6_K));
         // An untied embedding keeps the mix's type.
         let emb = mix_type(
@@ -583,6 +611,7 @@ mod tests {
             FileType::Q4_K_M,
             "token_embd.weight",
             4096,
+            1,
         )
         .ok();
         assert_eq!(emb, Some(GgmlType::Q4_K));
@@ -600,6 +629,7 @@ mod tests {
             FileType::Q4_0,
             "token_embd.weight",
             576,
+            1,
         )
         .ok();
         assert_eq!(emb, Some(GgmlType::Q6_K));
@@ -613,6 +643,7 @@ mod tests {
             FileType::Q4_K_M,
             "token_embd.weight",
             576,
+            1,
         )
         .ok();
         assert_eq!(emb, Some(GgmlType::Q8_0));
@@ -622,6 +653,7 @@ mod tests {
             FileType::Q8_0,
             "token_embd.weight",
             512,
+            1,
         )
         .ok();
         assert_eq!(emb, Some(GgmlType::Q8_0));
@@ -639,22 +671,54 @@ mod tests {
         let mut state = MixState::new(&params, ["blk.0.attn_v.weight", "output.weight"]);
         let f = FileType::Q4_K_M;
         assert_eq!(
-            mix_type(&mut state, &params, f, "blk.0.attn_v.weight", 256).ok(),
+            mix_type(&mut state, &params, f, "blk.0.attn_v.weight", 256, 1).ok(),
             Some(GgmlType::Q8_0)
         );
         assert_eq!(
-            mix_type(&mut state, &params, f, "blk.0.attn_k.weight", 256).ok(),
+            mix_type(&mut state, &params, f, "blk.0.attn_k.weight", 256, 1).ok(),
             Some(GgmlType::Q8_0)
         );
         assert_eq!(
-            mix_type(&mut state, &params, f, "blk.0.attn_output.weight", 256).ok(),
+            mix_type(&mut state, &params, f, "blk.0.attn_output.weight", 256, 1).ok(),
             Some(GgmlType::Q5_K)
         );
         // MoE layers are read from the name, and must exist.
         assert_eq!(
-            mix_type(&mut state, &params, f, "blk.1.ffn_down_exps.weight", 512).ok(),
+            mix_type(&mut state, &params, f, "blk.1.ffn_down_exps.weight", 512, 1).ok(),
             Some(GgmlType::Q6_K)
         );
-        assert!(mix_type(&mut state, &params, f, "blk.2.ffn_down_exps.weight", 512).is_err());
+        assert!(mix_type(&mut state, &params, f, "blk.2.ffn_down_exps.weight", 512, 1).is_err());
+    }
+
+    /// llama-quant.cpp's MXFP4_MOE branch: experts (ne2 > 1) MXFP4, every other quantizable
+    /// tensor Q8_0, the output projection (and a tied embedding) included; bailingmoe3 keeps
+    /// its 3-D non-expert tensors in Q8_0. Rows that are not whole blocks end in F16.
+    #[test]
+    fn mxfp4_moe_quantizes_only_experts_to_mxfp4() {
+        let f = FileType::MXFP4_MOE;
+        let mut params = llama(2, 64, 8);
+        params.n_expert = 32;
+        let mut state = MixState::new(&params, ["token_embd.weight", "blk.0.attn_v.weight"]);
+        let mut ty = |params: &MixParams, name: &str, ne2: u64| {
+            mix_type(&mut state, params, f, name, 2880, ne2).ok()
+        };
+        let (mx, q8) = (Some(GgmlType::MXFP4), Some(GgmlType::Q8_0));
+        assert_eq!(ty(&params, "blk.0.ffn_down_exps.weight", 32), mx);
+        assert_eq!(ty(&params, "blk.1.ffn_gate_up_exps.weight", 32), mx);
+        assert_eq!(ty(&params, "blk.0.ffn_gate_inp.weight", 1), q8);
+        assert_eq!(ty(&params, "blk.0.attn_v.weight", 1), q8);
+        assert_eq!(ty(&params, "blk.0.attn_q.weight", 1), q8);
+        assert_eq!(ty(&params, "token_embd.weight", 1), q8); // tied: as the output
+        assert_eq!(ty(&params, "output.weight", 1), q8);
+        // A single expert is not an expert tensor.
+        assert_eq!(ty(&params, "blk.0.ffn_down_exps.weight", 1), q8);
+        params.arch = "bailingmoe3".into();
+        assert_eq!(ty(&params, "blk.0.attn_kv_b.weight", 16), q8);
+        assert_eq!(ty(&params, "blk.0.ffn_up_exps.weight", 16), mx);
+        assert_eq!(fallback(GgmlType::MXFP4, 2880, "x").ok(), mx);
+        assert_eq!(
+            fallback(GgmlType::MXFP4, 100, "x").ok(),
+            Some(GgmlType::F16)
+        );
     }
 }

@@ -53,7 +53,7 @@ mod load;
 mod tests;
 
 use k_quants::{Q4K, Q5K, Q6K};
-use legacy::{Q4_0, Q4_1, Q5_0, Q8_0};
+use legacy::{Mxfp4, Q4_0, Q4_1, Q5_0, Q8_0};
 
 levels!(
     Q4_0,
@@ -84,6 +84,13 @@ levels!(
     q8_0_tile_dotprod
 );
 levels!(
+    Mxfp4,
+    mxfp4_neon,
+    mxfp4_dotprod,
+    mxfp4_tile_neon,
+    mxfp4_tile_dotprod
+);
+levels!(
     Q4K,
     q4_k_neon,
     q4_k_dotprod,
@@ -110,6 +117,7 @@ const NEON_VEC_DOT: &[(GgmlType, VecDotFn)] = &[
     (GgmlType::Q4_1, q4_1_neon),
     (GgmlType::Q5_0, q5_0_neon),
     (GgmlType::Q8_0, q8_0_neon),
+    (GgmlType::MXFP4, mxfp4_neon),
     (GgmlType::Q4_K, q4_k_neon),
     (GgmlType::Q5_K, q5_k_neon),
     (GgmlType::Q6_K, q6_k_neon),
@@ -121,6 +129,7 @@ const NEON_TILE: &[(GgmlType, TileFn)] = &[
     (GgmlType::Q4_1, q4_1_tile_neon),
     (GgmlType::Q5_0, q5_0_tile_neon),
     (GgmlType::Q8_0, q8_0_tile_neon),
+    (GgmlType::MXFP4, mxfp4_tile_neon),
     (GgmlType::Q4_K, q4_k_tile_neon),
     (GgmlType::Q5_K, q5_k_tile_neon),
     (GgmlType::Q6_K, q6_k_tile_neon),
@@ -131,6 +140,7 @@ const DOTPROD_VEC_DOT: &[(GgmlType, VecDotFn)] = &[
     (GgmlType::Q4_1, q4_1_dotprod),
     (GgmlType::Q5_0, q5_0_dotprod),
     (GgmlType::Q8_0, q8_0_dotprod),
+    (GgmlType::MXFP4, mxfp4_dotprod),
     (GgmlType::Q4_K, q4_k_dotprod),
     (GgmlType::Q5_K, q5_k_dotprod),
     (GgmlType::Q6_K, q6_k_dotprod),
@@ -142,6 +152,7 @@ const DOTPROD_TILE: &[(GgmlType, TileFn)] = &[
     (GgmlType::Q4_1, q4_1_tile_dotprod),
     (GgmlType::Q5_0, q5_0_tile_dotprod),
     (GgmlType::Q8_0, q8_0_tile_dotprod),
+    (GgmlType::MXFP4, mxfp4_tile_dotprod),
     (GgmlType::Q4_K, q4_k_tile_dotprod),
     (GgmlType::Q5_K, q5_k_tile_dotprod),
     (GgmlType::Q6_K, q6_k_tile_dotprod),

@@ -13,11 +13,12 @@ use crate::formats::to_half;
 use crate::{active_kernels, reference, GgmlType};
 
 /// The weight types with NEON vec_dot kernels.
-const TYPES: [GgmlType; 8] = [
+const TYPES: [GgmlType; 9] = [
     GgmlType::Q4_0,
     GgmlType::Q4_1,
     GgmlType::Q5_0,
     GgmlType::Q8_0,
+    GgmlType::MXFP4,
     GgmlType::Q4_K,
     GgmlType::Q5_K,
     GgmlType::Q6_K,
@@ -87,6 +88,12 @@ fn weight_row(ty: GgmlType, blocks: usize, rng: &mut Rng, scale: fn(&mut Rng) ->
         for &off in scale_offsets(ty) {
             block[off..off + 2].copy_from_slice(&to_half(scale(rng)));
         }
+        if ty == GgmlType::MXFP4 {
+            // An E8M0 exponent (random bytes reach 2^127): 128 (half-scale 1) where the
+            // caller wants unit scales, else half-scales 2^-28 .. 2^11.
+            let unit = scale(rng) == 1.0;
+            block[0] = if unit { 128 } else { 100 + rng.below(40) as u8 };
+        }
     }
     row
 }
@@ -130,8 +137,10 @@ fn assert_close(set: &KernelSet, ty: GgmlType, n: usize, w: &[u8], act: &[u8], g
     let want = reference::vec_dot(ty, n, w, act).unwrap();
     let terms = reference::block_dot_terms(ty, n, w, act).unwrap();
     let scale: f32 = terms.iter().map(|t| t.abs()).sum();
+    // `got == want` also admits the same infinity (an f16 scale of 65504 times large
+    // activations overflows in both).
     assert!(
-        (got - want).abs() <= 1e-5 * scale,
+        got == want || (got - want).abs() <= 1e-5 * scale,
         "{} {ty} n={n}: got {got}, reference {want}, sum |terms| {scale}",
         set.name
     );
@@ -225,6 +234,9 @@ fn integer_parts_are_exact() {
                     }
                     if ty == GgmlType::Q4_1 {
                         w2[2..4].copy_from_slice(&to_half(0.0));
+                    }
+                    if ty == GgmlType::MXFP4 {
+                        w2[0] = 128; // half-scale 1
                     }
                     if ty == GgmlType::Q6_K {
                         w2[192..208].fill(0xfc); // -4

@@ -11,6 +11,7 @@ mod float;
 mod iq4;
 mod kquants;
 mod legacy;
+mod mxfp4;
 
 pub use float::{
     bf16_bits_to_f32, f16_bits_to_f32, f32_to_bf16_bits, f32_to_f16_bits, BlockBf16, BlockF16,
@@ -21,6 +22,7 @@ pub use kquants::{
     scale_min_k4, BlockQ2K, BlockQ3K, BlockQ4K, BlockQ5K, BlockQ6K, BlockQ8K, K_SCALE_SIZE, QK_K,
 };
 pub use legacy::{BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ5_1, BlockQ8_0, BlockQ8_1, QK_LEGACY};
+pub use mxfp4::{e8m0_to_f32_half, BlockMxfp4, MXFP4_VALUES};
 
 use crate::{GgmlType, KernelError};
 
@@ -143,6 +145,7 @@ mod tests {
         check::<BlockQ8K>();
         check::<BlockIq4Nl>();
         check::<BlockIq4Xs>();
+        check::<BlockMxfp4>();
     }
 
     #[test]

@@ -9,11 +9,11 @@
 
 use super::{check_row, vec_dot_type};
 use crate::formats::{
-    as_blocks, BlockBf16, BlockF16, BlockF32, BlockIq4Nl, BlockIq4Xs, BlockQ2K, BlockQ3K, BlockQ4K,
-    BlockQ4_0, BlockQ4_1, BlockQ5K, BlockQ5_0, BlockQ5_1, BlockQ6K, BlockQ8K, BlockQ8_0, BlockQ8_1,
-    IQ4NL_VALUES, QK_K,
+    as_blocks, BlockBf16, BlockF16, BlockF32, BlockIq4Nl, BlockIq4Xs, BlockMxfp4, BlockQ2K,
+    BlockQ3K, BlockQ4K, BlockQ4_0, BlockQ4_1, BlockQ5K, BlockQ5_0, BlockQ5_1, BlockQ6K, BlockQ8K,
+    BlockQ8_0, BlockQ8_1, IQ4NL_VALUES, MXFP4_VALUES, QK_K,
 };
-use crate::vecmath::scalar::{ggml_vec_sum, tinyblas_sum};
+use crate::vecmath::scalar::{ggml_vec_sum, hsum8, tinyblas_sum};
 use crate::{GgmlType, KernelError};
 
 /// The integer sums of one weight block's dot product with its activations.
@@ -57,6 +57,9 @@ pub fn block_isums(
             .collect(),
         GgmlType::IQ4_NL => pairs::<BlockIq4Nl, BlockQ8_0>(w, act)?
             .map(|(x, y)| plain(|i| i32::from(IQ4NL_VALUES[usize::from(x.q(i))]), &y.qs))
+            .collect(),
+        GgmlType::MXFP4 => pairs::<BlockMxfp4, BlockQ8_0>(w, act)?
+            .map(|(x, y)| plain(|i| i32::from(MXFP4_VALUES[usize::from(x.q(i))]), &y.qs))
             .collect(),
         GgmlType::Q2_K => pairs::<BlockQ2K, BlockQ8K>(w, act)?
             .map(|(x, y)| BlockIsum {
@@ -168,6 +171,11 @@ pub fn block_dot_terms(
                 .map(|(x, y)| (x.d() * y.d(), 0.0, 0.0))
                 .collect(),
         ),
+        GgmlType::MXFP4 => terms(
+            pairs::<BlockMxfp4, BlockQ8_0>(w, act)?
+                .map(|(x, y)| (x.d() * y.d(), 0.0, 0.0))
+                .collect(),
+        ),
         GgmlType::Q4_1 => terms(
             pairs::<BlockQ4_1, BlockQ8_1>(w, act)?
                 .map(|(x, y)| (x.d() * y.d(), 0.0, x.m() * y.s()))
@@ -222,12 +230,13 @@ pub fn vec_dot(ty: GgmlType, n: usize, w: &[u8], act: &[u8]) -> Result<f32, Kern
 /// The order of the row tiles (`dispatch::vec_dot_tile_rows`) for the Q4_0 family: one f32
 /// chain per (weight row, activation row) pair, per block `acc = fma(f32(isum), dw * da, acc)`
 /// (the scale product rounded to f32 first), and for Q4_1 then `acc = fma(mw, sa, acc)` with
-/// Q8_1's `s`. It is also the order of the ordinary Q4_0 kernels on x86 (llama.cpp's repacked
-/// Q4_0). Other types have no row order of their own.
+/// Q8_1's `s`. It is also the order of the ordinary Q4_0 and MXFP4 kernels on x86 (llama.cpp's
+/// repacked Q4_0 and MXFP4, whose weight scale for MXFP4 is the E8M0 half-scale, multiplied by
+/// the activation's `d` in f32). Other types have no row order of their own.
 pub fn vec_dot_row_order(ty: GgmlType, n: usize, w: &[u8], act: &[u8]) -> Result<f32, KernelError> {
     check_dot_args(ty, n, w, act)?;
     let isums = match ty {
-        GgmlType::Q4_0 | GgmlType::Q4_1 | GgmlType::Q5_0 | GgmlType::Q8_0 => {
+        GgmlType::Q4_0 | GgmlType::Q4_1 | GgmlType::Q5_0 | GgmlType::Q8_0 | GgmlType::MXFP4 => {
             block_isums(ty, n, w, act)?
         }
         _ => return Err(unsupported("vec_dot_row_order", ty)),
@@ -241,6 +250,9 @@ pub fn vec_dot_row_order(ty: GgmlType, n: usize, w: &[u8], act: &[u8]) -> Result
             .map(|(x, y)| (x.d() * y.d(), Some((x.m(), y.s()))))
             .collect(),
         GgmlType::Q5_0 => pairs::<BlockQ5_0, BlockQ8_0>(w, act)?
+            .map(|(x, y)| (x.d() * y.d(), None))
+            .collect(),
+        GgmlType::MXFP4 => pairs::<BlockMxfp4, BlockQ8_0>(w, act)?
             .map(|(x, y)| (x.d() * y.d(), None))
             .collect(),
         _ => pairs::<BlockQ8_0, BlockQ8_0>(w, act)?
@@ -273,6 +285,7 @@ pub fn has_batch_order(ty: GgmlType) -> bool {
             | GgmlType::Q4_K
             | GgmlType::Q5_K
             | GgmlType::Q6_K
+            | GgmlType::MXFP4
     )
 }
 
@@ -290,6 +303,13 @@ pub fn has_batch_order(ty: GgmlType) -> bool {
 ///   groups of four; the rest go through its gemv, our `vec_dot` order). Per pair of
 ///   sub-blocks (64 values), `acc = fma(scaled, d * d_act, acc)` and
 ///   `macc = fma(mins, dmin * d_act, macc)`, and the result is `acc - macc`.
+/// - MXFP4: `ggml_vec_dot_mxfp4_q8_0`, which llama.cpp runs for the matrices it does not
+///   repack (rows not a multiple of 8; the repacked ones sum in [`vec_dot_row_order`]'s order),
+///   for one activation row as for many. Per block, lane `i` of an 8-lane register holds the
+///   exact integer sum of the products `4i..4i+4`; even blocks of each pair accumulate into one
+///   register, odd blocks into another (`acc = fma(dw * da, f32(lane), acc)`, the scale
+///   product rounded first); the sum of the two registers is reduced as `hsum_float_8` does,
+///   and an unpaired last block is added as `fma(dw * da, f32(isum), total)`.
 pub fn vec_dot_batch_order(
     ty: GgmlType,
     n: usize,
@@ -298,6 +318,7 @@ pub fn vec_dot_batch_order(
 ) -> Result<f32, KernelError> {
     match ty {
         GgmlType::Q4_K => return q4_k_repack_gemm_order(n, w, act),
+        GgmlType::MXFP4 => return mxfp4_ggml_order(n, w, act),
         GgmlType::F32 | GgmlType::F16 if n % 8 != 0 => return vec_dot_ggml_order(ty, n, w, act),
         GgmlType::F32 | GgmlType::F16 => return Ok(tinyblas_sum(float_values(ty, n, w, act)?)),
         _ => {}
@@ -372,6 +393,39 @@ fn float_values<'a>(
     })
 }
 
+/// `ggml_vec_dot_mxfp4_q8_0` on AVX2: per block, lane `i` of an 8-lane register holds the
+/// exact integer sum of the products `4i..4i+4`; even blocks (of each pair) accumulate into
+/// one register and odd blocks into another, `acc = fma(dw * da, f32(lane), acc)` with the
+/// scale product rounded first; the sum of the two registers is reduced as `hsum_float_8`
+/// does, and a last, unpaired block is added as `fma(dw * da, f32(isum), total)` (the C
+/// `sumf += d * (sumi1 + sumi2)`, contracted by the compiler).
+fn mxfp4_ggml_order(n: usize, w: &[u8], act: &[u8]) -> Result<f32, KernelError> {
+    check_dot_args(GgmlType::MXFP4, n, w, act)?;
+    let blocks: Vec<(&BlockMxfp4, &BlockQ8_0)> = pairs(w, act)?.collect();
+    let lanes = |x: &BlockMxfp4, y: &BlockQ8_0| -> [i32; 8] {
+        core::array::from_fn(|l| {
+            (4 * l..4 * l + 4)
+                .map(|i| i32::from(MXFP4_VALUES[usize::from(x.q(i))]) * i32::from(y.qs[i]))
+                .sum()
+        })
+    };
+    let mut acc = [[0f32; 8]; 2];
+    let paired = blocks.len() - blocks.len() % 2;
+    for (b, &(x, y)) in blocks[..paired].iter().enumerate() {
+        let scale = y.d() * x.d();
+        for (a, s) in acc[b % 2].iter_mut().zip(lanes(x, y)) {
+            *a = scale.mul_add(s as f32, *a);
+        }
+    }
+    let sum: [f32; 8] = core::array::from_fn(|l| acc[0][l] + acc[1][l]);
+    let mut total = hsum8(&sum);
+    if let Some(&(x, y)) = blocks.get(paired) {
+        let isum: i32 = lanes(x, y).iter().sum();
+        total = (y.d() * x.d()).mul_add(isum as f32, total);
+    }
+    Ok(total)
+}
+
 /// [`vec_dot_batch_order`] for Q4_K: two f32 chains, one step per pair of sub-blocks.
 fn q4_k_repack_gemm_order(n: usize, w: &[u8], act: &[u8]) -> Result<f32, KernelError> {
     check_dot_args(GgmlType::Q4_K, n, w, act)?;
@@ -419,6 +473,7 @@ fn check_dot_args(ty: GgmlType, n: usize, w: &[u8], act: &[u8]) -> Result<(), Ke
             | GgmlType::Q6_K
             | GgmlType::IQ4_NL
             | GgmlType::IQ4_XS
+            | GgmlType::MXFP4
     );
     if !supported {
         return Err(unsupported("vec_dot", ty));

@@ -13,6 +13,7 @@ mod iq4;
 mod kquant_search;
 mod kquants;
 mod legacy;
+mod mxfp4;
 
 pub use dot::{
     block_dot_terms, block_isums, has_batch_order, vec_dot, vec_dot_batch_order,
@@ -79,6 +80,7 @@ pub fn dequantize_row(ty: GgmlType, src: &[u8], dst: &mut [f32]) -> Result<(), K
         GgmlType::Q8_K => kquants::dequantize_q8_k(src, dst),
         GgmlType::IQ4_NL => iq4::dequantize_iq4_nl(src, dst),
         GgmlType::IQ4_XS => iq4::dequantize_iq4_xs(src, dst),
+        GgmlType::MXFP4 => mxfp4::dequantize_mxfp4(src, dst),
         _ => Err(KernelError::Unsupported {
             op: "dequantize_row",
             ty,
@@ -111,6 +113,7 @@ pub fn quantize_row(ty: GgmlType, src: &[f32], dst: &mut [u8]) -> Result<(), Ker
         GgmlType::Q8_K => kquants::quantize_q8_k(src, dst),
         GgmlType::IQ4_NL => iq4::quantize_iq4_nl(src, dst),
         GgmlType::IQ4_XS => iq4::quantize_iq4_xs(src, dst),
+        GgmlType::MXFP4 => mxfp4::quantize_mxfp4(src, dst),
         _ => Err(KernelError::Unsupported {
             op: "quantize_row",
             ty,
@@ -124,7 +127,9 @@ pub fn quantize_row(ty: GgmlType, src: &[f32], dst: &mut [u8]) -> Result<(), Ker
 /// Types without a dot product here give F32 (ggml's default); [`vec_dot`] refuses them.
 pub fn vec_dot_type(ty: GgmlType) -> GgmlType {
     match ty {
-        GgmlType::Q4_0 | GgmlType::Q5_0 | GgmlType::Q8_0 | GgmlType::IQ4_NL => GgmlType::Q8_0,
+        GgmlType::Q4_0 | GgmlType::Q5_0 | GgmlType::Q8_0 | GgmlType::IQ4_NL | GgmlType::MXFP4 => {
+            GgmlType::Q8_0
+        }
         GgmlType::Q4_1 | GgmlType::Q5_1 => GgmlType::Q8_1,
         GgmlType::Q2_K
         | GgmlType::Q3_K

@@ -1,20 +1,24 @@
-//! Q4_0, Q4_1, Q5_0 and Q8_0 weights against Q8_0 / Q8_1 activations (32-value blocks):
-//! the block formats and the single-row dot product.
+//! Q4_0, Q4_1, Q5_0, Q8_0 and MXFP4 weights against Q8_0 / Q8_1 activations (32-value
+//! blocks): the block formats and the single-row dot product.
 //!
 //! # The summation order (shared with the matvec and GEMM kernels of `legacy_tile`)
 //!
-//! The dispatch table uses this order, and `legacy_tile`, for Q4_0: it is the order of
-//! llama.cpp's repacked Q4_0 kernels on AVX2. Q4_1, Q5_0 and Q8_0 are dispatched to
-//! [`super::legacy_lanes`], which keeps ggml's 8-lane order; the `Legacy` impls of those types
-//! here serve both modules. For batches whose rows must not depend on each other (the row
-//! tiles of the dispatch table), Q4_1, Q5_0 and Q8_0 use this order too: it is the fastest.
+//! The dispatch table uses this order, and `legacy_tile`, for Q4_0 and MXFP4: it is the order
+//! of llama.cpp's repacked Q4_0 and MXFP4 kernels on AVX2 (`gemv_q4_b32_8x8_q8_0_lut_avx` and
+//! its gemm, one template for both; MXFP4's weight scale is the E8M0 half-scale, so MXFP4 is
+//! a signed-code member of the family whose codes come from a table). Q4_1, Q5_0 and Q8_0
+//! are dispatched to [`super::legacy_lanes`], which keeps ggml's 8-lane order; the `Legacy`
+//! impls of those types here serve both modules. For batches whose rows must not depend on
+//! each other (the row tiles of the dispatch table), Q4_1, Q5_0 and Q8_0 use this order too:
+//! it is the fastest.
 //!
 //! For every (weight row, activation row) pair and every block `b`, the integer dot product
-//! `s_b = sum_k w_k a_k` (true signed weights: `q - 8`, `q - 16`, `q` or the i8 code) is
-//! exact in i32. The result is the sequential chain
+//! `s_b = sum_k w_k a_k` (true signed weights: `q - 8`, `q - 16`, `q`, the i8 code, or
+//! MXFP4's table value) is exact in i32. The result is the sequential chain
 //! `acc = fma(f32(s_b), dw_b * da_b, acc)` over `b = 0, 1, ...` (the scale product rounded
-//! to f32 first), and for Q4_1 after each block `acc = fma(mw_b, sa_b, acc)` (the weight
-//! minimum times Q8_1's `s = d * sum(q)`). One f32 lane per pair is
+//! to f32 first; for MXFP4 `dw_b` is the E8M0 half-scale, as in llama.cpp), and for Q4_1
+//! after each block `acc = fma(mw_b, sa_b, acc)` (the weight minimum times Q8_1's
+//! `s = d * sum(q)`). One f32 lane per pair is
 //! all this needs, so the GEMM can hold eight weight rows in the eight lanes of a register
 //! and still produce exactly the bits of this function; the integer part can be formed in
 //! any order (it is exact).
@@ -22,9 +26,14 @@
 //! Integer products use `maddubs` (u8 x i8 -> pairs of i16): nibble weights stay unsigned
 //! (0..15 or 0..31) and the zero point is removed exactly (`- 8 * sum(a)`); signed Q8_0
 //! weights use `|w| x sign(a, w)`, whose pair sums lie in -32768..=32512 for every byte
-//! pattern, so they never saturate either.
+//! pattern, so they never saturate either. MXFP4's table values (-12..=12) are shifted to
+//! unsigned codes 0..=24 with zero point 12, like Q4_0's nibbles (ggml's kernels use the sign
+//! trick instead; both are exact on every activation the Q8_0 quantizers write, which never
+//! hold -128).
 
 use core::arch::x86_64::*;
+
+use crate::formats::{e8m0_to_f32_half, MXFP4_VALUES};
 
 use super::simd::{bits_to_bytes, f16_at, hsum_epi32, load256, nibbles32, sum_pairs_i16};
 
@@ -44,8 +53,11 @@ pub(super) trait Legacy {
     const DM_THEN_NIBBLES: bool = false;
     /// Zero point subtracted from the unsigned codes (0: none).
     const OFFSET: i8;
-    /// Whether the codes are signed i8 (Q8_0) rather than unsigned.
+    /// Whether the codes are signed i8 (Q8_0, MXFP4) rather than unsigned.
     const SIGNED: bool;
+    /// Whether the block scale is an E8M0 exponent byte at offset 0 (MXFP4, read by
+    /// [`Legacy::d`]) rather than an f16 there.
+    const E8M0: bool = false;
     /// How many 4-value groups of `maddubs` pairs may be summed in i16 without overflow
     /// (per pair at most 2 * max|code| * 128).
     const I16_GROUPS: usize;
@@ -82,6 +94,7 @@ pub(super) struct Q4_0;
 pub(super) struct Q4_1;
 pub(super) struct Q5_0;
 pub(super) struct Q8_0;
+pub(super) struct Mxfp4;
 
 impl Legacy for Q4_0 {
     const W_BYTES: usize = 18;
@@ -160,6 +173,48 @@ impl Legacy for Q8_0 {
     unsafe fn codes(p: *const u8) -> __m256i {
         // SAFETY: 34-byte block: d at 0..2, 32 i8 quants at 2..34.
         unsafe { load256(p.add(2)) }
+    }
+}
+
+/// MXFP4's table values plus 12: unsigned codes 0..=24, with 12 as the zero point.
+static MXFP4_PLUS_12: [u8; 16] = {
+    let mut t = [0u8; 16];
+    let mut i = 0;
+    while i < 16 {
+        t[i] = (MXFP4_VALUES[i] + 12) as u8;
+        i += 1;
+    }
+    t
+};
+
+/// MXFP4 as unsigned codes `value + 12` with zero point 12 (exact, like Q4_0's `q` and 8): the
+/// unsigned `maddubs`/`vpdpbusd` route of Q4_0, faster than the sign trick.
+impl Legacy for Mxfp4 {
+    const W_BYTES: usize = 17;
+    const A_BYTES: usize = 34;
+    const A_QS: usize = 2;
+    const HAS_MIN: bool = false;
+    const OFFSET: i8 = 12;
+    const SIGNED: bool = false;
+    const E8M0: bool = true;
+    const I16_GROUPS: usize = 4; // 4 * 2 * 24 * 128 = 24576
+
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn codes(p: *const u8) -> __m256i {
+        // SAFETY: 17-byte block: the exponent at 0, 16 nibble bytes at 1..17; the table is 16
+        // bytes.
+        unsafe {
+            let table = _mm_loadu_si128(MXFP4_PLUS_12.as_ptr().cast());
+            _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(table), nibbles32(p.add(1)))
+        }
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn d(p: *const u8) -> f32 {
+        // SAFETY: the exponent byte is byte 0 of the block.
+        e8m0_to_f32_half(unsafe { *p })
     }
 }
 

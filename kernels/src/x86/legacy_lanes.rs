@@ -110,7 +110,12 @@ unsafe fn file_block<L: Legacy>(row: *const u8, b: usize) -> WeightBlock {
     unsafe {
         let p = row.add(b * L::W_BYTES);
         let m = if L::HAS_MIN { L::m(p) } else { 0.0 };
-        (L::codes(p), f16_splat(p), m)
+        let d = if L::E8M0 {
+            _mm256_set1_ps(L::d(p))
+        } else {
+            f16_splat(p)
+        };
+        (L::codes(p), d, m)
     }
 }
 

@@ -1,5 +1,5 @@
-//! Matvec and GEMM kernels for the Q4_0 family (Q4_0 in the ordinary tiles; Q4_1, Q5_0 and
-//! Q8_0 in the row tiles: see [`super::legacy`]), in the summation order of
+//! Matvec and GEMM kernels for the Q4_0 family (Q4_0 and MXFP4 in the ordinary tiles; Q4_1,
+//! Q5_0 and Q8_0 in the row tiles: see [`super::legacy`]), in the summation order of
 //! [`super::legacy`] (one f32 lane per (weight row, activation row) pair), instantiated once
 //! per instruction-set level (plain AVX2, and AVX-VNNI whose `vpdpbusd` does
 //! `maddubs` + `madd` + `add` in one instruction without the i16 intermediate).
@@ -24,6 +24,7 @@ macro_rules! legacy_tiles {
             use core::arch::x86_64::*;
 
             use crate::dispatch::TileArgs;
+            use crate::formats::e8m0_to_f32_half;
             use crate::x86::legacy::{block_partials, offset_pairs, vec_dot, Legacy};
             use crate::x86::simd::{
                 dpbusd, f16_at, hsum_epi32, load256, reduce8, sum_pairs_i16, transpose8_epi32,
@@ -64,6 +65,32 @@ macro_rules! legacy_tiles {
                 }
                 // SAFETY: a 16-byte array; loadu has no alignment requirement.
                 _mm256_cvtph_ps(unsafe { _mm_loadu_si128(h.as_ptr().cast()) })
+            }
+
+            /// The block scales of rows `i < count` (zero beyond) of blocks at
+            /// `p + i * stride`: f16 at offset 0, or E8M0 half-scales (byte 0) for
+            /// [`Legacy::E8M0`] types.
+            ///
+            /// # Safety
+            /// Rows `i < count` valid at those offsets for 2 bytes (1 for E8M0).
+            #[inline]
+            #[target_feature(enable = $features)]
+            unsafe fn scales8<L: Legacy>(p: *const u8, stride: usize, count: usize) -> __m256 {
+                if !L::E8M0 {
+                    // SAFETY: forwarded contract.
+                    return unsafe { halves8(p, stride, 0, count) };
+                }
+                // SAFETY: row i < count has its exponent byte at this offset (contract).
+                let e = |i: usize| e8m0_to_f32_half(unsafe { *p.add(i * stride) });
+                if count >= 8 {
+                    return _mm256_setr_ps(e(0), e(1), e(2), e(3), e(4), e(5), e(6), e(7));
+                }
+                let mut v = [0f32; 8];
+                for (i, x) in v.iter_mut().enumerate().take(count) {
+                    *x = e(i);
+                }
+                // SAFETY: a 32-byte array; loadu has no alignment requirement.
+                unsafe { _mm256_loadu_ps(v.as_ptr()) }
             }
 
             /// Eight consecutive weight rows (at `w + r * ws`) against `NA` activation rows
@@ -107,7 +134,7 @@ macro_rules! legacy_tiles {
                         for (r, c) in codes.iter_mut().enumerate() {
                             *c = L::codes(x.add(r * ws));
                         }
-                        let dw = halves8(x, ws, 0, 8);
+                        let dw = scales8::<L>(x, ws, 8);
                         let mw = if L::HAS_MIN {
                             halves8(x, ws, 2, 8)
                         } else {
@@ -283,8 +310,9 @@ macro_rules! legacy_tiles {
                         *row = unsafe { L::codes(x.add(r * ws)) };
                     }
                     rec[..8].copy_from_slice(&transpose8_epi32(&rows));
-                    // SAFETY: as above (d at 0..2 of each block, m at 2..4 with a minimum).
-                    rec[8] = _mm256_castps_si256(unsafe { halves8(x, ws, 0, count) });
+                    // SAFETY: as above (d at 0..2 of each block, or the exponent at 0; m at 2..4
+                    // with a minimum).
+                    rec[8] = _mm256_castps_si256(unsafe { scales8::<L>(x, ws, count) });
                     if L::HAS_MIN {
                         // SAFETY: as above.
                         rec[9] = _mm256_castps_si256(unsafe { halves8(x, ws, 2, count) });

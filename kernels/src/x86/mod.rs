@@ -8,6 +8,7 @@ mod kquants;
 mod legacy;
 mod legacy_lanes;
 mod legacy_tile;
+mod mxfp4;
 mod quantize;
 mod simd;
 pub(crate) mod vecmath;
@@ -17,6 +18,7 @@ use crate::GgmlType;
 
 const VEC_DOT: &[(GgmlType, VecDotFn)] = &[
     (GgmlType::Q4_0, legacy::vec_dot::<legacy::Q4_0>),
+    (GgmlType::MXFP4, legacy::vec_dot::<legacy::Mxfp4>),
     (GgmlType::Q4_1, legacy_lanes::vec_dot::<legacy::Q4_1>),
     (GgmlType::Q5_0, legacy_lanes::vec_dot::<legacy::Q5_0>),
     (GgmlType::Q8_0, legacy_lanes::vec_dot::<legacy::Q8_0>),
@@ -29,6 +31,7 @@ const VEC_DOT: &[(GgmlType, VecDotFn)] = &[
 
 const TILE_AVX2: &[(GgmlType, TileFn)] = &[
     (GgmlType::Q4_0, legacy_tile::avx2::tile::<legacy::Q4_0>),
+    (GgmlType::MXFP4, legacy_tile::avx2::tile::<legacy::Mxfp4>),
     (GgmlType::Q4_1, legacy_lanes::tile::<legacy::Q4_1, false>),
     (GgmlType::Q5_0, legacy_lanes::tile::<legacy::Q5_0, false>),
     (GgmlType::Q8_0, legacy_lanes::tile::<legacy::Q8_0, false>),
@@ -42,6 +45,7 @@ const TILE_AVX2: &[(GgmlType, TileFn)] = &[
 const BATCH_TILE_AVX2: &[(GgmlType, TileFn)] = &[
     (GgmlType::F32, float::batch_tile::<float::F32>),
     (GgmlType::F16, float::batch_tile::<float::F16>),
+    (GgmlType::MXFP4, mxfp4::batch_tile),
     (
         GgmlType::Q4_K,
         kquant_tile::avx2::batch_tile::<kquant_tile::Q4K>,
@@ -59,6 +63,7 @@ const BATCH_TILE_AVX2: &[(GgmlType, TileFn)] = &[
 const BATCH_TILE_VNNI: &[(GgmlType, TileFn)] = &[
     (GgmlType::F32, float::batch_tile::<float::F32>),
     (GgmlType::F16, float::batch_tile::<float::F16>),
+    (GgmlType::MXFP4, mxfp4::batch_tile),
     (
         GgmlType::Q4_K,
         kquant_tile::vnni::batch_tile::<kquant_tile::Q4K>,
@@ -77,6 +82,7 @@ const BATCH_TILE_VNNI: &[(GgmlType, TileFn)] = &[
 /// set's (and `vec_dot`'s) bit for bit.
 const TILE_VNNI: &[(GgmlType, TileFn)] = &[
     (GgmlType::Q4_0, legacy_tile::vnni::tile::<legacy::Q4_0>),
+    (GgmlType::MXFP4, legacy_tile::vnni::tile::<legacy::Mxfp4>),
     (GgmlType::Q4_1, legacy_lanes::tile::<legacy::Q4_1, true>),
     (GgmlType::Q5_0, legacy_lanes::tile::<legacy::Q5_0, true>),
     // Signed codes gain nothing from VNNI here (they still need the sign trick).
