@@ -44,6 +44,10 @@ INPUTS = [
      "made by scripts/fetch-models families: scripts/make-family.py SmolLM2-135M-Instruct.Q4_1.gguf "
      "qwen3moe-s308-f32.gguf --arch qwen3moe --seed 308 --type F32 --n-head 8 --head-dim 64 "
      "--n-expert 32 --n-expert-used 8 --n-ff-exp 256"),
+    ("gpt-oss-s309-f32.gguf", ["MXFP4_MOE"],
+     "made by scripts/fetch-models families: scripts/make-family.py SmolLM2-135M-Instruct.Q4_1.gguf "
+     "gpt-oss-s309-f32.gguf --arch gpt-oss --seed 309 --type F32 --n-head 8 --n-head-kv 2 --head-dim 64 "
+     "--n-expert 16 --n-expert-used 4 --n-ff-exp 256 --n-layer 3"),
 ]
 
 

@@ -198,3 +198,16 @@ fn moe_s101_mxfp4_moe_matches_llama_cpp() {
         None,
     );
 }
+
+/// gpt-oss with MXFP4 weights (`--pure`: the experts through `mul_mat_id`, attention and output
+/// through `mul_mat`), as the real files ship their experts.
+#[test]
+fn gpt_oss_mxfp4_moe_matches_llama_cpp() {
+    check_requantized(
+        "gpt-oss-s309-f32.gguf",
+        "MXFP4_MOE",
+        "gpt-oss-s309-mxfp4_moe.refs.json",
+        &moe(),
+        None,
+    );
+}
