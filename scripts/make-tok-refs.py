@@ -20,8 +20,8 @@ value changed, to reach code paths the two files do not use (other pre-tokenizer
 byte-level vocabulary; a SentencePiece vocabulary with a space prefix, as Llama 2 / Mistral).
 The copies are written under WORK (default target/tok-refs) and are not committed; the JSON
 header records the override so the tests apply the same one. A configuration may add strings of
-its own after the corpus (EXTRA; smollm2-tekken): their cases carry their "text", their ids
-continue after the corpus, and the header counts them in "n_extra" (and in "n").
+its own after the corpus (EXTRA; smollm2-tekken, smollm2-gpt4o): their cases carry their "text",
+their ids continue after the corpus, and the header counts them in "n_extra" (and in "n").
 
 --reference: the reference corpus instead, tests/fixtures/tokenizer/reference/corpus.json (432
 strings, copied in as data; this script does not write it). For SmolLM2 and Gemma 3 as they are,
@@ -54,6 +54,7 @@ CONFIGS = [
     ("smollm2-default", "SmolLM2-135M-Instruct.Q4_1.gguf", {"tokenizer.ggml.pre": "default"}),
     ("gemma3-spaceprefix", "gemma-3-270m-q4_k_m.gguf", {"tokenizer.ggml.add_space_prefix": True}),
     ("smollm2-tekken", "SmolLM2-135M-Instruct.Q4_1.gguf", {"tokenizer.ggml.pre": "tekken"}),
+    ("smollm2-gpt4o", "SmolLM2-135M-Instruct.Q4_1.gguf", {"tokenizer.ggml.pre": "gpt-4o"}),
 ]
 
 
@@ -95,8 +96,47 @@ def tekken_extra():
     return s
 
 
+def gpt4o_extra():
+    """Strings only the gpt-4o configuration adds after the corpus: all of tekken's (its regex is
+    tekken's plus two things), then what it adds: English contractions in any case kept on the
+    word before them (and where they do not follow letters, or follow a digit, a mark or
+    punctuation), and digits in runs of up to three, for runs of 1 to 7 digits and in between
+    other characters."""
+    s = tekken_extra()
+    s += [
+        "don't won't I'm you're we've they'll she'd it's",
+        "DON'T WON'T I'M YOU'RE WE'VE THEY'LL SHE'D IT'S",
+        "Don'T doN't I'm i'M You'Re you'rE WE'Ve We'vE they'Ll THEY'lL she'D",
+        "it's's it'sS it'ss it'S's 'tis 're 've 'm 'll 'd 'x",
+        "x'y x'sy x're' x'llama x'dog rock'n'roll o'clock y'all",
+        "l'été l'Été É's É'S ÉCOLE's ÀB'LL aÀ'd ΑΒΓ's Привет'Re",
+        "1's 2'T a1's 'S1 e\u0301's x\u0301's !'s .'S ''s '''ll",
+        "ab 's a 's a''s a's' a`s a’s a‘s 'ʼs",
+        "McDonald's HTTPServer's iPhone'S XMLHttp're getHTTP'm",
+        "can't\nwon't\r\nshan't\t'll",
+        "1 12 123 1234 12345 123456 1234567",
+        "0 00 000 0000 00000 000000 0000000",
+        "x1 x12 x123 x1234 x12345 x123456 x1234567",
+        "1x 12x 123x 1234x 12345x 123456x 1234567x",
+        "1,234,567.89 3.14159 1e10 0x1F2E3D 2024-12-06 12:34:56",
+        "v1.2.3 $1234567 +12345 -123456 #1234 50% 1/2 12/34/5678",
+        "١٢٣٤٥ ½²³⁴ ⅫⅪ 12½34 1٢3٤5 ①②③④",
+        "12'34 1234's 123'S abc123def 1a2b3c 12ab34CD56",
+        "  123  4567\n89\r\n\t1234567 ",
+    ]
+    # Seeded mixes weighted towards what gpt-4o adds: apostrophes before letters of either
+    # case, digit runs of every length, next to letters of every case and marks.
+    pool = (list("aAzZ0123456789 /.!'\r\n")
+            + ["'s", "'S", "'t", "'re", "'RE", "'Ve", "'m", "'ll", "'LL", "'d", "'D", "é", "É",
+               "ʰ", "日", "\u0301", "١", "Ab", "aB", "ABc", "12", "345", "6789", "\r\n"])
+    rng = random.Random(20261206)
+    for _ in range(40):
+        s.append("".join(rng.choice(pool) for _ in range(rng.randint(1, 30))))
+    return s
+
+
 # Strings added after the corpus for one configuration only (ids continue after the corpus).
-EXTRA = {"smollm2-tekken": tekken_extra}
+EXTRA = {"smollm2-tekken": tekken_extra, "smollm2-gpt4o": gpt4o_extra}
 
 
 def corpus():

@@ -2,7 +2,7 @@
 //! through llama-cpp-python 0.3.36): the reference corpus (432 strings,
 //! tests/fixtures/tokenizer/reference/) and this crate's own corpus (tests/fixtures/tokenizer/), for SmolLM2 (byte-level BPE, smollm pre-tokenizer) and
 //! Gemma 3 (SentencePiece with user-defined tokens), and SmolLM2's vocabulary relabelled to other
-//! pre-tokenizers (llama3, qwen2, gpt-2, default, tekken).
+//! pre-tokenizers (llama3, qwen2, gpt-2, default, tekken, gpt-4o).
 
 use std::path::PathBuf;
 
@@ -287,6 +287,14 @@ fn default_pre_tokenizer_own_corpus() {
 #[test]
 fn tekken_pre_tokenizer_own_corpus() {
     own("smollm2-tekken");
+}
+
+/// ... under gpt-4o (llama.cpp: std::regex on collapsed text; merges not ignored), over the
+/// corpus and 136 strings of its own (tekken's 77, then contractions in either case and digit
+/// runs of 1 to 7).
+#[test]
+fn gpt4o_pre_tokenizer_own_corpus() {
+    own("smollm2-gpt4o");
 }
 
 /// Gemma 3 with add_space_prefix = true: SentencePiece as Llama 2 / Mistral use it.

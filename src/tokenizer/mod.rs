@@ -2,7 +2,8 @@
 //!
 //! Two vocabulary types: SentencePiece BPE (`tokenizer.ggml.model = llama`: Llama 2, Mistral,
 //! Gemma) and GPT-2 byte-level BPE (`gpt2`: SmolLM2, Llama 3, Qwen 2) with the pre-tokenizers
-//! `default`, `gpt-2`, the llama3 family, the smollm family, the qwen2 family and `tekken`.
+//! `default`, `gpt-2`, the llama3 family, the smollm family, the qwen2 family, `tekken` and the
+//! gpt-4o family (`gpt-4o`, `llama4`, `minimax-m2`, ...).
 //!
 //! Where llama.cpp's behaviour is unspecified or aborts, this module picks as follows:
 //! - several tokens whose text marks them as EOT (or FIM): the lowest id (llama.cpp takes the
@@ -12,7 +13,7 @@
 //!
 //! Not implemented (an error at load): the `bert`, `t5`, `rwkv`, `plamo2` and `gemma4` vocab
 //! types, and byte-level pre-tokenizers outside the families above (deepseek, falcon, chatglm,
-//! gpt-4o, ...).
+//! ...).
 //!
 //! ```no_run
 //! # fn main() -> tramontane::Result<()> {

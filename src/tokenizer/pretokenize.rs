@@ -27,6 +27,9 @@ pub enum PreTokenizer {
     /// `tekken` (Mistral Nemo, Small 3, Ministral): words cut where lower case turns to upper
     /// case, single digits, through `std::regex` (see [`match_tekken`] for its quirks).
     Tekken,
+    /// `gpt-4o` (o200k: gpt-oss), `llama4`, `minimax-m2`, ...: tekken's regex with English
+    /// contractions kept on the word and digits in runs of up to 3 (see [`match_gpt4o`]).
+    Gpt4o,
 }
 
 /// What a `tokenizer.ggml.pre` name sets besides its regexes (llama-vocab.cpp `load`).
@@ -70,6 +73,8 @@ pub fn settings_for(name: Option<&str>) -> Option<PreSettings> {
         }
         "megrez" | "stablelm2" => s(Qwen2, true, false, false),
         "tekken" => s(Tekken, false, true, true),
+        // LLAMA_VOCAB_PRE_TYPE_GPT4O, and MINIMAX_M2, which has the same regex.
+        "gpt-4o" | "llama4" | "kanana2" | "talkie" | "minimax-m2" => s(Gpt4o, false, false, false),
         _ => return None,
     })
 }
@@ -93,6 +98,7 @@ impl PreTokenizer {
             }
             PreTokenizer::Qwen2 => split_regex(&collapsed(cpts), &whole, match_qwen2),
             PreTokenizer::Tekken => split_regex(&collapsed(cpts), &whole, match_tekken),
+            PreTokenizer::Gpt4o => split_regex(&collapsed(cpts), &whole, match_gpt4o),
             PreTokenizer::Default => {
                 let c = collapsed(cpts);
                 let a = split_regex(&c, &whole, match_punct_run);
@@ -452,17 +458,8 @@ fn match_ascii_digit_triple(text: &[u8], pos: usize, end: usize) -> Option<usize
 fn match_qwen2(text: &[u8], pos: usize, end: usize) -> Option<usize> {
     let c0 = at(text, pos, end)?;
     let c1 = at(text, pos + 1, end);
-    let c2 = at(text, pos + 2, end);
-    let lower = |b: Option<u8>| b.map(|x| x.to_ascii_lowercase());
-
-    if c0 == b'\'' {
-        match (lower(c1), lower(c2)) {
-            (Some(b's' | b't' | b'm' | b'd'), _) => return Some(pos + 2),
-            (Some(b'r'), Some(b'e')) | (Some(b'v'), Some(b'e')) | (Some(b'l'), Some(b'l')) => {
-                return Some(pos + 3)
-            }
-            _ => {}
-        }
+    if let Some(e) = match_contraction(text, pos, end) {
+        return Some(e);
     }
     // [^\r\n\p{L}\p{N}]?\p{L}+ : the optional class is tried first, then skipped.
     if !matches!(c0, b'\r' | b'\n') && !is_l(c0) && !is_n(c0) && c1.is_some_and(is_l) {
@@ -476,6 +473,20 @@ fn match_qwen2(text: &[u8], pos: usize, end: usize) -> Option<usize> {
     }
     match_other_run(text, pos, end, |b| b == b'\r' || b == b'\n')
         .or_else(|| match_whitespace(text, pos, end))
+}
+
+/// `(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])`: the English contractions, in
+/// either case (ASCII letters only, as written), for qwen2 and gpt-4o.
+fn match_contraction(text: &[u8], pos: usize, end: usize) -> Option<usize> {
+    if at(text, pos, end)? != b'\'' {
+        return None;
+    }
+    let lower = |i| at(text, i, end).map(|b| b.to_ascii_lowercase());
+    match (lower(pos + 1), lower(pos + 2)) {
+        (Some(b's' | b't' | b'm' | b'd'), _) => Some(pos + 2),
+        (Some(b'r' | b'v'), Some(b'e')) | (Some(b'l'), Some(b'l')) => Some(pos + 3),
+        _ => None,
+    }
 }
 
 /// ` ?[^\s\p{L}\p{N}]+` followed by a run of `tail` (`[\r\n]*` or, for tekken, `[\r\n/]*`).
@@ -571,6 +582,40 @@ fn cased_word_end(text: &[u8], s: usize, end: usize) -> usize {
     upper_end
 }
 
+// gpt-4o (o200k). llama.cpp writes its cased letters as for tekken (same quirks: a non-ASCII
+// letter is upper and lower case at once, marks are no letters) and its `(?i:'s|...)` suffix as
+// the character classes `'[sS]|...`. Besides that suffix, it differs from tekken only in taking
+// digits in runs of up to three. No custom splitter in unicode.cpp: std::regex on collapsed text.
+
+/// `[^\r\n\p{L}\p{N}]?((?=[\p{L}])([^a-z]))*((?=[\p{L}])([^A-Z]))+(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])?|
+///  [^\r\n\p{L}\p{N}]?((?=[\p{L}])([^a-z]))+((?=[\p{L}])([^A-Z]))*(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])?|
+///  \p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+` (gpt-4o), alternatives in order.
+fn match_gpt4o(text: &[u8], pos: usize, end: usize) -> Option<usize> {
+    let c0 = at(text, pos, end)?;
+    let c1 = at(text, pos + 1, end);
+    // The word alternatives are tekken's with an optional contraction after the letters. It
+    // never changes where the letters end: the greedy letter runs succeed first (the suffix is
+    // optional), so the engine never backtracks into them to reach a contraction. The suffix
+    // is taken when it follows the letters: "don't" and "DON'T" are one word, "l'été" is not.
+    let word = |s| {
+        let e = cased_word_end(text, s, end);
+        Some(match_contraction(text, e, end).unwrap_or(e))
+    };
+    let optional = !matches!(c0, b'\r' | b'\n') && !is_l(c0) && !is_n(c0);
+    if optional && c1.is_some_and(is_l) {
+        return word(pos + 1);
+    }
+    if is_l(c0) {
+        return word(pos);
+    }
+    // \p{N}{1,3}, greedy: "1234567" is "123", "456", "7".
+    if is_n(c0) {
+        return Some(run(text, pos, (pos + 3).min(end), is_n));
+    }
+    match_other_run(text, pos, end, |b| matches!(b, b'\r' | b'\n' | b'/'))
+        .or_else(|| match_whitespace(text, pos, end))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -654,25 +699,42 @@ mod tests {
         assert_eq!(t(" \r\n  ok  "), [" \r\n", " ", " ok", "  "]);
     }
 
-    /// The words llama.cpp's own unicode.cpp makes of every string of the tokenizer corpus and
-    /// tekken's extra strings (tests/fixtures/tokenizer/tekken-splits.json, made by
-    /// scripts/make-pre-splits.py). Token ids alone hardly see the cuts: SmolLM2's merges often
-    /// rebuild the same tokens from differently cut words.
     #[test]
-    fn tekken_words_equal_llama_cpp_unicode_cpp() {
+    fn gpt4o_regex() {
+        // Every expected split below is also what llama.cpp's unicode.cpp gives.
+        let g = |s| words(PreTokenizer::Gpt4o, s);
+        // Contractions in either case stay on the word before them, after tekken's case cuts.
+        assert_eq!(
+            g("don't DON'T You'Re McDonald's l'été"),
+            ["don't", " DON'T", " You'Re", " Mc", "Donald's", " l", "'été"]
+        );
+        // Only one contraction, and only right after the letters.
+        assert_eq!(g("it's's 1's"), ["it's", "'s", " ", "1", "'s"]);
+        // Digits in runs of up to three, from the left.
+        assert_eq!(g("1234567 x12345"), ["123", "456", "7", " x", "123", "45"]);
+        // Tekken's quirks stay: a non-ASCII letter is upper and lower case at once.
+        assert_eq!(g("ÉCOLE's aÄb"), ["É", "COLE's", " aÄb"]);
+    }
+
+    /// The strings of `pre`'s split fixture `{name}-splits.json` whose words differ from what
+    /// llama.cpp's own unicode.cpp makes of them (the tokenizer corpus and the extra strings of
+    /// `smollm2-{name}.json`; made by scripts/make-pre-splits.py). Token ids alone hardly see
+    /// the cuts: SmolLM2's merges often rebuild the same tokens from differently cut words.
+    fn words_unlike_llama_cpp(pre: PreTokenizer, name: &str) -> (Vec<String>, usize) {
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tokenizer/");
         let json = |name: &str| -> serde_json::Value {
             let text = std::fs::read_to_string(format!("{dir}{name}")).expect(name);
             serde_json::from_str(&text).expect(name)
         };
         let mut texts: Vec<String> = Vec::new();
-        let (corpus, extra) = (json("corpus.json"), json("smollm2-tekken.json"));
+        let corpus = json("corpus.json");
+        let extra = json(&format!("smollm2-{name}.json"));
         let strings = corpus["strings"].as_array().expect("strings");
         let extras = extra["cases"].as_array().expect("cases");
         for v in strings.iter().chain(extras).filter_map(|c| c.get("text")) {
             texts.push(v.as_str().expect("text").to_string());
         }
-        let refs = json("tekken-splits.json");
+        let refs = json(&format!("{name}-splits.json"));
         let cases = refs["cases"].as_array().expect("cases");
         assert_eq!(cases.len(), texts.len());
         let mut bad = Vec::new();
@@ -684,11 +746,23 @@ mod tests {
                 .map(|n| n.as_u64().expect("length") as usize)
                 .collect();
             let cpts: Vec<u32> = text.chars().map(u32::from).collect();
-            if PreTokenizer::Tekken.split(&cpts) != want {
+            if pre.split(&cpts) != want {
                 bad.push(format!("{}: {text:?}", case["id"]));
             }
         }
-        assert!(bad.is_empty(), "{} of {}: {bad:#?}", bad.len(), texts.len());
+        (bad, texts.len())
+    }
+
+    #[test]
+    fn tekken_words_equal_llama_cpp_unicode_cpp() {
+        let (bad, n) = words_unlike_llama_cpp(PreTokenizer::Tekken, "tekken");
+        assert!(bad.is_empty(), "{} of {n}: {bad:#?}", bad.len());
+    }
+
+    #[test]
+    fn gpt4o_words_equal_llama_cpp_unicode_cpp() {
+        let (bad, n) = words_unlike_llama_cpp(PreTokenizer::Gpt4o, "gpt4o");
+        assert!(bad.is_empty(), "{} of {n}: {bad:#?}", bad.len());
     }
 
     #[test]
