@@ -44,10 +44,22 @@ INPUTS = [
      "made by scripts/fetch-models families: scripts/make-family.py SmolLM2-135M-Instruct.Q4_1.gguf "
      "qwen3moe-s308-f32.gguf --arch qwen3moe --seed 308 --type F32 --n-head 8 --head-dim 64 "
      "--n-expert 32 --n-expert-used 8 --n-ff-exp 256"),
-    ("gpt-oss-s309-f32.gguf", ["MXFP4_MOE"],
+    ("gpt-oss-s309-f32.gguf", ["MXFP4_MOE", "Q4_K"],
      "made by scripts/fetch-models families: scripts/make-family.py SmolLM2-135M-Instruct.Q4_1.gguf "
      "gpt-oss-s309-f32.gguf --arch gpt-oss --seed 309 --type F32 --n-head 8 --n-head-kv 2 --head-dim 64 "
      "--n-expert 16 --n-expert-used 4 --n-ff-exp 256 --n-layer 3"),
+    ("qwen2-s312-f32.gguf", ["Q4_K"],
+     "made by scripts/fetch-models families: scripts/make-family.py SmolLM2-135M-Instruct.Q4_1.gguf "
+     "qwen2-s312-f32.gguf --arch qwen2 --seed 312 --type F32"),
+    ("qwen3-s313-f32.gguf", ["Q4_K"],
+     "made by scripts/fetch-models families: scripts/make-family.py SmolLM2-135M-Instruct.Q4_1.gguf "
+     "qwen3-s313-f32.gguf --arch qwen3 --seed 313 --type F32 --n-head 8 --head-dim 64"),
+    ("qwen2moe-s310-f32.gguf", ["Q4_K"],
+     "made by scripts/fetch-models families: scripts/make-family.py SmolLM2-135M-Instruct.Q4_1.gguf "
+     "qwen2moe-s310-f32.gguf --arch qwen2moe --seed 310 --type F32 --n-expert 8 --n-expert-used 4 --n-ff-exp 256 --n-ff-shexp 512"),
+    ("olmoe-s311-f32.gguf", ["Q4_K"],
+     "made by scripts/fetch-models families: scripts/make-family.py SmolLM2-135M-Instruct.Q4_1.gguf "
+     "olmoe-s311-f32.gguf --arch olmoe --seed 311 --type F32 --n-head-kv 4 --n-expert 16 --n-expert-used 4 --n-ff 256"),
 ]
 
 

@@ -1,7 +1,8 @@
 //! Conformance against llama.cpp on requantized files: SmolLM2 Q4_1 requantized (`--pure`) to
 //! Q4_0, Q8_0, Q4_K, Q6_K, the synthetic MoE F32 file quantized to Q4_K, Q5_K, Q6_K and
-//! MXFP4_MOE (every matrix MXFP4 with --pure), and the synthetic phi3 and qwen3moe F32 files
-//! (`scripts/fetch-models families`) quantized to Q4_K, all by our own `quantize_model`. Each
+//! MXFP4_MOE (every matrix MXFP4 with --pure), and the synthetic F32 files of every other family
+//! (`scripts/fetch-models families`) quantized to Q4_K (gpt-oss to MXFP4_MOE too), all by our
+//! own `quantize_model`. Each
 //! file is made under target/ and its whole-file sha256 is
 //! asserted against llama-quantize's (tests/fixtures/quant/requant-sha256.json) before any
 //! logit is compared: the references in tests/fixtures/logits/ were made by llama.cpp on
@@ -210,4 +211,22 @@ fn gpt_oss_mxfp4_moe_matches_llama_cpp() {
         &moe(),
         None,
     );
+}
+
+/// The other families in Q4_K (their F32 files from `scripts/fetch-models families`), so that
+/// every family runs through a k-quant GEMM against llama.cpp: (F32 file, reference, bounds).
+const FAMILIES_Q4_K: &[(&str, &str, bool)] = &[
+    ("qwen2-s312-f32.gguf", "qwen2-s312-q4_k.refs.json", false),
+    ("qwen3-s313-f32.gguf", "qwen3-s313-q4_k.refs.json", false),
+    ("qwen2moe-s310-f32.gguf", "qwen2moe-s310-q4_k.refs.json", true),
+    ("olmoe-s311-f32.gguf", "olmoe-s311-q4_k.refs.json", true),
+    ("gpt-oss-s309-f32.gguf", "gpt-oss-s309-q4_k.refs.json", true),
+];
+
+#[test]
+fn qwen2_qwen3_qwen2moe_olmoe_and_gpt_oss_q4_k_match_llama_cpp() {
+    for &(input, refs, is_moe) in FAMILIES_Q4_K {
+        let bounds = if is_moe { moe() } else { dense() };
+        check_requantized(input, "Q4_K", refs, &bounds, None);
+    }
 }
