@@ -218,7 +218,11 @@ fn gpt_oss_mxfp4_moe_matches_llama_cpp() {
 const FAMILIES_Q4_K: &[(&str, &str, bool)] = &[
     ("qwen2-s312-f32.gguf", "qwen2-s312-q4_k.refs.json", false),
     ("qwen3-s313-f32.gguf", "qwen3-s313-q4_k.refs.json", false),
-    ("qwen2moe-s310-f32.gguf", "qwen2moe-s310-q4_k.refs.json", true),
+    (
+        "qwen2moe-s310-f32.gguf",
+        "qwen2moe-s310-q4_k.refs.json",
+        true,
+    ),
     ("olmoe-s311-f32.gguf", "olmoe-s311-q4_k.refs.json", true),
     ("gpt-oss-s309-f32.gguf", "gpt-oss-s309-q4_k.refs.json", true),
 ];
