@@ -4,9 +4,12 @@
 //! (unrepacked matrices) and the repacked `gemv`/`gemm<block_mxfp4, 8, 8, Q8_0>` (matrices of a
 //! multiple of 8 rows), every f32 compared bit for bit.
 
+mod support;
+
 use std::sync::OnceLock;
 
 use serde_json::Value;
+use support::{b64, f32s};
 use tramontane_kernels::dispatch;
 #[cfg(target_arch = "x86_64")]
 use tramontane_kernels::dispatch::TileArgs;
@@ -26,43 +29,7 @@ const ACTS: usize = 4;
 
 fn fixture() -> &'static Value {
     static V: OnceLock<Value> = OnceLock::new();
-    V.get_or_init(|| {
-        let text = std::fs::read_to_string(FIXTURE)
-            .unwrap_or_else(|e| panic!("cannot read {FIXTURE}: {e}"));
-        serde_json::from_str(&text).expect("mxfp4.json is valid JSON")
-    })
-}
-
-/// Standard base64 (with padding).
-fn b64(s: &str) -> Vec<u8> {
-    fn val(c: u8) -> u32 {
-        match c {
-            b'A'..=b'Z' => u32::from(c - b'A'),
-            b'a'..=b'z' => u32::from(c - b'a') + 26,
-            b'0'..=b'9' => u32::from(c - b'0') + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => panic!("bad base64 character {c}"),
-        }
-    }
-    let bytes: Vec<u8> = s.bytes().filter(|&c| c != b'=').collect();
-    let mut out = Vec::with_capacity(bytes.len() * 3 / 4);
-    for chunk in bytes.chunks(4) {
-        let mut acc = 0u32;
-        for (k, &c) in chunk.iter().enumerate() {
-            acc |= val(c) << (18 - 6 * k);
-        }
-        let n = chunk.len() * 6 / 8;
-        out.extend_from_slice(&acc.to_be_bytes()[1..1 + n]);
-    }
-    out
-}
-
-fn f32s(bytes: &[u8]) -> Vec<f32> {
-    bytes
-        .chunks_exact(4)
-        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect()
+    V.get_or_init(|| support::read_json(FIXTURE))
 }
 
 fn list(path: &[&str]) -> Vec<Vec<u8>> {

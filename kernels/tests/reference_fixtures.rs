@@ -1,9 +1,12 @@
 //! The scalar reference against llama.cpp's own bytes: `tests/fixtures/quant/vectors.json`
 //! (made by ggml at llama.cpp 0c1e57098; see tests/fixtures/README.md).
 
+mod support;
+
 use std::sync::OnceLock;
 
 use serde_json::Value;
+use support::{b64, f32s};
 use tramontane_kernels::reference::{
     dequantize_row, quantize_activations, quantize_row, row_bytes, vec_dot_type,
 };
@@ -16,43 +19,7 @@ const VECTORS: &str = concat!(
 
 fn vectors() -> &'static Value {
     static V: OnceLock<Value> = OnceLock::new();
-    V.get_or_init(|| {
-        let text = std::fs::read_to_string(VECTORS)
-            .unwrap_or_else(|e| panic!("cannot read {VECTORS}: {e}"));
-        serde_json::from_str(&text).expect("vectors.json is valid JSON")
-    })
-}
-
-/// Standard base64 (with padding), enough for the fixtures.
-fn b64(s: &str) -> Vec<u8> {
-    fn val(c: u8) -> u32 {
-        match c {
-            b'A'..=b'Z' => u32::from(c - b'A'),
-            b'a'..=b'z' => u32::from(c - b'a') + 26,
-            b'0'..=b'9' => u32::from(c - b'0') + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => panic!("bad base64 character {c}"),
-        }
-    }
-    let bytes: Vec<u8> = s.bytes().filter(|&c| c != b'=').collect();
-    let mut out = Vec::with_capacity(bytes.len() * 3 / 4);
-    for chunk in bytes.chunks(4) {
-        let mut acc = 0u32;
-        for (k, &c) in chunk.iter().enumerate() {
-            acc |= val(c) << (18 - 6 * k);
-        }
-        let n = chunk.len() * 6 / 8;
-        out.extend_from_slice(&acc.to_be_bytes()[1..1 + n]);
-    }
-    out
-}
-
-fn f32s(bytes: &[u8]) -> Vec<f32> {
-    bytes
-        .chunks_exact(4)
-        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect()
+    V.get_or_init(|| support::read_json(VECTORS))
 }
 
 fn b64_list(v: &Value) -> Vec<Vec<u8>> {
