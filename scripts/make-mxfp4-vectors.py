@@ -27,11 +27,11 @@ Every row has 224 values (7 blocks: an odd count, so vec_dot's unpaired last blo
 import argparse
 import base64
 import ctypes
-import json
 import os
 import struct
-import subprocess
-import sys
+
+import ggml_ctypes
+from ggml_ctypes import ROW_FN
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIXTURE = os.path.join(ROOT, "tests", "fixtures", "quant", "mxfp4.json")
@@ -46,21 +46,8 @@ GEMV = "_ZN4ggml3cpu6repack4gemvI11block_mxfp4Ll8ELl8EL9ggml_type8EEEviPfmPKvS7_
 GEMM = "_ZN4ggml3cpu6repack4gemmI11block_mxfp4Ll8ELl8EL9ggml_type8EEEviPfmPKvS7_ii"
 QUANTIZE_MAT = "_Z19ggml_quantize_mat_tILl8EL9ggml_type8EEvPKfPvll"
 
-ROW_FN = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64)
 VEC_DOT_FN = ctypes.CFUNCTYPE(None, ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p,
                               ctypes.c_size_t, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
-
-
-class TypeTraits(ctypes.Structure):  # struct ggml_type_traits (ggml.h)
-    _fields_ = [("type_name", ctypes.c_char_p), ("blck_size", ctypes.c_int64),
-                ("blck_size_interleave", ctypes.c_int64), ("type_size", ctypes.c_size_t),
-                ("is_quantized", ctypes.c_bool), ("to_float", ctypes.c_void_p),
-                ("from_float_ref", ctypes.c_void_p)]
-
-
-class TypeTraitsCpu(ctypes.Structure):  # struct ggml_type_traits_cpu (ggml-cpu.h)
-    _fields_ = [("from_float", ctypes.c_void_p), ("vec_dot", ctypes.c_void_p),
-                ("vec_dot_type", ctypes.c_int), ("nrows", ctypes.c_int64)]
 
 
 def b64(raw):
@@ -121,21 +108,9 @@ def inputs():
 
 
 class Ggml:
-    def __init__(self, libdir):
-        self.base = ctypes.CDLL(os.path.join(libdir, "libggml-base.so"), mode=ctypes.RTLD_GLOBAL)
-        self.cpu = ctypes.CDLL(os.path.join(libdir, "libggml-cpu.so"), mode=ctypes.RTLD_GLOBAL)
+    def __init__(self):
+        self.base, self.cpu = ggml_ctypes.load()
         b, c = self.base, self.cpu
-        b.ggml_get_type_traits.argtypes = [ctypes.c_int]
-        b.ggml_get_type_traits.restype = ctypes.POINTER(TypeTraits)
-        b.ggml_row_size.argtypes = [ctypes.c_int, ctypes.c_int64]
-        b.ggml_row_size.restype = ctypes.c_size_t
-        b.ggml_quantize_chunk.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64,
-                                          ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p]
-        b.ggml_quantize_chunk.restype = ctypes.c_size_t
-        c.ggml_cpu_init.argtypes = []
-        c.ggml_cpu_init()
-        c.ggml_get_type_traits_cpu.argtypes = [ctypes.c_int]
-        c.ggml_get_type_traits_cpu.restype = ctypes.POINTER(TypeTraitsCpu)
         tr = b.ggml_get_type_traits(MXFP4).contents
         assert (tr.type_name, tr.blck_size, tr.type_size) == (b"mxfp4", 32, BLOCK), tr.type_name
         assert c.ggml_get_type_traits_cpu(MXFP4).contents.vec_dot_type == Q8_0
@@ -195,7 +170,7 @@ def deinterleave_q8_0x4(raw):
 
 def make():
     import llama_cpp
-    g = Ggml(os.path.join(os.path.dirname(llama_cpp.__file__), "lib"))
+    g = Ggml()
     weights, acts, edges = inputs()
     wq = g.quantize_mxfp4(weights)
     eq = g.quantize_mxfp4(edges)
@@ -245,20 +220,9 @@ def main():
     ap.add_argument("--out", default=FIXTURE)
     ap.add_argument("--in-peer", action="store_true", help=argparse.SUPPRESS)
     a = ap.parse_args()
-    if not a.in_peer:
-        py = os.environ.get("PEER_PYTHON", os.path.join(ROOT, "target", "peer-venv-avx2", "bin", "python"))
-        sys.exit(subprocess.run([py, os.path.abspath(__file__), "--in-peer"] + sys.argv[1:]).returncode)
-    new = make()
-    if a.check:
-        with open(a.out) as f:
-            old = json.load(f)
-        bad = [k for k, v in new.items() if k not in ("generator", "ggml") and old.get(k) != v]
-        print(f"{a.out}: " + (f"differs in {bad}" if bad else "reproduced (every field this script makes is identical)"))
-        sys.exit(1 if bad else 0)
-    with open(a.out, "w") as f:
-        json.dump(new, f, separators=(",", ":"))
-        f.write("\n")
-    print(f"wrote {a.out}", file=sys.stderr)
+    ggml_ctypes.in_peer(__file__, a.in_peer)
+    ggml_ctypes.write_or_check(make(), a.out, a.check, lambda new, old: [
+        k for k, v in new.items() if k not in ("generator", "ggml") and old.get(k) != v])
 
 
 if __name__ == "__main__":

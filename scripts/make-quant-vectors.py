@@ -23,8 +23,9 @@ import base64
 import ctypes
 import json
 import os
-import subprocess
-import sys
+
+import ggml_ctypes
+from ggml_ctypes import ROW_FN
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIXTURE = os.path.join(ROOT, "tests", "fixtures", "quant", "vectors.json")
@@ -32,37 +33,12 @@ WEIGHT_TYPES = ["Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "Q2_K", "Q3_K", "Q4_K", 
 ACT_TYPES = ["Q8_0", "Q8_1", "Q8_K"]
 GGML_TYPE_COUNT = 43
 
-ROW_FN = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64)
-
-
-class TypeTraits(ctypes.Structure):  # struct ggml_type_traits (ggml.h)
-    _fields_ = [("type_name", ctypes.c_char_p), ("blck_size", ctypes.c_int64),
-                ("blck_size_interleave", ctypes.c_int64), ("type_size", ctypes.c_size_t),
-                ("is_quantized", ctypes.c_bool), ("to_float", ctypes.c_void_p),
-                ("from_float_ref", ctypes.c_void_p)]
-
-
-class TypeTraitsCpu(ctypes.Structure):  # struct ggml_type_traits_cpu (ggml-cpu.h)
-    _fields_ = [("from_float", ctypes.c_void_p), ("vec_dot", ctypes.c_void_p),
-                ("vec_dot_type", ctypes.c_int), ("nrows", ctypes.c_int64)]
 
 
 class Ggml:
-    def __init__(self, libdir):
-        self.base = ctypes.CDLL(os.path.join(libdir, "libggml-base.so"), mode=ctypes.RTLD_GLOBAL)
-        self.cpu = ctypes.CDLL(os.path.join(libdir, "libggml-cpu.so"), mode=ctypes.RTLD_GLOBAL)
+    def __init__(self):
+        self.base, self.cpu = ggml_ctypes.load()
         b, c = self.base, self.cpu
-        b.ggml_get_type_traits.argtypes = [ctypes.c_int]
-        b.ggml_get_type_traits.restype = ctypes.POINTER(TypeTraits)
-        b.ggml_row_size.argtypes = [ctypes.c_int, ctypes.c_int64]
-        b.ggml_row_size.restype = ctypes.c_size_t
-        b.ggml_quantize_chunk.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64,
-                                          ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p]
-        b.ggml_quantize_chunk.restype = ctypes.c_size_t
-        c.ggml_cpu_init.argtypes = []
-        c.ggml_cpu_init()
-        c.ggml_get_type_traits_cpu.argtypes = [ctypes.c_int]
-        c.ggml_get_type_traits_cpu.restype = ctypes.POINTER(TypeTraitsCpu)
         # enum ggml_type by name, read from the library's traits table; GGML_TYPE_COUNT is 43 at
         # llama.cpp 0c1e57098 (ggml.h), and the table has no bound check
         self.ids, self.names = {}, {}
@@ -129,7 +105,7 @@ def activations(g, rows, n):
 
 def make(inputs_path):
     import llama_cpp
-    g = Ggml(os.path.join(os.path.dirname(llama_cpp.__file__), "lib"))
+    g = Ggml()
     with open(inputs_path) as f:
         src = json.load(f)
     rows = [unb64(s) for s in src["inputs"]["rows_f32_b64"]]
@@ -184,19 +160,8 @@ def main():
     ap.add_argument("--out", default=FIXTURE)
     ap.add_argument("--in-peer", action="store_true", help=argparse.SUPPRESS)
     a = ap.parse_args()
-    if not a.in_peer:
-        py = os.environ.get("PEER_PYTHON", os.path.join(ROOT, "target", "peer-venv-avx2", "bin", "python"))
-        sys.exit(subprocess.run([py, os.path.abspath(__file__), "--in-peer"] + sys.argv[1:]).returncode)
-    new = make(a.inputs)
-    if a.check:
-        with open(a.out) as f:
-            bad = compare(new, json.load(f))
-        print(f"{a.out}: " + (f"differs in {bad}" if bad else "reproduced (every field this script makes is identical)"))
-        sys.exit(1 if bad else 0)
-    with open(a.out, "w") as f:
-        json.dump(new, f, separators=(",", ":"))
-        f.write("\n")
-    print(f"wrote {a.out}", file=sys.stderr)
+    ggml_ctypes.in_peer(__file__, a.in_peer)
+    ggml_ctypes.write_or_check(make(a.inputs), a.out, a.check, compare)
 
 
 if __name__ == "__main__":
