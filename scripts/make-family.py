@@ -56,7 +56,7 @@ import argparse
 import numpy as np
 import gguf
 
-from synthetic_gguf import TYPES, Weights, copy_tokenizer, finish, tensor_writer
+from synthetic_gguf import TYPES, Weights, copy_tokenizer, finish, new_writer, tensor_writer
 
 ARCHS = ("qwen2", "qwen3", "qwen3moe", "qwen2moe", "olmoe", "phi3", "gpt-oss")
 MOE = ("qwen3moe", "qwen2moe", "olmoe", "gpt-oss")
@@ -107,19 +107,11 @@ def main():
     qtype, ftype = TYPES[a.type]
     donor = gguf.GGUFReader(a.donor)
 
-    w = gguf.GGUFWriter(a.out, a.arch)
     # llama.cpp sets special-token attributes by model name: a name containing "phi3" makes it
     # look up "</s>", which the donor vocabulary lacks (it then refuses the file).
     family = "Phi family" if a.arch == "phi3" else a.arch
-    w.add_name(f"tramontane synthetic {family} {a.type} seed {a.seed}")
-    w.add_description("random weights for conformance tests, made by tramontane scripts/make-family.py")
-    w.add_file_type(int(ftype))
-    w.add_context_length(a.n_ctx)
-    w.add_embedding_length(a.n_embd)
-    w.add_block_count(a.n_layer)
-    w.add_feed_forward_length(a.n_ff)
-    w.add_head_count(a.n_head)
-    w.add_head_count_kv(a.n_head_kv)
+    name = f"tramontane synthetic {family} {a.type} seed {a.seed}"
+    w = new_writer(a.out, a.arch, name, "make-family.py", ftype, a)
     if a.arch in ("qwen3", "qwen3moe", "gpt-oss"):
         w.add_key_length(a.head_dim)
         w.add_value_length(a.head_dim)

@@ -29,7 +29,7 @@ import argparse
 import numpy as np
 import gguf
 
-from synthetic_gguf import TYPES, Weights, copy_tokenizer, finish, tensor_writer
+from synthetic_gguf import TYPES, Weights, copy_tokenizer, finish, new_writer, tensor_writer
 
 
 def parse_args():
@@ -62,16 +62,8 @@ def main():
 
     head_dim = a.n_embd // a.n_head
 
-    w = gguf.GGUFWriter(a.out, "llama")
-    w.add_name(f"tramontane synthetic MoE {a.n_expert}x{a.n_expert_used} {a.type} seed {a.seed}")
-    w.add_description("random weights for conformance tests, made by tramontane scripts/make-moe.py")
-    w.add_file_type(int(ftype))
-    w.add_context_length(a.n_ctx)
-    w.add_embedding_length(a.n_embd)
-    w.add_block_count(a.n_layer)
-    w.add_feed_forward_length(a.n_ff)
-    w.add_head_count(a.n_head)
-    w.add_head_count_kv(a.n_head_kv)
+    name = f"tramontane synthetic MoE {a.n_expert}x{a.n_expert_used} {a.type} seed {a.seed}"
+    w = new_writer(a.out, "llama", name, "make-moe.py", ftype, a)
     w.add_rope_dimension_count(head_dim)
     w.add_rope_freq_base(10000.0)
     w.add_layer_norm_rms_eps(1e-5)

@@ -38,6 +38,23 @@ class Weights:
         return np.float32(1.0) + self.normal(name, (n,), 0.1)
 
 
+def new_writer(path, arch, name, script, ftype, a):
+    """A GGUFWriter for `arch` with the metadata every synthetic file starts with: name,
+    description (made by `script`), file type, and the dimensions of `a` (n_ctx, n_embd, n_layer,
+    n_ff, n_head, n_head_kv), in that order."""
+    w = gguf.GGUFWriter(path, arch)
+    w.add_name(name)
+    w.add_description(f"random weights for conformance tests, made by tramontane scripts/{script}")
+    w.add_file_type(int(ftype))
+    w.add_context_length(a.n_ctx)
+    w.add_embedding_length(a.n_embd)
+    w.add_block_count(a.n_layer)
+    w.add_feed_forward_length(a.n_ff)
+    w.add_head_count(a.n_head)
+    w.add_head_count_kv(a.n_head_kv)
+    return w
+
+
 def copy_tokenizer(w, donor):
     """Writes the donor's vocabulary, merges and BOS/EOS ids (no BOS added); returns n_vocab."""
 
