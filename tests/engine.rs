@@ -216,15 +216,30 @@ fn shared_system_chats(model: &Model) -> Vec<String> {
 }
 
 /// Each text's greedy reply, run alone on a fresh engine.
-fn alone(model: &Arc<Model>, texts: &[String], max_tokens: usize) -> Vec<Reply> {
+fn alone(model: &Arc<Model>, texts: &[impl AsRef<str>], max_tokens: usize) -> Vec<Reply> {
     texts
         .iter()
         .map(|text| {
             let mut engine = Engine::new(Arc::clone(model), options(1)).unwrap();
-            let id = engine
-                .submit(request(model, text, max_tokens, Sampling::greedy()))
-                .unwrap();
-            drain(&mut engine).remove(&id).unwrap()
+            let ids = submit_greedy(&mut engine, model, std::slice::from_ref(text), max_tokens);
+            drain(&mut engine).remove(&ids[0]).unwrap()
+        })
+        .collect()
+}
+
+/// Submits a greedy request of `max_tokens` for each text, in order; their ids.
+fn submit_greedy(
+    engine: &mut Engine,
+    model: &Model,
+    texts: &[impl AsRef<str>],
+    max_tokens: usize,
+) -> Vec<RequestId> {
+    texts
+        .iter()
+        .map(|t| {
+            engine
+                .submit(request(model, t.as_ref(), max_tokens, Sampling::greedy()))
+                .unwrap()
         })
         .collect()
 }
@@ -262,14 +277,7 @@ fn requests_arriving_together_share_their_common_prefix() {
             },
         )
         .unwrap();
-        let ids: Vec<RequestId> = texts
-            .iter()
-            .map(|t| {
-                engine
-                    .submit(request(&model, t, 12, Sampling::greedy()))
-                    .unwrap()
-            })
-            .collect();
+        let ids = submit_greedy(&mut engine, &model, &texts, 12);
         let mut together = drain(&mut engine);
         for (i, id) in ids.iter().enumerate() {
             let got = together.remove(id).unwrap();
@@ -484,23 +492,9 @@ fn gemma3_replies_do_not_depend_on_the_batch_either() {
         "The capital of France is",
         "def fibonacci(n):\n    ",
     ];
-    let mut alone = Vec::new();
-    for text in texts {
-        let mut engine = Engine::new(Arc::clone(&model), options(1)).unwrap();
-        let id = engine
-            .submit(request(&model, text, 12, Sampling::greedy()))
-            .unwrap();
-        alone.push(drain(&mut engine).remove(&id).unwrap());
-    }
+    let alone = alone(&model, &texts, 12);
     let mut engine = Engine::new(Arc::clone(&model), options(3)).unwrap();
-    let ids: Vec<RequestId> = texts
-        .iter()
-        .map(|t| {
-            engine
-                .submit(request(&model, t, 12, Sampling::greedy()))
-                .unwrap()
-        })
-        .collect();
+    let ids = submit_greedy(&mut engine, &model, &texts, 12);
     let mut together = drain(&mut engine);
     for (i, id) in ids.iter().enumerate() {
         assert_eq!(together.remove(id).unwrap(), alone[i], "prompt {i}");
