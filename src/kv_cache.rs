@@ -347,6 +347,24 @@ impl<E: KvElem> TypedKvCache<E> {
         })
     }
 
+    /// A new cache of the same shape holding only the cells of positions `0..n_pos` (a layer
+    /// that has not wrapped holds position `p` in cell `p`), copied directly: room for `n_pos`
+    /// positions is allocated, not this cache's capacity.
+    fn try_clone_prefix(&self, n_pos: usize) -> Result<Self> {
+        let mut copy = Self::new(self.shape.clone());
+        copy.reserve(n_pos)?;
+        let w = self.shape.kv_width();
+        for (dst, src) in copy.layers.iter_mut().zip(&self.layers) {
+            let n = n_pos.min(src.limit).min(src.cap);
+            dst.k[..n * w].copy_from_slice(&src.k[..n * w]);
+            for d in 0..w {
+                dst.v_t[d * dst.cap..d * dst.cap + n]
+                    .copy_from_slice(&src.v_t[d * src.cap..d * src.cap + n]);
+            }
+        }
+        Ok(copy)
+    }
+
     /// Appends the cells that hold positions `0..n_pos` of every layer to `out`: per layer,
     /// K then V, little-endian, in cell order.
     fn write_cells(&self, n_pos: usize, out: &mut impl std::io::Write) -> std::io::Result<()> {
@@ -487,6 +505,18 @@ impl KvCache {
         Ok(match self {
             KvCache::F16(c) => KvCache::F16(c.try_clone()?),
             KvCache::F32(c) => KvCache::F32(c.try_clone()?),
+        })
+    }
+
+    /// A copy holding only the cells of positions `0..n_pos` (a forked prefix), allocated for
+    /// those; the caller makes sure no layer has wrapped past them.
+    ///
+    /// # Errors
+    /// [`Error::OutOfMemory`] when the copy cannot be allocated.
+    pub fn try_clone_prefix(&self, n_pos: usize) -> Result<KvCache> {
+        Ok(match self {
+            KvCache::F16(c) => KvCache::F16(c.try_clone_prefix(n_pos)?),
+            KvCache::F32(c) => KvCache::F32(c.try_clone_prefix(n_pos)?),
         })
     }
 

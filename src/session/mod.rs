@@ -362,19 +362,9 @@ impl<'m> Session<'m> {
     /// # Errors
     /// [`Error::OutOfMemory`] when the cache cannot be copied.
     pub fn fork(&self) -> Result<Session<'m>> {
-        Ok(Session {
-            model: self.model.clone(),
-            n_ctx: self.n_ctx,
-            batch: self.batch,
-            threads: self.threads,
-            pool: None,
-            cache: self.cache.try_clone()?,
-            tokens: self.tokens.clone(),
-            n_cached: self.n_cached,
-            logits: self.logits.clone(),
-            logits_valid: self.logits_valid,
-            evaluated: self.evaluated,
-        })
+        let cache = self.cache.try_clone()?;
+        let (tokens, logits) = (self.tokens.clone(), self.logits.clone());
+        Ok(self.copy_with(cache, tokens, self.n_cached, (logits, self.logits_valid)))
     }
 
     /// A copy of this session's first `n` tokens (at most the evaluated ones), holding only
@@ -394,33 +384,37 @@ impl<'m> Session<'m> {
             copy.truncate(keep)?;
             return Ok(copy);
         }
-        let mut cells = Vec::new();
-        let len = usize::try_from(self.cache.cells_bytes(keep)).unwrap_or(usize::MAX);
-        cells
-            .try_reserve_exact(len)
-            .map_err(|_| Error::OutOfMemory {
-                what: format!("a copy of {keep} cached tokens"),
-            })?;
-        self.cache
-            .write_cells(keep, &mut cells)
-            .map_err(|e| Error::InvalidArgument {
-                what: format!("copying {keep} cached tokens: {e}"),
-            })?;
-        let mut cache = KvCache::new(self.cache.shape().clone(), self.cache.ty());
-        cache.read_cells(keep, &mut cells.as_slice())?;
-        Ok(Session {
+        let cache = self.cache.try_clone_prefix(keep)?;
+        Ok(self.copy_with(
+            cache,
+            self.tokens[..keep].to_vec(),
+            keep,
+            (Vec::new(), false),
+        ))
+    }
+
+    /// A session with this one's model and settings (its own thread pool, made on first use)
+    /// over the given cache, history and logits (with whether they are valid).
+    fn copy_with(
+        &self,
+        cache: KvCache,
+        tokens: Vec<u32>,
+        n_cached: usize,
+        (logits, logits_valid): (Vec<f32>, bool),
+    ) -> Session<'m> {
+        Session {
             model: self.model.clone(),
             n_ctx: self.n_ctx,
             batch: self.batch,
             threads: self.threads,
             pool: None,
             cache,
-            tokens: self.tokens[..keep].to_vec(),
-            n_cached: keep,
-            logits: Vec::new(),
-            logits_valid: false,
+            tokens,
+            n_cached,
+            logits,
+            logits_valid,
             evaluated: self.evaluated,
-        })
+        }
     }
 
     /// Writes the session's state (history, cached K/V, logits) to `path`, through a
