@@ -45,13 +45,19 @@ fn load(name: &str) -> Model {
     Model::load(&path).expect("load")
 }
 
+/// `models/<name>.gguf` against `tests/fixtures/logits/<name>.refs.json`.
 fn check_file(name: &str, bounds: &Bounds) {
-    let model = load(name);
-    let refs = read_refs(&format!(
-        "{}/tests/fixtures/logits/{name}.refs.json",
+    check_against(name, name, bounds);
+}
+
+/// `models/<model>.gguf` against `tests/fixtures/logits/<refs>.refs.json`.
+fn check_against(model: &str, refs: &str, bounds: &Bounds) {
+    let loaded = load(model);
+    let refs_json = read_refs(&format!(
+        "{}/tests/fixtures/logits/{refs}.refs.json",
         env!("CARGO_MANIFEST_DIR")
     ));
-    check(&model, &refs, bounds, &|_| true).assert_ok(name);
+    check(&loaded, &refs_json, bounds, &|_| true).assert_ok(refs);
 }
 
 #[test]
@@ -86,12 +92,7 @@ fn phi3_with_fused_projections_and_long_rope_factors_matches_llama_cpp() {
 
 #[test]
 fn phi3_within_its_original_context_uses_the_short_factors_as_llama_cpp() {
-    let model = load("phi3-s307-q8_0");
-    let refs = read_refs(&format!(
-        "{}/tests/fixtures/logits/phi3-s307-q8_0-short.refs.json",
-        env!("CARGO_MANIFEST_DIR")
-    ));
-    check(&model, &refs, &dense(), &|_| true).assert_ok("phi3-s307-q8_0 at n_ctx 256");
+    check_against("phi3-s307-q8_0", "phi3-s307-q8_0-short", &dense());
 }
 
 #[test]
