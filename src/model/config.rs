@@ -119,6 +119,14 @@ fn positive(f: &GgufFile, k: &str) -> Result<usize> {
     Ok(v as usize)
 }
 
+/// [`positive`] for a key the file may leave out.
+fn opt_positive(f: &GgufFile, k: &str) -> Result<Option<usize>> {
+    match f.opt_u32(k)? {
+        Some(_) => positive(f, k).map(Some),
+        None => Ok(None),
+    }
+}
+
 fn invalid(what: String) -> Error {
     Error::InvalidConfig { what }
 }
@@ -206,13 +214,11 @@ impl ModelConfig {
                 })?,
         };
         let rope_original_context =
-            match f.opt_u32(&key(arch, "rope.scaling.original_context_length"))? {
-                Some(_) => positive(f, &key(arch, "rope.scaling.original_context_length"))?,
-                None => context_length,
-            };
+            opt_positive(f, &key(arch, "rope.scaling.original_context_length"))?
+                .unwrap_or(context_length);
         let (n_expert, n_expert_used) = read_experts(f, arch)?;
-        let n_ff_exp = match f.opt_u32(&key(arch, "expert_feed_forward_length"))? {
-            Some(_) if arch.expert_ff_key => positive(f, &key(arch, "expert_feed_forward_length"))?,
+        let n_ff_exp = match opt_positive(f, &key(arch, "expert_feed_forward_length"))? {
+            Some(n) if arch.expert_ff_key => n,
             None if arch.expert_ff_key && n_expert_used > 0 => n_ff / n_expert_used,
             _ => n_ff,
         };
@@ -221,10 +227,8 @@ impl ModelConfig {
                 "experts of width 0 (feed_forward_length {n_ff} over {n_expert_used} chosen experts)"
             )));
         }
-        let n_ff_shexp = match f.opt_u32(&key(arch, "expert_shared_feed_forward_length"))? {
-            Some(_) => positive(f, &key(arch, "expert_shared_feed_forward_length"))?,
-            None => n_ff,
-        };
+        let n_ff_shexp =
+            opt_positive(f, &key(arch, "expert_shared_feed_forward_length"))?.unwrap_or(n_ff);
         let (sliding_window, swa_layers) = read_swa(f, arch, n_layer)?;
         // Without the key: the architecture's own base for plain sliding-window RoPE
         // (Gemma 3), else the model's (gpt-oss: llama.cpp copies `rope_freq_base_train`).
