@@ -105,8 +105,10 @@ pub enum Error {
     /// The same tensor name appears twice.
     #[error("duplicate tensor '{name}' at offset {offset}")]
     DuplicateTensor { name: String, offset: u64 },
-    /// `general.alignment` is not a non-zero power of two stored as u32.
-    #[error("bad general.alignment: {found} (must be a u32 that is a non-zero power of two)")]
+    /// `general.alignment` is not a non-zero power of two stored as u32, up to 16 MiB.
+    #[error(
+        "bad general.alignment: {found} (must be a u32 that is a non-zero power of two, at most 16777216)"
+    )]
     BadAlignment { found: String },
     /// A tensor type id that ggml never assigned.
     #[error("tensor '{tensor}' has unknown ggml type id {id}")]

@@ -276,7 +276,9 @@ fn duplicate_keys_and_tensors() {
 
 #[test]
 fn bad_alignment() {
-    for v in [0u32, 48, 3] {
+    // Not a power of two, or (1 GiB) above the 16 MiB bound: a tiny file with no tensors
+    // asking for 1 GiB of alignment made the writer pad a header to that size.
+    for v in [0u32, 48, 3, 1 << 30] {
         let r = Raw::header(3, 0, 1).kv_u32("general.alignment", v);
         assert!(matches!(r.err(), Error::BadAlignment { .. }), "{v}");
     }
@@ -291,12 +293,17 @@ fn bad_alignment() {
         .u32(8)
         .str(b"32");
     assert!(matches!(r.err(), Error::BadAlignment { .. }));
-    // A good one is used.
+    // A good one is used, up to the bound.
     let f = Raw::header(3, 0, 1)
         .kv_u32("general.alignment", 64)
         .open()
         .unwrap();
     assert_eq!((f.alignment(), f.data_offset() % 64), (64, 0));
+    let f = Raw::header(3, 0, 1)
+        .kv_u32("general.alignment", 1 << 24)
+        .open()
+        .unwrap();
+    assert_eq!(f.alignment(), 1 << 24);
 }
 
 #[test]

@@ -24,6 +24,10 @@ pub const MAGIC: &[u8; 4] = b"GGUF";
 pub const DEFAULT_ALIGNMENT: u64 = 32;
 /// The metadata key that overrides the alignment.
 pub const ALIGNMENT_KEY: &str = "general.alignment";
+/// The largest `general.alignment` accepted (16 MiB). llama.cpp sets no bound, but a larger one
+/// only pads: writing such a file again would mean gigabytes of zeros in one allocation (a
+/// 109-byte file asking for 1 GiB alignment made the writer abort), and no real file uses one.
+pub const MAX_ALIGNMENT: u32 = 1 << 24;
 /// How deep arrays of arrays may nest (an array directly under a key is depth 1).
 pub const MAX_ARRAY_DEPTH: usize = 16;
 /// ggml tensors have at most this many dimensions.
@@ -149,12 +153,19 @@ pub(crate) fn parse_header(storage: &Arc<Storage>) -> Result<Header> {
     })
 }
 
-/// `general.alignment` if present (a u32, non-zero power of two), else the default.
+/// `general.alignment` if present ([`checked_alignment`]), else the default.
 fn alignment_of(metadata: &Metadata) -> Result<u64> {
-    match metadata.get(ALIGNMENT_KEY) {
-        None => Ok(DEFAULT_ALIGNMENT),
-        Some(Value::U32(a)) if a.is_power_of_two() => Ok(u64::from(*a)),
-        Some(other) => Err(Error::BadAlignment {
+    metadata
+        .get(ALIGNMENT_KEY)
+        .map_or(Ok(DEFAULT_ALIGNMENT), checked_alignment)
+}
+
+/// The alignment a `general.alignment` value sets: a u32, a non-zero power of two, at most
+/// [`MAX_ALIGNMENT`] (the reader and the writer accept the same values).
+pub(crate) fn checked_alignment(value: &Value) -> Result<u64> {
+    match value {
+        Value::U32(a) if a.is_power_of_two() && *a <= MAX_ALIGNMENT => Ok(u64::from(*a)),
+        other => Err(Error::BadAlignment {
             found: other.describe(),
         }),
     }

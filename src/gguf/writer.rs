@@ -27,7 +27,9 @@ use std::path::{Path, PathBuf};
 
 use tramontane_kernels::GgmlType;
 
-use super::reader::{align_up, ALIGNMENT_KEY, DEFAULT_ALIGNMENT, MAGIC, MAX_ARRAY_DEPTH, MAX_DIMS};
+use super::reader::{
+    align_up, checked_alignment, ALIGNMENT_KEY, DEFAULT_ALIGNMENT, MAGIC, MAX_ARRAY_DEPTH, MAX_DIMS,
+};
 use super::tensor::TensorInfo;
 use super::value::{Array, Value};
 use crate::{Error, Result};
@@ -52,7 +54,8 @@ impl GgufWriter {
     }
 
     /// Adds a metadata key (written in the order added). `general.alignment` must be a
-    /// `Value::U32` power of two and sets the alignment of the data section and tensors.
+    /// `Value::U32` power of two of at most [`MAX_ALIGNMENT`](super::reader::MAX_ALIGNMENT) and
+    /// sets the alignment of the data section and tensors.
     pub fn add(&mut self, key: impl Into<String>, value: Value) -> Result<()> {
         let key = key.into();
         if self.keys.contains(&key) {
@@ -61,14 +64,7 @@ impl GgufWriter {
             });
         }
         if key == ALIGNMENT_KEY {
-            match value {
-                Value::U32(a) if a.is_power_of_two() => self.alignment = Some(u64::from(a)),
-                ref other => {
-                    return Err(Error::BadAlignment {
-                        found: other.describe(),
-                    })
-                }
-            }
+            self.alignment = Some(checked_alignment(&value)?);
         }
         if let Value::Array(a) = &value {
             check_depth(&key, a, 1)?;
