@@ -54,7 +54,7 @@ impl GgufWriter {
     }
 
     /// Adds a metadata key (written in the order added). `general.alignment` must be a
-    /// `Value::U32` power of two of at most [`MAX_ALIGNMENT`](super::reader::MAX_ALIGNMENT) and
+    /// `Value::U32` power of two of at most 16 MiB and
     /// sets the alignment of the data section and tensors.
     pub fn add(&mut self, key: impl Into<String>, value: Value) -> Result<()> {
         let key = key.into();
