@@ -1,5 +1,5 @@
 //! Conformance against llama.cpp on requantized files: SmolLM2 Q4_1 requantized (`--pure`) to
-//! Q4_0, Q8_0, Q4_K, Q6_K, the synthetic MoE F32 file quantized to Q4_K, Q5_K, Q6_K and
+//! Q4_0, Q8_0, Q4_K, Q6_K, Q5_1, the synthetic MoE F32 file quantized to Q4_K, Q5_K, Q6_K and
 //! MXFP4_MOE (every matrix MXFP4 with --pure), and the synthetic F32 files of every other family
 //! (`scripts/fetch-models families`) quantized to Q4_K (gpt-oss to MXFP4_MOE too), all by our
 //! own `quantize_model`. Each
@@ -145,6 +145,17 @@ fn smollm2_requant_q6_k_matches_llama_cpp() {
         SMOLLM2,
         "Q6_K",
         "smollm2-q6_k.refs.json",
+        &dense(),
+        Some(SMOLLM2_SUBSET),
+    );
+}
+
+#[test]
+fn smollm2_requant_q5_1_matches_llama_cpp() {
+    check_requantized(
+        SMOLLM2,
+        "Q5_1",
+        "smollm2-q5_1.refs.json",
         &dense(),
         Some(SMOLLM2_SUBSET),
     );

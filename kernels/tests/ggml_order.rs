@@ -1,11 +1,12 @@
-//! On x86, the Q4_1, Q5_0 and Q8_0 dot products must reproduce llama.cpp's bits, not only its
-//! math: its AVX2 kernels (`ggml_vec_dot_q4_1_q8_1`, `..._q5_0_q8_0`, `..._q8_0_q8_0`, and
-//! tinyBLAS for batches) keep one 8-lane f32 accumulator per dot product, add per block
-//! `fma(f32(lane sum of 4 products), d_w * d_a, acc)` per lane, reduce the lanes as
-//! `hsum_float_8` does, and add Q4_1's `sum m_w * s_a` (accumulated block by block) last. The
-//! SmolLM2 conformance test depends on this order (a different one moved its logits by up to
-//! 0.76). This test spells the order out in scalar code and requires bit equality at every x86
-//! SIMD level, for single dot products and for GEMM tiles.
+//! On x86, the Q4_1, Q5_0, Q5_1 and Q8_0 dot products must reproduce llama.cpp's bits, not only
+//! its math: its AVX2 kernels (`ggml_vec_dot_q4_1_q8_1`, `..._q5_0_q8_0`, `..._q5_1_q8_1`,
+//! `..._q8_0_q8_0`, and tinyBLAS for batches) keep one 8-lane f32 accumulator per dot product,
+//! add per block `fma(f32(lane sum of 4 products), d_w * d_a, acc)` per lane, reduce the lanes
+//! as `hsum_float_8` does, and add Q4_1's and Q5_1's `sum m_w * s_a` (accumulated block by
+//! block) last. The SmolLM2 conformance test depends on this order (a different one moved its
+//! logits by up to 0.76). This test spells the order out in scalar code and requires bit
+//! equality at every x86 SIMD level, for single dot products and for GEMM tiles
+//! (`legacy_fixtures.rs` checks the same kernels against llama.cpp's own results).
 #![cfg(target_arch = "x86_64")]
 
 use half::f16;
@@ -57,6 +58,14 @@ fn weight_block(ty: GgmlType, b: &[u8]) -> ([i32; 32], f32, f32) {
             }
             (q, h(b, 0), 0.0)
         }
+        GgmlType::Q5_1 => {
+            let qh = u32::from_le_bytes([b[4], b[5], b[6], b[7]]);
+            for j in 0..16 {
+                q[j] = i32::from(b[8 + j] & 15) | (((qh >> j) & 1) as i32) << 4;
+                q[j + 16] = i32::from(b[8 + j] >> 4) | (((qh >> (j + 16)) & 1) as i32) << 4;
+            }
+            (q, h(b, 0), h(b, 2))
+        }
         GgmlType::Q8_0 => {
             for j in 0..32 {
                 q[j] = i32::from(b[2 + j] as i8);
@@ -70,7 +79,8 @@ fn weight_block(ty: GgmlType, b: &[u8]) -> ([i32; 32], f32, f32) {
 /// ggml's AVX2 order, in scalar code.
 fn ggml_order_dot(ty: GgmlType, n: usize, w: &[u8], act: &[u8]) -> f32 {
     let (wb, ab) = (ty.block_bytes(), reference::vec_dot_type(ty).block_bytes());
-    let a_qs = if ty == GgmlType::Q4_1 { 4 } else { 2 };
+    let has_min = matches!(ty, GgmlType::Q4_1 | GgmlType::Q5_1);
+    let a_qs = if has_min { 4 } else { 2 };
     let mut acc = [0f32; 8];
     let mut summs = 0f32;
     for b in 0..n / 32 {
@@ -84,7 +94,7 @@ fn ggml_order_dot(ty: GgmlType, n: usize, w: &[u8], act: &[u8]) -> f32 {
                 .sum();
             *slot = scale.mul_add(s as f32, *slot);
         }
-        if ty == GgmlType::Q4_1 {
+        if has_min {
             summs += mw * h(a, 2);
         }
     }
@@ -117,7 +127,12 @@ fn random_acts(ty: GgmlType, rng: &mut Rng, acts: usize, n: usize) -> Vec<u8> {
     out
 }
 
-const TYPES: [GgmlType; 3] = [GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q8_0];
+const TYPES: [GgmlType; 4] = [
+    GgmlType::Q4_1,
+    GgmlType::Q5_0,
+    GgmlType::Q5_1,
+    GgmlType::Q8_0,
+];
 
 fn simd_levels() -> Vec<&'static str> {
     dispatch::available_levels()
@@ -195,11 +210,12 @@ fn row_tiles_reproduce_the_row_order_bit_for_bit() {
         GgmlType::Q4_0,
         GgmlType::Q4_1,
         GgmlType::Q5_0,
+        GgmlType::Q5_1,
         GgmlType::Q8_0,
         GgmlType::MXFP4,
     ] {
         for (n, rows) in [(32, 1), (64, 8), (576, 11), (1536, 17)] {
-            for acts in [1usize, 2, 3, 4, 5, 9] {
+            for acts in [1usize, 2, 3, 4, 5, 8, 9] {
                 let w = random_rows(ty, &mut rng, rows, n);
                 let a = random_acts(ty, &mut rng, acts, n);
                 let (ws, as_) = (w.len() / rows, a.len() / acts);

@@ -114,7 +114,21 @@ fn act_row(ty: GgmlType, n: usize, style: usize, rng: &mut Rng) -> Vec<u8> {
 
 fn tolerance(ty: GgmlType, n: usize, w: &[u8], a: &[u8]) -> f32 {
     let terms = reference::block_dot_terms(ty, n, w, a).unwrap();
-    let mag: f64 = terms.iter().map(|t| f64::from(t.abs())).sum();
+    let mut mag: f64 = terms.iter().map(|t| f64::from(t.abs())).sum();
+    if matches!(ty, GgmlType::Q4_1 | GgmlType::Q5_1) {
+        // A block's term is `d * isum + m * s`, two products that may cancel: kernels round
+        // each on its own, so both magnitudes count (the scaled part is the term with m = 0).
+        let mut no_min = w.to_vec();
+        for block in no_min.chunks_exact_mut(ty.block_bytes()) {
+            block[2..4].fill(0);
+        }
+        let scaled = reference::block_dot_terms(ty, n, &no_min, a).unwrap();
+        mag = terms
+            .iter()
+            .zip(&scaled)
+            .map(|(&t, &d)| f64::from(d.abs()) + f64::from((t - d).abs()))
+            .sum();
+    }
     (1e-5 * mag) as f32 + f32::MIN_POSITIVE
 }
 
@@ -149,6 +163,7 @@ fn reports_the_active_level() {
                 GgmlType::Q4_0,
                 GgmlType::Q4_1,
                 GgmlType::Q5_0,
+                GgmlType::Q5_1,
                 GgmlType::Q8_0,
             ] {
                 assert!(dispatch::has_simd_vec_dot(ty), "{ty}");

@@ -1,5 +1,6 @@
 //! vec_dot for the legacy 32-value block types against 8-bit activations:
-//! Q4_0 x Q8_0, Q4_1 x Q8_1, Q5_0 x Q8_0, Q8_0 x Q8_0, MXFP4 x Q8_0 (layouts of ggml-common.h).
+//! Q4_0 x Q8_0, Q4_1 x Q8_1, Q5_0 x Q8_0, Q5_1 x Q8_1, Q8_0 x Q8_0, MXFP4 x Q8_0 (layouts of
+//! ggml-common.h).
 //!
 //! Each block's integer dot product is exact; it is scaled by `d_w * d_a` into four f32 lanes
 //! that are summed once at the end.
@@ -81,6 +82,32 @@ static QH_HIGH_BYTES: [u8; 16] = [2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3
 /// Lane i tests bit i % 8 of its byte.
 static BIT_OF_LANE: [u8; 16] = [1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128];
 
+/// The 32 five-bit codes (0..32) of a Q5_0/Q5_1 block whose fifth bits (a u32, bit j for value
+/// j) start at `w[qh]` and whose nibbles (value j low, value j + 16 high) at `w[qh + 4]`.
+///
+/// # Safety
+/// NEON present (the caller's features); the loads are checked.
+#[inline(always)]
+unsafe fn five_bit_codes(w: &[u8], qh: usize) -> (int8x16_t, int8x16_t) {
+    // SAFETY: register-only NEON on checked loads; the constant tables are 16 bytes each.
+    unsafe {
+        let bit = vld1q_u8(BIT_OF_LANE.as_ptr());
+        let fifth = vdupq_n_u8(0x10);
+        let bits = u32::from_le_bytes([w[qh], w[qh + 1], w[qh + 2], w[qh + 3]]);
+        let bits = vreinterpretq_u8_u32(vdupq_n_u32(bits));
+        // 0x10 in lane j where bit j (resp. j + 16) is set.
+        let spread = |idx: &[u8; 16]| {
+            let bytes = vqtbl1q_u8(bits, vld1q_u8(idx.as_ptr()));
+            vreinterpretq_s8_u8(vandq_u8(vtstq_u8(bytes, bit), fifth))
+        };
+        let (lo, hi) = nibbles(u8x16(w, qh + 4));
+        (
+            vorrq_s8(lo, spread(&QH_LOW_BYTES)),
+            vorrq_s8(hi, spread(&QH_HIGH_BYTES)),
+        )
+    }
+}
+
 /// Q5_0: f16 d + u32 fifth bits (bit j for value j) + 16 bytes of nibbles,
 /// value = d * (q - 16).
 pub(super) struct Q5_0;
@@ -92,23 +119,34 @@ impl BlockDot for Q5_0 {
 
     #[inline(always)]
     unsafe fn step<D: I8Dot>(acc: Acc, w: &[u8], a: &[u8]) -> Acc {
-        // SAFETY: as in `Q4_0::step`; the constant tables are 16 bytes each.
+        // SAFETY: as in `Q4_0::step`.
         unsafe {
-            let bit = vld1q_u8(BIT_OF_LANE.as_ptr());
-            let fifth = vdupq_n_u8(0x10);
-            let qh = u32::from_le_bytes([w[2], w[3], w[4], w[5]]);
-            let qh = vreinterpretq_u8_u32(vdupq_n_u32(qh));
-            // 0x10 in lane j where bit j (resp. j + 16) of qh is set.
-            let spread = |idx: &[u8; 16]| {
-                let bytes = vqtbl1q_u8(qh, vld1q_u8(idx.as_ptr()));
-                vreinterpretq_s8_u8(vandq_u8(vtstq_u8(bytes, bit), fifth))
-            };
-            let (lo, hi) = nibbles(u8x16(w, 6));
+            let (lo, hi) = five_bit_codes(w, 2);
             let sixteen = vdupq_n_s8(16);
-            let lo = vsubq_s8(vorrq_s8(lo, spread(&QH_LOW_BYTES)), sixteen);
-            let hi = vsubq_s8(vorrq_s8(hi, spread(&QH_HIGH_BYTES)), sixteen);
-            let sum = dot32::<D>(lo, hi, a, 2);
+            let sum = dot32::<D>(vsubq_s8(lo, sixteen), vsubq_s8(hi, sixteen), a, 2);
             acc.add_scaled(sum, f16_at(w, 0) * f16_at(a, 0))
+        }
+    }
+}
+
+/// Q5_1: f16 d + f16 m + u32 fifth bits + 16 bytes of nibbles, value = d * q + m.
+pub(super) struct Q5_1;
+
+impl BlockDot for Q5_1 {
+    const VALUES: usize = QK;
+    const W_BYTES: usize = 24;
+    const A_BYTES: usize = Q8_1_BYTES;
+
+    #[inline(always)]
+    unsafe fn step<D: I8Dot>(acc: Acc, w: &[u8], a: &[u8]) -> Acc {
+        // SAFETY: as in `Q4_0::step`.
+        unsafe {
+            let (lo, hi) = five_bit_codes(w, 4);
+            let sum = dot32::<D>(lo, hi, a, 4);
+            let acc = acc.add_scaled(sum, f16_at(w, 0) * f16_at(a, 0));
+            // The offset term m_w * s_a, as for Q4_1.
+            let scalar = acc.scalar + f16_at(w, 2) * f16_at(a, 2);
+            Acc { scalar, ..acc }
         }
     }
 }

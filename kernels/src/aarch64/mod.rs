@@ -53,7 +53,7 @@ mod load;
 mod tests;
 
 use k_quants::{Q4K, Q5K, Q6K};
-use legacy::{Mxfp4, Q4_0, Q4_1, Q5_0, Q8_0};
+use legacy::{Mxfp4, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0};
 
 levels!(
     Q4_0,
@@ -75,6 +75,13 @@ levels!(
     q5_0_dotprod,
     q5_0_tile_neon,
     q5_0_tile_dotprod
+);
+levels!(
+    Q5_1,
+    q5_1_neon,
+    q5_1_dotprod,
+    q5_1_tile_neon,
+    q5_1_tile_dotprod
 );
 levels!(
     Q8_0,
@@ -116,6 +123,7 @@ const NEON_VEC_DOT: &[(GgmlType, VecDotFn)] = &[
     (GgmlType::Q4_0, q4_0_neon),
     (GgmlType::Q4_1, q4_1_neon),
     (GgmlType::Q5_0, q5_0_neon),
+    (GgmlType::Q5_1, q5_1_neon),
     (GgmlType::Q8_0, q8_0_neon),
     (GgmlType::MXFP4, mxfp4_neon),
     (GgmlType::Q4_K, q4_k_neon),
@@ -128,6 +136,7 @@ const NEON_TILE: &[(GgmlType, TileFn)] = &[
     (GgmlType::Q4_0, q4_0_tile_neon),
     (GgmlType::Q4_1, q4_1_tile_neon),
     (GgmlType::Q5_0, q5_0_tile_neon),
+    (GgmlType::Q5_1, q5_1_tile_neon),
     (GgmlType::Q8_0, q8_0_tile_neon),
     (GgmlType::MXFP4, mxfp4_tile_neon),
     (GgmlType::Q4_K, q4_k_tile_neon),
@@ -139,6 +148,7 @@ const DOTPROD_VEC_DOT: &[(GgmlType, VecDotFn)] = &[
     (GgmlType::Q4_0, q4_0_dotprod),
     (GgmlType::Q4_1, q4_1_dotprod),
     (GgmlType::Q5_0, q5_0_dotprod),
+    (GgmlType::Q5_1, q5_1_dotprod),
     (GgmlType::Q8_0, q8_0_dotprod),
     (GgmlType::MXFP4, mxfp4_dotprod),
     (GgmlType::Q4_K, q4_k_dotprod),
@@ -151,6 +161,7 @@ const DOTPROD_TILE: &[(GgmlType, TileFn)] = &[
     (GgmlType::Q4_0, q4_0_tile_dotprod),
     (GgmlType::Q4_1, q4_1_tile_dotprod),
     (GgmlType::Q5_0, q5_0_tile_dotprod),
+    (GgmlType::Q5_1, q5_1_tile_dotprod),
     (GgmlType::Q8_0, q8_0_tile_dotprod),
     (GgmlType::MXFP4, mxfp4_tile_dotprod),
     (GgmlType::Q4_K, q4_k_tile_dotprod),

@@ -13,10 +13,11 @@ use crate::formats::to_half;
 use crate::{active_kernels, reference, GgmlType};
 
 /// The weight types with NEON vec_dot kernels.
-const TYPES: [GgmlType; 9] = [
+const TYPES: [GgmlType; 10] = [
     GgmlType::Q4_0,
     GgmlType::Q4_1,
     GgmlType::Q5_0,
+    GgmlType::Q5_1,
     GgmlType::Q8_0,
     GgmlType::MXFP4,
     GgmlType::Q4_K,
@@ -66,7 +67,7 @@ fn weight_scale(rng: &mut Rng) -> f32 {
 fn scale_offsets(ty: GgmlType) -> &'static [usize] {
     match ty {
         GgmlType::Q4_0 | GgmlType::Q5_0 | GgmlType::Q8_0 => &[0],
-        GgmlType::Q4_1 | GgmlType::Q4_K | GgmlType::Q5_K => &[0, 2],
+        GgmlType::Q4_1 | GgmlType::Q5_1 | GgmlType::Q4_K | GgmlType::Q5_K => &[0, 2],
         GgmlType::Q6_K => &[208],
         _ => &[],
     }
@@ -215,7 +216,8 @@ fn integer_parts_are_exact() {
                 let n = ty.block_size();
                 let mut w = weight_row(ty, 1, &mut rng, |_| 1.0);
                 let mut w2 = rng.bytes(ty.block_bytes());
-                if ty == GgmlType::Q4_1 {
+                let has_min = matches!(ty, GgmlType::Q4_1 | GgmlType::Q5_1);
+                if has_min {
                     // m = 0: the block is then only its integer sum.
                     w[2..4].copy_from_slice(&to_half(0.0));
                 }
@@ -232,7 +234,7 @@ fn integer_parts_are_exact() {
                     for &off in scales {
                         w2[off..off + 2].copy_from_slice(&to_half(1.0));
                     }
-                    if ty == GgmlType::Q4_1 {
+                    if has_min {
                         w2[2..4].copy_from_slice(&to_half(0.0));
                     }
                     if ty == GgmlType::MXFP4 {

@@ -229,16 +229,19 @@ pub fn vec_dot(ty: GgmlType, n: usize, w: &[u8], act: &[u8]) -> Result<f32, Kern
 
 /// The order of the row tiles (`dispatch::vec_dot_tile_rows`) for the Q4_0 family: one f32
 /// chain per (weight row, activation row) pair, per block `acc = fma(f32(isum), dw * da, acc)`
-/// (the scale product rounded to f32 first), and for Q4_1 then `acc = fma(mw, sa, acc)` with
-/// Q8_1's `s`. It is also the order of the ordinary Q4_0 and MXFP4 kernels on x86 (llama.cpp's
+/// (the scale product rounded to f32 first), and for Q4_1 and Q5_1 then
+/// `acc = fma(mw, sa, acc)` with Q8_1's `s`. It is also the order of the ordinary Q4_0 and MXFP4 kernels on x86 (llama.cpp's
 /// repacked Q4_0 and MXFP4, whose weight scale for MXFP4 is the E8M0 half-scale, multiplied by
 /// the activation's `d` in f32). Other types have no row order of their own.
 pub fn vec_dot_row_order(ty: GgmlType, n: usize, w: &[u8], act: &[u8]) -> Result<f32, KernelError> {
     check_dot_args(ty, n, w, act)?;
     let isums = match ty {
-        GgmlType::Q4_0 | GgmlType::Q4_1 | GgmlType::Q5_0 | GgmlType::Q8_0 | GgmlType::MXFP4 => {
-            block_isums(ty, n, w, act)?
-        }
+        GgmlType::Q4_0
+        | GgmlType::Q4_1
+        | GgmlType::Q5_0
+        | GgmlType::Q5_1
+        | GgmlType::Q8_0
+        | GgmlType::MXFP4 => block_isums(ty, n, w, act)?,
         _ => return Err(unsupported("vec_dot_row_order", ty)),
     };
     // (dw * da, mw * sa as the two factors of the second fma, if any)
@@ -251,6 +254,9 @@ pub fn vec_dot_row_order(ty: GgmlType, n: usize, w: &[u8], act: &[u8]) -> Result
             .collect(),
         GgmlType::Q5_0 => pairs::<BlockQ5_0, BlockQ8_0>(w, act)?
             .map(|(x, y)| (x.d() * y.d(), None))
+            .collect(),
+        GgmlType::Q5_1 => pairs::<BlockQ5_1, BlockQ8_1>(w, act)?
+            .map(|(x, y)| (x.d() * y.d(), Some((x.m(), y.s()))))
             .collect(),
         GgmlType::MXFP4 => pairs::<BlockMxfp4, BlockQ8_0>(w, act)?
             .map(|(x, y)| (x.d() * y.d(), None))

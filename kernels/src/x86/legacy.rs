@@ -1,4 +1,4 @@
-//! Q4_0, Q4_1, Q5_0, Q8_0 and MXFP4 weights against Q8_0 / Q8_1 activations (32-value
+//! Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 and MXFP4 weights against Q8_0 / Q8_1 activations (32-value
 //! blocks): the block formats and the single-row dot product.
 //!
 //! # The summation order (shared with the matvec and GEMM kernels of `legacy_tile`)
@@ -6,22 +6,21 @@
 //! The dispatch table uses this order, and `legacy_tile`, for Q4_0 and MXFP4: it is the order
 //! of llama.cpp's repacked Q4_0 and MXFP4 kernels on AVX2 (`gemv_q4_b32_8x8_q8_0_lut_avx` and
 //! its gemm, one template for both; MXFP4's weight scale is the E8M0 half-scale, so MXFP4 is
-//! a signed-code member of the family whose codes come from a table). Q4_1, Q5_0 and Q8_0
-//! are dispatched to [`super::legacy_lanes`], which keeps ggml's 8-lane order; the `Legacy`
-//! impls of those types here serve both modules. For batches whose rows must not depend on
-//! each other (the row tiles of the dispatch table), Q4_1, Q5_0 and Q8_0 use this order too:
-//! it is the fastest.
+//! a signed-code member of the family whose codes come from a table). Q4_1, Q5_0, Q5_1 and
+//! Q8_0 are dispatched to [`super::legacy_lanes`], which keeps ggml's 8-lane order; the
+//! `Legacy` impls of those types here serve both modules. For batches whose rows must not
+//! depend on each other (the row tiles of the dispatch table), they use this order too: it is
+//! the fastest.
 //!
 //! For every (weight row, activation row) pair and every block `b`, the integer dot product
 //! `s_b = sum_k w_k a_k` (true signed weights: `q - 8`, `q - 16`, `q`, the i8 code, or
 //! MXFP4's table value) is exact in i32. The result is the sequential chain
 //! `acc = fma(f32(s_b), dw_b * da_b, acc)` over `b = 0, 1, ...` (the scale product rounded
-//! to f32 first; for MXFP4 `dw_b` is the E8M0 half-scale, as in llama.cpp), and for Q4_1
-//! after each block `acc = fma(mw_b, sa_b, acc)` (the weight minimum times Q8_1's
-//! `s = d * sum(q)`). One f32 lane per pair is
-//! all this needs, so the GEMM can hold eight weight rows in the eight lanes of a register
-//! and still produce exactly the bits of this function; the integer part can be formed in
-//! any order (it is exact).
+//! to f32 first; for MXFP4 `dw_b` is the E8M0 half-scale, as in llama.cpp), and for Q4_1 and
+//! Q5_1 after each block `acc = fma(mw_b, sa_b, acc)` (the weight minimum times Q8_1's
+//! `s = d * sum(q)`). One f32 lane per pair is all this needs, so the GEMM can hold eight
+//! weight rows in the eight lanes of a register and still produce exactly the bits of this
+//! function; the integer part can be formed in any order (it is exact).
 //!
 //! Integer products use `maddubs` (u8 x i8 -> pairs of i16): nibble weights stay unsigned
 //! (0..15 or 0..31) and the zero point is removed exactly (`- 8 * sum(a)`); signed Q8_0
@@ -93,6 +92,7 @@ pub(super) trait Legacy {
 pub(super) struct Q4_0;
 pub(super) struct Q4_1;
 pub(super) struct Q5_0;
+pub(super) struct Q5_1;
 pub(super) struct Q8_0;
 pub(super) struct Mxfp4;
 
@@ -156,6 +156,35 @@ impl Legacy for Q5_0 {
             let high = _mm256_and_si256(bits_to_bytes(u32::from_le(qh)), _mm256_set1_epi8(0x10));
             _mm256_or_si256(nibbles32(p.add(6)), high)
         }
+    }
+}
+
+impl Legacy for Q5_1 {
+    const W_BYTES: usize = 24;
+    const A_BYTES: usize = 36;
+    const A_QS: usize = 4;
+    const HAS_MIN: bool = true;
+    const OFFSET: i8 = 0;
+    const SIGNED: bool = false;
+    const I16_GROUPS: usize = 4; // 4 * 2 * 31 * 128 = 31744
+
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn codes(p: *const u8) -> __m256i {
+        // SAFETY: 24-byte block: d at 0..2, m at 2..4, qh (u32 LE) at 4..8, 16 nibble bytes
+        // at 8..24.
+        unsafe {
+            let qh = p.add(4).cast::<u32>().read_unaligned();
+            let high = _mm256_and_si256(bits_to_bytes(u32::from_le(qh)), _mm256_set1_epi8(0x10));
+            _mm256_or_si256(nibbles32(p.add(8)), high)
+        }
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn m(p: *const u8) -> f32 {
+        // SAFETY: m at bytes 2..4 of the block.
+        unsafe { f16_at(p.add(2)) }
     }
 }
 

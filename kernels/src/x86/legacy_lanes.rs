@@ -1,6 +1,7 @@
-//! Q4_1, Q5_0 and Q8_0 in ggml's own summation order, which is what llama.cpp's x86 CPU backend
-//! computes for these types (`ggml_vec_dot_q4_1_q8_1` etc. for one token; for a batch, plain
-//! `vec_dot` for Q4_1 and llamafile's tinyBLAS for Q5_0/Q8_0, which sums in the same order).
+//! Q4_1, Q5_0, Q5_1 and Q8_0 in ggml's own summation order, which is what llama.cpp's x86 CPU
+//! backend computes for these types (`ggml_vec_dot_q4_1_q8_1` etc. for one token; for a batch,
+//! plain `vec_dot` for Q4_1 and Q5_1 and llamafile's tinyBLAS for Q5_0/Q8_0, which sums in the
+//! same order).
 //!
 //! # The summation order
 //!
@@ -8,8 +9,8 @@
 //! holds the exact integer sum of the products `4i..4i+4` (what `maddubs` + `madd(1)` gives);
 //! it is converted to f32 and fused-multiply-added with the scale product `dw * da` (rounded to
 //! f32 first): `acc_i = fma(f32(s_i), dw * da, acc_i)`. At the end the lanes are summed as
-//! `hsum_float_8` does ((high half + low half), then pairs), and for Q4_1 the separately
-//! accumulated `summs = summs + mw * sa` (scalar, block by block) is added last.
+//! `hsum_float_8` does ((high half + low half), then pairs), and for Q4_1 and Q5_1 the
+//! separately accumulated `summs = summs + mw * sa` (scalar, block by block) is added last.
 //!
 //! Keeping these bits matters more than it seems: a 30-layer model turns a one-ulp difference
 //! in an early dot product into logit differences of order 0.5 (see the fixtures README), so

@@ -21,6 +21,7 @@ const VEC_DOT: &[(GgmlType, VecDotFn)] = &[
     (GgmlType::MXFP4, legacy::vec_dot::<legacy::Mxfp4>),
     (GgmlType::Q4_1, legacy_lanes::vec_dot::<legacy::Q4_1>),
     (GgmlType::Q5_0, legacy_lanes::vec_dot::<legacy::Q5_0>),
+    (GgmlType::Q5_1, legacy_lanes::vec_dot::<legacy::Q5_1>),
     (GgmlType::Q8_0, legacy_lanes::vec_dot::<legacy::Q8_0>),
     (GgmlType::Q4_K, kquants::vec_dot_q4_k),
     (GgmlType::Q5_K, kquants::vec_dot_q5_k),
@@ -34,6 +35,7 @@ const TILE_AVX2: &[(GgmlType, TileFn)] = &[
     (GgmlType::MXFP4, legacy_tile::avx2::tile::<legacy::Mxfp4>),
     (GgmlType::Q4_1, legacy_lanes::tile::<legacy::Q4_1, false>),
     (GgmlType::Q5_0, legacy_lanes::tile::<legacy::Q5_0, false>),
+    (GgmlType::Q5_1, legacy_lanes::tile::<legacy::Q5_1, false>),
     (GgmlType::Q8_0, legacy_lanes::tile::<legacy::Q8_0, false>),
     (GgmlType::Q4_K, kquant_tile::avx2::tile::<kquant_tile::Q4K>),
     (GgmlType::Q5_K, kquant_tile::avx2::tile::<kquant_tile::Q5K>),
@@ -85,6 +87,7 @@ const TILE_VNNI: &[(GgmlType, TileFn)] = &[
     (GgmlType::MXFP4, legacy_tile::vnni::tile::<legacy::Mxfp4>),
     (GgmlType::Q4_1, legacy_lanes::tile::<legacy::Q4_1, true>),
     (GgmlType::Q5_0, legacy_lanes::tile::<legacy::Q5_0, true>),
+    (GgmlType::Q5_1, legacy_lanes::tile::<legacy::Q5_1, true>),
     // Signed codes gain nothing from VNNI here (they still need the sign trick).
     (GgmlType::Q8_0, legacy_lanes::tile::<legacy::Q8_0, false>),
     (GgmlType::Q4_K, kquant_tile::vnni::tile::<kquant_tile::Q4K>),
@@ -97,12 +100,14 @@ const TILE_VNNI: &[(GgmlType, TileFn)] = &[
 const ROW_TILE_AVX2: &[(GgmlType, TileFn)] = &[
     (GgmlType::Q4_1, legacy_tile::avx2::tile::<legacy::Q4_1>),
     (GgmlType::Q5_0, legacy_tile::avx2::tile::<legacy::Q5_0>),
+    (GgmlType::Q5_1, legacy_tile::avx2::tile::<legacy::Q5_1>),
     (GgmlType::Q8_0, legacy_tile::avx2::tile::<legacy::Q8_0>),
 ];
 
 const ROW_TILE_VNNI: &[(GgmlType, TileFn)] = &[
     (GgmlType::Q4_1, legacy_tile::vnni::tile::<legacy::Q4_1>),
     (GgmlType::Q5_0, legacy_tile::vnni::tile::<legacy::Q5_0>),
+    (GgmlType::Q5_1, legacy_tile::vnni::tile::<legacy::Q5_1>),
     (GgmlType::Q8_0, legacy_tile::vnni::tile::<legacy::Q8_0>),
 ];
 
