@@ -1,20 +1,25 @@
 #!/usr/bin/env python3
-"""llama.cpp's own dot products for the 32-value legacy types whose x86 kernels keep ggml's
-8-lane AVX2 order (tests/fixtures/quant/legacy-vec-dot.json, read by kernels/tests/ggml_order.rs).
+"""llama.cpp's own dot products for the 32-value types Q4_1, Q5_0, Q5_1, Q8_0 and IQ4_NL
+(tests/fixtures/quant/legacy-vec-dot.json, read by kernels/tests/legacy_fixtures.rs).
 
 usage: PEER_PYTHON=... scripts/make-legacy-dot-vectors.py [--check] [--out FILE]
   (default PEER_PYTHON: target/peer-venv-avx2/bin/python, an AVX2-only build of
   llama-cpp-python; the script re-runs itself with it and loads libggml-base.so /
   libggml-cpu.so from its llama_cpp/lib)
 
-For each of Q4_1, Q5_0, Q5_1 and Q8_0: 6 weight rows and 3 activation rows of 576 values (18
-blocks), drawn here (numpy default_rng(seed 51), standard normals times a per-row scale) and
-stored in the file. Through ctypes into ggml (llama.cpp 0c1e57098):
+For each type: 8 weight rows and 3 activation rows of 544 values (17 blocks: an odd count, so
+IQ4_NL's unpaired last block is covered), drawn here (numpy default_rng(seed 51), standard
+normals times a per-row scale) and stored in the file. Through ctypes into ggml (llama.cpp
+0c1e57098):
   quantized     ggml_quantize_chunk of the weight rows (= quantize_row_<type>_ref)
   activations   type_traits_cpu(vec_dot_type)->from_float of the activation rows (Q8_1 for Q4_1 and
                 Q5_1, Q8_0 otherwise: the quantizer llama.cpp runs on activations)
   vec_dot       type_traits_cpu(type)->vec_dot of every (activation row, weight row), nrc 1:
-                `ggml_vec_dot_<type>_q8_<0|1>` of the AVX2 build
+                `ggml_vec_dot_<type>_q8_<0|1>` of the AVX2 build (for IQ4_NL the order of the
+                matrices llama.cpp does not repack)
+  repacked_gemv IQ4_NL only: ggml::cpu::repack::gemv<block_iq4_nl, 8, 8, Q8_0> over the 8 weight
+                rows repacked as repack_iq4_nl_to_iq4_nl_8_bl does, one activation row at a time
+                (the order of the matrices of a multiple of 8 rows, which llama.cpp repacks)
 --check writes nothing: it compares every field it makes with the committed file.
 """
 import argparse
@@ -26,9 +31,10 @@ import struct
 import ggml_ctypes
 
 FIXTURE = os.path.join(ggml_ctypes.ROOT, "tests", "fixtures", "quant", "legacy-vec-dot.json")
-N, W_ROWS, A_ROWS = 576, 6, 3
+N, W_ROWS, A_ROWS = 544, 8, 3
 # ggml type ids
-TYPES = {"Q4_1": 3, "Q5_0": 6, "Q5_1": 7, "Q8_0": 8}
+TYPES = {"Q4_1": 3, "Q5_0": 6, "Q5_1": 7, "Q8_0": 8, "IQ4_NL": 20}
+IQ4_NL_GEMV = "_ZN4ggml3cpu6repack4gemvI12block_iq4_nlLl8ELl8EL9ggml_type8EEEviPfmPKvS7_ii"
 Q8_0, Q8_1 = 8, 9
 VEC_DOT_FN = ctypes.CFUNCTYPE(None, ctypes.c_int, ctypes.POINTER(ctypes.c_float), ctypes.c_size_t,
                               ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p, ctypes.c_size_t,
@@ -37,6 +43,19 @@ VEC_DOT_FN = ctypes.CFUNCTYPE(None, ctypes.c_int, ctypes.POINTER(ctypes.c_float)
 
 def b64(x):
     return base64.b64encode(x).decode()
+
+
+def repack_iq4_nl_8(rows):
+    """repack_iq4_nl_to_iq4_nl_8_bl (interleave 8): per block column x, block_iq4_nlx8
+    { d[8]; qs[128] }, qs chunk i (8 bytes) = bytes (i // 8) * 8.. of row i % 8's qs."""
+    out = bytearray()
+    for x in range(N // 32):
+        blocks = [r[x * 18:(x + 1) * 18] for r in rows]
+        out += b"".join(b[0:2] for b in blocks)
+        for i in range(16):
+            off = 2 + (i // 8) * 8
+            out += blocks[i % 8][off:off + 8]
+    return bytes(out)
 
 
 def make():
@@ -78,13 +97,26 @@ def make():
                 s = ctypes.c_float()
                 vec_dot(N, ctypes.byref(s), 0, w, 0, a, 0, 1)
                 dots.append(s.value)
-        out["types"][name] = {
+        entry = {
             "weights_f32_b64": [b64(w.tobytes()) for w in weights],
             "quantized_b64": [b64(w) for w in wq],
             "activations_f32_b64": [b64(a.tobytes()) for a in acts],
             "activations_quantized_b64": [b64(a) for a in aq],
             "vec_dot_f32_b64": b64(struct.pack(f"<{len(dots)}f", *dots)),
         }
+        if name == "IQ4_NL":
+            gemv = getattr(cpu, IQ4_NL_GEMV)
+            gemv.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p, ctypes.c_void_p,
+                             ctypes.c_int, ctypes.c_int]
+            gemv.restype = None
+            packed = ctypes.create_string_buffer(repack_iq4_nl_8(wq))
+            values = []
+            for a in aq:
+                s = (ctypes.c_float * W_ROWS)()
+                gemv(N, s, W_ROWS, packed, a, 1, W_ROWS)
+                values += list(s)
+            entry["repacked_gemv_f32_b64"] = b64(struct.pack(f"<{len(values)}f", *values))
+        out["types"][name] = entry
     return out
 
 

@@ -1,5 +1,5 @@
 //! Conformance against llama.cpp on requantized files: SmolLM2 Q4_1 requantized (`--pure`) to
-//! Q4_0, Q8_0, Q4_K, Q6_K, Q5_1, the synthetic MoE F32 file quantized to Q4_K, Q5_K, Q6_K and
+//! Q4_0, Q8_0, Q4_K, Q6_K, Q5_1, IQ4_NL, the synthetic MoE F32 file quantized to Q4_K, Q5_K, Q6_K and
 //! MXFP4_MOE (every matrix MXFP4 with --pure), and the synthetic F32 files of every other family
 //! (`scripts/fetch-models families`) quantized to Q4_K (gpt-oss to MXFP4_MOE too), all by our
 //! own `quantize_model`. Each
@@ -156,6 +156,18 @@ fn smollm2_requant_q5_1_matches_llama_cpp() {
         SMOLLM2,
         "Q5_1",
         "smollm2-q5_1.refs.json",
+        &dense(),
+        Some(SMOLLM2_SUBSET),
+    );
+}
+
+/// Every matrix IQ4_NL (`--pure`), all of a multiple of 8 rows: llama.cpp's repacked order.
+#[test]
+fn smollm2_requant_iq4_nl_matches_llama_cpp() {
+    check_requantized(
+        SMOLLM2,
+        "IQ4_NL",
+        "smollm2-iq4_nl.refs.json",
         &dense(),
         Some(SMOLLM2_SUBSET),
     );

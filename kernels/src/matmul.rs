@@ -332,10 +332,12 @@ pub fn matmul_many(
 ///   groups of four (its repacked gemm; the last `n_tokens % 4` go through the gemv); for
 ///   `mul_mat_id`, none (the repacked experts run the gemv row by row). Other Q4_K matrices
 ///   go to the tiled GEMM there; we keep the gemv order for them.
-/// - MXFP4 in a matrix (`mul_mat`) or experts (`mul_mat_id`) of rows not a multiple of 8: all
-///   rows, a single one included (llama.cpp does not repack those and runs
-///   `ggml_vec_dot_mxfp4_q8_0`). Repacked MXFP4 (rows a multiple of 8: its gemv and gemm, for
-///   `mul_mat_id` the gemv) sums in the ordinary order of our MXFP4 tiles.
+/// - MXFP4 and IQ4_NL in a matrix (`mul_mat`) or experts (`mul_mat_id`) of rows not a
+///   multiple of 8: all rows, a single one included (llama.cpp does not repack those and runs
+///   `ggml_vec_dot_mxfp4_q8_0` / `ggml_vec_dot_iq4_nl_q8_0`; for IQ4_NL batches of two or more
+///   rows in `mul_mat` it runs llamafile's tinyBLAS instead, whose order is not kept). Repacked
+///   ones (rows a multiple of 8: the gemv and gemm, for `mul_mat_id` the gemv) sum in the
+///   ordinary order of our tiles for these types.
 pub fn batch_order_rows(ty: GgmlType, op: GgmlOp, n_tokens: usize) -> usize {
     match (ty, op) {
         (_, GgmlOp::RowIndependent) => 0,
@@ -345,12 +347,11 @@ pub fn batch_order_rows(ty: GgmlType, op: GgmlOp, n_tokens: usize) -> usize {
             n_tokens - n_tokens % 4
         }
         (GgmlType::Q4_K, _) => 0,
-        (GgmlType::MXFP4, GgmlOp::MulMat { matrix_rows } | GgmlOp::MulMatId { matrix_rows })
-            if matrix_rows % 8 != 0 =>
-        {
-            n_tokens
-        }
-        (GgmlType::MXFP4, _) => 0,
+        (
+            GgmlType::MXFP4 | GgmlType::IQ4_NL,
+            GgmlOp::MulMat { matrix_rows } | GgmlOp::MulMatId { matrix_rows },
+        ) if matrix_rows % 8 != 0 => n_tokens,
+        (GgmlType::MXFP4 | GgmlType::IQ4_NL, _) => 0,
         _ if reference::has_batch_order(ty) && n_tokens >= reference::BATCH_ORDER_MIN_ROWS => {
             n_tokens
         }

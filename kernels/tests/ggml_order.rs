@@ -199,8 +199,8 @@ fn gemm_tiles_reproduce_ggml_order_bit_for_bit() {
 
 /// The row tiles (what a batch of several sequences uses) reproduce the one-lane-per-pair
 /// order of `reference::vec_dot_row_order` bit for bit at every x86 level, for Q4_0 and for
-/// the types whose ordinary tiles keep ggml's order, and for MXFP4 (whose ordinary tiles are
-/// in this order, llama.cpp's repacked one), whatever the tile's shape: a single
+/// the types whose ordinary tiles keep ggml's order, and for IQ4_NL and MXFP4 (whose ordinary
+/// tiles are in this order, llama.cpp's repacked one), whatever the tile's shape: a single
 /// activation row (the matvec path, eight rows at a time and the rest one by one) and GEMM
 /// tiles of 1 to 9 activation rows over row counts that are and are not multiples of eight.
 #[test]
@@ -212,6 +212,7 @@ fn row_tiles_reproduce_the_row_order_bit_for_bit() {
         GgmlType::Q5_0,
         GgmlType::Q5_1,
         GgmlType::Q8_0,
+        GgmlType::IQ4_NL,
         GgmlType::MXFP4,
     ] {
         for (n, rows) in [(32, 1), (64, 8), (576, 11), (1536, 17)] {

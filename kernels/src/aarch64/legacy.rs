@@ -1,6 +1,6 @@
 //! vec_dot for the legacy 32-value block types against 8-bit activations:
-//! Q4_0 x Q8_0, Q4_1 x Q8_1, Q5_0 x Q8_0, Q5_1 x Q8_1, Q8_0 x Q8_0, MXFP4 x Q8_0 (layouts of
-//! ggml-common.h).
+//! Q4_0 x Q8_0, Q4_1 x Q8_1, Q5_0 x Q8_0, Q5_1 x Q8_1, Q8_0 x Q8_0, IQ4_NL x Q8_0, MXFP4 x
+//! Q8_0 (layouts of ggml-common.h).
 //!
 //! Each block's integer dot product is exact; it is scaled by `d_w * d_a` into four f32 lanes
 //! that are summed once at the end.
@@ -10,7 +10,7 @@ use core::arch::aarch64::*;
 use super::block::{Acc, BlockDot};
 use super::dot::I8Dot;
 use super::load::{f16_at, i8x16, nibbles, u8x16};
-use crate::formats::{e8m0_to_f32_half, MXFP4_VALUES};
+use crate::formats::{e8m0_to_f32_half, IQ4NL_VALUES, MXFP4_VALUES};
 
 /// Values per block of every type in this file.
 const QK: usize = 32;
@@ -188,6 +188,29 @@ impl BlockDot for Mxfp4 {
             let hi = vqtbl1q_s8(table, vreinterpretq_u8_s8(hi));
             let sum = dot32::<D>(lo, hi, a, 2);
             acc.add_scaled(sum, e8m0_to_f32_half(w[0]) * f16_at(a, 0))
+        }
+    }
+}
+
+/// IQ4_NL: f16 d + 16 bytes of nibbles (value j low, value j + 16 high) indexing the
+/// non-linear table, value = d * IQ4NL_VALUES[q].
+pub(super) struct Iq4Nl;
+
+impl BlockDot for Iq4Nl {
+    const VALUES: usize = QK;
+    const W_BYTES: usize = 18;
+    const A_BYTES: usize = Q8_0_BYTES;
+
+    #[inline(always)]
+    unsafe fn step<D: I8Dot>(acc: Acc, w: &[u8], a: &[u8]) -> Acc {
+        // SAFETY: as in `Q4_0::step`; the table is 16 bytes and every index is below 16.
+        unsafe {
+            let table = vld1q_s8(IQ4NL_VALUES.as_ptr());
+            let (lo, hi) = nibbles(u8x16(w, 2));
+            let lo = vqtbl1q_s8(table, vreinterpretq_u8_s8(lo));
+            let hi = vqtbl1q_s8(table, vreinterpretq_u8_s8(hi));
+            let sum = dot32::<D>(lo, hi, a, 2);
+            acc.add_scaled(sum, f16_at(w, 0) * f16_at(a, 0))
         }
     }
 }

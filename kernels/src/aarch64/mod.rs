@@ -53,7 +53,7 @@ mod load;
 mod tests;
 
 use k_quants::{Q4K, Q5K, Q6K};
-use legacy::{Mxfp4, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0};
+use legacy::{Iq4Nl, Mxfp4, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0};
 
 levels!(
     Q4_0,
@@ -91,6 +91,13 @@ levels!(
     q8_0_tile_dotprod
 );
 levels!(
+    Iq4Nl,
+    iq4_nl_neon,
+    iq4_nl_dotprod,
+    iq4_nl_tile_neon,
+    iq4_nl_tile_dotprod
+);
+levels!(
     Mxfp4,
     mxfp4_neon,
     mxfp4_dotprod,
@@ -126,6 +133,7 @@ const NEON_VEC_DOT: &[(GgmlType, VecDotFn)] = &[
     (GgmlType::Q5_1, q5_1_neon),
     (GgmlType::Q8_0, q8_0_neon),
     (GgmlType::MXFP4, mxfp4_neon),
+    (GgmlType::IQ4_NL, iq4_nl_neon),
     (GgmlType::Q4_K, q4_k_neon),
     (GgmlType::Q5_K, q5_k_neon),
     (GgmlType::Q6_K, q6_k_neon),
@@ -139,6 +147,7 @@ const NEON_TILE: &[(GgmlType, TileFn)] = &[
     (GgmlType::Q5_1, q5_1_tile_neon),
     (GgmlType::Q8_0, q8_0_tile_neon),
     (GgmlType::MXFP4, mxfp4_tile_neon),
+    (GgmlType::IQ4_NL, iq4_nl_tile_neon),
     (GgmlType::Q4_K, q4_k_tile_neon),
     (GgmlType::Q5_K, q5_k_tile_neon),
     (GgmlType::Q6_K, q6_k_tile_neon),
@@ -151,6 +160,7 @@ const DOTPROD_VEC_DOT: &[(GgmlType, VecDotFn)] = &[
     (GgmlType::Q5_1, q5_1_dotprod),
     (GgmlType::Q8_0, q8_0_dotprod),
     (GgmlType::MXFP4, mxfp4_dotprod),
+    (GgmlType::IQ4_NL, iq4_nl_dotprod),
     (GgmlType::Q4_K, q4_k_dotprod),
     (GgmlType::Q5_K, q5_k_dotprod),
     (GgmlType::Q6_K, q6_k_dotprod),
@@ -164,6 +174,7 @@ const DOTPROD_TILE: &[(GgmlType, TileFn)] = &[
     (GgmlType::Q5_1, q5_1_tile_dotprod),
     (GgmlType::Q8_0, q8_0_tile_dotprod),
     (GgmlType::MXFP4, mxfp4_tile_dotprod),
+    (GgmlType::IQ4_NL, iq4_nl_tile_dotprod),
     (GgmlType::Q4_K, q4_k_tile_dotprod),
     (GgmlType::Q5_K, q5_k_tile_dotprod),
     (GgmlType::Q6_K, q6_k_tile_dotprod),

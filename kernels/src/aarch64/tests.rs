@@ -13,12 +13,13 @@ use crate::formats::to_half;
 use crate::{active_kernels, reference, GgmlType};
 
 /// The weight types with NEON vec_dot kernels.
-const TYPES: [GgmlType; 10] = [
+const TYPES: [GgmlType; 11] = [
     GgmlType::Q4_0,
     GgmlType::Q4_1,
     GgmlType::Q5_0,
     GgmlType::Q5_1,
     GgmlType::Q8_0,
+    GgmlType::IQ4_NL,
     GgmlType::MXFP4,
     GgmlType::Q4_K,
     GgmlType::Q5_K,
@@ -66,7 +67,7 @@ fn weight_scale(rng: &mut Rng) -> f32 {
 /// Byte offsets of the f16 scale fields of one block of `ty`.
 fn scale_offsets(ty: GgmlType) -> &'static [usize] {
     match ty {
-        GgmlType::Q4_0 | GgmlType::Q5_0 | GgmlType::Q8_0 => &[0],
+        GgmlType::Q4_0 | GgmlType::Q5_0 | GgmlType::Q8_0 | GgmlType::IQ4_NL => &[0],
         GgmlType::Q4_1 | GgmlType::Q5_1 | GgmlType::Q4_K | GgmlType::Q5_K => &[0, 2],
         GgmlType::Q6_K => &[208],
         _ => &[],

@@ -230,9 +230,10 @@ pub fn vec_dot(ty: GgmlType, n: usize, w: &[u8], act: &[u8]) -> Result<f32, Kern
 /// The order of the row tiles (`dispatch::vec_dot_tile_rows`) for the Q4_0 family: one f32
 /// chain per (weight row, activation row) pair, per block `acc = fma(f32(isum), dw * da, acc)`
 /// (the scale product rounded to f32 first), and for Q4_1 and Q5_1 then
-/// `acc = fma(mw, sa, acc)` with Q8_1's `s`. It is also the order of the ordinary Q4_0 and MXFP4 kernels on x86 (llama.cpp's
-/// repacked Q4_0 and MXFP4, whose weight scale for MXFP4 is the E8M0 half-scale, multiplied by
-/// the activation's `d` in f32). Other types have no row order of their own.
+/// `acc = fma(mw, sa, acc)` with Q8_1's `s`. It is also the order of the ordinary Q4_0, IQ4_NL
+/// and MXFP4 kernels on x86 (llama.cpp's repacked Q4_0, IQ4_NL and MXFP4, whose weight scale
+/// for MXFP4 is the E8M0 half-scale, multiplied by the activation's `d` in f32). Other types
+/// have no row order of their own.
 pub fn vec_dot_row_order(ty: GgmlType, n: usize, w: &[u8], act: &[u8]) -> Result<f32, KernelError> {
     check_dot_args(ty, n, w, act)?;
     let isums = match ty {
@@ -241,6 +242,7 @@ pub fn vec_dot_row_order(ty: GgmlType, n: usize, w: &[u8], act: &[u8]) -> Result
         | GgmlType::Q5_0
         | GgmlType::Q5_1
         | GgmlType::Q8_0
+        | GgmlType::IQ4_NL
         | GgmlType::MXFP4 => block_isums(ty, n, w, act)?,
         _ => return Err(unsupported("vec_dot_row_order", ty)),
     };
@@ -259,6 +261,9 @@ pub fn vec_dot_row_order(ty: GgmlType, n: usize, w: &[u8], act: &[u8]) -> Result
             .map(|(x, y)| (x.d() * y.d(), Some((x.m(), y.s()))))
             .collect(),
         GgmlType::MXFP4 => pairs::<BlockMxfp4, BlockQ8_0>(w, act)?
+            .map(|(x, y)| (x.d() * y.d(), None))
+            .collect(),
+        GgmlType::IQ4_NL => pairs::<BlockIq4Nl, BlockQ8_0>(w, act)?
             .map(|(x, y)| (x.d() * y.d(), None))
             .collect(),
         _ => pairs::<BlockQ8_0, BlockQ8_0>(w, act)?
@@ -291,6 +296,7 @@ pub fn has_batch_order(ty: GgmlType) -> bool {
             | GgmlType::Q4_K
             | GgmlType::Q5_K
             | GgmlType::Q6_K
+            | GgmlType::IQ4_NL
             | GgmlType::MXFP4
     )
 }
@@ -309,9 +315,11 @@ pub fn has_batch_order(ty: GgmlType) -> bool {
 ///   groups of four; the rest go through its gemv, our `vec_dot` order). Per pair of
 ///   sub-blocks (64 values), `acc = fma(scaled, d * d_act, acc)` and
 ///   `macc = fma(mins, dmin * d_act, macc)`, and the result is `acc - macc`.
-/// - MXFP4: `ggml_vec_dot_mxfp4_q8_0`, which llama.cpp runs for the matrices it does not
-///   repack (rows not a multiple of 8; the repacked ones sum in [`vec_dot_row_order`]'s order),
-///   for one activation row as for many. Per block, lane `i` of an 8-lane register holds the
+/// - MXFP4 and IQ4_NL: `ggml_vec_dot_mxfp4_q8_0` / `ggml_vec_dot_iq4_nl_q8_0` (one loop),
+///   which llama.cpp runs for the matrices it does not repack (rows not a multiple of 8; the
+///   repacked ones sum in [`vec_dot_row_order`]'s order), for one activation row as for many
+///   (but IQ4_NL batches of two or more rows in `mul_mat`, which llamafile's tinyBLAS takes:
+///   one 8-lane accumulator, not kept here). Per block, lane `i` of an 8-lane register holds the
 ///   exact integer sum of the products `4i..4i+4`; even blocks of each pair accumulate into one
 ///   register, odd blocks into another (`acc = fma(dw * da, f32(lane), acc)`, the scale
 ///   product rounded first); the sum of the two registers is reduced as `hsum_float_8` does,
@@ -324,7 +332,7 @@ pub fn vec_dot_batch_order(
 ) -> Result<f32, KernelError> {
     match ty {
         GgmlType::Q4_K => return q4_k_repack_gemm_order(n, w, act),
-        GgmlType::MXFP4 => return mxfp4_ggml_order(n, w, act),
+        GgmlType::MXFP4 | GgmlType::IQ4_NL => return paired_ggml_order(ty, n, w, act),
         GgmlType::F32 | GgmlType::F16 if n % 8 != 0 => return vec_dot_ggml_order(ty, n, w, act),
         GgmlType::F32 | GgmlType::F16 => return Ok(tinyblas_sum(float_values(ty, n, w, act)?)),
         _ => {}
@@ -399,35 +407,50 @@ fn float_values<'a>(
     })
 }
 
-/// `ggml_vec_dot_mxfp4_q8_0` on AVX2: per block, lane `i` of an 8-lane register holds the
-/// exact integer sum of the products `4i..4i+4`; even blocks (of each pair) accumulate into
-/// one register and odd blocks into another, `acc = fma(dw * da, f32(lane), acc)` with the
-/// scale product rounded first; the sum of the two registers is reduced as `hsum_float_8`
-/// does, and a last, unpaired block is added as `fma(dw * da, f32(isum), total)` (the C
-/// `sumf += d * (sumi1 + sumi2)`, contracted by the compiler).
-fn mxfp4_ggml_order(n: usize, w: &[u8], act: &[u8]) -> Result<f32, KernelError> {
-    check_dot_args(GgmlType::MXFP4, n, w, act)?;
-    let blocks: Vec<(&BlockMxfp4, &BlockQ8_0)> = pairs(w, act)?.collect();
-    let lanes = |x: &BlockMxfp4, y: &BlockQ8_0| -> [i32; 8] {
+/// `ggml_vec_dot_mxfp4_q8_0` and `ggml_vec_dot_iq4_nl_q8_0` on AVX2 (one loop): per block,
+/// lane `i` of an 8-lane register holds the exact integer sum of the products `4i..4i+4`;
+/// even blocks (of each pair) accumulate into one register and odd blocks into another,
+/// `acc = fma(dw * da, f32(lane), acc)` with the scale product rounded first; the sum of the
+/// two registers is reduced as `hsum_float_8` does, and a last, unpaired block is added as
+/// `fma(dw * da, f32(isum), total)` (the C `sumf += d * (sumi1 + sumi2)`, contracted by the
+/// compiler).
+fn paired_ggml_order(ty: GgmlType, n: usize, w: &[u8], act: &[u8]) -> Result<f32, KernelError> {
+    check_dot_args(ty, n, w, act)?;
+    // Each block's eight lane sums and its scale product `da * dw`.
+    let lanes = |value: &dyn Fn(usize) -> i32, qs: &[i8; 32]| -> [i32; 8] {
         core::array::from_fn(|l| {
             (4 * l..4 * l + 4)
-                .map(|i| i32::from(MXFP4_VALUES[usize::from(x.q(i))]) * i32::from(y.qs[i]))
+                .map(|i| value(i) * i32::from(qs[i]))
                 .sum()
         })
     };
+    let blocks: Vec<([i32; 8], f32)> = match ty {
+        GgmlType::MXFP4 => pairs::<BlockMxfp4, BlockQ8_0>(w, act)?
+            .map(|(x, y)| {
+                let value = |i: usize| i32::from(MXFP4_VALUES[usize::from(x.q(i))]);
+                (lanes(&value, &y.qs), y.d() * x.d())
+            })
+            .collect(),
+        GgmlType::IQ4_NL => pairs::<BlockIq4Nl, BlockQ8_0>(w, act)?
+            .map(|(x, y)| {
+                let value = |i: usize| i32::from(IQ4NL_VALUES[usize::from(x.q(i))]);
+                (lanes(&value, &y.qs), y.d() * x.d())
+            })
+            .collect(),
+        _ => return Err(unsupported("paired_ggml_order", ty)),
+    };
     let mut acc = [[0f32; 8]; 2];
     let paired = blocks.len() - blocks.len() % 2;
-    for (b, &(x, y)) in blocks[..paired].iter().enumerate() {
-        let scale = y.d() * x.d();
-        for (a, s) in acc[b % 2].iter_mut().zip(lanes(x, y)) {
+    for (b, (block_lanes, scale)) in blocks[..paired].iter().enumerate() {
+        for (a, &s) in acc[b % 2].iter_mut().zip(block_lanes) {
             *a = scale.mul_add(s as f32, *a);
         }
     }
     let sum: [f32; 8] = core::array::from_fn(|l| acc[0][l] + acc[1][l]);
     let mut total = hsum8(&sum);
-    if let Some(&(x, y)) = blocks.get(paired) {
-        let isum: i32 = lanes(x, y).iter().sum();
-        total = (y.d() * x.d()).mul_add(isum as f32, total);
+    if let Some((block_lanes, scale)) = blocks.get(paired) {
+        let isum: i32 = block_lanes.iter().sum();
+        total = scale.mul_add(isum as f32, total);
     }
     Ok(total)
 }

@@ -1,20 +1,20 @@
-//! Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 and MXFP4 weights against Q8_0 / Q8_1 activations (32-value
-//! blocks): the block formats and the single-row dot product.
+//! Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, IQ4_NL and MXFP4 weights against Q8_0 / Q8_1 activations
+//! (32-value blocks): the block formats and the single-row dot product.
 //!
 //! # The summation order (shared with the matvec and GEMM kernels of `legacy_tile`)
 //!
-//! The dispatch table uses this order, and `legacy_tile`, for Q4_0 and MXFP4: it is the order
-//! of llama.cpp's repacked Q4_0 and MXFP4 kernels on AVX2 (`gemv_q4_b32_8x8_q8_0_lut_avx` and
-//! its gemm, one template for both; MXFP4's weight scale is the E8M0 half-scale, so MXFP4 is
-//! a signed-code member of the family whose codes come from a table). Q4_1, Q5_0, Q5_1 and
-//! Q8_0 are dispatched to [`super::legacy_lanes`], which keeps ggml's 8-lane order; the
-//! `Legacy` impls of those types here serve both modules. For batches whose rows must not
+//! The dispatch table uses this order, and `legacy_tile`, for Q4_0, IQ4_NL and MXFP4: it is
+//! the order of llama.cpp's repacked Q4_0, IQ4_NL and MXFP4 kernels on AVX2
+//! (`gemv_q4_b32_8x8_q8_0_lut_avx` and its gemm, one template for the three; MXFP4's weight
+//! scale is the E8M0 half-scale; IQ4_NL and MXFP4 take their codes from a table). Q4_1, Q5_0,
+//! Q5_1 and Q8_0 are dispatched to [`super::legacy_lanes`], which keeps ggml's 8-lane order;
+//! the `Legacy` impls of those types here serve both modules. For batches whose rows must not
 //! depend on each other (the row tiles of the dispatch table), they use this order too: it is
 //! the fastest.
 //!
 //! For every (weight row, activation row) pair and every block `b`, the integer dot product
 //! `s_b = sum_k w_k a_k` (true signed weights: `q - 8`, `q - 16`, `q`, the i8 code, or
-//! MXFP4's table value) is exact in i32. The result is the sequential chain
+//! the table value of IQ4_NL and MXFP4) is exact in i32. The result is the sequential chain
 //! `acc = fma(f32(s_b), dw_b * da_b, acc)` over `b = 0, 1, ...` (the scale product rounded
 //! to f32 first; for MXFP4 `dw_b` is the E8M0 half-scale, as in llama.cpp), and for Q4_1 and
 //! Q5_1 after each block `acc = fma(mw_b, sa_b, acc)` (the weight minimum times Q8_1's
@@ -23,8 +23,8 @@
 //! function; the integer part can be formed in any order (it is exact).
 //!
 //! Integer products use `maddubs` (u8 x i8 -> pairs of i16): nibble weights stay unsigned
-//! (0..15 or 0..31) and the zero point is removed exactly (`- 8 * sum(a)`); signed Q8_0
-//! weights use `|w| x sign(a, w)`, whose pair sums lie in -32768..=32512 for every byte
+//! (0..15 or 0..31) and the zero point is removed exactly (`- 8 * sum(a)`); signed Q8_0 and
+//! IQ4_NL weights use `|w| x sign(a, w)`, whose pair sums lie in -32768..=32512 for every byte
 //! pattern, so they never saturate either. MXFP4's table values (-12..=12) are shifted to
 //! unsigned codes 0..=24 with zero point 12, like Q4_0's nibbles (ggml's kernels use the sign
 //! trick instead; both are exact on every activation the Q8_0 quantizers write, which never
@@ -32,7 +32,7 @@
 
 use core::arch::x86_64::*;
 
-use crate::formats::{e8m0_to_f32_half, MXFP4_VALUES};
+use crate::formats::{e8m0_to_f32_half, IQ4NL_VALUES, MXFP4_VALUES};
 
 use super::simd::{bits_to_bytes, f16_at, hsum_epi32, load256, nibbles32, sum_pairs_i16};
 
@@ -94,6 +94,7 @@ pub(super) struct Q4_1;
 pub(super) struct Q5_0;
 pub(super) struct Q5_1;
 pub(super) struct Q8_0;
+pub(super) struct Iq4Nl;
 pub(super) struct Mxfp4;
 
 impl Legacy for Q4_0 {
@@ -202,6 +203,28 @@ impl Legacy for Q8_0 {
     unsafe fn codes(p: *const u8) -> __m256i {
         // SAFETY: 34-byte block: d at 0..2, 32 i8 quants at 2..34.
         unsafe { load256(p.add(2)) }
+    }
+}
+
+/// IQ4_NL: the signed table values (-127..=113) of its nibbles, through the sign trick like
+/// Q8_0 (as unsigned codes with a zero point, `maddubs` pairs could saturate).
+impl Legacy for Iq4Nl {
+    const W_BYTES: usize = 18;
+    const A_BYTES: usize = 34;
+    const A_QS: usize = 2;
+    const HAS_MIN: bool = false;
+    const OFFSET: i8 = 0;
+    const SIGNED: bool = true;
+    const I16_GROUPS: usize = 1;
+
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn codes(p: *const u8) -> __m256i {
+        // SAFETY: 18-byte block: d at 0..2, 16 nibble bytes at 2..18; the table is 16 bytes.
+        unsafe {
+            let table = _mm_loadu_si128(IQ4NL_VALUES.as_ptr().cast());
+            _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(table), nibbles32(p.add(2)))
+        }
     }
 }
 

@@ -7,8 +7,8 @@ mod kquant_tile;
 mod kquants;
 mod legacy;
 mod legacy_lanes;
+mod legacy_pairs;
 mod legacy_tile;
-mod mxfp4;
 mod quantize;
 mod simd;
 pub(crate) mod vecmath;
@@ -19,6 +19,7 @@ use crate::GgmlType;
 const VEC_DOT: &[(GgmlType, VecDotFn)] = &[
     (GgmlType::Q4_0, legacy::vec_dot::<legacy::Q4_0>),
     (GgmlType::MXFP4, legacy::vec_dot::<legacy::Mxfp4>),
+    (GgmlType::IQ4_NL, legacy::vec_dot::<legacy::Iq4Nl>),
     (GgmlType::Q4_1, legacy_lanes::vec_dot::<legacy::Q4_1>),
     (GgmlType::Q5_0, legacy_lanes::vec_dot::<legacy::Q5_0>),
     (GgmlType::Q5_1, legacy_lanes::vec_dot::<legacy::Q5_1>),
@@ -33,6 +34,7 @@ const VEC_DOT: &[(GgmlType, VecDotFn)] = &[
 const TILE_AVX2: &[(GgmlType, TileFn)] = &[
     (GgmlType::Q4_0, legacy_tile::avx2::tile::<legacy::Q4_0>),
     (GgmlType::MXFP4, legacy_tile::avx2::tile::<legacy::Mxfp4>),
+    (GgmlType::IQ4_NL, legacy_tile::avx2::tile::<legacy::Iq4Nl>),
     (GgmlType::Q4_1, legacy_lanes::tile::<legacy::Q4_1, false>),
     (GgmlType::Q5_0, legacy_lanes::tile::<legacy::Q5_0, false>),
     (GgmlType::Q5_1, legacy_lanes::tile::<legacy::Q5_1, false>),
@@ -47,7 +49,8 @@ const TILE_AVX2: &[(GgmlType, TileFn)] = &[
 const BATCH_TILE_AVX2: &[(GgmlType, TileFn)] = &[
     (GgmlType::F32, float::batch_tile::<float::F32>),
     (GgmlType::F16, float::batch_tile::<float::F16>),
-    (GgmlType::MXFP4, mxfp4::batch_tile),
+    (GgmlType::MXFP4, legacy_pairs::batch_tile::<legacy::Mxfp4>),
+    (GgmlType::IQ4_NL, legacy_pairs::batch_tile::<legacy::Iq4Nl>),
     (
         GgmlType::Q4_K,
         kquant_tile::avx2::batch_tile::<kquant_tile::Q4K>,
@@ -65,7 +68,8 @@ const BATCH_TILE_AVX2: &[(GgmlType, TileFn)] = &[
 const BATCH_TILE_VNNI: &[(GgmlType, TileFn)] = &[
     (GgmlType::F32, float::batch_tile::<float::F32>),
     (GgmlType::F16, float::batch_tile::<float::F16>),
-    (GgmlType::MXFP4, mxfp4::batch_tile),
+    (GgmlType::MXFP4, legacy_pairs::batch_tile::<legacy::Mxfp4>),
+    (GgmlType::IQ4_NL, legacy_pairs::batch_tile::<legacy::Iq4Nl>),
     (
         GgmlType::Q4_K,
         kquant_tile::vnni::batch_tile::<kquant_tile::Q4K>,
@@ -85,6 +89,7 @@ const BATCH_TILE_VNNI: &[(GgmlType, TileFn)] = &[
 const TILE_VNNI: &[(GgmlType, TileFn)] = &[
     (GgmlType::Q4_0, legacy_tile::vnni::tile::<legacy::Q4_0>),
     (GgmlType::MXFP4, legacy_tile::vnni::tile::<legacy::Mxfp4>),
+    (GgmlType::IQ4_NL, legacy_tile::vnni::tile::<legacy::Iq4Nl>),
     (GgmlType::Q4_1, legacy_lanes::tile::<legacy::Q4_1, true>),
     (GgmlType::Q5_0, legacy_lanes::tile::<legacy::Q5_0, true>),
     (GgmlType::Q5_1, legacy_lanes::tile::<legacy::Q5_1, true>),
