@@ -23,6 +23,7 @@ const TYPES: &[GgmlType] = &[
     GgmlType::Q5_K,
     GgmlType::Q6_K,
     GgmlType::IQ4_NL,
+    GgmlType::IQ4_XS,
 ];
 const SHAPES: &[(usize, usize)] = &[(4096, 4096), (14336, 4096), (1536, 576)];
 const BATCHES: &[usize] = &[1, 32, 512];

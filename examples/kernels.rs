@@ -30,6 +30,7 @@ const SIMD_TYPES: &[GgmlType] = &[
     GgmlType::Q5_K,
     GgmlType::Q6_K,
     GgmlType::IQ4_NL,
+    GgmlType::IQ4_XS,
 ];
 const SHAPES: &[(usize, usize)] = &[(4096, 4096), (14336, 4096), (1536, 576)];
 
@@ -38,8 +39,8 @@ usage: kernels [--type T] [--rows R --cols C] [--batch N] [--threads N] [--rows-
 
 Kernel microbenchmarks (matvec/GEMM per weight type and shape) beside a streaming read of a
 buffer the size of the weights. Without options: every SIMD type (Q4_0 Q4_1 Q5_0 Q5_1 Q8_0
-Q4_K Q5_K Q6_K IQ4_NL), shapes 4096x4096, 14336x4096, 1536x576, batches 1, 32, 512, 1 and all
-threads.
+Q4_K Q5_K Q6_K IQ4_NL IQ4_XS), shapes 4096x4096, 14336x4096, 1536x576, batches 1, 32, 512, 1
+and all threads.
   --type T           one weight type
   --rows R --cols C  one shape (C a multiple of the type's block size)
   --batch N          one batch size

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Check a scalar emulation of ggml's AVX2 Q5_K/Q6_K vec_dot order against the real library.
+"""Check a scalar emulation of ggml's AVX2 Q5_K/Q6_K/IQ4_XS vec_dot order against the real library.
 
 Loads libggml-cpu from an AVX2-only llama-cpp-python venv (default target/peer-venv-avx2) through
 ctypes, quantizes random rows with ggml's own quantizers (weights: ggml_quantize_chunk;
@@ -8,11 +8,13 @@ with `emulate()` below, which spells out the order of `ggml_vec_dot_q{5,6}_K_q8_
 i32 lane L of `sumi` = products at positions 4L..4L+3 of every 32-value chunk, times the
 chunk's (16-value group's) scale; Q6_K subtracts 32 * (sc[2L]*bsum[2L] + sc[2L+1]*bsum[2L+1]);
 per super-block acc_L = fma(y.d * f16(x.d), f32(sumi_L), acc_L); hsum_float_8 at the end;
-Q5_K adds summs (+= (-y.d * f16(x.dmin)) * mins_dot, per block) last.
+Q5_K adds summs (+= (-y.d * f16(x.dmin)) * mins_dot, per block) last. IQ4_XS: lane L = sum over
+the eight 32-value sub-blocks of (ls - 32) times the products (table values x q8) at positions
+4L..4L+3; acc_L = fma(f16(x.d) * y.d, f32(lane_L), acc_L); hsum_float_8.
 
 With --write FILE it also writes the committed fixture read by
 kernels/tests/ggml_order_kquants.rs: records of
-  u8 type (13 = Q5_K, 14 = Q6_K), u32 n, weight bytes, Q8_K bytes, u32 expected f32 bits
+  u8 type (13 = Q5_K, 14 = Q6_K, 23 = IQ4_XS), u32 n, weight bytes, Q8_K bytes, u32 expected f32 bits
 (little-endian), after a 8-byte magic b"KQORDER1".
 With --write-q8k FILE it writes activation rows with ggml's Q8_K bytes (`from_float`):
 b"Q8KQUAN1", then records of u32 n, n f32, the Q8_K bytes.
@@ -26,8 +28,10 @@ import sys
 
 import numpy as np
 
-Q5_K, Q6_K, Q8_K = 13, 14, 15
-W_BYTES = {Q5_K: 176, Q6_K: 210}
+Q5_K, Q6_K, Q8_K, IQ4_XS = 13, 14, 15, 23
+W_BYTES = {Q5_K: 176, Q6_K: 210, IQ4_XS: 136}
+NAMES = {Q5_K: "Q5_K", Q6_K: "Q6_K", IQ4_XS: "IQ4_XS"}
+IQ4NL_VALUES = [-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113]
 Q8K_BYTES = 292
 
 
@@ -106,6 +110,19 @@ def q6k_block(x):
     return q, sc
 
 
+def iq4xs_block(x):
+    """(values [256] from the table, scales ls - 32 [8]) of one IQ4_XS block."""
+    sh = x[2] | (x[3] << 8)
+    sc = [(((x[4 + j // 2] >> (4 * (j % 2))) & 0xF) | (((sh >> (2 * j)) & 3) << 4)) - 32 for j in range(8)]
+    q = [0] * 256
+    for j in range(8):
+        qs = x[8 + 16 * j:24 + 16 * j]
+        for l in range(16):
+            q[32 * j + l] = IQ4NL_VALUES[qs[l] & 0xF]
+            q[32 * j + 16 + l] = IQ4NL_VALUES[qs[l] >> 4]
+    return q, sc
+
+
 def emulate(ty, n, w, a, summs_fused):
     acc = [f32(0)] * 8
     summs = f32(0)
@@ -116,7 +133,14 @@ def emulate(ty, n, w, a, summs_fused):
         q8 = np.frombuffer(y[4:260], dtype=np.int8).astype(int)
         bsums = np.frombuffer(y[260:292], dtype=np.int16).astype(int)
         lanes = [0] * 8
-        if ty == Q6_K:
+        if ty == IQ4_XS:
+            q, sc = iq4xs_block(x)
+            d = f32(f16(x, 0) * yd)
+            for c in range(8):
+                for lane in range(8):
+                    lanes[lane] += sc[c] * sum(q[32 * c + 4 * lane + t] * q8[32 * c + 4 * lane + t]
+                                               for t in range(4))
+        elif ty == Q6_K:
             q, sc = q6k_block(x)
             d = f32(yd * f16(x, 208))
             for c in range(8):
@@ -156,15 +180,19 @@ def main():
     rng = np.random.default_rng(20261129)
     records = []
     ok = True
-    for ty in (Q5_K, Q6_K):
+    # IQ4_XS draws from its own generator, so the Q5_K/Q6_K records and the Q8_K file stay
+    # those of the earlier runs.
+    rng_iq4 = np.random.default_rng(20261206)
+    for ty in (Q5_K, Q6_K, IQ4_XS):
+        g = rng_iq4 if ty == IQ4_XS else rng
         tr = cpu.ggml_get_type_traits_cpu(ty).contents
         assert tr.vec_dot_type == Q8_K
         vec_dot = VEC_DOT(tr.vec_dot)
         for n in map(int, args.lengths.split(",")):
             miss = {True: 0, False: 0}
             for r in range(args.rows):
-                wf = (rng.standard_normal(n) * rng.uniform(0.01, 2)).astype(np.float32)
-                af = (rng.standard_normal(n) * rng.uniform(0.01, 4)).astype(np.float32)
+                wf = (g.standard_normal(n) * g.uniform(0.01, 2)).astype(np.float32)
+                af = (g.standard_normal(n) * g.uniform(0.01, 4)).astype(np.float32)
                 wb = C.create_string_buffer(n // 256 * W_BYTES[ty])
                 ab = C.create_string_buffer(n // 256 * Q8K_BYTES)
                 base.ggml_quantize_chunk(ty, wf.ctypes.data_as(C.POINTER(C.c_float)), wb, 0, 1, n, None)
@@ -178,7 +206,7 @@ def main():
                         miss[fused] += 1
                 if r < args.fixture_rows:
                     records.append(struct.pack("<BI", ty, n) + w + a + struct.pack("<f", lib))
-            name = {Q5_K: "Q5_K", Q6_K: "Q6_K"}[ty]
+            name = NAMES[ty]
             print(f"{name} n={n}: emulation (fused summs) differs on {miss[True]}/{args.rows}"
                   + (f", (unfused summs) on {miss[False]}/{args.rows}" if ty == Q5_K else ""))
             ok &= miss[True] == 0

@@ -1,5 +1,5 @@
 //! Conformance against llama.cpp on requantized files: SmolLM2 Q4_1 requantized (`--pure`) to
-//! Q4_0, Q8_0, Q4_K, Q6_K, Q5_1, IQ4_NL, the synthetic MoE F32 file quantized to Q4_K, Q5_K, Q6_K and
+//! Q4_0, Q8_0, Q4_K, Q6_K, Q5_1, IQ4_NL, IQ4_XS, the synthetic MoE F32 file quantized to Q4_K, Q5_K, Q6_K and
 //! MXFP4_MOE (every matrix MXFP4 with --pure), and the synthetic F32 files of every other family
 //! (`scripts/fetch-models families`) quantized to Q4_K (gpt-oss to MXFP4_MOE too), all by our
 //! own `quantize_model`. Each
@@ -168,6 +168,19 @@ fn smollm2_requant_iq4_nl_matches_llama_cpp() {
         SMOLLM2,
         "IQ4_NL",
         "smollm2-iq4_nl.refs.json",
+        &dense(),
+        Some(SMOLLM2_SUBSET),
+    );
+}
+
+/// IQ4_XS where rows are a multiple of 256 (`ffn_down`), IQ4_NL elsewhere (llama-quantize's
+/// fallback): IQ4_XS in `vec_dot`'s order for one token and the tiled GEMM's for prompts.
+#[test]
+fn smollm2_requant_iq4_xs_matches_llama_cpp() {
+    check_requantized(
+        SMOLLM2,
+        "IQ4_XS",
+        "smollm2-iq4_xs.refs.json",
         &dense(),
         Some(SMOLLM2_SUBSET),
     );

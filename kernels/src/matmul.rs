@@ -326,8 +326,8 @@ pub fn matmul_many(
 /// summed in [`reference::vec_dot_batch_order`]'s order, the rest in `vec_dot`'s, as
 /// llama.cpp's x86 backend picks its kernels (none for [`GgmlOp::RowIndependent`]):
 /// - F32, F16 in `mul_mat`: all rows from two on (llamafile's tinyBLAS);
-/// - Q2_K, Q3_K, Q5_K, Q6_K: all rows from [`reference::BATCH_ORDER_MIN_ROWS`] on (its tiled
-///   GEMM; for `mul_mat_id`, counting the rows routed to the expert);
+/// - Q2_K, Q3_K, Q5_K, Q6_K, IQ4_XS: all rows from [`reference::BATCH_ORDER_MIN_ROWS`] on (its
+///   tiled GEMM; for `mul_mat_id`, counting the rows routed to the expert);
 /// - Q4_K in a matrix of a multiple of 8 rows (repacked): for `mul_mat`, the rows in full
 ///   groups of four (its repacked gemm; the last `n_tokens % 4` go through the gemv); for
 ///   `mul_mat_id`, none (the repacked experts run the gemv row by row). Other Q4_K matrices

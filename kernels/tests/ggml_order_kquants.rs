@@ -1,16 +1,17 @@
-//! On x86, Q5_K and Q6_K dot products must reproduce the bits of llama.cpp's AVX2 kernels
-//! (`ggml_vec_dot_q5_K_q8_K`, `ggml_vec_dot_q6_K_q8_K`, which it runs for these types
-//! unrepacked), not only their math: a 30-layer model turns one-ulp differences into logit
-//! differences of order 0.5. Their order: per (weight row, activation row) pair eight f32
-//! lanes; i32 lane `L` of a super-block sums, over its eight 32-value chunks, the chunk's
-//! (Q6_K: the 16-value group's) scale times the products at positions `4L..4L+4`; Q6_K
-//! subtracts `32 * (sc[2L] * bsum[2L] + sc[2L+1] * bsum[2L+1])`; then
+//! On x86, Q5_K, Q6_K and IQ4_XS dot products must reproduce the bits of llama.cpp's AVX2
+//! kernels (`ggml_vec_dot_q5_K_q8_K`, `ggml_vec_dot_q6_K_q8_K`, `ggml_vec_dot_iq4_xs_q8_K`,
+//! which it runs for these types unrepacked), not only their math: a 30-layer model turns
+//! one-ulp differences into logit differences of order 0.5. Their order: per (weight row,
+//! activation row) pair eight f32 lanes; i32 lane `L` of a super-block sums, over its eight
+//! 32-value chunks, the chunk's (Q6_K: the 16-value group's; IQ4_XS: `ls - 32`) scale times
+//! the products at positions `4L..4L+4`; Q6_K subtracts
+//! `32 * (sc[2L] * bsum[2L] + sc[2L+1] * bsum[2L+1])`; then
 //! `acc_L = fma(da * dw, f32(lane_L), acc_L)`, `hsum_float_8`, and for Q5_K the mins chain
 //! `summs = fma(-(da * dmin), f32(m), summs)` added last.
 //!
 //! `ggml_order_dot` spells that out in scalar code. The fixture `ggml-order-kquants.bin`
 //! holds rows quantized by ggml itself with the AVX2 library's `vec_dot` bits
-//! (`scripts/check-ggml-vec-dot.py`, which checked the same emulation on 1200 rows): the
+//! (`scripts/check-ggml-vec-dot.py`, which checked the same emulation on 1800 rows): the
 //! emulation must give those bits, and every x86 SIMD level must give them for single dot
 //! products and at every position of GEMM tiles (including pairs not in the fixture, against
 //! the emulation).
@@ -18,6 +19,7 @@
 
 use half::f16;
 use tramontane_kernels::dispatch::{self, TileArgs};
+use tramontane_kernels::formats::IQ4NL_VALUES;
 use tramontane_kernels::GgmlType;
 
 const Q8K_BYTES: usize = 292;
@@ -71,9 +73,36 @@ fn q6k_block(x: &[u8]) -> ([i32; 256], [i32; 16]) {
     (q, sc)
 }
 
-/// ggml's AVX2 Q5_K/Q6_K order (module docs) in scalar code.
+/// Values (table levels) and sub-block scales `ls - 32` of one IQ4_XS block.
+fn iq4xs_block(x: &[u8]) -> ([i32; 256], [i32; 8]) {
+    let high = u16::from_le_bytes([x[2], x[3]]);
+    let sc: [i32; 8] = core::array::from_fn(|j| {
+        let low = (x[4 + j / 2] >> (4 * (j % 2))) & 0xF;
+        i32::from(low | ((((high >> (2 * j)) & 3) as u8) << 4)) - 32
+    });
+    let mut q = [0i32; 256];
+    for j in 0..8 {
+        for l in 0..16 {
+            let b = x[8 + 16 * j + l];
+            q[32 * j + l] = i32::from(IQ4NL_VALUES[usize::from(b & 0xF)]);
+            q[32 * j + 16 + l] = i32::from(IQ4NL_VALUES[usize::from(b >> 4)]);
+        }
+    }
+    (q, sc)
+}
+
+/// Bytes per super-block of the weight types of this test.
+fn block_bytes(ty: GgmlType) -> usize {
+    match ty {
+        GgmlType::Q5_K => 176,
+        GgmlType::Q6_K => 210,
+        _ => 136,
+    }
+}
+
+/// ggml's AVX2 Q5_K/Q6_K/IQ4_XS order (module docs) in scalar code.
 fn ggml_order_dot(ty: GgmlType, n: usize, w: &[u8], a: &[u8]) -> f32 {
-    let wb = if ty == GgmlType::Q5_K { 176 } else { 210 };
+    let wb = block_bytes(ty);
     let mut acc = [0f32; 8];
     let mut summs = 0f32;
     for b in 0..n / 256 {
@@ -89,7 +118,15 @@ fn ggml_order_dot(ty: GgmlType, n: usize, w: &[u8], a: &[u8]) -> f32 {
         };
         let mut lanes = [0i32; 8];
         let d;
-        if ty == GgmlType::Q6_K {
+        if ty == GgmlType::IQ4_XS {
+            let (q, sc) = iq4xs_block(x);
+            d = h(x, 0) * da;
+            for (l, lane) in lanes.iter_mut().enumerate() {
+                for (c, s) in sc.iter().enumerate() {
+                    *lane += s * dot4(&q, c, l);
+                }
+            }
+        } else if ty == GgmlType::Q6_K {
             let (q, sc) = q6k_block(x);
             d = da * h(x, 208);
             for (l, lane) in lanes.iter_mut().enumerate() {
@@ -140,11 +177,12 @@ fn fixture() -> Vec<Case> {
         let ty = match data[at] {
             13 => GgmlType::Q5_K,
             14 => GgmlType::Q6_K,
+            23 => GgmlType::IQ4_XS,
             t => panic!("unexpected type {t}"),
         };
         let n = u32::from_le_bytes(data[at + 1..at + 5].try_into().unwrap()) as usize;
         at += 5;
-        let wl = n / 256 * if ty == GgmlType::Q5_K { 176 } else { 210 };
+        let wl = n / 256 * block_bytes(ty);
         let al = n / 256 * Q8K_BYTES;
         let w = data[at..at + wl].to_vec();
         let a = data[at + wl..at + wl + al].to_vec();
@@ -166,7 +204,7 @@ fn simd_levels() -> Vec<&'static str> {
 #[test]
 fn emulation_matches_the_ggml_library() {
     let cases = fixture();
-    assert_eq!(cases.len(), 144);
+    assert_eq!(cases.len(), 216);
     for (i, c) in cases.iter().enumerate() {
         let got = ggml_order_dot(c.ty, c.n, &c.w, &c.a);
         assert_eq!(got.to_bits(), c.want, "case {i} {} n={}", c.ty, c.n);
@@ -196,7 +234,7 @@ fn vec_dot_matches_the_ggml_library_bit_for_bit() {
 #[test]
 fn tiles_match_the_ggml_order_bit_for_bit() {
     let cases = fixture();
-    for ty in [GgmlType::Q5_K, GgmlType::Q6_K] {
+    for ty in [GgmlType::Q5_K, GgmlType::Q6_K, GgmlType::IQ4_XS] {
         for n in [256, 512, 1536] {
             let group: Vec<&Case> = cases.iter().filter(|c| c.ty == ty && c.n == n).collect();
             let (rows, acts_max) = (11, 6);

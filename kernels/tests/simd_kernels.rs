@@ -399,6 +399,8 @@ fn batch_tiles_follow_the_reference_batch_order() {
         (GgmlType::Q4_K, 768),
         (GgmlType::Q5_K, 768),
         (GgmlType::Q6_K, 768),
+        (GgmlType::IQ4_XS, 768),
+        (GgmlType::IQ4_NL, 224),
         (GgmlType::F32, 104),
         (GgmlType::F16, 104),
         // Not a multiple of 8: tinyBLAS declines, ggml's vec_dot order applies.

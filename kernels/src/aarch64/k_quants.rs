@@ -1,5 +1,5 @@
-//! vec_dot for the k-quants against Q8_K activations: Q4_K, Q5_K, Q6_K (256-value super-blocks,
-//! layouts of ggml-common.h).
+//! vec_dot for the k-quants and IQ4_XS against Q8_K activations: Q4_K, Q5_K, Q6_K, IQ4_XS
+//! (256-value super-blocks, layouts of ggml-common.h).
 //!
 //! Per super-block the dot product is `d_w * d_a * sum_j(scale_j * dot_j) - dmin_w * d_a *
 //! sum_j(min_j * bsum_j)`, with every sum over integers exact; only the final scaling is f32.
@@ -11,6 +11,7 @@ use core::arch::aarch64::*;
 use super::block::{Acc, BlockDot};
 use super::dot::I8Dot;
 use super::load::{f16_at, f32_at, i16x8, i8x16, nibbles, u8x16};
+use crate::formats::IQ4NL_VALUES;
 
 /// Values per super-block.
 const QK_K: usize = 256;
@@ -208,6 +209,39 @@ impl BlockDot for Q6K {
             // instead would lose the difference to cancellation.
             let scaled = vaddvq_s32(isum) - 32 * vaddvq_s32(offs);
             add_super_block(acc, d, scaled, 0.0, 0)
+        }
+    }
+}
+
+/// IQ4_XS: f16 d, u16 high scale bits, 4 bytes of low scale nibbles, 128 nibble bytes; eight
+/// 32-value sub-blocks (nibbles as in IQ4_NL) with value = d * (ls - 32) * IQ4NL_VALUES[q].
+pub(super) struct Iq4Xs;
+
+impl BlockDot for Iq4Xs {
+    const VALUES: usize = QK_K;
+    const W_BYTES: usize = 136;
+    const A_BYTES: usize = Q8_K_BYTES;
+
+    #[inline(always)]
+    unsafe fn step<D: I8Dot>(acc: Acc, wb: &[u8], ab: &[u8]) -> Acc {
+        // SAFETY: as in `Q4K::step`; the table is 16 bytes and every index is below 16.
+        unsafe {
+            let zero = vdupq_n_s32(0);
+            let table = vld1q_s8(IQ4NL_VALUES.as_ptr());
+            let high = u16::from_le_bytes([wb[2], wb[3]]);
+            let mut isum = zero;
+            for ib in 0..8 {
+                let (lo, hi) = nibbles(u8x16(wb, 8 + 16 * ib));
+                let lo = vqtbl1q_s8(table, vreinterpretq_u8_s8(lo));
+                let hi = vqtbl1q_s8(table, vreinterpretq_u8_s8(hi));
+                let a = Q8_K_QS + 32 * ib;
+                let dot = D::dot(D::dot(zero, lo, i8x16(ab, a)), hi, i8x16(ab, a + 16));
+                let low = (wb[4 + ib / 2] >> (4 * (ib % 2))) & 0x0F;
+                let ls = i32::from(low | ((((high >> (2 * ib)) & 3) as u8) << 4)) - 32;
+                isum = vmlaq_n_s32(isum, dot, ls);
+            }
+            let d = f16_at(wb, 0) * f32_at(ab, 0);
+            add_super_block(acc, d, vaddvq_s32(isum), 0.0, 0)
         }
     }
 }

@@ -52,7 +52,7 @@ mod load;
 #[cfg(test)]
 mod tests;
 
-use k_quants::{Q4K, Q5K, Q6K};
+use k_quants::{Iq4Xs, Q4K, Q5K, Q6K};
 use legacy::{Iq4Nl, Mxfp4, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0};
 
 levels!(
@@ -125,6 +125,13 @@ levels!(
     q6_k_tile_neon,
     q6_k_tile_dotprod
 );
+levels!(
+    Iq4Xs,
+    iq4_xs_neon,
+    iq4_xs_dotprod,
+    iq4_xs_tile_neon,
+    iq4_xs_tile_dotprod
+);
 
 const NEON_VEC_DOT: &[(GgmlType, VecDotFn)] = &[
     (GgmlType::Q4_0, q4_0_neon),
@@ -137,6 +144,7 @@ const NEON_VEC_DOT: &[(GgmlType, VecDotFn)] = &[
     (GgmlType::Q4_K, q4_k_neon),
     (GgmlType::Q5_K, q5_k_neon),
     (GgmlType::Q6_K, q6_k_neon),
+    (GgmlType::IQ4_XS, iq4_xs_neon),
     (GgmlType::F16, float::f16_f16),
 ];
 
@@ -151,6 +159,7 @@ const NEON_TILE: &[(GgmlType, TileFn)] = &[
     (GgmlType::Q4_K, q4_k_tile_neon),
     (GgmlType::Q5_K, q5_k_tile_neon),
     (GgmlType::Q6_K, q6_k_tile_neon),
+    (GgmlType::IQ4_XS, iq4_xs_tile_neon),
 ];
 
 const DOTPROD_VEC_DOT: &[(GgmlType, VecDotFn)] = &[
@@ -164,6 +173,7 @@ const DOTPROD_VEC_DOT: &[(GgmlType, VecDotFn)] = &[
     (GgmlType::Q4_K, q4_k_dotprod),
     (GgmlType::Q5_K, q5_k_dotprod),
     (GgmlType::Q6_K, q6_k_dotprod),
+    (GgmlType::IQ4_XS, iq4_xs_dotprod),
     (GgmlType::F16, float::f16_f16),
 ];
 
@@ -178,6 +188,7 @@ const DOTPROD_TILE: &[(GgmlType, TileFn)] = &[
     (GgmlType::Q4_K, q4_k_tile_dotprod),
     (GgmlType::Q5_K, q5_k_tile_dotprod),
     (GgmlType::Q6_K, q6_k_tile_dotprod),
+    (GgmlType::IQ4_XS, iq4_xs_tile_dotprod),
 ];
 
 /// Shared by both levels: the quantizers gain nothing from SDOT.

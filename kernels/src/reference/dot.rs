@@ -281,8 +281,8 @@ pub fn vec_dot_row_order(ty: GgmlType, n: usize, w: &[u8], act: &[u8]) -> Result
 }
 
 /// Smallest number of activation rows for which llama.cpp's x86 CPU backend multiplies the
-/// k-quants it does not repack (Q2_K, Q3_K, Q5_K, Q6_K) with its tiled GEMM (`ggml-cpu/tiled`)
-/// instead of `vec_dot`; a MoE expert counts the rows routed to it.
+/// k-quants it does not repack (Q2_K, Q3_K, Q5_K, Q6_K) and IQ4_XS with its tiled GEMM
+/// (`ggml-cpu/tiled`) instead of `vec_dot`; a MoE expert counts the rows routed to it.
 pub const BATCH_ORDER_MIN_ROWS: usize = 8;
 
 /// The types with a batch order ([`vec_dot_batch_order`]) of their own.
@@ -297,6 +297,7 @@ pub fn has_batch_order(ty: GgmlType) -> bool {
             | GgmlType::Q5_K
             | GgmlType::Q6_K
             | GgmlType::IQ4_NL
+            | GgmlType::IQ4_XS
             | GgmlType::MXFP4
     )
 }
@@ -304,9 +305,10 @@ pub fn has_batch_order(ty: GgmlType) -> bool {
 /// The dot product summed the way llama.cpp's x86 batch kernels sum it. Every rounding is
 /// fixed, so a SIMD kernel in this order must give the same bits.
 ///
-/// - Q2_K, Q3_K, Q5_K, Q6_K: the tiled GEMM (see [`BATCH_ORDER_MIN_ROWS`]). Per super-block,
-///   the exact integer sums of [`block_isums`] become `t = d * scaled - dmin * mins` in f32
-///   (the second product fused), and the row total is the chain `acc = fma(t, d_act, acc)`.
+/// - Q2_K, Q3_K, Q5_K, Q6_K, IQ4_XS: the tiled GEMM (see [`BATCH_ORDER_MIN_ROWS`]). Per
+///   super-block, the exact integer sums of [`block_isums`] become `t = d * scaled - dmin *
+///   mins` in f32 (the second product fused), and the row total is the chain
+///   `acc = fma(t, d_act, acc)`.
 /// - F32, F16: llamafile's tinyBLAS (batches of two or more rows), one 8-lane f32
 ///   accumulator fed by fused multiply-adds (element `i` into lane `i % 8`), then the AVX
 ///   horizontal sum; when `n` is not a multiple of 8 tinyBLAS declines and ggml's `vec_dot`
@@ -350,6 +352,9 @@ pub fn vec_dot_batch_order(
             .map(|(x, y)| (x.d(), x.dmin(), y.d()))
             .collect(),
         GgmlType::Q6_K => pairs::<BlockQ6K, BlockQ8K>(w, act)?
+            .map(|(x, y)| (x.d(), 0.0, y.d()))
+            .collect(),
+        GgmlType::IQ4_XS => pairs::<BlockIq4Xs, BlockQ8K>(w, act)?
             .map(|(x, y)| (x.d(), 0.0, y.d()))
             .collect(),
         _ => return Err(unsupported("vec_dot_batch_order", ty)),

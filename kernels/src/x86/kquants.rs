@@ -1,4 +1,4 @@
-//! Q4_K, Q5_K and Q6_K weights against Q8_K activations (256-value super-blocks).
+//! Q4_K, Q5_K, Q6_K and IQ4_XS weights against Q8_K activations (256-value super-blocks).
 //!
 //! Quants are kept unsigned for `maddubs` (u8 x i8 -> i16 pairs); each 32- or 16-value
 //! sub-block's integer sum is multiplied by its 6- or 8-bit scale with `madd` (i16 x i16 ->
@@ -15,11 +15,12 @@
 //! first), minus the chain `macc = fma(f32(m_b), dmin_b * da_b, macc)`, subtracted once at
 //! the end. One f32 lane per (weight row, activation row) pair is all this needs.
 //!
-//! Q5_K and Q6_K: the order of ggml's AVX2 `ggml_vec_dot_q5_K_q8_K` / `..._q6_K_q8_K`
-//! (which llama.cpp runs for them, unrepacked), checked bit for bit against that library by
-//! `scripts/check-ggml-vec-dot.py`. Each pair owns eight f32 lanes; i32 lane `L` of a
-//! super-block holds the exact sum, over its eight 32-value chunks, of the chunk's (Q6_K: the
-//! 16-value group's) scale times the products at positions `4L..4L+4` of the chunk; Q6_K
+//! Q5_K, Q6_K and IQ4_XS: the order of ggml's AVX2 `ggml_vec_dot_q5_K_q8_K` /
+//! `..._q6_K_q8_K` / `ggml_vec_dot_iq4_xs_q8_K` (which llama.cpp runs for them, unrepacked),
+//! checked bit for bit against that library by `scripts/check-ggml-vec-dot.py`. Each pair owns
+//! eight f32 lanes; i32 lane `L` of a super-block holds the exact sum, over its eight 32-value
+//! chunks, of the chunk's (Q6_K: the 16-value group's; IQ4_XS: `ls - 32`) scale times the
+//! products at positions `4L..4L+4` of the chunk (IQ4_XS's weights are its table values); Q6_K
 //! subtracts `32 * (sc[2L] * bsum[2L] + sc[2L+1] * bsum[2L+1])` from lane `L`. Then
 //! `acc_L = fma(f32(lane_L), da_b * dw_b, acc_L)` per super-block, the lanes are reduced as
 //! `hsum_float_8` does, and Q5_K adds its mins term last: the scalar chain
@@ -28,7 +29,9 @@
 
 use core::arch::x86_64::*;
 
-use super::simd::{f16_at, f32_at, hsum_epi32, hsum_ps, load256, reduce8};
+use super::simd::{f16_at, f32_at, hsum_epi32, hsum_ps, load256, nibbles32, reduce8};
+use crate::dispatch::TileArgs;
+use crate::formats::IQ4NL_VALUES;
 
 /// Q8_K block: d (f32) at 0, 256 i8 quants at 4, 16 i16 bsums at 260.
 pub(super) const Q8K_BYTES: usize = 292;
@@ -256,6 +259,35 @@ unsafe fn q6k_ints(x: *const u8, y: *const u8) -> __m256i {
     }
 }
 
+/// IQ4_XS's ggml lanes (`ggml_vec_dot_iq4_xs_q8_K`): lane `L` = the sum over the eight
+/// 32-value sub-blocks of `(ls - 32)` times the products at positions `4L..4L+4` of the
+/// sub-block, the weights being the table values of the codes (`|w| x sign(a, w)` pairs:
+/// exact, as Q8_K activations lie in -127..=127).
+///
+/// # Safety
+/// AVX2+FMA+F16C; `x` valid for 136 bytes, `y` for one Q8_K block.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn iq4xs_lane_ints(x: *const u8, y: *const u8) -> __m256i {
+    // SAFETY: d at 0..2, scales_h at 2..4, scales_l at 4..8, qs at 8..136 (16 bytes per
+    // sub-block); Q8_K quants at 4..260; the table is 16 bytes.
+    unsafe {
+        let table = _mm256_broadcastsi128_si256(_mm_loadu_si128(IQ4NL_VALUES.as_ptr().cast()));
+        let high = u16::from_le_bytes([*x.add(2), *x.add(3)]);
+        let mut sumi = _mm256_setzero_si256();
+        for ib in 0..8 {
+            // Codes: low nibbles are values 0..16 of the sub-block, high nibbles 16..32.
+            let w = _mm256_shuffle_epi8(table, nibbles32(x.add(8 + 16 * ib)));
+            let a = load256(y.add(Q8K_QS + 32 * ib));
+            let pairs = _mm256_maddubs_epi16(_mm256_abs_epi8(w), _mm256_sign_epi8(a, w));
+            let low = (*x.add(4 + ib / 2) >> (4 * (ib % 2))) & 0x0F;
+            let ls = i16::from(low | ((((high >> (2 * ib)) & 3) as u8) << 4)) - 32;
+            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(pairs, _mm256_set1_epi16(ls)));
+        }
+        sumi
+    }
+}
+
 /// A k-quant super-block format, as the single-row and eight-row kernels see it.
 pub(super) trait KBlock {
     /// Bytes per super-block.
@@ -279,6 +311,7 @@ pub(super) trait KBlock {
 pub(super) struct Q4K;
 pub(super) struct Q5K;
 pub(super) struct Q6K;
+pub(super) struct Iq4Xs;
 
 impl KBlock for Q4K {
     const W_BYTES: usize = 144;
@@ -319,6 +352,20 @@ impl KBlock for Q6K {
     unsafe fn ints(x: *const u8, y: *const u8) -> (__m256i, __m256i) {
         // SAFETY: forwarded contract.
         (unsafe { q6k_ints(x, y) }, _mm256_setzero_si256())
+    }
+}
+
+impl KBlock for Iq4Xs {
+    const W_BYTES: usize = 136;
+    const HAS_MIN: bool = false;
+    const D_AT: usize = 0;
+    const GGML_LANES: bool = true;
+
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn ints(x: *const u8, y: *const u8) -> (__m256i, __m256i) {
+        // SAFETY: forwarded contract.
+        (unsafe { iq4xs_lane_ints(x, y) }, _mm256_setzero_si256())
     }
 }
 
@@ -506,4 +553,73 @@ pub(super) unsafe fn vec_dot_q5_k(n: usize, w: &[u8], act: &[u8]) -> f32 {
 pub(super) unsafe fn vec_dot_q6_k(n: usize, w: &[u8], act: &[u8]) -> f32 {
     // SAFETY: forwarded contract.
     unsafe { vec_dot::<Q6K>(n, w, act) }
+}
+
+/// A tile for a format without a packed GEMM (IQ4_XS): each activation row against the rows
+/// eight at a time through [`matvec8`], the last `rows % 8` through [`vec_dot`]; every value
+/// is [`vec_dot`]'s.
+///
+/// # Safety
+/// As [`crate::dispatch::TileFn`] for the weight type of `K`.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) unsafe fn rows_tile<K: KBlock>(t: &TileArgs<'_>, out: &mut [f32], out_stride: usize) {
+    let (w, ws, nb) = (t.w.as_ptr(), t.w_stride, t.n / 256);
+    for j in 0..t.acts {
+        // SAFETY: activation row j and its outputs lie inside the validated tile (TileFn
+        // contract).
+        let (a, o) = unsafe {
+            (
+                t.act.as_ptr().add(j * t.act_stride),
+                out.as_mut_ptr().add(j * out_stride),
+            )
+        };
+        let mut r = 0;
+        while r + 8 <= t.rows {
+            // SAFETY: rows r..r+8 and outputs r..r+8 lie inside the validated tile.
+            unsafe { matvec8::<K>(nb, w.add(r * ws), ws, a, o.add(r)) };
+            r += 8;
+        }
+        for r in r..t.rows {
+            // SAFETY: row r, activation row j and output (j, r) are inside the validated tile;
+            // `vec_dot` reads only the first `n` values of each.
+            unsafe {
+                let row = core::slice::from_raw_parts(w.add(r * ws), t.w.len() - r * ws);
+                let act = core::slice::from_raw_parts(a, t.act.len() - j * t.act_stride);
+                *o.add(r) = vec_dot::<K>(t.n, row, act);
+            }
+        }
+    }
+}
+
+/// The tile in `reference::vec_dot_batch_order`'s order for a format without mins (IQ4_XS):
+/// llama.cpp's tiled GEMM, which per pair and super-block rounds `t = dw * f32(s_b)` and
+/// accumulates `acc = fma(t, da, acc)`.
+///
+/// # Safety
+/// As [`crate::dispatch::TileFn`] for the weight type of `K`.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) unsafe fn tiled_order_tile<K: KBlock>(
+    t: &TileArgs<'_>,
+    out: &mut [f32],
+    out_stride: usize,
+) {
+    debug_assert!(!K::HAS_MIN, "the tiled order with mins is kquant_tile's");
+    let (w, a) = (t.w.as_ptr(), t.act.as_ptr());
+    for j in 0..t.acts {
+        for r in 0..t.rows {
+            let mut acc = 0f32;
+            for b in 0..t.n / 256 {
+                // SAFETY: block b of weight row r and of activation row j lie inside the
+                // validated tile; d at D_AT inside the weight block, the Q8_K d at 0..4.
+                unsafe {
+                    let x = w.add(r * t.w_stride + b * K::W_BYTES);
+                    let y = a.add(j * t.act_stride + b * Q8K_BYTES);
+                    let s = hsum_epi32(K::ints(x, y).0);
+                    let term = f16_at(x.add(K::D_AT)) * s as f32;
+                    acc = term.mul_add(f32_at(y), acc);
+                }
+            }
+            out[j * out_stride + r] = acc;
+        }
+    }
 }

@@ -27,6 +27,7 @@ const VEC_DOT: &[(GgmlType, VecDotFn)] = &[
     (GgmlType::Q4_K, kquants::vec_dot_q4_k),
     (GgmlType::Q5_K, kquants::vec_dot_q5_k),
     (GgmlType::Q6_K, kquants::vec_dot_q6_k),
+    (GgmlType::IQ4_XS, kquants::vec_dot::<kquants::Iq4Xs>),
     (GgmlType::F16, float::vec_dot_f16),
     (GgmlType::F32, float::vec_dot_f32),
 ];
@@ -42,6 +43,7 @@ const TILE_AVX2: &[(GgmlType, TileFn)] = &[
     (GgmlType::Q4_K, kquant_tile::avx2::tile::<kquant_tile::Q4K>),
     (GgmlType::Q5_K, kquant_tile::avx2::tile::<kquant_tile::Q5K>),
     (GgmlType::Q6_K, kquant_tile::avx2::tile::<kquant_tile::Q6K>),
+    (GgmlType::IQ4_XS, kquants::rows_tile::<kquants::Iq4Xs>),
 ];
 
 /// Tiles in llama.cpp's batch orders (`reference::vec_dot_batch_order`), for the activation
@@ -63,6 +65,10 @@ const BATCH_TILE_AVX2: &[(GgmlType, TileFn)] = &[
         GgmlType::Q6_K,
         kquant_tile::avx2::batch_tile::<kquant_tile::Q6K>,
     ),
+    (
+        GgmlType::IQ4_XS,
+        kquants::tiled_order_tile::<kquants::Iq4Xs>,
+    ),
 ];
 
 const BATCH_TILE_VNNI: &[(GgmlType, TileFn)] = &[
@@ -82,6 +88,10 @@ const BATCH_TILE_VNNI: &[(GgmlType, TileFn)] = &[
         GgmlType::Q6_K,
         kquant_tile::vnni::batch_tile::<kquant_tile::Q6K>,
     ),
+    (
+        GgmlType::IQ4_XS,
+        kquants::tiled_order_tile::<kquants::Iq4Xs>,
+    ),
 ];
 
 /// AVX-VNNI tiles; the integer sums they form are exact, so every value equals the AVX2
@@ -98,6 +108,7 @@ const TILE_VNNI: &[(GgmlType, TileFn)] = &[
     (GgmlType::Q4_K, kquant_tile::vnni::tile::<kquant_tile::Q4K>),
     (GgmlType::Q5_K, kquant_tile::vnni::tile::<kquant_tile::Q5K>),
     (GgmlType::Q6_K, kquant_tile::vnni::tile::<kquant_tile::Q6K>),
+    (GgmlType::IQ4_XS, kquants::rows_tile::<kquants::Iq4Xs>),
 ];
 
 /// Row tiles (one f32 lane per pair, `reference::vec_dot_row_order`) for the types whose
