@@ -26,6 +26,8 @@ const SIMD_TYPES: &[GgmlType] = &[
     GgmlType::Q5_0,
     GgmlType::Q5_1,
     GgmlType::Q8_0,
+    GgmlType::Q2_K,
+    GgmlType::Q3_K,
     GgmlType::Q4_K,
     GgmlType::Q5_K,
     GgmlType::Q6_K,
@@ -39,8 +41,8 @@ usage: kernels [--type T] [--rows R --cols C] [--batch N] [--threads N] [--rows-
 
 Kernel microbenchmarks (matvec/GEMM per weight type and shape) beside a streaming read of a
 buffer the size of the weights. Without options: every SIMD type (Q4_0 Q4_1 Q5_0 Q5_1 Q8_0
-Q4_K Q5_K Q6_K IQ4_NL IQ4_XS), shapes 4096x4096, 14336x4096, 1536x576, batches 1, 32, 512, 1
-and all threads.
+Q2_K Q3_K Q4_K Q5_K Q6_K IQ4_NL IQ4_XS), shapes 4096x4096, 14336x4096, 1536x576, batches 1,
+32, 512, 1 and all threads.
   --type T           one weight type
   --rows R --cols C  one shape (C a multiple of the type's block size)
   --batch N          one batch size

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Check a scalar emulation of ggml's AVX2 Q5_K/Q6_K/IQ4_XS vec_dot order against the real library.
+"""Check a scalar emulation of ggml's AVX2 Q2_K/Q3_K/Q5_K/Q6_K/IQ4_XS vec_dot order against the
+real library.
 
 Loads libggml-cpu from an AVX2-only llama-cpp-python venv (default target/peer-venv-avx2) through
 ctypes, quantizes random rows with ggml's own quantizers (weights: ggml_quantize_chunk;
@@ -10,11 +11,15 @@ chunk's (16-value group's) scale; Q6_K subtracts 32 * (sc[2L]*bsum[2L] + sc[2L+1
 per super-block acc_L = fma(y.d * f16(x.d), f32(sumi_L), acc_L); hsum_float_8 at the end;
 Q5_K adds summs (+= (-y.d * f16(x.dmin)) * mins_dot, per block) last. IQ4_XS: lane L = sum over
 the eight 32-value sub-blocks of (ls - 32) times the products (table values x q8) at positions
-4L..4L+3; acc_L = fma(f16(x.d) * y.d, f32(lane_L), acc_L); hsum_float_8.
+4L..4L+3; acc_L = fma(f16(x.d) * y.d, f32(lane_L), acc_L); hsum_float_8. Q2_K and Q3_K: lane L
+as Q6_K's (16-value sub-block scales: Q2_K's 4-bit, Q3_K's 6-bit minus 32), without the -32;
+Q2_K first adds, per super-block, acc_L = fma(-(y.d * f16(x.dmin)), f32(min[2L] * bsum[2L] +
+min[2L+1] * bsum[2L+1]), acc_L).
 
 With --write FILE it also writes the committed fixture read by
 kernels/tests/ggml_order_kquants.rs: records of
-  u8 type (13 = Q5_K, 14 = Q6_K, 23 = IQ4_XS), u32 n, weight bytes, Q8_K bytes, u32 expected f32 bits
+  u8 type (10 = Q2_K, 11 = Q3_K, 13 = Q5_K, 14 = Q6_K, 23 = IQ4_XS), u32 n, weight bytes, Q8_K
+  bytes, u32 expected f32 bits
 (little-endian), after a 8-byte magic b"KQORDER1".
 With --write-q8k FILE it writes activation rows with ggml's Q8_K bytes (`from_float`):
 b"Q8KQUAN1", then records of u32 n, n f32, the Q8_K bytes.
@@ -28,9 +33,9 @@ import sys
 
 import numpy as np
 
-Q5_K, Q6_K, Q8_K, IQ4_XS = 13, 14, 15, 23
-W_BYTES = {Q5_K: 176, Q6_K: 210, IQ4_XS: 136}
-NAMES = {Q5_K: "Q5_K", Q6_K: "Q6_K", IQ4_XS: "IQ4_XS"}
+Q2_K, Q3_K, Q5_K, Q6_K, Q8_K, IQ4_XS = 10, 11, 13, 14, 15, 23
+W_BYTES = {Q2_K: 84, Q3_K: 110, Q5_K: 176, Q6_K: 210, IQ4_XS: 136}
+NAMES = {Q2_K: "Q2_K", Q3_K: "Q3_K", Q5_K: "Q5_K", Q6_K: "Q6_K", IQ4_XS: "IQ4_XS"}
 IQ4NL_VALUES = [-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113]
 Q8K_BYTES = 292
 
@@ -110,6 +115,30 @@ def q6k_block(x):
     return q, sc
 
 
+def q2k_block(x):
+    """(codes 0..3 [256], scales [16], mins [16]) of one Q2_K block."""
+    q = [0] * 256
+    for i in range(256):
+        j, k, p = i // 128, (i % 128) // 32, i % 32
+        q[i] = (x[16 + 32 * j + p] >> (2 * k)) & 3
+    return q, [x[g] & 0xF for g in range(16)], [x[g] >> 4 for g in range(16)]
+
+
+def q3k_block(x):
+    """(values -4..3 [256], scales - 32 [16]) of one Q3_K block."""
+    q = [0] * 256
+    for i in range(256):
+        j, k, p = i // 128, (i % 128) // 32, i % 32
+        low = (x[32 + 32 * j + p] >> (2 * k)) & 3
+        q[i] = low - (0 if (x[p] >> (i // 32)) & 1 else 4)
+    sc = []
+    for g in range(16):
+        low = x[96 + g] & 0xF if g < 8 else x[96 + g - 8] >> 4
+        high = (x[96 + 8 + g % 4] >> (2 * (g // 4))) & 3
+        sc.append((low | (high << 4)) - 32)
+    return q, sc
+
+
 def iq4xs_block(x):
     """(values [256] from the table, scales ls - 32 [8]) of one IQ4_XS block."""
     sh = x[2] | (x[3] << 8)
@@ -133,7 +162,23 @@ def emulate(ty, n, w, a, summs_fused):
         q8 = np.frombuffer(y[4:260], dtype=np.int8).astype(int)
         bsums = np.frombuffer(y[260:292], dtype=np.int16).astype(int)
         lanes = [0] * 8
-        if ty == IQ4_XS:
+        if ty in (Q2_K, Q3_K):
+            if ty == Q2_K:
+                q, sc, mn = q2k_block(x)
+                d = f32(yd * f16(x, 80))
+                dmin = f32(-yd * f16(x, 82))
+                for lane in range(8):
+                    acc[lane] = fma(dmin, f32(mn[2 * lane] * bsums[2 * lane] + mn[2 * lane + 1] * bsums[2 * lane + 1]),
+                                    acc[lane])
+            else:
+                q, sc = q3k_block(x)
+                d = f32(yd * f16(x, 108))
+            for c in range(8):
+                for lane in range(8):
+                    g = 2 * c + lane // 4
+                    lanes[lane] += sc[g] * sum(q[32 * c + 4 * lane + t] * q8[32 * c + 4 * lane + t]
+                                               for t in range(4))
+        elif ty == IQ4_XS:
             q, sc = iq4xs_block(x)
             d = f32(f16(x, 0) * yd)
             for c in range(8):
@@ -180,11 +225,12 @@ def main():
     rng = np.random.default_rng(20261129)
     records = []
     ok = True
-    # IQ4_XS draws from its own generator, so the Q5_K/Q6_K records and the Q8_K file stay
-    # those of the earlier runs.
+    # IQ4_XS, Q2_K and Q3_K draw from generators of their own, so the Q5_K/Q6_K records and
+    # the Q8_K file stay those of the earlier runs.
     rng_iq4 = np.random.default_rng(20261206)
-    for ty in (Q5_K, Q6_K, IQ4_XS):
-        g = rng_iq4 if ty == IQ4_XS else rng
+    rng_low = np.random.default_rng(20261207)
+    for ty in (Q5_K, Q6_K, IQ4_XS, Q2_K, Q3_K):
+        g = rng_iq4 if ty == IQ4_XS else rng_low if ty in (Q2_K, Q3_K) else rng
         tr = cpu.ggml_get_type_traits_cpu(ty).contents
         assert tr.vec_dot_type == Q8_K
         vec_dot = VEC_DOT(tr.vec_dot)

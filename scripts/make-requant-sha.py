@@ -30,12 +30,12 @@ NTHREAD = 2
 
 # llama_ftype of llama-quantize's type names (include/llama.h); the K names map to the _M mixes,
 # whose --pure output is all of the K type.
-FTYPES = {"Q4_0": 2, "Q4_1": 3, "Q8_0": 7, "Q5_0": 8, "Q5_1": 9, "Q4_K": 15, "Q5_K": 17, "Q6_K": 18,
-          "IQ4_NL": 25, "IQ4_XS": 30, "MXFP4_MOE": 38}
+FTYPES = {"Q4_0": 2, "Q4_1": 3, "Q8_0": 7, "Q5_0": 8, "Q5_1": 9, "Q2_K": 10, "Q3_K": 12, "Q4_K": 15,
+          "Q5_K": 17, "Q6_K": 18, "IQ4_NL": 25, "IQ4_XS": 30, "MXFP4_MOE": 38}
 INPUTS = [
     ("SmolLM2-135M-Instruct.Q4_1.gguf",
      ["Q4_0", "Q8_0", "Q5_0", "Q5_1", "Q4_1", "Q4_K", "Q6_K", "IQ4_NL", "IQ4_XS"], None),
-    ("moe-s101-f32.gguf", ["Q4_K", "Q5_K", "Q6_K", "Q4_0", "Q8_0", "MXFP4_MOE"],
+    ("moe-s101-f32.gguf", ["Q4_K", "Q5_K", "Q6_K", "Q4_0", "Q8_0", "MXFP4_MOE", "Q2_K", "Q3_K"],
      "made by scripts/fetch-models moe: scripts/make-moe.py SmolLM2-135M-Instruct.Q4_1.gguf "
      "moe-s101-f32.gguf --seed 101 --type F32 --n-layer 2"),
     ("phi3-s307-f32.gguf", ["Q4_K"],

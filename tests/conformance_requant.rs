@@ -1,8 +1,8 @@
 //! Conformance against llama.cpp on requantized files: SmolLM2 Q4_1 requantized (`--pure`) to
-//! Q4_0, Q8_0, Q4_K, Q6_K, Q5_1, IQ4_NL, IQ4_XS, the synthetic MoE F32 file quantized to Q4_K, Q5_K, Q6_K and
-//! MXFP4_MOE (every matrix MXFP4 with --pure), and the synthetic F32 files of every other family
-//! (`scripts/fetch-models families`) quantized to Q4_K (gpt-oss to MXFP4_MOE too), all by our
-//! own `quantize_model`. Each
+//! Q4_0, Q8_0, Q4_K, Q6_K, Q5_1, IQ4_NL, IQ4_XS, the synthetic MoE F32 file quantized to Q2_K,
+//! Q3_K, Q4_K, Q5_K, Q6_K and MXFP4_MOE (every matrix MXFP4 with --pure), and the synthetic F32
+//! files of every other family (`scripts/fetch-models families`) quantized to Q4_K (gpt-oss to
+//! MXFP4_MOE too), all by our own `quantize_model`. Each
 //! file is made under target/ and its whole-file sha256 is
 //! asserted against llama-quantize's (tests/fixtures/quant/requant-sha256.json) before any
 //! logit is compared: the references in tests/fixtures/logits/ were made by llama.cpp on
@@ -199,6 +199,16 @@ fn moe_s101_q5_k_matches_llama_cpp() {
 #[test]
 fn moe_s101_q6_k_matches_llama_cpp() {
     check_requantized(MOE_F32, "Q6_K", "moe-s101-q6_k.refs.json", &moe(), None);
+}
+
+#[test]
+fn moe_s101_q2_k_matches_llama_cpp() {
+    check_requantized(MOE_F32, "Q2_K", "moe-s101-q2_k.refs.json", &moe(), None);
+}
+
+#[test]
+fn moe_s101_q3_k_matches_llama_cpp() {
+    check_requantized(MOE_F32, "Q3_K", "moe-s101-q3_k.refs.json", &moe(), None);
 }
 
 #[test]

@@ -1,17 +1,18 @@
-//! On x86, Q5_K, Q6_K and IQ4_XS dot products must reproduce the bits of llama.cpp's AVX2
-//! kernels (`ggml_vec_dot_q5_K_q8_K`, `ggml_vec_dot_q6_K_q8_K`, `ggml_vec_dot_iq4_xs_q8_K`,
-//! which it runs for these types unrepacked), not only their math: a 30-layer model turns
-//! one-ulp differences into logit differences of order 0.5. Their order: per (weight row,
-//! activation row) pair eight f32 lanes; i32 lane `L` of a super-block sums, over its eight
-//! 32-value chunks, the chunk's (Q6_K: the 16-value group's; IQ4_XS: `ls - 32`) scale times
+//! On x86, Q2_K, Q3_K, Q5_K, Q6_K and IQ4_XS dot products must reproduce the bits of
+//! llama.cpp's AVX2 kernels (`ggml_vec_dot_q2_K_q8_K` ... `ggml_vec_dot_iq4_xs_q8_K`, which it
+//! runs for these types unrepacked), not only their math: a 30-layer model turns one-ulp
+//! differences into logit differences of order 0.5. Their order: per (weight row, activation
+//! row) pair eight f32 lanes; i32 lane `L` of a super-block sums, over its eight 32-value
+//! chunks, the chunk's (Q2_K, Q3_K, Q6_K: the 16-value group's; IQ4_XS: `ls - 32`) scale times
 //! the products at positions `4L..4L+4`; Q6_K subtracts
-//! `32 * (sc[2L] * bsum[2L] + sc[2L+1] * bsum[2L+1])`; then
+//! `32 * (sc[2L] * bsum[2L] + sc[2L+1] * bsum[2L+1])`; Q2_K first adds
+//! `fma(-(da * dmin), f32(min[2L] * bsum[2L] + min[2L+1] * bsum[2L+1]), acc_L)`; then
 //! `acc_L = fma(da * dw, f32(lane_L), acc_L)`, `hsum_float_8`, and for Q5_K the mins chain
 //! `summs = fma(-(da * dmin), f32(m), summs)` added last.
 //!
 //! `ggml_order_dot` spells that out in scalar code. The fixture `ggml-order-kquants.bin`
 //! holds rows quantized by ggml itself with the AVX2 library's `vec_dot` bits
-//! (`scripts/check-ggml-vec-dot.py`, which checked the same emulation on 1800 rows): the
+//! (`scripts/check-ggml-vec-dot.py`, which checked the same emulation on 3000 rows): the
 //! emulation must give those bits, and every x86 SIMD level must give them for single dot
 //! products and at every position of GEMM tiles (including pairs not in the fixture, against
 //! the emulation).
@@ -91,16 +92,52 @@ fn iq4xs_block(x: &[u8]) -> ([i32; 256], [i32; 8]) {
     (q, sc)
 }
 
+/// Codes (0..3), 4-bit scales and 4-bit mins of one Q2_K block.
+fn q2k_block(x: &[u8]) -> ([i32; 256], [i32; 16], [i32; 16]) {
+    let q = core::array::from_fn(|i| {
+        let (j, k, p) = (i / 128, (i % 128) / 32, i % 32);
+        i32::from((x[16 + 32 * j + p] >> (2 * k)) & 3)
+    });
+    let sc = core::array::from_fn(|g| i32::from(x[g] & 0xF));
+    let mn = core::array::from_fn(|g| i32::from(x[g] >> 4));
+    (q, sc, mn)
+}
+
+/// Values (-4..3) and scales (`sc - 32`) of one Q3_K block.
+fn q3k_block(x: &[u8]) -> ([i32; 256], [i32; 16]) {
+    let q = core::array::from_fn(|i| {
+        let (j, k, p) = (i / 128, (i % 128) / 32, i % 32);
+        let low = i32::from((x[32 + 32 * j + p] >> (2 * k)) & 3);
+        if (x[p] >> (i / 32)) & 1 == 1 {
+            low
+        } else {
+            low - 4
+        }
+    });
+    let sc = core::array::from_fn(|g| {
+        let low = if g < 8 {
+            x[96 + g] & 0xF
+        } else {
+            x[96 + g - 8] >> 4
+        };
+        let high = (x[104 + g % 4] >> (2 * (g / 4))) & 3;
+        i32::from(low | (high << 4)) - 32
+    });
+    (q, sc)
+}
+
 /// Bytes per super-block of the weight types of this test.
 fn block_bytes(ty: GgmlType) -> usize {
     match ty {
+        GgmlType::Q2_K => 84,
+        GgmlType::Q3_K => 110,
         GgmlType::Q5_K => 176,
         GgmlType::Q6_K => 210,
         _ => 136,
     }
 }
 
-/// ggml's AVX2 Q5_K/Q6_K/IQ4_XS order (module docs) in scalar code.
+/// ggml's AVX2 Q2_K/Q3_K/Q5_K/Q6_K/IQ4_XS order (module docs) in scalar code.
 fn ggml_order_dot(ty: GgmlType, n: usize, w: &[u8], a: &[u8]) -> f32 {
     let wb = block_bytes(ty);
     let mut acc = [0f32; 8];
@@ -118,7 +155,26 @@ fn ggml_order_dot(ty: GgmlType, n: usize, w: &[u8], a: &[u8]) -> f32 {
         };
         let mut lanes = [0i32; 8];
         let d;
-        if ty == GgmlType::IQ4_XS {
+        if matches!(ty, GgmlType::Q2_K | GgmlType::Q3_K) {
+            let (q, sc) = if ty == GgmlType::Q2_K {
+                let (q, sc, mn) = q2k_block(x);
+                d = da * h(x, 80);
+                let dmin = -(da * h(x, 82));
+                for (l, a) in acc.iter_mut().enumerate() {
+                    let m = mn[2 * l] * bsum(2 * l) + mn[2 * l + 1] * bsum(2 * l + 1);
+                    *a = dmin.mul_add(m as f32, *a);
+                }
+                (q, sc)
+            } else {
+                d = da * h(x, 108);
+                q3k_block(x)
+            };
+            for (l, lane) in lanes.iter_mut().enumerate() {
+                for c in 0..8 {
+                    *lane += sc[2 * c + l / 4] * dot4(&q, c, l);
+                }
+            }
+        } else if ty == GgmlType::IQ4_XS {
             let (q, sc) = iq4xs_block(x);
             d = h(x, 0) * da;
             for (l, lane) in lanes.iter_mut().enumerate() {
@@ -175,6 +231,8 @@ fn fixture() -> Vec<Case> {
     let mut out = Vec::new();
     while at < data.len() {
         let ty = match data[at] {
+            10 => GgmlType::Q2_K,
+            11 => GgmlType::Q3_K,
             13 => GgmlType::Q5_K,
             14 => GgmlType::Q6_K,
             23 => GgmlType::IQ4_XS,
@@ -204,7 +262,7 @@ fn simd_levels() -> Vec<&'static str> {
 #[test]
 fn emulation_matches_the_ggml_library() {
     let cases = fixture();
-    assert_eq!(cases.len(), 216);
+    assert_eq!(cases.len(), 360);
     for (i, c) in cases.iter().enumerate() {
         let got = ggml_order_dot(c.ty, c.n, &c.w, &c.a);
         assert_eq!(got.to_bits(), c.want, "case {i} {} n={}", c.ty, c.n);
@@ -234,7 +292,13 @@ fn vec_dot_matches_the_ggml_library_bit_for_bit() {
 #[test]
 fn tiles_match_the_ggml_order_bit_for_bit() {
     let cases = fixture();
-    for ty in [GgmlType::Q5_K, GgmlType::Q6_K, GgmlType::IQ4_XS] {
+    for ty in [
+        GgmlType::Q2_K,
+        GgmlType::Q3_K,
+        GgmlType::Q5_K,
+        GgmlType::Q6_K,
+        GgmlType::IQ4_XS,
+    ] {
         for n in [256, 512, 1536] {
             let group: Vec<&Case> = cases.iter().filter(|c| c.ty == ty && c.n == n).collect();
             let (rows, acts_max) = (11, 6);

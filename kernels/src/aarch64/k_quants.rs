@@ -1,5 +1,5 @@
-//! vec_dot for the k-quants and IQ4_XS against Q8_K activations: Q4_K, Q5_K, Q6_K, IQ4_XS
-//! (256-value super-blocks, layouts of ggml-common.h).
+//! vec_dot for the k-quants and IQ4_XS against Q8_K activations: Q2_K, Q3_K, Q4_K, Q5_K, Q6_K,
+//! IQ4_XS (256-value super-blocks, layouts of ggml-common.h).
 //!
 //! Per super-block the dot product is `d_w * d_a * sum_j(scale_j * dot_j) - dmin_w * d_a *
 //! sum_j(min_j * bsum_j)`, with every sum over integers exact; only the final scaling is f32.
@@ -242,6 +242,109 @@ impl BlockDot for Iq4Xs {
             }
             let d = f16_at(wb, 0) * f32_at(ab, 0);
             add_super_block(acc, d, vaddvq_s32(isum), 0.0, 0)
+        }
+    }
+}
+
+/// The 2-bit fields `k` (0..4) of 16 bytes: bits `2k..2k+2` of each.
+#[inline(always)]
+fn two_bits(v: uint8x16_t, k: usize) -> uint8x16_t {
+    // SAFETY: register-only NEON (every aarch64 CPU has it).
+    unsafe { vandq_u8(vshlq_u8(v, vdupq_n_s8(-2 * k as i8)), vdupq_n_u8(3)) }
+}
+
+/// The sum over the super-block of each 16-value sub-block's scale `sc[g]` times its dot
+/// product with the activations, for codes laid out as in Q2_K/Q3_K: value `128j + 32k + p`
+/// is field `k` of byte `32j + p` of `qs`, adjusted by `adjust(c, half, codes)` for chunk
+/// `c = 4j + k` and half `half` (positions `16 * half..`).
+///
+/// # Safety
+/// The level's features (`D`); `wb` holds `qs` at `qs_at..qs_at + 64`, `ab` a Q8_K block.
+#[inline(always)]
+unsafe fn sub_block_sums<D: I8Dot>(
+    wb: &[u8],
+    ab: &[u8],
+    qs_at: usize,
+    sc: &[i32; 16],
+    adjust: impl Fn(usize, usize, uint8x16_t) -> int8x16_t,
+) -> i32 {
+    // SAFETY: register-only NEON on checked loads; the caller guarantees `D`'s features.
+    unsafe {
+        let zero = vdupq_n_s32(0);
+        let mut isum = zero;
+        for j in 0..2 {
+            let bytes = [u8x16(wb, qs_at + 32 * j), u8x16(wb, qs_at + 32 * j + 16)];
+            for k in 0..4 {
+                let c = 4 * j + k;
+                for (half, &b) in bytes.iter().enumerate() {
+                    let codes = adjust(c, half, two_bits(b, k));
+                    let dot = D::dot(zero, codes, i8x16(ab, Q8_K_QS + 32 * c + 16 * half));
+                    isum = vmlaq_n_s32(isum, dot, sc[2 * c + half]);
+                }
+            }
+        }
+        vaddvq_s32(isum)
+    }
+}
+
+/// Q2_K: 16 bytes of 4-bit scales (low) and mins (high), 64 bytes of 2-bit codes, f16 d and
+/// dmin (at 80); sixteen 16-value groups with value = d * scale * q - dmin * min.
+pub(super) struct Q2K;
+
+impl BlockDot for Q2K {
+    const VALUES: usize = QK_K;
+    const W_BYTES: usize = 84;
+    const A_BYTES: usize = Q8_K_BYTES;
+
+    #[inline(always)]
+    unsafe fn step<D: I8Dot>(acc: Acc, wb: &[u8], ab: &[u8]) -> Acc {
+        // SAFETY: as in `Q4K::step`.
+        unsafe {
+            let sc: [i32; 16] = core::array::from_fn(|g| i32::from(wb[g] & 0x0F));
+            let scaled = sub_block_sums::<D>(wb, ab, 16, &sc, |_, _, q| vreinterpretq_s8_u8(q));
+            let bsums =
+                |g: usize| i32::from(i16::from_le_bytes([ab[260 + 2 * g], ab[261 + 2 * g]]));
+            let offsets: i32 = (0..16).map(|g| i32::from(wb[g] >> 4) * bsums(g)).sum();
+            let da = f32_at(ab, 0);
+            add_super_block(
+                acc,
+                f16_at(wb, 80) * da,
+                scaled,
+                f16_at(wb, 82) * da,
+                offsets,
+            )
+        }
+    }
+}
+
+/// Q3_K: 32 bytes of high bits, 64 bytes of 2-bit codes, 12 bytes of packed 6-bit scales, f16
+/// d (at 108); sixteen 16-value groups with value = d * (scale - 32) * (code - 4 * !high).
+pub(super) struct Q3K;
+
+impl BlockDot for Q3K {
+    const VALUES: usize = QK_K;
+    const W_BYTES: usize = 110;
+    const A_BYTES: usize = Q8_K_BYTES;
+
+    #[inline(always)]
+    unsafe fn step<D: I8Dot>(acc: Acc, wb: &[u8], ab: &[u8]) -> Acc {
+        // SAFETY: as in `Q4K::step`.
+        unsafe {
+            let s = &wb[96..108];
+            let sc: [i32; 16] = core::array::from_fn(|g| {
+                let low = if g < 8 { s[g] & 0x0F } else { s[g - 8] >> 4 };
+                let high = (s[8 + g % 4] >> (2 * (g / 4))) & 3;
+                i32::from(low | (high << 4)) - 32
+            });
+            let high = [u8x16(wb, 0), u8x16(wb, 16)];
+            // Chunk c's high bits are bit c of the mask bytes; a clear bit subtracts 4.
+            let adjust = |c: usize, half: usize, q: uint8x16_t| {
+                let set = vtstq_u8(high[half], vdupq_n_u8(1 << c));
+                let q = vorrq_u8(q, vandq_u8(set, vdupq_n_u8(4)));
+                vsubq_s8(vreinterpretq_s8_u8(q), vdupq_n_s8(4))
+            };
+            let scaled = sub_block_sums::<D>(wb, ab, 32, &sc, adjust);
+            add_super_block(acc, f16_at(wb, 108) * f32_at(ab, 0), scaled, 0.0, 0)
         }
     }
 }

@@ -52,7 +52,7 @@ mod load;
 #[cfg(test)]
 mod tests;
 
-use k_quants::{Iq4Xs, Q4K, Q5K, Q6K};
+use k_quants::{Iq4Xs, Q2K, Q3K, Q4K, Q5K, Q6K};
 use legacy::{Iq4Nl, Mxfp4, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0};
 
 levels!(
@@ -126,6 +126,20 @@ levels!(
     q6_k_tile_dotprod
 );
 levels!(
+    Q2K,
+    q2_k_neon,
+    q2_k_dotprod,
+    q2_k_tile_neon,
+    q2_k_tile_dotprod
+);
+levels!(
+    Q3K,
+    q3_k_neon,
+    q3_k_dotprod,
+    q3_k_tile_neon,
+    q3_k_tile_dotprod
+);
+levels!(
     Iq4Xs,
     iq4_xs_neon,
     iq4_xs_dotprod,
@@ -145,6 +159,8 @@ const NEON_VEC_DOT: &[(GgmlType, VecDotFn)] = &[
     (GgmlType::Q5_K, q5_k_neon),
     (GgmlType::Q6_K, q6_k_neon),
     (GgmlType::IQ4_XS, iq4_xs_neon),
+    (GgmlType::Q2_K, q2_k_neon),
+    (GgmlType::Q3_K, q3_k_neon),
     (GgmlType::F16, float::f16_f16),
 ];
 
@@ -160,6 +176,8 @@ const NEON_TILE: &[(GgmlType, TileFn)] = &[
     (GgmlType::Q5_K, q5_k_tile_neon),
     (GgmlType::Q6_K, q6_k_tile_neon),
     (GgmlType::IQ4_XS, iq4_xs_tile_neon),
+    (GgmlType::Q2_K, q2_k_tile_neon),
+    (GgmlType::Q3_K, q3_k_tile_neon),
 ];
 
 const DOTPROD_VEC_DOT: &[(GgmlType, VecDotFn)] = &[
@@ -174,6 +192,8 @@ const DOTPROD_VEC_DOT: &[(GgmlType, VecDotFn)] = &[
     (GgmlType::Q5_K, q5_k_dotprod),
     (GgmlType::Q6_K, q6_k_dotprod),
     (GgmlType::IQ4_XS, iq4_xs_dotprod),
+    (GgmlType::Q2_K, q2_k_dotprod),
+    (GgmlType::Q3_K, q3_k_dotprod),
     (GgmlType::F16, float::f16_f16),
 ];
 
@@ -189,6 +209,8 @@ const DOTPROD_TILE: &[(GgmlType, TileFn)] = &[
     (GgmlType::Q5_K, q5_k_tile_dotprod),
     (GgmlType::Q6_K, q6_k_tile_dotprod),
     (GgmlType::IQ4_XS, iq4_xs_tile_dotprod),
+    (GgmlType::Q2_K, q2_k_tile_dotprod),
+    (GgmlType::Q3_K, q3_k_tile_dotprod),
 ];
 
 /// Shared by both levels: the quantizers gain nothing from SDOT.

@@ -288,6 +288,122 @@ unsafe fn iq4xs_lane_ints(x: *const u8, y: *const u8) -> __m256i {
     }
 }
 
+/// Byte controls for `vpshufb` that give, for 32-value chunk `k` of a 128-value half, the i16
+/// scale of its first 16 values (sub-block `2k` of the half) in the low 128-bit lane and of
+/// the next 16 (sub-block `2k + 1`) in the high lane (ggml's `get_scale_shuffle_q3k`).
+static CHUNK_SCALES: [[u8; 32]; 4] = {
+    let mut t = [[0u8; 32]; 4];
+    let mut k = 0;
+    while k < 4 {
+        let mut i = 0;
+        while i < 16 {
+            t[k][i] = (4 * k + i % 2) as u8;
+            t[k][16 + i] = (4 * k + 2 + i % 2) as u8;
+            i += 1;
+        }
+        k += 1;
+    }
+    t
+};
+
+/// The 16 i16 scales of a super-block (`sc`, i8) as two registers, each holding one 128-value
+/// half's eight scales in both 128-bit lanes, ready for [`CHUNK_SCALES`].
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn half_scales(sc: __m128i) -> [__m256i; 2] {
+    let all = _mm256_cvtepi8_epi16(sc);
+    let (lo, hi) = (
+        _mm256_castsi256_si128(all),
+        _mm256_extracti128_si256::<1>(all),
+    );
+    [_mm256_set_m128i(lo, lo), _mm256_set_m128i(hi, hi)]
+}
+
+/// Q2_K's ggml lanes (`ggml_vec_dot_q2_K_q8_K`): `s` lane `L` = the sum over the eight 32-value
+/// chunks `(j, k)` of the scale of the chunk's 16-value sub-block holding positions `4L..4L+4`
+/// times their products; `m` lane `L` = `min[2L] * bsum[2L] + min[2L+1] * bsum[2L+1]`.
+///
+/// # Safety
+/// AVX2+FMA+F16C; `x` valid for 84 bytes, `y` for one Q8_K block.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn q2k_lane_ints(x: *const u8, y: *const u8) -> (__m256i, __m256i) {
+    // SAFETY: scales at 0..16, qs at 16..80 (32 bytes per 128 values); Q8_K quants at
+    // 4..260, bsums at 260..292; the shuffle tables are 32 bytes each.
+    unsafe {
+        let m4 = _mm_set1_epi8(0x0F);
+        let packed = _mm_loadu_si128(x.cast());
+        let mins = _mm256_cvtepi8_epi16(_mm_and_si128(_mm_srli_epi16(packed, 4), m4));
+        let m = _mm256_madd_epi16(mins, load256(y.add(Q8K_BSUMS)));
+        let scales = half_scales(_mm_and_si128(packed, m4));
+        let m3 = _mm256_set1_epi8(3);
+        let mut sumi = _mm256_setzero_si256();
+        for (j, &sc) in scales.iter().enumerate() {
+            let bits = load256(x.add(16 + 32 * j));
+            for (k, ctrl) in CHUNK_SCALES.iter().enumerate() {
+                let q = _mm256_and_si256(shift_right_2k(bits, k), m3);
+                let p = _mm256_maddubs_epi16(q, load256(y.add(Q8K_QS + 128 * j + 32 * k)));
+                let sc = _mm256_shuffle_epi8(sc, load256(ctrl.as_ptr()));
+                sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(sc, p));
+            }
+        }
+        (sumi, m)
+    }
+}
+
+/// `v` shifted right by `2k` bits in each 16-bit lane (`k < 4`).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn shift_right_2k(v: __m256i, k: usize) -> __m256i {
+    _mm256_srl_epi16(v, _mm_cvtsi32_si128(2 * k as i32))
+}
+
+/// Q3_K's ggml lanes (`ggml_vec_dot_q3_K_q8_K`): lane `L` = the sum over the eight 32-value
+/// chunks of the chunk's sub-block scale (`sc - 32`) times the products at positions
+/// `4L..4L+4`, a weight being `low2 - 4` where its high-mask bit is clear (formed, as ggml
+/// does, as `maddubs(low2, a) - maddubs(4 * !high, a)`: the same integers).
+///
+/// # Safety
+/// AVX2+FMA+F16C; `x` valid for 110 bytes, `y` for one Q8_K block.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn q3k_lane_ints(x: *const u8, y: *const u8) -> __m256i {
+    // SAFETY: hmask at 0..32, qs at 32..96, scales at 96..108; Q8_K quants at 4..260; the
+    // shuffle tables are 32 bytes each.
+    unsafe {
+        let word = |i: usize| x.add(96 + 4 * i).cast::<u32>().read_unaligned();
+        let (a0, a1, a2) = (word(0), word(1), word(2));
+        const LOW4: u32 = 0x0f0f_0f0f;
+        const LOW2: u32 = 0x0303_0303;
+        let sc = _mm_setr_epi32(
+            ((a0 & LOW4) | ((a2 & LOW2) << 4)) as i32,
+            ((a1 & LOW4) | (((a2 >> 2) & LOW2) << 4)) as i32,
+            (((a0 >> 4) & LOW4) | (((a2 >> 4) & LOW2) << 4)) as i32,
+            (((a1 >> 4) & LOW4) | (((a2 >> 6) & LOW2) << 4)) as i32,
+        );
+        let scales = half_scales(_mm_sub_epi8(sc, _mm_set1_epi8(32)));
+        let hbits = load256(x);
+        let (m3, one) = (_mm256_set1_epi8(3), _mm256_set1_epi8(1));
+        let mut sumi = _mm256_setzero_si256();
+        for (j, &sc) in scales.iter().enumerate() {
+            let bits = load256(x.add(32 + 32 * j));
+            for (k, ctrl) in CHUNK_SCALES.iter().enumerate() {
+                let bit = _mm_cvtsi32_si128((4 * j + k) as i32);
+                let low = _mm256_and_si256(shift_right_2k(bits, k), m3);
+                // 4 where the high bit is clear, 0 where set.
+                let clear = _mm256_andnot_si256(hbits, _mm256_sll_epi16(one, bit));
+                let four = _mm256_slli_epi16::<2>(_mm256_srl_epi16(clear, bit));
+                let a = load256(y.add(Q8K_QS + 128 * j + 32 * k));
+                let p =
+                    _mm256_sub_epi16(_mm256_maddubs_epi16(low, a), _mm256_maddubs_epi16(four, a));
+                let sc = _mm256_shuffle_epi8(sc, load256(ctrl.as_ptr()));
+                sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(sc, p));
+            }
+        }
+        sumi
+    }
+}
+
 /// A k-quant super-block format, as the single-row and eight-row kernels see it.
 pub(super) trait KBlock {
     /// Bytes per super-block.
@@ -296,9 +412,14 @@ pub(super) trait KBlock {
     const HAS_MIN: bool;
     /// Offset of the f16 `d` (then `dmin` right after it, when `HAS_MIN`).
     const D_AT: usize;
-    /// Whether the format sums in ggml's eight-lane order (Q5_K, Q6_K; module docs), with
-    /// `ints` giving ggml's i32 lanes; otherwise one f32 chain per pair (Q4_K).
+    /// Whether the format sums in ggml's eight-lane order (Q2_K, Q3_K, Q5_K, Q6_K, IQ4_XS;
+    /// module docs), with `ints` giving ggml's i32 lanes; otherwise one f32 chain per pair
+    /// (Q4_K).
     const GGML_LANES: bool;
+    /// Whether, in ggml's lanes, the mins meet the lanes too (Q2_K: each super-block first
+    /// adds `-(da * dmin) * m_L` to lane `L`, then `da * d * s_L`) rather than a scalar chain
+    /// added at the end (Q5_K).
+    const MINS_IN_LANES: bool = false;
 
     /// The exact integer parts of the super-block at `x` against the Q8_K block at `y`:
     /// lanes summing to `s_b` and (only meaningful when `HAS_MIN`) to `m_b`.
@@ -312,6 +433,37 @@ pub(super) struct Q4K;
 pub(super) struct Q5K;
 pub(super) struct Q6K;
 pub(super) struct Iq4Xs;
+pub(super) struct Q2K;
+pub(super) struct Q3K;
+
+impl KBlock for Q2K {
+    const W_BYTES: usize = 84;
+    const HAS_MIN: bool = true;
+    const D_AT: usize = 80;
+    const GGML_LANES: bool = true;
+    const MINS_IN_LANES: bool = true;
+
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn ints(x: *const u8, y: *const u8) -> (__m256i, __m256i) {
+        // SAFETY: forwarded contract.
+        unsafe { q2k_lane_ints(x, y) }
+    }
+}
+
+impl KBlock for Q3K {
+    const W_BYTES: usize = 110;
+    const HAS_MIN: bool = false;
+    const D_AT: usize = 108;
+    const GGML_LANES: bool = true;
+
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn ints(x: *const u8, y: *const u8) -> (__m256i, __m256i) {
+        // SAFETY: forwarded contract.
+        (unsafe { q3k_lane_ints(x, y) }, _mm256_setzero_si256())
+    }
+}
 
 impl KBlock for Q4K {
     const W_BYTES: usize = 144;
@@ -420,6 +572,12 @@ unsafe fn lanes_step<K: KBlock>(
     unsafe {
         let da = f32_at(y);
         let d = _mm256_set1_ps(da * f16_at(x.add(K::D_AT)));
+        if K::MINS_IN_LANES {
+            let dmin = _mm256_set1_ps(-(da * f16_at(x.add(K::D_AT + 2))));
+            *acc = _mm256_fmadd_ps(dmin, _mm256_cvtepi32_ps(m), *acc);
+            *acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(s), *acc);
+            return;
+        }
         *acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(s), *acc);
         if K::HAS_MIN {
             let dmin = -(da * f16_at(x.add(K::D_AT + 2)));
@@ -555,7 +713,7 @@ pub(super) unsafe fn vec_dot_q6_k(n: usize, w: &[u8], act: &[u8]) -> f32 {
     unsafe { vec_dot::<Q6K>(n, w, act) }
 }
 
-/// A tile for a format without a packed GEMM (IQ4_XS): each activation row against the rows
+/// A tile for a format without a packed GEMM (Q2_K, Q3_K, IQ4_XS): each activation row against the rows
 /// eight at a time through [`matvec8`], the last `rows % 8` through [`vec_dot`]; every value
 /// is [`vec_dot`]'s.
 ///
@@ -591,9 +749,10 @@ pub(super) unsafe fn rows_tile<K: KBlock>(t: &TileArgs<'_>, out: &mut [f32], out
     }
 }
 
-/// The tile in `reference::vec_dot_batch_order`'s order for a format without mins (IQ4_XS):
-/// llama.cpp's tiled GEMM, which per pair and super-block rounds `t = dw * f32(s_b)` and
-/// accumulates `acc = fma(t, da, acc)`.
+/// The tile in `reference::vec_dot_batch_order`'s order for the formats without a packed
+/// GEMM (Q2_K, Q3_K, IQ4_XS): llama.cpp's tiled GEMM, which per pair and super-block rounds
+/// `t = dw * f32(s_b)`, with mins `t = fma(-dmin, f32(m_b), t)`, and accumulates
+/// `acc = fma(t, da, acc)`.
 ///
 /// # Safety
 /// As [`crate::dispatch::TileFn`] for the weight type of `K`.
@@ -603,7 +762,6 @@ pub(super) unsafe fn tiled_order_tile<K: KBlock>(
     out: &mut [f32],
     out_stride: usize,
 ) {
-    debug_assert!(!K::HAS_MIN, "the tiled order with mins is kquant_tile's");
     let (w, a) = (t.w.as_ptr(), t.act.as_ptr());
     for j in 0..t.acts {
         for r in 0..t.rows {
@@ -614,8 +772,12 @@ pub(super) unsafe fn tiled_order_tile<K: KBlock>(
                 unsafe {
                     let x = w.add(r * t.w_stride + b * K::W_BYTES);
                     let y = a.add(j * t.act_stride + b * Q8K_BYTES);
-                    let s = hsum_epi32(K::ints(x, y).0);
-                    let term = f16_at(x.add(K::D_AT)) * s as f32;
+                    let (s, m) = K::ints(x, y);
+                    let mut term = f16_at(x.add(K::D_AT)) * hsum_epi32(s) as f32;
+                    if K::HAS_MIN {
+                        let dmin = f16_at(x.add(K::D_AT + 2));
+                        term = (-dmin).mul_add(hsum_epi32(m) as f32, term);
+                    }
                     acc = term.mul_add(f32_at(y), acc);
                 }
             }

@@ -28,6 +28,8 @@ const VEC_DOT: &[(GgmlType, VecDotFn)] = &[
     (GgmlType::Q5_K, kquants::vec_dot_q5_k),
     (GgmlType::Q6_K, kquants::vec_dot_q6_k),
     (GgmlType::IQ4_XS, kquants::vec_dot::<kquants::Iq4Xs>),
+    (GgmlType::Q2_K, kquants::vec_dot::<kquants::Q2K>),
+    (GgmlType::Q3_K, kquants::vec_dot::<kquants::Q3K>),
     (GgmlType::F16, float::vec_dot_f16),
     (GgmlType::F32, float::vec_dot_f32),
 ];
@@ -44,6 +46,8 @@ const TILE_AVX2: &[(GgmlType, TileFn)] = &[
     (GgmlType::Q5_K, kquant_tile::avx2::tile::<kquant_tile::Q5K>),
     (GgmlType::Q6_K, kquant_tile::avx2::tile::<kquant_tile::Q6K>),
     (GgmlType::IQ4_XS, kquants::rows_tile::<kquants::Iq4Xs>),
+    (GgmlType::Q2_K, kquants::rows_tile::<kquants::Q2K>),
+    (GgmlType::Q3_K, kquants::rows_tile::<kquants::Q3K>),
 ];
 
 /// Tiles in llama.cpp's batch orders (`reference::vec_dot_batch_order`), for the activation
@@ -69,6 +73,8 @@ const BATCH_TILE_AVX2: &[(GgmlType, TileFn)] = &[
         GgmlType::IQ4_XS,
         kquants::tiled_order_tile::<kquants::Iq4Xs>,
     ),
+    (GgmlType::Q2_K, kquants::tiled_order_tile::<kquants::Q2K>),
+    (GgmlType::Q3_K, kquants::tiled_order_tile::<kquants::Q3K>),
 ];
 
 const BATCH_TILE_VNNI: &[(GgmlType, TileFn)] = &[
@@ -92,6 +98,8 @@ const BATCH_TILE_VNNI: &[(GgmlType, TileFn)] = &[
         GgmlType::IQ4_XS,
         kquants::tiled_order_tile::<kquants::Iq4Xs>,
     ),
+    (GgmlType::Q2_K, kquants::tiled_order_tile::<kquants::Q2K>),
+    (GgmlType::Q3_K, kquants::tiled_order_tile::<kquants::Q3K>),
 ];
 
 /// AVX-VNNI tiles; the integer sums they form are exact, so every value equals the AVX2
@@ -109,6 +117,8 @@ const TILE_VNNI: &[(GgmlType, TileFn)] = &[
     (GgmlType::Q5_K, kquant_tile::vnni::tile::<kquant_tile::Q5K>),
     (GgmlType::Q6_K, kquant_tile::vnni::tile::<kquant_tile::Q6K>),
     (GgmlType::IQ4_XS, kquants::rows_tile::<kquants::Iq4Xs>),
+    (GgmlType::Q2_K, kquants::rows_tile::<kquants::Q2K>),
+    (GgmlType::Q3_K, kquants::rows_tile::<kquants::Q3K>),
 ];
 
 /// Row tiles (one f32 lane per pair, `reference::vec_dot_row_order`) for the types whose
