@@ -17,6 +17,7 @@ mod aarch64;
 pub mod dispatch;
 pub mod error;
 pub mod formats;
+mod kernel_set;
 pub mod matmul;
 pub mod reference;
 pub mod types;

@@ -6,7 +6,7 @@
 use core::arch::aarch64::*;
 
 use super::dot::I8Dot;
-use crate::dispatch::TileArgs;
+use crate::kernel_set::TileArgs;
 
 /// A running dot product: four f32 lanes of scaled block sums plus a scalar for terms that
 /// arrive one per block (Q4_1's offsets, the k-quants' super-block totals).

@@ -5,7 +5,7 @@
 //! `dot::I8Dot` primitive) instantiated four times by `levels!`: row and 4-row tile, at each
 //! level. F16 x F16 and the activation quantizers have no use for SDOT and exist once.
 
-use crate::dispatch::{KernelSet, QuantizeActFn, TileArgs, TileFn, VecDotFn};
+use crate::kernel_set::{KernelSet, QuantizeActFn, TileArgs, TileFn, VecDotFn};
 use crate::GgmlType;
 
 /// Instantiates a block step at both levels: `$row_*` are [`VecDotFn`]s, `$tile_*`

@@ -8,8 +8,8 @@
 //! - activation quantizers: byte-identical to `reference::quantize_activations`.
 
 use super::kernel_sets;
-use crate::dispatch::{KernelSet, TileArgs};
 use crate::formats::to_half;
+use crate::kernel_set::{KernelSet, TileArgs};
 use crate::{active_kernels, reference, GgmlType};
 
 /// The weight types with NEON vec_dot kernels.
@@ -128,14 +128,14 @@ fn quantized(ty: GgmlType, x: &[f32]) -> Vec<u8> {
     out
 }
 
-fn vec_dot_of(set: &KernelSet, ty: GgmlType) -> crate::dispatch::VecDotFn {
+fn vec_dot_of(set: &KernelSet, ty: GgmlType) -> crate::kernel_set::VecDotFn {
     let found = set.vec_dot.iter().find(|(t, _)| *t == ty);
     found
         .unwrap_or_else(|| panic!("{} has no {ty} vec_dot", set.name))
         .1
 }
 
-fn tile_of(set: &KernelSet, ty: GgmlType) -> crate::dispatch::TileFn {
+fn tile_of(set: &KernelSet, ty: GgmlType) -> crate::kernel_set::TileFn {
     let found = set.tile.iter().find(|(t, _)| *t == ty);
     found
         .unwrap_or_else(|| panic!("{} has no {ty} tile", set.name))

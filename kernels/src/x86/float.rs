@@ -9,7 +9,7 @@ use core::arch::x86_64::*;
 
 use half::f16;
 
-use crate::dispatch::TileArgs;
+use crate::kernel_set::TileArgs;
 
 /// The first `n & !31` products of two float rows summed as ggml's `vec_dot` sums them: four
 /// 8-lane fma accumulators over 32-value steps, reduced as (s0+s2)+(s1+s3), then high + low
@@ -43,7 +43,7 @@ unsafe fn steps32<E: FloatElem>(n: usize, x: *const u8, y: *const u8) -> f32 {
 }
 
 /// # Safety
-/// As [`crate::dispatch::VecDotFn`] for F16 weights: `w` and `act` hold `n` f16 values each.
+/// As [`crate::kernel_set::VecDotFn`] for F16 weights: `w` and `act` hold `n` f16 values each.
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(super) unsafe fn vec_dot_f16(n: usize, w: &[u8], act: &[u8]) -> f32 {
     let np = n & !31;
@@ -60,7 +60,7 @@ pub(super) unsafe fn vec_dot_f16(n: usize, w: &[u8], act: &[u8]) -> f32 {
 }
 
 /// # Safety
-/// As [`crate::dispatch::VecDotFn`] for F32 weights: `w` and `act` hold `n` f32 values each.
+/// As [`crate::kernel_set::VecDotFn`] for F32 weights: `w` and `act` hold `n` f32 values each.
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(super) unsafe fn vec_dot_f32(n: usize, w: &[u8], act: &[u8]) -> f32 {
     let np = n & !31;
@@ -88,7 +88,7 @@ pub(super) trait FloatElem {
     /// The `vec_dot` of this type (for lengths tinyBLAS declines).
     ///
     /// # Safety
-    /// As [`crate::dispatch::VecDotFn`].
+    /// As [`crate::kernel_set::VecDotFn`].
     unsafe fn vec_dot(n: usize, w: &[u8], act: &[u8]) -> f32;
 }
 
@@ -131,7 +131,7 @@ impl FloatElem for F16 {
 /// declines them).
 ///
 /// # Safety
-/// As [`crate::dispatch::TileFn`] for the weight type of `E`.
+/// As [`crate::kernel_set::TileFn`] for the weight type of `E`.
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(super) unsafe fn batch_tile<E: FloatElem>(
     t: &TileArgs<'_>,

@@ -208,7 +208,7 @@ macro_rules! kquant_tiles {
             use core::arch::x86_64::*;
 
             use super::{matvec8, vec_dot, KQuant, Q8K_BSUMS, Q8K_BYTES, Q8K_QS};
-            use crate::dispatch::TileArgs;
+            use crate::kernel_set::TileArgs;
             use crate::x86::simd::{dpbusd, transpose8_epi32};
 
             /// Activation rows sharing one weight register.
@@ -552,7 +552,7 @@ macro_rules! kquant_tiles {
             /// microkernel.
             ///
             /// # Safety
-            /// As [`crate::dispatch::TileFn`] for a weight type of family `L`.
+            /// As [`crate::kernel_set::TileFn`] for a weight type of family `L`.
             #[target_feature(enable = "avx2,fma,f16c")]
             pub(in crate::x86) unsafe fn tile<L: KQuant>(
                 t: &TileArgs<'_>,
@@ -588,7 +588,7 @@ macro_rules! kquant_tiles {
             /// for Q4_K ([`REPACK_GEMM`]), its tiled GEMM for Q5_K and Q6_K ([`TILED`]).
             ///
             /// # Safety
-            /// As [`crate::dispatch::TileFn`] for a weight type of family `L`.
+            /// As [`crate::kernel_set::TileFn`] for a weight type of family `L`.
             #[target_feature(enable = "avx2,fma,f16c")]
             pub(in crate::x86) unsafe fn batch_tile<L: KQuant>(
                 t: &TileArgs<'_>,

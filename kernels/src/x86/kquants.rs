@@ -30,8 +30,8 @@
 use core::arch::x86_64::*;
 
 use super::simd::{f16_at, f32_at, hsum_epi32, hsum_ps, load256, nibbles32, reduce8};
-use crate::dispatch::TileArgs;
 use crate::formats::IQ4NL_VALUES;
+use crate::kernel_set::TileArgs;
 
 /// Q8_K block: d (f32) at 0, 256 i8 quants at 4, 16 i16 bsums at 260.
 pub(super) const Q8K_BYTES: usize = 292;
@@ -524,7 +524,7 @@ impl KBlock for Iq4Xs {
 /// One weight row against one activation row, in the order of the module docs.
 ///
 /// # Safety
-/// As [`crate::dispatch::VecDotFn`] for the weight type of `K`.
+/// As [`crate::kernel_set::VecDotFn`] for the weight type of `K`.
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(super) unsafe fn vec_dot<K: KBlock>(n: usize, w: &[u8], act: &[u8]) -> f32 {
     if K::GGML_LANES {
@@ -690,7 +690,7 @@ pub(super) unsafe fn matvec8<K: KBlock>(
 }
 
 /// # Safety
-/// As [`crate::dispatch::VecDotFn`] for Q4_K.
+/// As [`crate::kernel_set::VecDotFn`] for Q4_K.
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(super) unsafe fn vec_dot_q4_k(n: usize, w: &[u8], act: &[u8]) -> f32 {
     // SAFETY: forwarded contract.
@@ -698,7 +698,7 @@ pub(super) unsafe fn vec_dot_q4_k(n: usize, w: &[u8], act: &[u8]) -> f32 {
 }
 
 /// # Safety
-/// As [`crate::dispatch::VecDotFn`] for Q5_K.
+/// As [`crate::kernel_set::VecDotFn`] for Q5_K.
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(super) unsafe fn vec_dot_q5_k(n: usize, w: &[u8], act: &[u8]) -> f32 {
     // SAFETY: forwarded contract.
@@ -706,19 +706,19 @@ pub(super) unsafe fn vec_dot_q5_k(n: usize, w: &[u8], act: &[u8]) -> f32 {
 }
 
 /// # Safety
-/// As [`crate::dispatch::VecDotFn`] for Q6_K.
+/// As [`crate::kernel_set::VecDotFn`] for Q6_K.
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(super) unsafe fn vec_dot_q6_k(n: usize, w: &[u8], act: &[u8]) -> f32 {
     // SAFETY: forwarded contract.
     unsafe { vec_dot::<Q6K>(n, w, act) }
 }
 
-/// A tile for a format without a packed GEMM (Q2_K, Q3_K, IQ4_XS): each activation row against the rows
-/// eight at a time through [`matvec8`], the last `rows % 8` through [`vec_dot`]; every value
-/// is [`vec_dot`]'s.
+/// A tile for a format without a packed GEMM (Q2_K, Q3_K, IQ4_XS): each activation row against
+/// the rows eight at a time through [`matvec8`], the last `rows % 8` through [`vec_dot`];
+/// every value is [`vec_dot`]'s.
 ///
 /// # Safety
-/// As [`crate::dispatch::TileFn`] for the weight type of `K`.
+/// As [`crate::kernel_set::TileFn`] for the weight type of `K`.
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(super) unsafe fn rows_tile<K: KBlock>(t: &TileArgs<'_>, out: &mut [f32], out_stride: usize) {
     let (w, ws, nb) = (t.w.as_ptr(), t.w_stride, t.n / 256);
@@ -755,7 +755,7 @@ pub(super) unsafe fn rows_tile<K: KBlock>(t: &TileArgs<'_>, out: &mut [f32], out
 /// `acc = fma(t, da, acc)`.
 ///
 /// # Safety
-/// As [`crate::dispatch::TileFn`] for the weight type of `K`.
+/// As [`crate::kernel_set::TileFn`] for the weight type of `K`.
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(super) unsafe fn tiled_order_tile<K: KBlock>(
     t: &TileArgs<'_>,

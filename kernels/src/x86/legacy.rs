@@ -295,7 +295,7 @@ pub(super) fn block_partials<L: Legacy>(codes: __m256i, a: __m256i, off: __m256i
 /// One weight row against one activation row, in the order the module docs define.
 ///
 /// # Safety
-/// As [`crate::dispatch::VecDotFn`] for a weight type of family `L`.
+/// As [`crate::kernel_set::VecDotFn`] for a weight type of family `L`.
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(super) unsafe fn vec_dot<L: Legacy>(n: usize, w: &[u8], act: &[u8]) -> f32 {
     let (w, act) = (w.as_ptr(), act.as_ptr());

@@ -25,7 +25,7 @@ use core::arch::x86_64::*;
 
 use super::legacy::{block_partials, offset_pairs, Legacy};
 use super::simd::{dpbusd, f16_at, f16_splat, hsum_ps, load256};
-use crate::dispatch::TileArgs;
+use crate::kernel_set::TileArgs;
 
 /// One weight block as the microkernel consumes it: the codes, `d` in every lane, and `m`
 /// (0 without a minimum).
@@ -123,7 +123,7 @@ unsafe fn file_block<L: Legacy>(row: *const u8, b: usize) -> WeightBlock {
 /// One weight row against one activation row.
 ///
 /// # Safety
-/// As [`crate::dispatch::VecDotFn`] for a weight type of family `L`.
+/// As [`crate::kernel_set::VecDotFn`] for a weight type of family `L`.
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(super) unsafe fn vec_dot<L: Legacy>(n: usize, w: &[u8], act: &[u8]) -> f32 {
     let mut out = 0f32;
@@ -148,7 +148,7 @@ pub(super) unsafe fn vec_dot<L: Legacy>(n: usize, w: &[u8], act: &[u8]) -> f32 {
 /// SmolLM2 and Gemma 3 prefill), with 1-wide remainders.
 ///
 /// # Safety
-/// As [`crate::dispatch::TileFn`] for a weight type of family `L`.
+/// As [`crate::kernel_set::TileFn`] for a weight type of family `L`.
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(super) unsafe fn tile<L: Legacy, const VNNI: bool>(
     t: &TileArgs<'_>,

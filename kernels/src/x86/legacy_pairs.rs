@@ -18,12 +18,12 @@ use core::arch::x86_64::*;
 
 use super::legacy::{block_partials, offset_pairs, Legacy};
 use super::simd::{f16_at, hsum_epi32, hsum_ps, load256};
-use crate::dispatch::TileArgs;
+use crate::kernel_set::TileArgs;
 
 /// One weight row against one activation row, in the order above.
 ///
 /// # Safety
-/// As [`crate::dispatch::VecDotFn`] for a weight type of family `L`.
+/// As [`crate::kernel_set::VecDotFn`] for a weight type of family `L`.
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(super) unsafe fn vec_dot_ggml<L: Legacy>(n: usize, w: &[u8], act: &[u8]) -> f32 {
     let nb = n / 32;
@@ -58,7 +58,7 @@ pub(super) unsafe fn vec_dot_ggml<L: Legacy>(n: usize, w: &[u8], act: &[u8]) -> 
 /// of these types are rare; gpt-oss has none).
 ///
 /// # Safety
-/// As [`crate::dispatch::TileFn`] for a weight type of family `L`.
+/// As [`crate::kernel_set::TileFn`] for a weight type of family `L`.
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(super) unsafe fn batch_tile<L: Legacy>(t: &TileArgs<'_>, out: &mut [f32], out_stride: usize) {
     let w_row = t.n / 32 * L::W_BYTES;

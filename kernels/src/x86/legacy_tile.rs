@@ -23,8 +23,8 @@ macro_rules! legacy_tiles {
         pub(super) mod $level {
             use core::arch::x86_64::*;
 
-            use crate::dispatch::TileArgs;
             use crate::formats::e8m0_to_f32_half;
+            use crate::kernel_set::TileArgs;
             use crate::x86::legacy::{block_partials, offset_pairs, vec_dot, Legacy};
             use crate::x86::simd::{
                 dpbusd, f16_at, hsum_epi32, load256, reduce8, sum_pairs_i16, transpose8_epi32,
@@ -462,7 +462,7 @@ macro_rules! legacy_tiles {
             /// The whole tile.
             ///
             /// # Safety
-            /// As [`crate::dispatch::TileFn`] for a weight type of family `L`.
+            /// As [`crate::kernel_set::TileFn`] for a weight type of family `L`.
             #[target_feature(enable = $features)]
             pub(in crate::x86) unsafe fn tile<L: Legacy>(
                 t: &TileArgs<'_>,

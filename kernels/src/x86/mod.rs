@@ -13,7 +13,7 @@ mod quantize;
 mod simd;
 pub(crate) mod vecmath;
 
-use crate::dispatch::{KernelSet, QuantizeActFn, TileFn, VecDotFn};
+use crate::kernel_set::{KernelSet, QuantizeActFn, TileFn, VecDotFn};
 use crate::GgmlType;
 
 const VEC_DOT: &[(GgmlType, VecDotFn)] = &[

@@ -63,7 +63,7 @@ unsafe fn q8_block(x: *const f32, q: *mut u8) -> (f32, i32) {
 }
 
 /// # Safety
-/// As [`crate::dispatch::QuantizeActFn`] for Q8_0.
+/// As [`crate::kernel_set::QuantizeActFn`] for Q8_0.
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(super) unsafe fn quantize_q8_0(x: &[f32], out: &mut [u8]) {
     for (xb, ob) in x.chunks_exact(32).zip(out.chunks_exact_mut(34)) {
@@ -74,7 +74,7 @@ pub(super) unsafe fn quantize_q8_0(x: &[f32], out: &mut [u8]) {
 }
 
 /// # Safety
-/// As [`crate::dispatch::QuantizeActFn`] for Q8_1.
+/// As [`crate::kernel_set::QuantizeActFn`] for Q8_1.
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(super) unsafe fn quantize_q8_1(x: &[f32], out: &mut [u8]) {
     for (xb, ob) in x.chunks_exact(32).zip(out.chunks_exact_mut(36)) {
@@ -86,7 +86,7 @@ pub(super) unsafe fn quantize_q8_1(x: &[f32], out: &mut [u8]) {
 }
 
 /// # Safety
-/// As [`crate::dispatch::QuantizeActFn`] for Q8_K.
+/// As [`crate::kernel_set::QuantizeActFn`] for Q8_K.
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(super) unsafe fn quantize_q8_k(x: &[f32], out: &mut [u8]) {
     for (xb, ob) in x.chunks_exact(256).zip(out.chunks_exact_mut(292)) {
@@ -141,7 +141,7 @@ pub(super) unsafe fn quantize_q8_k(x: &[f32], out: &mut [u8]) {
 }
 
 /// # Safety
-/// As [`crate::dispatch::QuantizeActFn`] for F16 (round to nearest even, like ggml).
+/// As [`crate::kernel_set::QuantizeActFn`] for F16 (round to nearest even, like ggml).
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(super) unsafe fn quantize_f16(x: &[f32], out: &mut [u8]) {
     let mut chunks = x.chunks_exact(8);

@@ -6,7 +6,7 @@ use core::arch::x86_64::*;
 
 use half::f16;
 
-use crate::vecmath::{scalar, F16DotOrder};
+use crate::vecmath::scalar::{self, F16DotOrder};
 
 /// Eight f16 values at `p` widened to f32.
 ///
