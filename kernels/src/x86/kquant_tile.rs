@@ -1,13 +1,16 @@
 //! GEMM tiles for Q4_K, Q5_K and Q6_K against Q8_K activations, in the summation orders of
 //! [`super::kquants`] (Q4_K: one f32 lane per (weight row, activation row) pair; Q5_K/Q6_K:
-//! ggml's eight lanes per pair, in `micro_lanes`), instantiated per instruction-set level like
+//! ggml's eight lanes per pair, in `micro_lanes`), and batch tiles in llama.cpp's tiled-GEMM
+//! order for those and for Q2_K and Q3_K (whose ggml lanes `micro_lanes` does not form: their
+//! ordinary tiles are `kquants::rows_tile`), instantiated per instruction-set level like
 //! `legacy_tile`.
 //!
 //! Eight weight rows are unpacked once per tile into "lane = row" records, one per
 //! super-block: 64 code registers (register `g`, lane r = codes `4g..4g+4` of row r, as u8),
 //! one scale register per sub-block (lane r = that row's scale), eight offset registers
 //! (lane r = the i16 pair that multiplies activation `bsums` pair k: `(min_k, min_k)` for
-//! Q4_K/Q5_K, `(scale_2k, scale_2k+1)` for Q6_K), then `d` and `dmin` as f32 lanes. The
+//! Q4_K/Q5_K, `(min_2k, min_2k+1)` for Q2_K, `(scale_2k, scale_2k+1)` for Q6_K and Q3_K, whose
+//! codes are stored +32 and +4), then `d` and `dmin` as f32 lanes. The
 //! activation rows are read in place: four code bytes broadcast to every lane meet eight
 //! rows at once, so each loaded weight register serves four activation rows and the
 //! super-block sums come out already in lanes, exact, with no horizontal reduction.
@@ -20,7 +23,7 @@
 use core::arch::x86_64::*;
 
 use super::kquants::{matvec8, scales_mins, vec_dot, Q8K_BSUMS, Q8K_BYTES, Q8K_QS};
-pub(super) use super::kquants::{KBlock, Q4K, Q5K, Q6K};
+pub(super) use super::kquants::{KBlock, Q2K, Q3K, Q4K, Q5K, Q6K};
 use super::simd::{f16_at, load256};
 
 /// The per-row parameters of one super-block, as vectors (transposed by the pack).
@@ -43,6 +46,9 @@ pub(super) trait KQuant: KBlock {
     const I16_REGS: usize;
     /// Vectors per packed super-block record: codes, scales, offsets, d, dmin.
     const REC: usize = 64 + Self::SUBS + 8 + 2;
+    /// For formats without mins whose codes are stored with an offset (Q6_K: 32, Q3_K: 4):
+    /// its log2; the offset pairs times the activation sums, shifted by it, are subtracted.
+    const CODE_OFFSET_SHIFT: i32 = 0;
 
     /// The 256 codes (u8) of the super-block at `p`, in element order, 32 per register.
     ///
@@ -146,6 +152,7 @@ impl KQuant for Q5K {
 impl KQuant for Q6K {
     const SUBS: usize = 16;
     const I16_REGS: usize = 2; // 2 * 2 * 63 * 128 = 32256
+    const CODE_OFFSET_SHIFT: i32 = 5;
 
     #[inline]
     #[target_feature(enable = "avx2,fma,f16c")]
@@ -195,6 +202,110 @@ impl KQuant for Q6K {
                 // (scale_2k, scale_2k+1) as i16 pairs: the sign-extended bytes in order.
                 offsets: _mm256_cvtepi8_epi16(sc),
                 d: f16_at(p.add(208)),
+                dmin: 0.0,
+            }
+        }
+    }
+}
+
+impl KQuant for Q2K {
+    const SUBS: usize = 16;
+    const I16_REGS: usize = 4; // 4 * 2 * 3 * 128 = 3072
+
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn codes(p: *const u8) -> [__m256i; 8] {
+        let m3 = _mm256_set1_epi8(3);
+        // SAFETY: qs at 16..80: value 128j + 32k + p is bits 2k..2k+2 of byte 32j + p.
+        let bits = unsafe { [load256(p.add(16)), load256(p.add(48))] };
+        core::array::from_fn(|c| {
+            let v = bits[c / 4];
+            let v = match c % 4 {
+                0 => v,
+                1 => _mm256_srli_epi16(v, 2),
+                2 => _mm256_srli_epi16(v, 4),
+                _ => _mm256_srli_epi16(v, 6),
+            };
+            _mm256_and_si256(v, m3)
+        })
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn params(p: *const u8) -> Params {
+        // SAFETY: scales (low nibble) and mins (high nibble) at 0..16, d and dmin at 80..84.
+        unsafe {
+            let packed = _mm_loadu_si128(p.cast());
+            let m4 = _mm_set1_epi8(0x0F);
+            let sc = _mm_and_si128(packed, m4);
+            let mins = _mm_and_si128(_mm_srli_epi16(packed, 4), m4);
+            Params {
+                scales: [
+                    _mm256_cvtepu8_epi32(sc),
+                    _mm256_cvtepu8_epi32(_mm_unpackhi_epi64(sc, sc)),
+                ],
+                // (min_2k, min_2k+1): the mins of the two 16-value sub-blocks of bsums pair k.
+                offsets: _mm256_cvtepu8_epi16(mins),
+                d: f16_at(p.add(80)),
+                dmin: f16_at(p.add(82)),
+            }
+        }
+    }
+}
+
+impl KQuant for Q3K {
+    const SUBS: usize = 16;
+    const I16_REGS: usize = 4; // 4 * 2 * 7 * 128 = 7168
+    const CODE_OFFSET_SHIFT: i32 = 2;
+
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn codes(p: *const u8) -> [__m256i; 8] {
+        let (m3, one) = (_mm256_set1_epi8(3), _mm256_set1_epi8(1));
+        // SAFETY: hmask at 0..32 (bit c of byte p: value 32c + p), qs at 32..96 (as Q2_K's).
+        let (hmask, bits) = unsafe { (load256(p), [load256(p.add(32)), load256(p.add(64))]) };
+        let shift = |v: __m256i, n: usize| match n {
+            0 => v,
+            1 => _mm256_srli_epi16(v, 1),
+            2 => _mm256_srli_epi16(v, 2),
+            3 => _mm256_srli_epi16(v, 3),
+            4 => _mm256_srli_epi16(v, 4),
+            5 => _mm256_srli_epi16(v, 5),
+            6 => _mm256_srli_epi16(v, 6),
+            _ => _mm256_srli_epi16(v, 7),
+        };
+        // Codes 0..8, stored +4 (the value is code - 4).
+        core::array::from_fn(|c| {
+            let low = _mm256_and_si256(shift(bits[c / 4], 2 * (c % 4)), m3);
+            let high = _mm256_slli_epi16(_mm256_and_si256(shift(hmask, c), one), 2);
+            _mm256_or_si256(low, high)
+        })
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn params(p: *const u8) -> Params {
+        // SAFETY: the packed 6-bit scales at 96..108, d at 108..110.
+        unsafe {
+            let word = |i: usize| p.add(96 + 4 * i).cast::<u32>().read_unaligned();
+            let (a0, a1, a2) = (word(0), word(1), word(2));
+            const LOW4: u32 = 0x0f0f_0f0f;
+            const LOW2: u32 = 0x0303_0303;
+            let packed = _mm_setr_epi32(
+                ((a0 & LOW4) | ((a2 & LOW2) << 4)) as i32,
+                ((a1 & LOW4) | (((a2 >> 2) & LOW2) << 4)) as i32,
+                (((a0 >> 4) & LOW4) | (((a2 >> 4) & LOW2) << 4)) as i32,
+                (((a1 >> 4) & LOW4) | (((a2 >> 6) & LOW2) << 4)) as i32,
+            );
+            let sc = _mm_sub_epi8(packed, _mm_set1_epi8(32));
+            Params {
+                scales: [
+                    _mm256_cvtepi8_epi32(sc),
+                    _mm256_cvtepi8_epi32(_mm_unpackhi_epi64(sc, sc)),
+                ],
+                // (scale_2k, scale_2k+1): the codes' +4 comes back as 4x these times bsums.
+                offsets: _mm256_cvtepi8_epi16(sc),
+                d: f16_at(p.add(108)),
                 dmin: 0.0,
             }
         }
@@ -396,11 +507,13 @@ macro_rules! kquant_tiles {
                                     off = _mm256_add_epi32(off, o);
                                 }
                                 let da = _mm256_set1_ps(y[jj].cast::<f32>().read_unaligned());
-                                // Q6_K's codes are stored +32: its offsets take 32x that back.
+                                // Codes stored +32 (Q6_K) or +4 (Q3_K): the offsets take that
+                                // many times the activation sums back.
                                 let s = if L::HAS_MIN {
                                     blk[jj]
                                 } else {
-                                    _mm256_sub_epi32(blk[jj], _mm256_slli_epi32(off, 5))
+                                    let shift = _mm_cvtsi32_si128(L::CODE_OFFSET_SHIFT);
+                                    _mm256_sub_epi32(blk[jj], _mm256_sll_epi32(off, shift))
                                 };
                                 let s = _mm256_cvtepi32_ps(s);
                                 if ORDER == TILED {
@@ -439,7 +552,7 @@ macro_rules! kquant_tiles {
                 }
             }
 
-            /// [`micro`] in ggml's eight-lane order (Q5_K, Q6_K; see `kquants`): code
+            /// [`micro`] in ggml's eight-lane order (Q5_K and Q6_K only; see `kquants`): code
             /// register `gi` holds positions `4 * (gi % 8)..+4` of 32-value chunk `gi / 8`,
             /// so its scaled products go to ggml lane `gi % 8`, kept per activation row as a
             /// vector over the eight weight rows, one ggml lane at a time (so its sums stay

@@ -73,8 +73,14 @@ const BATCH_TILE_AVX2: &[(GgmlType, TileFn)] = &[
         GgmlType::IQ4_XS,
         kquants::tiled_order_tile::<kquants::Iq4Xs>,
     ),
-    (GgmlType::Q2_K, kquants::tiled_order_tile::<kquants::Q2K>),
-    (GgmlType::Q3_K, kquants::tiled_order_tile::<kquants::Q3K>),
+    (
+        GgmlType::Q2_K,
+        kquant_tile::avx2::batch_tile::<kquant_tile::Q2K>,
+    ),
+    (
+        GgmlType::Q3_K,
+        kquant_tile::avx2::batch_tile::<kquant_tile::Q3K>,
+    ),
 ];
 
 const BATCH_TILE_VNNI: &[(GgmlType, TileFn)] = &[
@@ -98,8 +104,14 @@ const BATCH_TILE_VNNI: &[(GgmlType, TileFn)] = &[
         GgmlType::IQ4_XS,
         kquants::tiled_order_tile::<kquants::Iq4Xs>,
     ),
-    (GgmlType::Q2_K, kquants::tiled_order_tile::<kquants::Q2K>),
-    (GgmlType::Q3_K, kquants::tiled_order_tile::<kquants::Q3K>),
+    (
+        GgmlType::Q2_K,
+        kquant_tile::vnni::batch_tile::<kquant_tile::Q2K>,
+    ),
+    (
+        GgmlType::Q3_K,
+        kquant_tile::vnni::batch_tile::<kquant_tile::Q3K>,
+    ),
 ];
 
 /// AVX-VNNI tiles; the integer sums they form are exact, so every value equals the AVX2
