@@ -46,11 +46,11 @@ fn pure_plans_match_llama_quantize_tensor_by_tensor() {
             }
         }
     }
-    // 7 SmolLM2 outputs of 272 tensors, 6 MoE outputs of 23; to Q4_K phi3 (17), qwen3moe (27),
+    // 9 SmolLM2 outputs of 272 tensors, 8 MoE outputs of 23; to Q4_K phi3 (17), qwen3moe (27),
     // qwen2 (28), qwen3 (25), qwen2moe (37), olmoe (27); gpt-oss (60) to MXFP4_MOE and Q4_K.
     assert_eq!(
         checked,
-        7 * 272 + 6 * 23 + 17 + 27 + 28 + 25 + 37 + 27 + 2 * 60
+        9 * 272 + 8 * 23 + 17 + 27 + 28 + 25 + 37 + 27 + 2 * 60
     );
 }
 
