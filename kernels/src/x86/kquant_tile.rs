@@ -22,7 +22,9 @@
 
 use core::arch::x86_64::*;
 
-use super::kquants::{matvec8, scales_mins, vec_dot, Q8K_BSUMS, Q8K_BYTES, Q8K_QS};
+use super::kquants::{
+    matvec8, q2k_codes, q3k_codes, q3k_scales, scales_mins, vec_dot, Q8K_BSUMS, Q8K_BYTES, Q8K_QS,
+};
 pub(super) use super::kquants::{KBlock, Q2K, Q3K, Q4K, Q5K, Q6K};
 use super::simd::{f16_at, load256};
 
@@ -215,19 +217,8 @@ impl KQuant for Q2K {
     #[inline]
     #[target_feature(enable = "avx2,fma,f16c")]
     unsafe fn codes(p: *const u8) -> [__m256i; 8] {
-        let m3 = _mm256_set1_epi8(3);
-        // SAFETY: qs at 16..80: value 128j + 32k + p is bits 2k..2k+2 of byte 32j + p.
-        let bits = unsafe { [load256(p.add(16)), load256(p.add(48))] };
-        core::array::from_fn(|c| {
-            let v = bits[c / 4];
-            let v = match c % 4 {
-                0 => v,
-                1 => _mm256_srli_epi16(v, 2),
-                2 => _mm256_srli_epi16(v, 4),
-                _ => _mm256_srli_epi16(v, 6),
-            };
-            _mm256_and_si256(v, m3)
-        })
+        // SAFETY: forwarded contract.
+        unsafe { q2k_codes(p) }
     }
 
     #[inline]
@@ -261,43 +252,16 @@ impl KQuant for Q3K {
     #[inline]
     #[target_feature(enable = "avx2,fma,f16c")]
     unsafe fn codes(p: *const u8) -> [__m256i; 8] {
-        let (m3, one) = (_mm256_set1_epi8(3), _mm256_set1_epi8(1));
-        // SAFETY: hmask at 0..32 (bit c of byte p: value 32c + p), qs at 32..96 (as Q2_K's).
-        let (hmask, bits) = unsafe { (load256(p), [load256(p.add(32)), load256(p.add(64))]) };
-        let shift = |v: __m256i, n: usize| match n {
-            0 => v,
-            1 => _mm256_srli_epi16(v, 1),
-            2 => _mm256_srli_epi16(v, 2),
-            3 => _mm256_srli_epi16(v, 3),
-            4 => _mm256_srli_epi16(v, 4),
-            5 => _mm256_srli_epi16(v, 5),
-            6 => _mm256_srli_epi16(v, 6),
-            _ => _mm256_srli_epi16(v, 7),
-        };
-        // Codes 0..8, stored +4 (the value is code - 4).
-        core::array::from_fn(|c| {
-            let low = _mm256_and_si256(shift(bits[c / 4], 2 * (c % 4)), m3);
-            let high = _mm256_slli_epi16(_mm256_and_si256(shift(hmask, c), one), 2);
-            _mm256_or_si256(low, high)
-        })
+        // SAFETY: forwarded contract.
+        unsafe { q3k_codes(p) }
     }
 
     #[inline]
     #[target_feature(enable = "avx2,fma,f16c")]
     unsafe fn params(p: *const u8) -> Params {
-        // SAFETY: the packed 6-bit scales at 96..108, d at 108..110.
+        // SAFETY: the packed scales at 96..108, d at 108..110.
         unsafe {
-            let word = |i: usize| p.add(96 + 4 * i).cast::<u32>().read_unaligned();
-            let (a0, a1, a2) = (word(0), word(1), word(2));
-            const LOW4: u32 = 0x0f0f_0f0f;
-            const LOW2: u32 = 0x0303_0303;
-            let packed = _mm_setr_epi32(
-                ((a0 & LOW4) | ((a2 & LOW2) << 4)) as i32,
-                ((a1 & LOW4) | (((a2 >> 2) & LOW2) << 4)) as i32,
-                (((a0 >> 4) & LOW4) | (((a2 >> 4) & LOW2) << 4)) as i32,
-                (((a1 >> 4) & LOW4) | (((a2 >> 6) & LOW2) << 4)) as i32,
-            );
-            let sc = _mm_sub_epi8(packed, _mm_set1_epi8(32));
+            let sc = _mm_sub_epi8(q3k_scales(p), _mm_set1_epi8(32));
             Params {
                 scales: [
                     _mm256_cvtepi8_epi32(sc),

@@ -336,72 +336,126 @@ unsafe fn q2k_lane_ints(x: *const u8, y: *const u8) -> (__m256i, __m256i) {
         let mins = _mm256_cvtepi8_epi16(_mm_and_si128(_mm_srli_epi16(packed, 4), m4));
         let m = _mm256_madd_epi16(mins, load256(y.add(Q8K_BSUMS)));
         let scales = half_scales(_mm_and_si128(packed, m4));
-        let m3 = _mm256_set1_epi8(3);
+        let codes = q2k_codes(x);
         let mut sumi = _mm256_setzero_si256();
-        for (j, &sc) in scales.iter().enumerate() {
-            let bits = load256(x.add(16 + 32 * j));
-            for (k, ctrl) in CHUNK_SCALES.iter().enumerate() {
-                let q = _mm256_and_si256(shift_right_2k(bits, k), m3);
-                let p = _mm256_maddubs_epi16(q, load256(y.add(Q8K_QS + 128 * j + 32 * k)));
-                let sc = _mm256_shuffle_epi8(sc, load256(ctrl.as_ptr()));
-                sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(sc, p));
-            }
+        for (c, &code) in codes.iter().enumerate() {
+            let p = _mm256_maddubs_epi16(code, load256(y.add(Q8K_QS + 32 * c)));
+            let sc = _mm256_shuffle_epi8(scales[c / 4], load256(CHUNK_SCALES[c % 4].as_ptr()));
+            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(sc, p));
         }
         (sumi, m)
     }
 }
 
-/// `v` shifted right by `2k` bits in each 16-bit lane (`k < 4`).
+/// The 256 codes of a Q2_K super-block (0..4) in element order, 32 per register: value
+/// `128j + 32k + p` is bits `2k..2k+2` of byte `32j + p` of `qs` (at 16..80).
+///
+/// # Safety
+/// AVX2+FMA+F16C; `x` valid for 84 bytes.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-fn shift_right_2k(v: __m256i, k: usize) -> __m256i {
-    _mm256_srl_epi16(v, _mm_cvtsi32_si128(2 * k as i32))
+pub(super) unsafe fn q2k_codes(x: *const u8) -> [__m256i; 8] {
+    // SAFETY: qs at 16..80 (contract).
+    unsafe { two_bit_codes(x.add(16)) }
+}
+
+/// The 2-bit fields of 64 bytes at `qs` in element order (see [`q2k_codes`]).
+///
+/// # Safety
+/// AVX2+FMA+F16C; `qs` valid for 64 bytes.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn two_bit_codes(qs: *const u8) -> [__m256i; 8] {
+    let m3 = _mm256_set1_epi8(3);
+    // SAFETY: 64 readable bytes (contract).
+    let bits = unsafe { [load256(qs), load256(qs.add(32))] };
+    core::array::from_fn(|c| {
+        let v = bits[c / 4];
+        let v = match c % 4 {
+            0 => v,
+            1 => _mm256_srli_epi16(v, 2),
+            2 => _mm256_srli_epi16(v, 4),
+            _ => _mm256_srli_epi16(v, 6),
+        };
+        _mm256_and_si256(v, m3)
+    })
+}
+
+/// The 256 codes of a Q3_K super-block stored +4 (0..8: the low two bits from `qs` as in
+/// Q2_K, plus 4 where the value's bit of `hmask` is set; the value is the code minus 4), in
+/// element order, 32 per register.
+///
+/// # Safety
+/// AVX2+FMA+F16C; `x` valid for 110 bytes.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) unsafe fn q3k_codes(x: *const u8) -> [__m256i; 8] {
+    let one = _mm256_set1_epi8(1);
+    // SAFETY: hmask at 0..32 (bit c of byte p: value 32c + p), qs at 32..96 (contract).
+    let (hmask, low) = unsafe { (load256(x), two_bit_codes(x.add(32))) };
+    let shift = |v: __m256i, n: usize| match n {
+        0 => v,
+        1 => _mm256_srli_epi16(v, 1),
+        2 => _mm256_srli_epi16(v, 2),
+        3 => _mm256_srli_epi16(v, 3),
+        4 => _mm256_srli_epi16(v, 4),
+        5 => _mm256_srli_epi16(v, 5),
+        6 => _mm256_srli_epi16(v, 6),
+        _ => _mm256_srli_epi16(v, 7),
+    };
+    core::array::from_fn(|c| {
+        let high = _mm256_slli_epi16(_mm256_and_si256(shift(hmask, c), one), 2);
+        _mm256_or_si256(low[c], high)
+    })
 }
 
 /// Q3_K's ggml lanes (`ggml_vec_dot_q3_K_q8_K`): lane `L` = the sum over the eight 32-value
 /// chunks of the chunk's sub-block scale (`sc - 32`) times the products at positions
-/// `4L..4L+4`, a weight being `low2 - 4` where its high-mask bit is clear (formed, as ggml
-/// does, as `maddubs(low2, a) - maddubs(4 * !high, a)`: the same integers).
+/// `4L..4L+4`, a weight being its code minus 4 (ggml forms each i16 pair as
+/// `maddubs(low2, a) - maddubs(4 * !high, a)`; `maddubs(code, a) - maddubs(4, a)` is the same
+/// integer, pair by pair).
 ///
 /// # Safety
 /// AVX2+FMA+F16C; `x` valid for 110 bytes, `y` for one Q8_K block.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn q3k_lane_ints(x: *const u8, y: *const u8) -> __m256i {
-    // SAFETY: hmask at 0..32, qs at 32..96, scales at 96..108; Q8_K quants at 4..260; the
-    // shuffle tables are 32 bytes each.
+    // SAFETY: the codes at 0..96, scales at 96..108; Q8_K quants at 4..260; the shuffle
+    // tables are 32 bytes each.
     unsafe {
-        let word = |i: usize| x.add(96 + 4 * i).cast::<u32>().read_unaligned();
-        let (a0, a1, a2) = (word(0), word(1), word(2));
-        const LOW4: u32 = 0x0f0f_0f0f;
-        const LOW2: u32 = 0x0303_0303;
-        let sc = _mm_setr_epi32(
-            ((a0 & LOW4) | ((a2 & LOW2) << 4)) as i32,
-            ((a1 & LOW4) | (((a2 >> 2) & LOW2) << 4)) as i32,
-            (((a0 >> 4) & LOW4) | (((a2 >> 4) & LOW2) << 4)) as i32,
-            (((a1 >> 4) & LOW4) | (((a2 >> 6) & LOW2) << 4)) as i32,
-        );
-        let scales = half_scales(_mm_sub_epi8(sc, _mm_set1_epi8(32)));
-        let hbits = load256(x);
-        let (m3, one) = (_mm256_set1_epi8(3), _mm256_set1_epi8(1));
+        let scales = half_scales(_mm_sub_epi8(q3k_scales(x), _mm_set1_epi8(32)));
+        let codes = q3k_codes(x);
+        let four = _mm256_set1_epi8(4);
         let mut sumi = _mm256_setzero_si256();
-        for (j, &sc) in scales.iter().enumerate() {
-            let bits = load256(x.add(32 + 32 * j));
-            for (k, ctrl) in CHUNK_SCALES.iter().enumerate() {
-                let bit = _mm_cvtsi32_si128((4 * j + k) as i32);
-                let low = _mm256_and_si256(shift_right_2k(bits, k), m3);
-                // 4 where the high bit is clear, 0 where set.
-                let clear = _mm256_andnot_si256(hbits, _mm256_sll_epi16(one, bit));
-                let four = _mm256_slli_epi16::<2>(_mm256_srl_epi16(clear, bit));
-                let a = load256(y.add(Q8K_QS + 128 * j + 32 * k));
-                let p =
-                    _mm256_sub_epi16(_mm256_maddubs_epi16(low, a), _mm256_maddubs_epi16(four, a));
-                let sc = _mm256_shuffle_epi8(sc, load256(ctrl.as_ptr()));
-                sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(sc, p));
-            }
+        for (c, &code) in codes.iter().enumerate() {
+            let a = load256(y.add(Q8K_QS + 32 * c));
+            let p = _mm256_sub_epi16(_mm256_maddubs_epi16(code, a), _mm256_maddubs_epi16(four, a));
+            let sc = _mm256_shuffle_epi8(scales[c / 4], load256(CHUNK_SCALES[c % 4].as_ptr()));
+            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(sc, p));
         }
         sumi
     }
+}
+
+/// The sixteen 6-bit scales of a Q3_K super-block (12 bytes at 96), unsigned (0..64), as
+/// bytes in sub-block order.
+///
+/// # Safety
+/// `x` valid for 108 bytes.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) unsafe fn q3k_scales(x: *const u8) -> __m128i {
+    // SAFETY: 12 bytes at 96..108 (contract).
+    let word = |i: usize| unsafe { x.add(96 + 4 * i).cast::<u32>().read_unaligned() };
+    let (a0, a1, a2) = (word(0), word(1), word(2));
+    const LOW4: u32 = 0x0f0f_0f0f;
+    const LOW2: u32 = 0x0303_0303;
+    _mm_setr_epi32(
+        ((a0 & LOW4) | ((a2 & LOW2) << 4)) as i32,
+        ((a1 & LOW4) | (((a2 >> 2) & LOW2) << 4)) as i32,
+        (((a0 >> 4) & LOW4) | (((a2 >> 4) & LOW2) << 4)) as i32,
+        (((a1 >> 4) & LOW4) | (((a2 >> 6) & LOW2) << 4)) as i32,
+    )
 }
 
 /// A k-quant super-block format, as the single-row and eight-row kernels see it.
