@@ -152,6 +152,14 @@ def iq4xs_block(x):
     return q, sc
 
 
+def scaled_lanes(q, q8, scale):
+    """ggml's eight i32 lanes: lane L sums, over the eight 32-value chunks c, scale(c, L) times
+    the products at positions 4L..4L+3 of the chunk."""
+    return [sum(scale(c, lane) * sum(q[32 * c + 4 * lane + t] * q8[32 * c + 4 * lane + t] for t in range(4))
+                for c in range(8))
+            for lane in range(8)]
+
+
 def emulate(ty, n, w, a, summs_fused):
     acc = [f32(0)] * 8
     summs = f32(0)
@@ -161,48 +169,35 @@ def emulate(ty, n, w, a, summs_fused):
         yd = np.frombuffer(y[0:4], dtype=np.float32)[0]
         q8 = np.frombuffer(y[4:260], dtype=np.int8).astype(int)
         bsums = np.frombuffer(y[260:292], dtype=np.int16).astype(int)
-        lanes = [0] * 8
-        if ty in (Q2_K, Q3_K):
-            if ty == Q2_K:
-                q, sc, mn = q2k_block(x)
-                d = f32(yd * f16(x, 80))
-                dmin = f32(-yd * f16(x, 82))
-                for lane in range(8):
-                    acc[lane] = fma(dmin, f32(mn[2 * lane] * bsums[2 * lane] + mn[2 * lane + 1] * bsums[2 * lane + 1]),
-                                    acc[lane])
-            else:
-                q, sc = q3k_block(x)
-                d = f32(yd * f16(x, 108))
-            for c in range(8):
-                for lane in range(8):
-                    g = 2 * c + lane // 4
-                    lanes[lane] += sc[g] * sum(q[32 * c + 4 * lane + t] * q8[32 * c + 4 * lane + t]
-                                               for t in range(4))
+        # The scale of chunk c's 16-value group holding lane L (Q2_K, Q3_K, Q6_K).
+        per16 = lambda sc: lambda c, lane: sc[2 * c + lane // 4]  # noqa: E731
+        if ty == Q2_K:
+            q, sc, mn = q2k_block(x)
+            d = f32(yd * f16(x, 80))
+            dmin = f32(-yd * f16(x, 82))
+            for lane in range(8):
+                m = mn[2 * lane] * bsums[2 * lane] + mn[2 * lane + 1] * bsums[2 * lane + 1]
+                acc[lane] = fma(dmin, f32(m), acc[lane])
+            lanes = scaled_lanes(q, q8, per16(sc))
+        elif ty == Q3_K:
+            q, sc = q3k_block(x)
+            d = f32(yd * f16(x, 108))
+            lanes = scaled_lanes(q, q8, per16(sc))
         elif ty == IQ4_XS:
             q, sc = iq4xs_block(x)
             d = f32(f16(x, 0) * yd)
-            for c in range(8):
-                for lane in range(8):
-                    lanes[lane] += sc[c] * sum(q[32 * c + 4 * lane + t] * q8[32 * c + 4 * lane + t]
-                                               for t in range(4))
+            lanes = scaled_lanes(q, q8, lambda c, lane: sc[c])
         elif ty == Q6_K:
             q, sc = q6k_block(x)
             d = f32(yd * f16(x, 208))
-            for c in range(8):
-                for lane in range(8):
-                    g = 2 * c + lane // 4
-                    lanes[lane] += sc[g] * sum(q[32 * c + 4 * lane + t] * q8[32 * c + 4 * lane + t]
-                                               for t in range(4))
+            lanes = scaled_lanes(q, q8, per16(sc))
             for lane in range(8):
                 lanes[lane] -= 32 * (sc[2 * lane] * bsums[2 * lane] + sc[2 * lane + 1] * bsums[2 * lane + 1])
         else:
             q, sc, mn = q5k_block(x)
             d = f32(yd * f16(x, 0))
             dmin = f32(-yd * f16(x, 2))
-            for c in range(8):
-                for lane in range(8):
-                    lanes[lane] += sc[c] * sum(q[32 * c + 4 * lane + t] * q8[32 * c + 4 * lane + t]
-                                               for t in range(4))
+            lanes = scaled_lanes(q, q8, lambda c, lane: sc[c])
             m = sum(mn[j] * (bsums[2 * j] + bsums[2 * j + 1]) for j in range(8))
             summs = fma(dmin, f32(m), summs) if summs_fused else f32(summs + f32(dmin * f32(m)))
         acc = [fma(d, f32(lanes[i]), acc[i]) for i in range(8)]

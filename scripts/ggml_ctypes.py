@@ -68,3 +68,21 @@ def write_or_check(new, path, check, differences):
         json.dump(new, f, separators=(",", ":"))
         f.write("\n")
     print(f"wrote {path}", file=sys.stderr)
+
+
+def differing_fields(new, old):
+    """The fields of a generated fixture that differ from the committed one, headers aside."""
+    return [k for k, v in new.items() if k not in ("generator", "ggml") and old.get(k) != v]
+
+
+def generator_main(script, doc, default_out, make):
+    """The command line of a fixture generator that takes no inputs: `[--check] [--out FILE]`;
+    re-runs `script` under the peer's Python, then writes `make()` or compares it."""
+    import argparse
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--check", action="store_true")
+    ap.add_argument("--out", default=default_out)
+    ap.add_argument("--in-peer", action="store_true", help=argparse.SUPPRESS)
+    a = ap.parse_args()
+    in_peer(script, a.in_peer)
+    write_or_check(make(), a.out, a.check, differing_fields)

@@ -22,7 +22,6 @@ normals times a per-row scale) and stored in the file. Through ctypes into ggml 
                 (the order of the matrices of a multiple of 8 rows, which llama.cpp repacks)
 --check writes nothing: it compares every field it makes with the committed file.
 """
-import argparse
 import base64
 import ctypes
 import os
@@ -121,14 +120,7 @@ def make():
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--check", action="store_true")
-    ap.add_argument("--out", default=FIXTURE)
-    ap.add_argument("--in-peer", action="store_true", help=argparse.SUPPRESS)
-    a = ap.parse_args()
-    ggml_ctypes.in_peer(__file__, a.in_peer)
-    ggml_ctypes.write_or_check(make(), a.out, a.check, lambda new, old: [
-        k for k, v in new.items() if k not in ("generator", "ggml") and old.get(k) != v])
+    ggml_ctypes.generator_main(__file__, __doc__, FIXTURE, make)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,6 @@ plus hand-made edge rows) and stored in the file. Through ctypes into ggml (llam
 Every row has 224 values (7 blocks: an odd count, so vec_dot's unpaired last block is covered).
 --check writes nothing: it compares every field it makes with the committed file.
 """
-import argparse
 import base64
 import ctypes
 import os
@@ -215,14 +214,7 @@ def make():
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--check", action="store_true")
-    ap.add_argument("--out", default=FIXTURE)
-    ap.add_argument("--in-peer", action="store_true", help=argparse.SUPPRESS)
-    a = ap.parse_args()
-    ggml_ctypes.in_peer(__file__, a.in_peer)
-    ggml_ctypes.write_or_check(make(), a.out, a.check, lambda new, old: [
-        k for k, v in new.items() if k not in ("generator", "ggml") and old.get(k) != v])
+    ggml_ctypes.generator_main(__file__, __doc__, FIXTURE, make)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ use core::arch::aarch64::*;
 
 use super::block::{Acc, BlockDot};
 use super::dot::I8Dot;
+use super::legacy::table_codes;
 use super::load::{f16_at, f32_at, i16x8, i8x16, nibbles, u8x16};
 use crate::formats::IQ4NL_VALUES;
 
@@ -224,16 +225,13 @@ impl BlockDot for Iq4Xs {
 
     #[inline(always)]
     unsafe fn step<D: I8Dot>(acc: Acc, wb: &[u8], ab: &[u8]) -> Acc {
-        // SAFETY: as in `Q4K::step`; the table is 16 bytes and every index is below 16.
+        // SAFETY: as in `Q4K::step`.
         unsafe {
             let zero = vdupq_n_s32(0);
-            let table = vld1q_s8(IQ4NL_VALUES.as_ptr());
             let high = u16::from_le_bytes([wb[2], wb[3]]);
             let mut isum = zero;
             for ib in 0..8 {
-                let (lo, hi) = nibbles(u8x16(wb, 8 + 16 * ib));
-                let lo = vqtbl1q_s8(table, vreinterpretq_u8_s8(lo));
-                let hi = vqtbl1q_s8(table, vreinterpretq_u8_s8(hi));
+                let (lo, hi) = table_codes(&IQ4NL_VALUES, wb, 8 + 16 * ib);
                 let a = Q8_K_QS + 32 * ib;
                 let dot = D::dot(D::dot(zero, lo, i8x16(ab, a)), hi, i8x16(ab, a + 16));
                 let low = (wb[4 + ib / 2] >> (4 * (ib % 2))) & 0x0F;

@@ -169,6 +169,25 @@ impl BlockDot for Q8_0 {
     }
 }
 
+/// The table values of the 32 nibbles at `w[at..at + 16]` (value j low, value j + 16 high), as
+/// (values 0..16, values 16..32).
+///
+/// # Safety
+/// NEON present (the caller's features); the load is checked.
+#[inline(always)]
+pub(super) unsafe fn table_codes(table: &[i8; 16], w: &[u8], at: usize) -> (int8x16_t, int8x16_t) {
+    // SAFETY: register-only NEON on a checked load; the table is 16 bytes and every index is
+    // below 16.
+    unsafe {
+        let table = vld1q_s8(table.as_ptr());
+        let (lo, hi) = nibbles(u8x16(w, at));
+        (
+            vqtbl1q_s8(table, vreinterpretq_u8_s8(lo)),
+            vqtbl1q_s8(table, vreinterpretq_u8_s8(hi)),
+        )
+    }
+}
+
 /// MXFP4: E8M0 exponent + 16 bytes of nibbles (value j low, value j + 16 high) indexing the
 /// doubled E2M1 table, value = 2^(e - 128) * MXFP4_VALUES[q].
 pub(super) struct Mxfp4;
@@ -180,12 +199,9 @@ impl BlockDot for Mxfp4 {
 
     #[inline(always)]
     unsafe fn step<D: I8Dot>(acc: Acc, w: &[u8], a: &[u8]) -> Acc {
-        // SAFETY: as in `Q4_0::step`; the table is 16 bytes and every index is below 16.
+        // SAFETY: as in `Q4_0::step`.
         unsafe {
-            let table = vld1q_s8(MXFP4_VALUES.as_ptr());
-            let (lo, hi) = nibbles(u8x16(w, 1));
-            let lo = vqtbl1q_s8(table, vreinterpretq_u8_s8(lo));
-            let hi = vqtbl1q_s8(table, vreinterpretq_u8_s8(hi));
+            let (lo, hi) = table_codes(&MXFP4_VALUES, w, 1);
             let sum = dot32::<D>(lo, hi, a, 2);
             acc.add_scaled(sum, e8m0_to_f32_half(w[0]) * f16_at(a, 0))
         }
@@ -203,12 +219,9 @@ impl BlockDot for Iq4Nl {
 
     #[inline(always)]
     unsafe fn step<D: I8Dot>(acc: Acc, w: &[u8], a: &[u8]) -> Acc {
-        // SAFETY: as in `Q4_0::step`; the table is 16 bytes and every index is below 16.
+        // SAFETY: as in `Q4_0::step`.
         unsafe {
-            let table = vld1q_s8(IQ4NL_VALUES.as_ptr());
-            let (lo, hi) = nibbles(u8x16(w, 2));
-            let lo = vqtbl1q_s8(table, vreinterpretq_u8_s8(lo));
-            let hi = vqtbl1q_s8(table, vreinterpretq_u8_s8(hi));
+            let (lo, hi) = table_codes(&IQ4NL_VALUES, w, 2);
             let sum = dot32::<D>(lo, hi, a, 2);
             acc.add_scaled(sum, f16_at(w, 0) * f16_at(a, 0))
         }

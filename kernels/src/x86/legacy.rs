@@ -139,6 +139,22 @@ impl Legacy for Q4_1 {
     }
 }
 
+/// The 32 five-bit codes of a Q5_0/Q5_1 block whose fifth bits (u32 LE, bit j for value j)
+/// are at `qh` and whose 16 nibble bytes follow them.
+///
+/// # Safety
+/// AVX2+FMA+F16C present; `qh` valid for 20 bytes.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn five_bit_codes(qh: *const u8) -> __m256i {
+    // SAFETY: 4 bytes of fifth bits, then 16 nibble bytes (contract).
+    unsafe {
+        let bits = qh.cast::<u32>().read_unaligned();
+        let high = _mm256_and_si256(bits_to_bytes(u32::from_le(bits)), _mm256_set1_epi8(0x10));
+        _mm256_or_si256(nibbles32(qh.add(4)), high)
+    }
+}
+
 impl Legacy for Q5_0 {
     const W_BYTES: usize = 22;
     const A_BYTES: usize = 34;
@@ -152,11 +168,7 @@ impl Legacy for Q5_0 {
     #[target_feature(enable = "avx2,fma,f16c")]
     unsafe fn codes(p: *const u8) -> __m256i {
         // SAFETY: 22-byte block: d at 0..2, qh (u32 LE) at 2..6, 16 nibble bytes at 6..22.
-        unsafe {
-            let qh = p.add(2).cast::<u32>().read_unaligned();
-            let high = _mm256_and_si256(bits_to_bytes(u32::from_le(qh)), _mm256_set1_epi8(0x10));
-            _mm256_or_si256(nibbles32(p.add(6)), high)
-        }
+        unsafe { five_bit_codes(p.add(2)) }
     }
 }
 
@@ -174,11 +186,7 @@ impl Legacy for Q5_1 {
     unsafe fn codes(p: *const u8) -> __m256i {
         // SAFETY: 24-byte block: d at 0..2, m at 2..4, qh (u32 LE) at 4..8, 16 nibble bytes
         // at 8..24.
-        unsafe {
-            let qh = p.add(4).cast::<u32>().read_unaligned();
-            let high = _mm256_and_si256(bits_to_bytes(u32::from_le(qh)), _mm256_set1_epi8(0x10));
-            _mm256_or_si256(nibbles32(p.add(8)), high)
-        }
+        unsafe { five_bit_codes(p.add(4)) }
     }
 
     #[inline]
