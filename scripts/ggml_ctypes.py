@@ -13,6 +13,33 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ROW_FN = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64)
 
 
+# vec_dot: (int n, float * s, size_t bs, const void * x, size_t bx, const void * y, size_t by, int nrc).
+VEC_DOT_FN = ctypes.CFUNCTYPE(None, ctypes.c_int, ctypes.POINTER(ctypes.c_float), ctypes.c_size_t,
+                              ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
+
+
+def per_row(fn_ptr, rows, n, out_size):
+    """A ROW_FN (quantize_row / to_float / from_float) applied to each byte string of `rows`
+    (n values each): the `out_size` bytes it writes per row."""
+    fn, out = ROW_FN(fn_ptr), []
+    for r in rows:
+        src, dst = ctypes.create_string_buffer(r, len(r)), ctypes.create_string_buffer(out_size)
+        fn(src, dst, n)
+        out.append(dst.raw)
+    return out
+
+
+def vec_dot_pairs(fn_ptr, n, weights, acts):
+    """A type's vec_dot (nrc 1) of every (activation row, weight row), activation-major."""
+    vec_dot, out = VEC_DOT_FN(fn_ptr), []
+    for a in acts:
+        for w in weights:
+            s = ctypes.c_float()
+            vec_dot(n, ctypes.byref(s), 0, w, 0, a, 0, 1)
+            out.append(s.value)
+    return out
+
+
 class TypeTraits(ctypes.Structure):  # struct ggml_type_traits (ggml.h)
     _fields_ = [("type_name", ctypes.c_char_p), ("blck_size", ctypes.c_int64),
                 ("blck_size_interleave", ctypes.c_int64), ("type_size", ctypes.c_size_t),

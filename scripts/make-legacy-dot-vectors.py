@@ -35,10 +35,6 @@ N, W_ROWS, A_ROWS = 544, 8, 3
 TYPES = {"Q4_1": 3, "Q5_0": 6, "Q5_1": 7, "Q8_0": 8, "IQ4_NL": 20}
 IQ4_NL_GEMV = "_ZN4ggml3cpu6repack4gemvI12block_iq4_nlLl8ELl8EL9ggml_type8EEEviPfmPKvS7_ii"
 Q8_0, Q8_1 = 8, 9
-VEC_DOT_FN = ctypes.CFUNCTYPE(None, ctypes.c_int, ctypes.POINTER(ctypes.c_float), ctypes.c_size_t,
-                              ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p, ctypes.c_size_t,
-                              ctypes.c_int)
-
 
 def b64(x):
     return base64.b64encode(x).decode()
@@ -83,19 +79,9 @@ def make():
             dst = ctypes.create_string_buffer(w_rs)
             assert base.ggml_quantize_chunk(ty, w.ctypes.data, dst, 0, 1, N, None) == w_rs
             wq.append(dst.raw)
-        from_float = ggml_ctypes.ROW_FN(cpu.ggml_get_type_traits_cpu(act_ty).contents.from_float)
-        aq = []
-        for a in acts:
-            dst = ctypes.create_string_buffer(a_rs)
-            from_float(a.ctypes.data, dst, N)
-            aq.append(dst.raw)
-        vec_dot = VEC_DOT_FN(traits.vec_dot)
-        dots = []
-        for a in aq:
-            for w in wq:
-                s = ctypes.c_float()
-                vec_dot(N, ctypes.byref(s), 0, w, 0, a, 0, 1)
-                dots.append(s.value)
+        from_float = cpu.ggml_get_type_traits_cpu(act_ty).contents.from_float
+        aq = ggml_ctypes.per_row(from_float, [a.tobytes() for a in acts], N, a_rs)
+        dots = ggml_ctypes.vec_dot_pairs(traits.vec_dot, N, wq, aq)
         entry = {
             "weights_f32_b64": [b64(w.tobytes()) for w in weights],
             "quantized_b64": [b64(w) for w in wq],

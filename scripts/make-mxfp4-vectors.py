@@ -30,7 +30,6 @@ import os
 import struct
 
 import ggml_ctypes
-from ggml_ctypes import ROW_FN
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIXTURE = os.path.join(ROOT, "tests", "fixtures", "quant", "mxfp4.json")
@@ -44,9 +43,6 @@ BLOCK = 17
 GEMV = "_ZN4ggml3cpu6repack4gemvI11block_mxfp4Ll8ELl8EL9ggml_type8EEEviPfmPKvS7_ii"
 GEMM = "_ZN4ggml3cpu6repack4gemmI11block_mxfp4Ll8ELl8EL9ggml_type8EEEviPfmPKvS7_ii"
 QUANTIZE_MAT = "_Z19ggml_quantize_mat_tILl8EL9ggml_type8EEvPKfPvll"
-
-VEC_DOT_FN = ctypes.CFUNCTYPE(None, ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p,
-                              ctypes.c_size_t, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
 
 
 def b64(raw):
@@ -129,13 +125,6 @@ class Ggml:
         assert self.base.ggml_quantize_chunk(MXFP4, src, dst, 0, len(rows), N, None) == rs * len(rows)
         return [dst.raw[i * rs:(i + 1) * rs] for i in range(len(rows))]
 
-    def per_row(self, fn_ptr, rows, out_size):
-        fn, out = ROW_FN(fn_ptr), []
-        for r in rows:
-            src, dst = ctypes.create_string_buffer(r, len(r)), ctypes.create_string_buffer(out_size)
-            fn(src, dst, N)
-            out.append(dst.raw)
-        return out
 
 
 def repack8(rows):
@@ -175,17 +164,11 @@ def make():
     eq = g.quantize_mxfp4(edges)
     to_float = g.base.ggml_get_type_traits(MXFP4).contents.to_float
     a_rs = g.base.ggml_row_size(Q8_0, N)
-    aq = g.per_row(g.cpu.ggml_get_type_traits_cpu(Q8_0).contents.from_float, acts, a_rs)
+    aq = ggml_ctypes.per_row(g.cpu.ggml_get_type_traits_cpu(Q8_0).contents.from_float, acts, N, a_rs)
     a_src = ctypes.create_string_buffer(b"".join(acts))
     mat = ctypes.create_string_buffer(a_rs * A_ROWS)
     g.quantize_mat(a_src, mat, A_ROWS, N)
-    vec_dot = VEC_DOT_FN(g.cpu.ggml_get_type_traits_cpu(MXFP4).contents.vec_dot)
-    dots = []
-    for a in aq:
-        for w in wq:
-            s = ctypes.c_float()
-            vec_dot(N, ctypes.byref(s), 0, w, 0, a, 0, 1)
-            dots.append(s.value)
+    dots = ggml_ctypes.vec_dot_pairs(g.cpu.ggml_get_type_traits_cpu(MXFP4).contents.vec_dot, N, wq, aq)
     packed = ctypes.create_string_buffer(repack8(wq))
     gemv = []
     for a in aq:
@@ -202,9 +185,9 @@ def make():
                     "outputs [activation row][weight row]",
         "n_per_row": N,
         "weights": {"inputs_f32_b64": [b64(x) for x in weights], "quantized_b64": [b64(x) for x in wq],
-                    "dequantized_f32_b64": [b64(x) for x in g.per_row(to_float, wq, 4 * N)]},
+                    "dequantized_f32_b64": [b64(x) for x in ggml_ctypes.per_row(to_float, wq, N, 4 * N)]},
         "edge_rows": {"inputs_f32_b64": [b64(x) for x in edges], "quantized_b64": [b64(x) for x in eq],
-                      "dequantized_f32_b64": [b64(x) for x in g.per_row(to_float, eq, 4 * N)]},
+                      "dequantized_f32_b64": [b64(x) for x in ggml_ctypes.per_row(to_float, eq, N, 4 * N)]},
         "activations": {"inputs_f32_b64": [b64(x) for x in acts], "q8_0_from_float_b64": [b64(x) for x in aq],
                         "quantize_mat_equals_from_float": deinterleave_q8_0x4(mat.raw) == aq},
         "vec_dot_f32_b64": b64(f32_bytes(dots)),

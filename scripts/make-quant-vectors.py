@@ -25,7 +25,6 @@ import json
 import os
 
 import ggml_ctypes
-from ggml_ctypes import ROW_FN
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIXTURE = os.path.join(ROOT, "tests", "fixtures", "quant", "vectors.json")
@@ -73,15 +72,6 @@ class Ggml:
         assert got == rs * n_rows, (name, got)
         return [dst.raw[i * rs:(i + 1) * rs] for i in range(n_rows)]
 
-    def per_row(self, fn_ptr, rows, n, out_size):
-        fn = ROW_FN(fn_ptr)
-        out = []
-        for r in rows:
-            src = ctypes.create_string_buffer(r, len(r))
-            dst = ctypes.create_string_buffer(out_size)
-            fn(src, dst, n)
-            out.append(dst.raw)
-        return out
 
 
 def b64(raw):
@@ -96,8 +86,8 @@ def activations(g, rows, n):
     out = {}
     for name in ACT_TYPES:
         rs = g.row_size(name, n)
-        ref = g.per_row(g.ref_quantizer(name), rows, n, rs)
-        cpu = g.per_row(g.cpu_traits(name).from_float, rows, n, rs)
+        ref = ggml_ctypes.per_row(g.ref_quantizer(name), rows, n, rs)
+        cpu = ggml_ctypes.per_row(g.cpu_traits(name).from_float, rows, n, rs)
         out[name] = {"ref_b64": [b64(x) for x in ref], "cpu_from_float_b64": [b64(x) for x in cpu],
                      "ref_equals_cpu_from_float": [a == b for a, b in zip(ref, cpu)]}
     return out
@@ -125,7 +115,7 @@ def make(inputs_path):
     for name in WEIGHT_TYPES:
         tr = g.traits(name)
         q = g.quantize_chunk(name, rows)
-        deq = g.per_row(tr.to_float, q, n, 4 * n)
+        deq = ggml_ctypes.per_row(tr.to_float, q, n, 4 * n)
         out["weight_types"][name] = {
             "ggml_type": g.ids[name], "block_size": tr.blck_size, "type_size": tr.type_size,
             "row_size": g.row_size(name, n),
