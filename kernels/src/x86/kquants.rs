@@ -803,10 +803,9 @@ pub(super) unsafe fn rows_tile<K: KBlock>(t: &TileArgs<'_>, out: &mut [f32], out
     }
 }
 
-/// The tile in `reference::vec_dot_batch_order`'s order for the formats without a packed
-/// GEMM (Q2_K, Q3_K, IQ4_XS): llama.cpp's tiled GEMM, which per pair and super-block rounds
-/// `t = dw * f32(s_b)`, with mins `t = fma(-dmin, f32(m_b), t)`, and accumulates
-/// `acc = fma(t, da, acc)`.
+/// The tile in `reference::vec_dot_batch_order`'s order for a format without mins and without
+/// a packed GEMM (IQ4_XS): llama.cpp's tiled GEMM, which per pair and super-block rounds
+/// `t = dw * f32(s_b)` and accumulates `acc = fma(t, da, acc)`.
 ///
 /// # Safety
 /// As [`crate::kernel_set::TileFn`] for the weight type of `K`.
@@ -816,6 +815,7 @@ pub(super) unsafe fn tiled_order_tile<K: KBlock>(
     out: &mut [f32],
     out_stride: usize,
 ) {
+    debug_assert!(!K::HAS_MIN, "the tiled order with mins is kquant_tile's");
     let (w, a) = (t.w.as_ptr(), t.act.as_ptr());
     for j in 0..t.acts {
         for r in 0..t.rows {
@@ -826,12 +826,7 @@ pub(super) unsafe fn tiled_order_tile<K: KBlock>(
                 unsafe {
                     let x = w.add(r * t.w_stride + b * K::W_BYTES);
                     let y = a.add(j * t.act_stride + b * Q8K_BYTES);
-                    let (s, m) = K::ints(x, y);
-                    let mut term = f16_at(x.add(K::D_AT)) * hsum_epi32(s) as f32;
-                    if K::HAS_MIN {
-                        let dmin = f16_at(x.add(K::D_AT + 2));
-                        term = (-dmin).mul_add(hsum_epi32(m) as f32, term);
-                    }
+                    let term = f16_at(x.add(K::D_AT)) * hsum_epi32(K::ints(x, y).0) as f32;
                     acc = term.mul_add(f32_at(y), acc);
                 }
             }

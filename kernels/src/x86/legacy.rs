@@ -78,14 +78,16 @@ pub(super) trait Legacy {
         unsafe { f16_at(p) }
     }
 
-    /// The weight minimum `m` (only called when `HAS_MIN`).
+    /// The weight minimum `m` (only called when `HAS_MIN`): the f16 at bytes 2..4, right after
+    /// `d`, in every format of the family that has one (Q4_1, Q5_1).
     ///
     /// # Safety
     /// AVX2+FMA+F16C present; `p` valid for `W_BYTES` bytes.
     #[inline]
     #[target_feature(enable = "avx2,fma,f16c")]
-    unsafe fn m(_p: *const u8) -> f32 {
-        0.0
+    unsafe fn m(p: *const u8) -> f32 {
+        // SAFETY: every block of the family is at least 17 bytes long.
+        unsafe { f16_at(p.add(2)) }
     }
 }
 
@@ -129,13 +131,6 @@ impl Legacy for Q4_1 {
     unsafe fn codes(p: *const u8) -> __m256i {
         // SAFETY: 20-byte block: d at 0..2, m at 2..4, 16 nibble bytes at 4..20.
         unsafe { nibbles32(p.add(4)) }
-    }
-
-    #[inline]
-    #[target_feature(enable = "avx2,fma,f16c")]
-    unsafe fn m(p: *const u8) -> f32 {
-        // SAFETY: m at bytes 2..4 of the block.
-        unsafe { f16_at(p.add(2)) }
     }
 }
 
@@ -187,13 +182,6 @@ impl Legacy for Q5_1 {
         // SAFETY: 24-byte block: d at 0..2, m at 2..4, qh (u32 LE) at 4..8, 16 nibble bytes
         // at 8..24.
         unsafe { five_bit_codes(p.add(4)) }
-    }
-
-    #[inline]
-    #[target_feature(enable = "avx2,fma,f16c")]
-    unsafe fn m(p: *const u8) -> f32 {
-        // SAFETY: m at bytes 2..4 of the block.
-        unsafe { f16_at(p.add(2)) }
     }
 }
 
