@@ -4,6 +4,8 @@
 //! Gemma 3 (SentencePiece with user-defined tokens), and SmolLM2's vocabulary relabelled to other
 //! pre-tokenizers (llama3, qwen2, gpt-2, default, tekken, gpt-4o).
 
+mod support;
+
 use std::path::PathBuf;
 
 use serde_json::Value;
@@ -59,38 +61,13 @@ fn ids_of(v: &Value) -> Vec<u32> {
         .collect()
 }
 
-/// The expected detokenized bytes: `detok_b64*` when present (not UTF-8), else `detok*`.
 /// The expected bytes of a text field: `<field>_b64` when present (not UTF-8), else `<field>`.
 /// (The reference corpus files name theirs `detok_b64` / `detok_b64_nps`; none are present there.)
 fn expected_detok(case: &Value, field: &str) -> Vec<u8> {
     if let Some(b64) = case.get(format!("{field}_b64")).and_then(Value::as_str) {
-        return base64_decode(b64);
+        return support::base64(b64);
     }
     case[field].as_str().expect("detok").as_bytes().to_vec()
-}
-
-fn base64_decode(s: &str) -> Vec<u8> {
-    let val = |c: u8| -> u32 {
-        match c {
-            b'A'..=b'Z' => u32::from(c - b'A'),
-            b'a'..=b'z' => u32::from(c - b'a') + 26,
-            b'0'..=b'9' => u32::from(c - b'0') + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => panic!("bad base64 {c}"),
-        }
-    };
-    let mut out = Vec::new();
-    for chunk in s.as_bytes().chunks(4) {
-        let pad = chunk.iter().filter(|&&c| c == b'=').count();
-        let mut n = 0u32;
-        for (i, &c) in chunk.iter().enumerate() {
-            n |= if c == b'=' { 0 } else { val(c) } << (18 - 6 * i);
-        }
-        let bytes = [(n >> 16) as u8, (n >> 8) as u8, n as u8];
-        out.extend_from_slice(&bytes[..3 - pad]);
-    }
-    out
 }
 
 /// (field, add_special, parse_special) of the id lists, and
