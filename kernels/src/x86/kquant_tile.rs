@@ -558,7 +558,8 @@ macro_rules! kquant_tiles {
                         });
                         // One ggml lane at a time, so its NR integer sums stay in registers.
                         for lane in 0..8 {
-                            // Offset pair `lane`: Q6_K's -32 term of this ggml lane;
+                            // Offset pair `lane`: Q6_K's -32 term of this ggml lane (its
+                            // CODE_OFFSET_SHIFT, as in `micro`);
                             // Q4_K/Q5_K's mins of sub-block `lane` (into `summs` below).
                             let mut s: [__m256i; NR] = core::array::from_fn(|jj| {
                                 if L::HAS_MIN {
@@ -568,9 +569,10 @@ macro_rules! kquant_tiles {
                                         *wr.add(64 + L::SUBS + lane),
                                         bcast(y[jj].add(Q8K_BSUMS + 4 * lane)),
                                     );
+                                    let shift = _mm_cvtsi32_si128(L::CODE_OFFSET_SHIFT);
                                     _mm256_sub_epi32(
                                         _mm256_setzero_si256(),
-                                        _mm256_slli_epi32(o, 5),
+                                        _mm256_sll_epi32(o, shift),
                                     )
                                 }
                             });
