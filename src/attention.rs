@@ -102,108 +102,290 @@ fn attend_typed<E: KvElem>(
     shape: &AttnShape<'_>,
     out: &mut [f32],
 ) -> Result<()> {
-    let AttnShape {
-        n_head,
-        n_kv_head,
-        head_dim,
-        ..
-    } = *shape;
-    let width = n_head * head_dim;
-    if width == 0 || n_kv_head == 0 {
+    let Some(pass) = Pass::new(cache, layer, q, first_pos, shape) else {
         return Ok(());
-    }
-    let n_tokens = q.len() / width;
-    let group = (n_head / n_kv_head).max(1);
-    let order = match shape.sums {
-        BatchSums::LlamaCpp if n_tokens >= 2 => DotOrder::Tiny,
-        _ => DotOrder::Vec,
     };
-    let cells = cache.cells(layer, first_pos + n_tokens);
-    let padded = cells.n_cells.div_ceil(KV_WINDOW_PAD) * KV_WINDOW_PAD;
-    let v_stride = cache.v_stride(layer);
-    let kv_width = cache.shape().kv_width();
-    // The query heads of one KV head go together (grouped-query attention): each key and
-    // value row is read once for all of them. Per KV head, scratch is token-major, then
-    // query head, so each (KV head, token block) item writes one contiguous chunk.
-    let group_width = group * head_dim;
-    let block = TOKEN_BLOCK * group_width;
-    let mut by_kv = Vec::new();
-    by_kv
-        .try_reserve_exact(n_kv_head * n_tokens * group_width)
+    let items = pass.n_tokens.div_ceil(TOKEN_BLOCK) * shape.n_kv_head;
+    let longest = pass.n_keys(pass.n_tokens - 1);
+    let threads = rayon::current_num_threads();
+    if threads > 1 && items < 4 * threads && longest >= SPLIT_MIN_KEYS {
+        pass.split(out)
+    } else {
+        pass.blocked(out)
+    }
+}
+
+/// From this many keys on, a pass with few (KV head, token block) items for the threads
+/// (decoding) splits each item's keys and value dimensions over the threads instead.
+const SPLIT_MIN_KEYS: usize = 256;
+/// Keys per work item of a split pass's `K·Q`.
+const SPLIT_KEYS: usize = 256;
+/// Value dimensions per work item of a split pass's product with V (each item widens the
+/// softmax weights to f32 once, so not too few).
+const SPLIT_DIMS: usize = 16;
+
+/// One layer's attention for a run of query tokens: the operands and the geometry.
+struct Pass<'a, E: KvElem> {
+    cache: &'a TypedKvCache<E>,
+    layer: usize,
+    q: &'a [f32],
+    first_pos: usize,
+    shape: &'a AttnShape<'a>,
+    n_tokens: usize,
+    /// Query heads per KV head.
+    group: usize,
+    order: DotOrder,
+    cells: crate::kv_cache::CellMap,
+    /// The attention window as llama.cpp pads it (the V products' length).
+    padded: usize,
+}
+
+impl<'a, E: KvElem> Pass<'a, E> {
+    /// None when there is nothing to attend (no heads).
+    fn new(
+        cache: &'a TypedKvCache<E>,
+        layer: usize,
+        q: &'a [f32],
+        first_pos: usize,
+        shape: &'a AttnShape<'a>,
+    ) -> Option<Self> {
+        let width = shape.n_head * shape.head_dim;
+        if width == 0 || shape.n_kv_head == 0 || q.len() < width {
+            return None;
+        }
+        let n_tokens = q.len() / width;
+        let order = match shape.sums {
+            BatchSums::LlamaCpp if n_tokens >= 2 => DotOrder::Tiny,
+            _ => DotOrder::Vec,
+        };
+        let cells = cache.cells(layer, first_pos + n_tokens);
+        Some(Pass {
+            cache,
+            layer,
+            q,
+            first_pos,
+            shape,
+            n_tokens,
+            group: (shape.n_head / shape.n_kv_head).max(1),
+            order,
+            padded: cells.n_cells.div_ceil(KV_WINDOW_PAD) * KV_WINDOW_PAD,
+            cells,
+        })
+    }
+
+    fn width(&self) -> usize {
+        self.shape.n_head * self.shape.head_dim
+    }
+
+    fn group_width(&self) -> usize {
+        self.group * self.shape.head_dim
+    }
+
+    /// Cells that are keys of token `t`: in position order every cell up to the query's own;
+    /// in a wrapped ring every cell (the mask hides what the query must not see).
+    fn n_keys(&self, t: usize) -> usize {
+        if self.cells.wrapped {
+            self.cells.n_cells
+        } else {
+            self.first_pos + t + 1
+        }
+    }
+
+    /// Token `t`'s query heads of `kv_head`'s group, side by side, rounded to the cache type.
+    fn queries(&self, t: usize, kv_head: usize, dst: &mut Vec<E>) {
+        let first = t * self.width() + kv_head * self.group_width();
+        E::fill_from_f32(dst, &self.q[first..first + self.group_width()]);
+    }
+
+    /// Masks and soft-maxes token `t`'s scores (one row of `n_keys(t)` per query head of
+    /// `kv_head`'s group).
+    fn soft_max(&self, t: usize, kv_head: usize, scores: &mut [f32]) {
+        let pos = self.first_pos + t;
+        let (cells, shape) = (&self.cells, self.shape);
+        for (g, scores) in scores.chunks_exact_mut(self.n_keys(t)).enumerate() {
+            // Masked keys stay in the row as -inf (weight 0), as in llama.cpp's KQ mask, so
+            // every other key keeps its lane in the sums.
+            if cells.wrapped {
+                for (c, score) in scores.iter_mut().enumerate() {
+                    let key = cells.position(c);
+                    let outside = shape.window.is_some_and(|w| pos.saturating_sub(key) >= w);
+                    if key > pos || outside {
+                        *score = f32::NEG_INFINITY;
+                    }
+                }
+            } else if let Some(w) = shape.window {
+                let masked = scores.len().saturating_sub(w);
+                scores[..masked].fill(f32::NEG_INFINITY);
+            }
+            let sink = shape
+                .sinks
+                .and_then(|k| k.get(kv_head * self.group + g))
+                .copied();
+            vecmath::soft_max_sink(scores, shape.scale, sink);
+        }
+    }
+
+    /// `K·Q` of `queries` (one per head of the group) with the keys `c0..c0 + n` of
+    /// `kv_head`: `out[g * n + c]`.
+    fn key_dots(&self, kv_head: usize, queries: &[E], c0: usize, out: &mut [f32]) -> Result<()> {
+        let kv_width = self.cache.shape().kv_width();
+        let rows = self.cache.k_rows(self.layer, kv_head);
+        let rows = rows.get(c0 * kv_width..).unwrap_or(&[]);
+        let head_dim = self.shape.head_dim;
+        dots_multi(self.order, head_dim, rows, kv_width, queries, head_dim, out)
+    }
+
+    /// The softmax `weights` (one row of `n_keys` per head of the group) times the value
+    /// dimensions `d0..d0 + n` of `kv_head`: `out[g * n + d]`.
+    fn value_dots(
+        &self,
+        kv_head: usize,
+        weights: &[E],
+        n_keys: usize,
+        d0: usize,
+        out: &mut [f32],
+    ) -> Result<()> {
+        let v_stride = self.cache.v_stride(self.layer);
+        let rows = self.cache.v_rows(self.layer, kv_head);
+        let rows = rows.get(d0 * v_stride..).unwrap_or(&[]);
+        dots_multi(
+            self.order,
+            self.padded,
+            rows,
+            v_stride,
+            weights,
+            n_keys,
+            out,
+        )
+    }
+
+    /// Parallel over (KV head, block of query tokens) items: the query heads of one KV head
+    /// go together (grouped-query attention), so each key and value row is read once for
+    /// all of them. Per KV head, scratch is token-major, then query head, so each item
+    /// writes one contiguous chunk.
+    fn blocked(&self, out: &mut [f32]) -> Result<()> {
+        let (n_tokens, group_width) = (self.n_tokens, self.group_width());
+        let n_kv_head = self.shape.n_kv_head;
+        let block = TOKEN_BLOCK * group_width;
+        let mut by_kv = zeroed(n_kv_head * n_tokens * group_width, n_tokens)?;
+        by_kv
+            .par_chunks_mut(n_tokens * group_width)
+            .enumerate()
+            .flat_map(|(kv_head, per_kv)| {
+                per_kv
+                    .par_chunks_mut(block)
+                    .enumerate()
+                    .map(move |(b, dst)| (kv_head, b * TOKEN_BLOCK, dst))
+            })
+            .try_for_each_init(Scratch::<E>::default, |s, (kv_head, t0, dst)| {
+                for (j, o) in dst.chunks_exact_mut(group_width).enumerate() {
+                    let t = t0 + j;
+                    self.queries(t, kv_head, &mut s.q);
+                    let n_keys = self.n_keys(t);
+                    s.scores.clear();
+                    s.scores.resize(self.group * n_keys, 0.0);
+                    self.key_dots(kv_head, &s.q, 0, &mut s.scores)?;
+                    self.soft_max(t, kv_head, &mut s.scores);
+                    E::fill_from_f32(&mut s.weights, &s.scores);
+                    self.value_dots(kv_head, &s.weights, n_keys, 0, o)?;
+                }
+                Ok::<(), crate::Error>(())
+            })?;
+        self.scatter(&by_kv, out);
+        Ok(())
+    }
+
+    /// For a few items with many keys (decoding at depth): each item's `K·Q` is split over
+    /// the threads by keys, and its product with V by value dimensions. Every score and
+    /// every output value is still one dot product in the same order (each row's result
+    /// does not depend on the rows beside it), so this gives the bits of [`Self::blocked`].
+    fn split(&self, out: &mut [f32]) -> Result<()> {
+        let (group, head_dim) = (self.group, self.shape.head_dim);
+        let items: Vec<(usize, usize)> = (0..self.shape.n_kv_head)
+            .flat_map(|h| (0..self.n_tokens).map(move |t| (h, t)))
+            .collect();
+        let key_jobs: Vec<(usize, usize, usize)> = items
+            .iter()
+            .enumerate()
+            .flat_map(|(i, &(_, t))| {
+                let n = self.n_keys(t);
+                (0..n)
+                    .step_by(SPLIT_KEYS)
+                    .map(move |c0| (i, c0, SPLIT_KEYS.min(n - c0)))
+            })
+            .collect();
+        let pieces = key_jobs
+            .par_iter()
+            .map_init(Vec::new, |q, &(i, c0, n)| {
+                let (kv_head, t) = items[i];
+                self.queries(t, kv_head, q);
+                let mut piece = zeroed(group * n, 1)?;
+                self.key_dots(kv_head, q, c0, &mut piece)?;
+                Ok(piece)
+            })
+            .collect::<Result<Vec<Vec<f32>>>>()?;
+        let mut weights: Vec<Vec<E>> = Vec::with_capacity(items.len());
+        let mut scores = Vec::new();
+        let mut job = key_jobs.iter().zip(&pieces).peekable();
+        for (i, &(kv_head, t)) in items.iter().enumerate() {
+            let n_keys = self.n_keys(t);
+            scores.clear();
+            scores.resize(group * n_keys, 0.0);
+            while let Some(((_, c0, n), piece)) = job.next_if(|((j, _, _), _)| *j == i) {
+                for (g, part) in piece.chunks_exact(*n).enumerate() {
+                    scores[g * n_keys + c0..][..*n].copy_from_slice(part);
+                }
+            }
+            self.soft_max(t, kv_head, &mut scores);
+            let mut w = Vec::new();
+            E::fill_from_f32(&mut w, &scores);
+            weights.push(w);
+        }
+        let value_jobs: Vec<(usize, usize)> = (0..items.len())
+            .flat_map(|i| (0..head_dim).step_by(SPLIT_DIMS).map(move |d0| (i, d0)))
+            .collect();
+        let pieces = value_jobs
+            .par_iter()
+            .map(|&(i, d0)| {
+                let (kv_head, t) = items[i];
+                let n = SPLIT_DIMS.min(head_dim - d0);
+                let mut piece = zeroed(group * n, 1)?;
+                self.value_dots(kv_head, &weights[i], self.n_keys(t), d0, &mut piece)?;
+                Ok(piece)
+            })
+            .collect::<Result<Vec<Vec<f32>>>>()?;
+        for (&(i, d0), piece) in value_jobs.iter().zip(&pieces) {
+            let (kv_head, t) = items[i];
+            let n = SPLIT_DIMS.min(head_dim - d0);
+            let row = t * self.width() + kv_head * self.group_width();
+            for (g, part) in piece.chunks_exact(n).enumerate() {
+                out[row + g * head_dim + d0..][..n].copy_from_slice(part);
+            }
+        }
+        Ok(())
+    }
+
+    /// Copies the per-KV-head scratch of [`Self::blocked`] to the token-major output.
+    fn scatter(&self, by_kv: &[f32], out: &mut [f32]) {
+        let (width, group_width) = (self.width(), self.group_width());
+        for (kv_head, chunk) in by_kv.chunks_exact(self.n_tokens * group_width).enumerate() {
+            for (t, src) in chunk.chunks_exact(group_width).enumerate() {
+                let at = t * width + kv_head * group_width;
+                out[at..at + group_width].copy_from_slice(src);
+            }
+        }
+    }
+}
+
+/// `n` zeros, or an out-of-memory error naming the attention output of `n_tokens` tokens.
+fn zeroed(n: usize, n_tokens: usize) -> Result<Vec<f32>> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(n)
         .map_err(|_| crate::Error::OutOfMemory {
             what: format!("attention output of {n_tokens} tokens"),
         })?;
-    by_kv.resize(n_kv_head * n_tokens * group_width, 0.0f32);
-    by_kv
-        .par_chunks_mut(n_tokens * group_width)
-        .enumerate()
-        .flat_map(|(kv_head, per_kv)| {
-            per_kv
-                .par_chunks_mut(block)
-                .enumerate()
-                .map(move |(b, dst)| (kv_head, b * TOKEN_BLOCK, dst))
-        })
-        .try_for_each_init(Scratch::<E>::default, |s, (kv_head, t0, dst)| {
-            let k_rows = cache.k_rows(layer, kv_head);
-            let v_rows = cache.v_rows(layer, kv_head);
-            for (j, o) in dst.chunks_exact_mut(group_width).enumerate() {
-                let t = t0 + j;
-                let pos = first_pos + t;
-                // This token's query heads of the group, side by side.
-                let first_head = t * width + kv_head * group_width;
-                E::fill_from_f32(&mut s.q, &q[first_head..first_head + group_width]);
-                // In position order every cell up to the query's own is a key; in a wrapped
-                // ring every cell is, and the mask below hides what the query must not see.
-                let n_keys = if cells.wrapped {
-                    cells.n_cells
-                } else {
-                    pos + 1
-                };
-                s.scores.clear();
-                s.scores.resize(group * n_keys, 0.0);
-                dots_multi(
-                    order,
-                    head_dim,
-                    k_rows,
-                    kv_width,
-                    &s.q,
-                    head_dim,
-                    &mut s.scores,
-                )?;
-                for (g, scores) in s.scores.chunks_exact_mut(n_keys).enumerate() {
-                    // Masked keys stay in the row as -inf (weight 0), as in llama.cpp's KQ
-                    // mask, so every other key keeps its lane in the sums.
-                    if cells.wrapped {
-                        for (c, score) in scores.iter_mut().enumerate() {
-                            let key = cells.position(c);
-                            let outside =
-                                shape.window.is_some_and(|w| pos.saturating_sub(key) >= w);
-                            if key > pos || outside {
-                                *score = f32::NEG_INFINITY;
-                            }
-                        }
-                    } else if let Some(w) = shape.window {
-                        let masked = n_keys.saturating_sub(w);
-                        scores[..masked].fill(f32::NEG_INFINITY);
-                    }
-                    let sink = shape
-                        .sinks
-                        .and_then(|k| k.get(kv_head * group + g))
-                        .copied();
-                    vecmath::soft_max_sink(scores, shape.scale, sink);
-                }
-                E::fill_from_f32(&mut s.weights, &s.scores);
-                dots_multi(order, padded, v_rows, v_stride, &s.weights, n_keys, o)?;
-            }
-            Ok::<(), crate::Error>(())
-        })?;
-    for (kv_head, chunk) in by_kv.chunks_exact(n_tokens * group_width).enumerate() {
-        for (t, src) in chunk.chunks_exact(group_width).enumerate() {
-            let at = t * width + kv_head * group_width;
-            out[at..at + group_width].copy_from_slice(src);
-        }
-    }
-    Ok(())
+    v.resize(n, 0.0f32);
+    Ok(v)
 }
 
 /// [`dots`] for several `y` vectors of `len` values each (`ys` holds them end to end):
@@ -369,6 +551,76 @@ mod tests {
         let mut one = [0.0f32; 1];
         attend(&c, 0, &[1.0], 3, &attn, &mut one).unwrap();
         assert_eq!(one, [12.0]);
+    }
+
+    /// Random K/V for `n_pos` positions in a cache of `ty` whose ring holds `cells`.
+    fn random_cache(ty: KvCacheType, cells: usize, n_pos: usize, n_kv_head: usize) -> KvCache {
+        let mut c = KvCache::new(shape(cells, n_kv_head, 64), ty);
+        c.reserve(n_pos).unwrap();
+        let w = c.shape().kv_width();
+        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = || {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((seed >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 4.0
+        };
+        for p in 0..n_pos {
+            let k: Vec<f32> = (0..w).map(|_| next()).collect();
+            let v: Vec<f32> = (0..w).map(|_| next()).collect();
+            c.store(0, p, &k, &v);
+        }
+        c
+    }
+
+    #[test]
+    fn splitting_keys_and_dimensions_over_threads_keeps_every_bit() {
+        let q: Vec<f32> = (0..3 * 6 * 64)
+            .map(|i| ((i * 37 % 101) as f32 - 50.0) / 25.0)
+            .collect();
+        // (cache type, ring cells, positions held, window, query tokens)
+        let cases = [
+            (KvCacheType::F16, 1024, 700, None, 1),
+            (KvCacheType::F16, 1024, 700, None, 3),
+            (KvCacheType::F32, 1024, 613, None, 1),
+            (KvCacheType::F16, 1024, 700, Some(300), 1),
+            (KvCacheType::F16, 512, 900, Some(512), 1),
+        ];
+        for (ty, cells, n_pos, window, n_tokens) in cases {
+            let cache = random_cache(ty, cells, n_pos, 2);
+            let attn = AttnShape {
+                n_head: 6,
+                n_kv_head: 2,
+                head_dim: 64,
+                scale: 0.125,
+                window,
+                sums: BatchSums::LlamaCpp,
+                sinks: None,
+            };
+            let q = &q[..n_tokens * 6 * 64];
+            let first = n_pos - n_tokens;
+            let (mut blocked, mut split) = (vec![0f32; q.len()], vec![1f32; q.len()]);
+            let KvCache::F16(c) = &cache else {
+                let KvCache::F32(c) = &cache else {
+                    unreachable!()
+                };
+                let pass = Pass::new(c, 0, q, first, &attn).unwrap();
+                pass.blocked(&mut blocked).unwrap();
+                pass.split(&mut split).unwrap();
+                assert_eq!(bits(&blocked), bits(&split), "{ty:?} {n_pos} {window:?}");
+                continue;
+            };
+            let pass = Pass::new(c, 0, q, first, &attn).unwrap();
+            assert!(pass.n_keys(n_tokens - 1) >= SPLIT_MIN_KEYS.min(cells));
+            pass.blocked(&mut blocked).unwrap();
+            pass.split(&mut split).unwrap();
+            assert!(blocked.iter().all(|x| x.is_finite() && *x != 0.0));
+            assert_eq!(bits(&blocked), bits(&split), "{ty:?} {n_pos} {window:?}");
+        }
+    }
+
+    fn bits(v: &[f32]) -> Vec<u32> {
+        v.iter().map(|x| x.to_bits()).collect()
     }
 
     #[test]
