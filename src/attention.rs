@@ -228,11 +228,10 @@ impl<'a, E: KvElem> Pass<'a, E> {
     /// `K·Q` of `queries` (one per head of the group) with the keys `c0..c0 + n` of
     /// `kv_head`: `out[g * n + c]`.
     fn key_dots(&self, kv_head: usize, queries: &[E], c0: usize, out: &mut [f32]) -> Result<()> {
-        let kv_width = self.cache.shape().kv_width();
-        let rows = self.cache.k_rows(self.layer, kv_head);
-        let rows = rows.get(c0 * kv_width..).unwrap_or(&[]);
         let head_dim = self.shape.head_dim;
-        dots_multi(self.order, head_dim, rows, kv_width, queries, head_dim, out)
+        let rows = self.cache.k_rows(self.layer, kv_head);
+        let rows = rows.get(c0 * head_dim..).unwrap_or(&[]);
+        dots_multi(self.order, head_dim, rows, head_dim, queries, head_dim, out)
     }
 
     /// The softmax `weights` (one row of `n_keys` per head of the group) times the value

@@ -174,9 +174,10 @@ impl CellMap {
 struct LayerKv<E> {
     /// The most cells this layer holds.
     limit: usize,
-    /// Cells allocated (V runs are this long).
+    /// Cells allocated (K and V runs are this long).
     cap: usize,
-    /// `[cell][kv_head * head_dim]`, `cap` cells.
+    /// `[kv_head][cell][dim]`, runs of `cap` cells: one head's keys are one contiguous
+    /// stretch, which `K·Q` streams (interleaved heads made it read a third of every row).
     k: Vec<E>,
     /// `[kv_head][dim][cell]`, runs of `cap` cells.
     v_t: Vec<E>,
@@ -243,9 +244,11 @@ impl<E: KvElem> TypedKvCache<E> {
                 .ok_or_else(|| alloc_error("KV cache layer", usize::MAX))?;
             let mut k = try_filled::<E>("KV cache keys", n)?;
             let mut v_t = try_filled::<E>("KV cache values", n)?;
-            let old = layer.cap;
-            k[..old * w].copy_from_slice(&layer.k[..old * w]);
-            // V runs get longer: move each run to its new start.
+            let (old, hd) = (layer.cap, self.shape.head_dim);
+            // K and V runs get longer: move each run to its new start.
+            for (h, run) in k.chunks_exact_mut(new_cap * hd).enumerate() {
+                run[..old * hd].copy_from_slice(&layer.k[h * old * hd..(h + 1) * old * hd]);
+            }
             for (d, run) in v_t.chunks_exact_mut(new_cap).enumerate() {
                 run[..old].copy_from_slice(&layer.v_t[d * old..(d + 1) * old]);
             }
@@ -275,7 +278,7 @@ impl<E: KvElem> TypedKvCache<E> {
     /// Stores K and V rows (one per token, `kv_width` wide) for positions `first..first + n`.
     /// The caller has reserved room for them.
     pub fn store(&mut self, layer: usize, first: usize, k_rows: &[f32], v_rows: &[f32]) {
-        let w = self.shape.kv_width();
+        let (w, hd) = (self.shape.kv_width(), self.shape.head_dim);
         let Some(l) = self.layers.get_mut(layer) else {
             return;
         };
@@ -288,9 +291,11 @@ impl<E: KvElem> TypedKvCache<E> {
             if cell >= l.cap {
                 continue;
             }
-            let k_dst = &mut l.k[cell * w..(cell + 1) * w];
-            for (d, &x) in k_dst.iter_mut().zip(k_row) {
-                *d = E::from_f32(x);
+            for (h, k_head) in k_row.chunks_exact(hd.max(1)).enumerate() {
+                let at = (h * l.cap + cell) * hd;
+                for (d, &x) in l.k[at..at + hd].iter_mut().zip(k_head) {
+                    *d = E::from_f32(x);
+                }
             }
             // Feature c of the row (head h, dim i) goes to run (h*head_dim + i) at this cell.
             for (c, &x) in v_row.iter().enumerate() {
@@ -299,13 +304,12 @@ impl<E: KvElem> TypedKvCache<E> {
         }
     }
 
-    /// K of one KV head from cell 0 on: cell `c`'s row starts at `c * kv_width` and is
-    /// `head_dim` long.
+    /// K of one KV head from cell 0 on: cell `c`'s row starts at `c * head_dim`.
     pub fn k_rows(&self, layer: usize, kv_head: usize) -> &[E] {
-        let start = kv_head * self.shape.head_dim;
+        let hd = self.shape.head_dim;
         self.layers
             .get(layer)
-            .and_then(|l| l.k.get(start..))
+            .and_then(|l| l.k.get(kv_head * l.cap * hd..))
             .unwrap_or(&[])
     }
 
@@ -353,10 +357,13 @@ impl<E: KvElem> TypedKvCache<E> {
     fn try_clone_prefix(&self, n_pos: usize) -> Result<Self> {
         let mut copy = Self::new(self.shape.clone());
         copy.reserve(n_pos)?;
-        let w = self.shape.kv_width();
+        let (w, hd) = (self.shape.kv_width(), self.shape.head_dim);
         for (dst, src) in copy.layers.iter_mut().zip(&self.layers) {
             let n = n_pos.min(src.limit).min(src.cap);
-            dst.k[..n * w].copy_from_slice(&src.k[..n * w]);
+            for h in 0..self.shape.n_kv_head {
+                dst.k[h * dst.cap * hd..][..n * hd]
+                    .copy_from_slice(&src.k[h * src.cap * hd..][..n * hd]);
+            }
             for d in 0..w {
                 dst.v_t[d * dst.cap..d * dst.cap + n]
                     .copy_from_slice(&src.v_t[d * src.cap..d * src.cap + n]);
@@ -366,14 +373,20 @@ impl<E: KvElem> TypedKvCache<E> {
     }
 
     /// Appends the cells that hold positions `0..n_pos` of every layer to `out`: per layer,
-    /// K then V, little-endian, in cell order.
+    /// K then V, little-endian; K cell by cell (each cell's heads side by side), V dimension
+    /// by dimension.
     fn write_cells(&self, n_pos: usize, out: &mut impl std::io::Write) -> std::io::Result<()> {
-        let w = self.shape.kv_width();
+        let (w, hd) = (self.shape.kv_width(), self.shape.head_dim);
         let mut buf = Vec::new();
         for l in &self.layers {
             let n = n_pos.min(l.limit).min(l.cap);
             buf.clear();
-            l.k[..n * w].iter().for_each(|e| e.to_le(&mut buf));
+            for c in 0..n {
+                for h in 0..self.shape.n_kv_head {
+                    let at = (h * l.cap + c) * hd;
+                    l.k[at..at + hd].iter().for_each(|e| e.to_le(&mut buf));
+                }
+            }
             for d in 0..w {
                 l.v_t[d * l.cap..d * l.cap + n]
                     .iter()
@@ -387,7 +400,7 @@ impl<E: KvElem> TypedKvCache<E> {
     /// Reads what [`write_cells`](Self::write_cells) wrote for `n_pos` positions.
     fn read_cells(&mut self, n_pos: usize, input: &mut impl std::io::Read) -> Result<()> {
         self.reserve(n_pos)?;
-        let w = self.shape.kv_width();
+        let (w, hd) = (self.shape.kv_width(), self.shape.head_dim);
         let mut buf = Vec::new();
         for l in &mut self.layers {
             let n = n_pos.min(l.limit);
@@ -400,8 +413,13 @@ impl<E: KvElem> TypedKvCache<E> {
                 what: format!("KV cells: {e}"),
             })?;
             let mut elems = buf.chunks_exact(E::BYTES).map(E::from_le);
-            for (dst, src) in l.k[..n * w].iter_mut().zip(elems.by_ref()) {
-                *dst = src;
+            for c in 0..n {
+                for h in 0..self.shape.n_kv_head {
+                    let at = (h * l.cap + c) * hd;
+                    for (dst, src) in l.k[at..at + hd].iter_mut().zip(elems.by_ref()) {
+                        *dst = src;
+                    }
+                }
             }
             for d in 0..w {
                 for (dst, src) in l.v_t[d * l.cap..d * l.cap + n]
@@ -561,7 +579,7 @@ mod tests {
     fn k_head<E: KvElem>(c: &TypedKvCache<E>, layer: usize, cell: usize, h: usize) -> Vec<f32> {
         let s = c.shape();
         let rows = c.k_rows(layer, h);
-        rows[cell * s.kv_width()..cell * s.kv_width() + s.head_dim]
+        rows[cell * s.head_dim..cell * s.head_dim + s.head_dim]
             .iter()
             .map(|e| e.to_f32())
             .collect()
