@@ -266,7 +266,9 @@ impl<'a, E: KvElem> Pass<'a, E> {
         let (n_tokens, group_width) = (self.n_tokens, self.group_width());
         let n_kv_head = self.shape.n_kv_head;
         let block = TOKEN_BLOCK * group_width;
-        let mut by_kv = zeroed(n_kv_head * n_tokens * group_width, n_tokens)?;
+        let mut by_kv = zeroed(n_kv_head * n_tokens * group_width, || {
+            format!("attention output of {n_tokens} tokens")
+        })?;
         by_kv
             .par_chunks_mut(n_tokens * group_width)
             .enumerate()
@@ -318,7 +320,7 @@ impl<'a, E: KvElem> Pass<'a, E> {
             .map_init(Vec::new, |q, &(i, c0, n)| {
                 let (kv_head, t) = items[i];
                 self.queries(t, kv_head, q);
-                let mut piece = zeroed(group * n, 1)?;
+                let mut piece = zeroed(group * n, || format!("attention scores of {n} keys"))?;
                 self.key_dots(kv_head, q, c0, &mut piece)?;
                 Ok(piece)
             })
@@ -348,7 +350,7 @@ impl<'a, E: KvElem> Pass<'a, E> {
             .map(|&(i, d0)| {
                 let (kv_head, t) = items[i];
                 let n = SPLIT_DIMS.min(head_dim - d0);
-                let mut piece = zeroed(group * n, 1)?;
+                let mut piece = zeroed(group * n, || format!("attention output of {n} dims"))?;
                 self.value_dots(kv_head, &weights[i], self.n_keys(t), d0, &mut piece)?;
                 Ok(piece)
             })
@@ -376,13 +378,11 @@ impl<'a, E: KvElem> Pass<'a, E> {
     }
 }
 
-/// `n` zeros, or an out-of-memory error naming the attention output of `n_tokens` tokens.
-fn zeroed(n: usize, n_tokens: usize) -> Result<Vec<f32>> {
+/// `n` zeros, or an out-of-memory error naming `what` they were for.
+fn zeroed(n: usize, what: impl FnOnce() -> String) -> Result<Vec<f32>> {
     let mut v = Vec::new();
     v.try_reserve_exact(n)
-        .map_err(|_| crate::Error::OutOfMemory {
-            what: format!("attention output of {n_tokens} tokens"),
-        })?;
+        .map_err(|_| crate::Error::OutOfMemory { what: what() })?;
     v.resize(n, 0.0f32);
     Ok(v)
 }
@@ -598,24 +598,28 @@ mod tests {
             };
             let q = &q[..n_tokens * 6 * 64];
             let first = n_pos - n_tokens;
-            let (mut blocked, mut split) = (vec![0f32; q.len()], vec![1f32; q.len()]);
-            let KvCache::F16(c) = &cache else {
-                let KvCache::F32(c) = &cache else {
-                    unreachable!()
-                };
-                let pass = Pass::new(c, 0, q, first, &attn).unwrap();
-                pass.blocked(&mut blocked).unwrap();
-                pass.split(&mut split).unwrap();
-                assert_eq!(bits(&blocked), bits(&split), "{ty:?} {n_pos} {window:?}");
-                continue;
+            let (blocked, split) = match &cache {
+                KvCache::F16(c) => blocked_and_split(c, q, first, &attn),
+                KvCache::F32(c) => blocked_and_split(c, q, first, &attn),
             };
-            let pass = Pass::new(c, 0, q, first, &attn).unwrap();
-            assert!(pass.n_keys(n_tokens - 1) >= SPLIT_MIN_KEYS.min(cells));
-            pass.blocked(&mut blocked).unwrap();
-            pass.split(&mut split).unwrap();
             assert!(blocked.iter().all(|x| x.is_finite() && *x != 0.0));
             assert_eq!(bits(&blocked), bits(&split), "{ty:?} {n_pos} {window:?}");
         }
+    }
+
+    /// Both paths of one pass, after checking that the pass is long enough to split.
+    fn blocked_and_split<E: KvElem>(
+        c: &TypedKvCache<E>,
+        q: &[f32],
+        first: usize,
+        attn: &AttnShape<'_>,
+    ) -> (Vec<f32>, Vec<f32>) {
+        let pass = Pass::new(c, 0, q, first, attn).unwrap();
+        assert!(pass.n_keys(pass.n_tokens - 1) >= SPLIT_MIN_KEYS);
+        let (mut blocked, mut split) = (vec![0f32; q.len()], vec![1f32; q.len()]);
+        pass.blocked(&mut blocked).unwrap();
+        pass.split(&mut split).unwrap();
+        (blocked, split)
     }
 
     fn bits(v: &[f32]) -> Vec<u32> {

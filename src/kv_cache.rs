@@ -183,6 +183,14 @@ struct LayerKv<E> {
     v_t: Vec<E>,
 }
 
+impl<E> LayerKv<E> {
+    /// Where head `h`'s key of cell `cell` lies in `k`.
+    fn k_range(&self, h: usize, cell: usize, head_dim: usize) -> std::ops::Range<usize> {
+        let at = (h * self.cap + cell) * head_dim;
+        at..at + head_dim
+    }
+}
+
 /// A cache of one element type.
 #[derive(Debug)]
 pub struct TypedKvCache<E> {
@@ -292,8 +300,8 @@ impl<E: KvElem> TypedKvCache<E> {
                 continue;
             }
             for (h, k_head) in k_row.chunks_exact(hd.max(1)).enumerate() {
-                let at = (h * l.cap + cell) * hd;
-                for (d, &x) in l.k[at..at + hd].iter_mut().zip(k_head) {
+                let at = l.k_range(h, cell, hd);
+                for (d, &x) in l.k[at].iter_mut().zip(k_head) {
                     *d = E::from_f32(x);
                 }
             }
@@ -383,8 +391,9 @@ impl<E: KvElem> TypedKvCache<E> {
             buf.clear();
             for c in 0..n {
                 for h in 0..self.shape.n_kv_head {
-                    let at = (h * l.cap + c) * hd;
-                    l.k[at..at + hd].iter().for_each(|e| e.to_le(&mut buf));
+                    l.k[l.k_range(h, c, hd)]
+                        .iter()
+                        .for_each(|e| e.to_le(&mut buf));
                 }
             }
             for d in 0..w {
@@ -415,8 +424,8 @@ impl<E: KvElem> TypedKvCache<E> {
             let mut elems = buf.chunks_exact(E::BYTES).map(E::from_le);
             for c in 0..n {
                 for h in 0..self.shape.n_kv_head {
-                    let at = (h * l.cap + c) * hd;
-                    for (dst, src) in l.k[at..at + hd].iter_mut().zip(elems.by_ref()) {
+                    let at = l.k_range(h, c, hd);
+                    for (dst, src) in l.k[at].iter_mut().zip(elems.by_ref()) {
                         *dst = src;
                     }
                 }
