@@ -202,7 +202,8 @@ fn gemm_tiles_reproduce_ggml_order_bit_for_bit() {
 /// the types whose ordinary tiles keep ggml's order, and for IQ4_NL and MXFP4 (whose ordinary
 /// tiles are in this order, llama.cpp's repacked one), whatever the tile's shape: a single
 /// activation row (the matvec path, eight rows at a time and the rest one by one) and GEMM
-/// tiles of 1 to 9 activation rows over row counts that are and are not multiples of eight.
+/// tiles of 1 to 9 activation rows over row counts that are and are not multiples of eight
+/// (and of sixteen, the GEMM's two-group step).
 #[test]
 fn row_tiles_reproduce_the_row_order_bit_for_bit() {
     let mut rng = Rng(23);
@@ -215,7 +216,7 @@ fn row_tiles_reproduce_the_row_order_bit_for_bit() {
         GgmlType::IQ4_NL,
         GgmlType::MXFP4,
     ] {
-        for (n, rows) in [(32, 1), (64, 8), (576, 11), (1536, 17)] {
+        for (n, rows) in [(32, 1), (64, 8), (576, 11), (128, 13), (1536, 17), (96, 37)] {
             for acts in [1usize, 2, 3, 4, 5, 8, 9] {
                 let w = random_rows(ty, &mut rng, rows, n);
                 let a = random_acts(ty, &mut rng, acts, n);
