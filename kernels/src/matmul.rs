@@ -294,31 +294,40 @@ pub fn matmul_many(
             chunks.iter_mut().try_for_each(run)
         }
     } else {
-        // GEMM pieces cover a block of rows by a block of tokens, which is not contiguous in
-        // `y`: they are computed into buffers and copied in place afterwards. Row-chunk-major
-        // order: consecutive items share one chunk of weight rows, which stays in L2 while
-        // every token block passes over it (weights are read from memory once; the
-        // activations, much smaller, come from the caches).
-        let items: Vec<(usize, usize)> = jobs
-            .iter()
-            .enumerate()
-            .flat_map(|(j, job)| (0..job.gemm_items()).map(move |item| (j, item)))
-            .collect();
-        let piece = |&(j, item): &(usize, usize)| -> Result<(usize, GemmPiece), KernelError> {
-            Ok((j, jobs[j].gemm_piece(item)?))
-        };
-        let pieces: Vec<(usize, GemmPiece)> = if parallel {
-            items.par_iter().map(piece).collect::<Result<_, _>>()?
-        } else {
-            items.iter().map(piece).collect::<Result<_, _>>()?
-        };
-        let mut ys: Vec<&mut [f32]> = ys.collect();
-        for (j, p) in pieces {
-            if let (Some(job), Some(y)) = (jobs.get(j), ys.get_mut(j)) {
-                job.scatter(&p, y);
+        // A GEMM item covers a block of rows by a block of tokens, which is not contiguous in
+        // `y`: each item gets the pieces of `y` it covers (one per token: that token's row
+        // cut at the row chunk), computes into a per-thread buffer and copies its rows there,
+        // all inside the parallel loop. Row-chunk-major order: consecutive items share one
+        // chunk of weight rows, which stays in L2 while every token block passes over it
+        // (weights are read from memory once; the activations, much smaller, come from the
+        // caches).
+        let n_tokens = acts.n_tokens;
+        let mut items: Vec<(&Job<'_>, usize, &mut [&mut [f32]])> = Vec::new();
+        let mut cells: Vec<Vec<&mut [f32]>> = Vec::with_capacity(jobs.len());
+        for (job, y) in jobs.iter().zip(ys) {
+            // cells[rc * n_tokens + t]: token t's outputs for row chunk rc.
+            let mut rows: Vec<_> = y
+                .chunks_mut(job.rows.max(1))
+                .map(|row| row.chunks_mut(GEMM_CHUNK_ROWS))
+                .collect();
+            let mut job_cells = Vec::with_capacity(job.rows.div_ceil(GEMM_CHUNK_ROWS) * n_tokens);
+            for _ in 0..job.rows.div_ceil(GEMM_CHUNK_ROWS) {
+                job_cells.extend(rows.iter_mut().filter_map(Iterator::next));
             }
+            cells.push(job_cells);
         }
-        Ok(())
+        for (job, job_cells) in jobs.iter().zip(cells.iter_mut()) {
+            let per_chunk = job_cells.chunks_mut(n_tokens.max(1));
+            let blocks = per_chunk.flat_map(|c| c.chunks_mut(GEMM_TOKEN_BLOCK));
+            items.extend(blocks.enumerate().map(|(i, out)| (job, i, out)));
+        }
+        let run =
+            |(job, item, out): &mut (&Job<'_>, usize, &mut [&mut [f32]])| job.gemm_item(*item, out);
+        if parallel {
+            items.par_iter_mut().try_for_each(run)
+        } else {
+            items.iter_mut().try_for_each(run)
+        }
     }
 }
 
@@ -372,9 +381,6 @@ struct Job<'a> {
     w_row: usize,
     acts: &'a QuantizedActivations,
 }
-
-/// A GEMM work item's results: first weight row, first token, outputs `[token][row]`.
-type GemmPiece = (usize, usize, Vec<f32>);
 
 impl<'a> Job<'a> {
     /// Checks one product's operands.
@@ -464,13 +470,10 @@ impl<'a> Job<'a> {
         }
     }
 
-    /// How many work items the GEMM grid has.
-    fn gemm_items(&self) -> usize {
-        self.acts.n_tokens.div_ceil(GEMM_TOKEN_BLOCK) * self.rows.div_ceil(GEMM_CHUNK_ROWS)
-    }
-
-    /// Work item `item` of the GEMM grid: (first row, first token, outputs `[token][row]`).
-    fn gemm_piece(&self, item: usize) -> Result<GemmPiece, KernelError> {
+    /// Work item `item` of the GEMM grid (row chunk `item / token_blocks`, token block
+    /// `item % token_blocks`), written to `out`: one slice per token of the block, holding
+    /// that token's outputs for the chunk's rows.
+    fn gemm_item(&self, item: usize, out: &mut [&mut [f32]]) -> Result<(), KernelError> {
         let n_tokens = self.acts.n_tokens;
         let token_blocks = n_tokens.div_ceil(GEMM_TOKEN_BLOCK);
         let (rc, tb) = (item / token_blocks, item % token_blocks);
@@ -478,30 +481,34 @@ impl<'a> Job<'a> {
         let count = GEMM_CHUNK_ROWS.min(self.rows - r0);
         let t0 = tb * GEMM_TOKEN_BLOCK;
         let acts = GEMM_TOKEN_BLOCK.min(n_tokens - t0);
-        let mut out = vec![0f32; count * acts];
-        // Activation rows t0..split in the batch order, split.. in vec_dot's.
-        let split = self.batch_rows.clamp(t0, t0 + acts);
-        if split > t0 {
-            let tile = self.tile(r0, count, t0, split - t0);
-            dispatch::vec_dot_tile_batch(self.ty, &tile, &mut out, count)?;
+        // The tiles write `[token][row]` with a stride of `count`: into a per-thread buffer
+        // (a fresh one per item cost an allocation, a memset and a serial copy afterwards).
+        thread_local! {
+            static PIECE: core::cell::RefCell<Vec<f32>> = const { core::cell::RefCell::new(Vec::new()) };
         }
-        if split < t0 + acts {
-            let tile = self.tile(r0, count, split, t0 + acts - split);
-            let rest = out.get_mut((split - t0) * count..).unwrap_or(&mut []);
-            self.plain_tile(&tile, rest, count)?;
-        }
-        Ok((r0, t0, out))
-    }
-
-    /// Copies a GEMM piece's outputs to their places in `y`.
-    fn scatter(&self, (r0, t0, out): &GemmPiece, y: &mut [f32]) {
-        let n_tokens = self.acts.n_tokens;
-        let count = out.len() / GEMM_TOKEN_BLOCK.min(n_tokens - t0);
-        for (i, src) in out.chunks_exact(count).enumerate() {
-            let start = (t0 + i) * self.rows + r0;
-            if let Some(dst) = y.get_mut(start..start + count) {
+        PIECE.with(|cell| {
+            let mut buf = cell.borrow_mut();
+            // At most GEMM_CHUNK_ROWS x GEMM_TOKEN_BLOCK values (16 KB).
+            let len = count * acts;
+            if buf.len() < len {
+                buf.resize(len, 0.0);
+            }
+            let piece = &mut buf[..len];
+            // Activation rows t0..split in the batch order, split.. in vec_dot's.
+            let split = self.batch_rows.clamp(t0, t0 + acts);
+            if split > t0 {
+                let tile = self.tile(r0, count, t0, split - t0);
+                dispatch::vec_dot_tile_batch(self.ty, &tile, piece, count)?;
+            }
+            if split < t0 + acts {
+                let tile = self.tile(r0, count, split, t0 + acts - split);
+                let rest = piece.get_mut((split - t0) * count..).unwrap_or(&mut []);
+                self.plain_tile(&tile, rest, count)?;
+            }
+            for (dst, src) in out.iter_mut().zip(piece.chunks_exact(count)) {
                 dst.copy_from_slice(src);
             }
-        }
+            Ok(())
+        })
     }
 }

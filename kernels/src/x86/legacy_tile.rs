@@ -267,7 +267,8 @@ macro_rules! legacy_tiles {
             const A_REC: usize = 5;
 
             /// Repacks `count <= 8` rows of `nb` blocks at `w + r * ws` into `out`
-            /// (`w_rec * nb` vectors); missing rows are zero.
+            /// (`w_rec * nb` vectors); missing rows are zero. Prefetches the eight rows
+            /// `ahead` rows further on (the same group of the next step).
             ///
             /// # Safety
             /// Features present; those rows are readable.
@@ -278,13 +279,16 @@ macro_rules! legacy_tiles {
                 w: *const u8,
                 ws: usize,
                 count: usize,
+                ahead: usize,
                 out: &mut [__m256i],
             ) {
                 // As in `matvec8`: the eight rows are read as eight streams, which the
-                // hardware prefetchers do not follow, so the next eight rows (the next group
-                // of this tile, or the first of the next tile) are prefetched linearly while
-                // these are packed; the microkernels' work on this group hides the latency.
-                let next = w.wrapping_add(8 * ws);
+                // hardware prefetchers do not follow, so the rows that this group's place
+                // holds in the next step (of this tile, or the first of the next tile) are
+                // prefetched linearly while these are packed; the microkernels' work on
+                // this step hides the latency. (Prefetching the group packed right after
+                // this one would come too late.)
+                let next = w.wrapping_add(ahead * ws);
                 let lines_per_block = (8 * ws).div_ceil(64 * nb.max(1));
                 for (b, rec) in out.chunks_exact_mut(w_rec(L::HAS_MIN)).take(nb).enumerate() {
                     for l in 0..lines_per_block {
@@ -606,9 +610,10 @@ macro_rules! legacy_tiles {
                     let (g0, g1) = group.split_at_mut(rec);
                     // SAFETY: rows r0..r0+count are inside the tile.
                     unsafe {
-                        pack_weights::<L>(nb, w.add(r0 * ws), ws, count.min(8), g0);
+                        pack_weights::<L>(nb, w.add(r0 * ws), ws, count.min(8), step, g0);
                         if count > 8 {
-                            pack_weights::<L>(nb, w.add((r0 + 8) * ws), ws, count - 8, g1);
+                            let w1 = w.add((r0 + 8) * ws);
+                            pack_weights::<L>(nb, w1, ws, count - 8, step, g1);
                         }
                     }
                     // SAFETY (both arms): the packs have the sizes `micro` needs; activation
