@@ -13,8 +13,10 @@
 //! GEMM (three activation rows or more): eight weight rows are repacked once per tile into "lane = row" order (register `g`
 //! of a block holds codes `4g..4g+4` of each of the eight rows), so one `maddubs`/`vpdpbusd`
 //! against four activation bytes broadcast to every lane advances eight pairs at once; the
-//! eight block sums come out already in lanes, with no horizontal reduction. Up to four
-//! activation rows share each loaded weight register. Each activation block's zero-point
+//! eight block sums come out already in lanes, with no horizontal reduction. For unsigned
+//! codes two such groups (sixteen rows) go through the microkernel against two activation
+//! rows, so each broadcast feeds two weight registers; for signed codes (whose `abs`/`sign`
+//! need more registers) one group against four rows. Each activation block's zero-point
 //! correction (`OFFSET * sum(a)`) and f32 scale are computed once per tile.
 
 macro_rules! legacy_tiles {
@@ -38,6 +40,7 @@ macro_rules! legacy_tiles {
             #[inline]
             #[target_feature(enable = $features)]
             unsafe fn fence<const G: usize, const NA: usize>(acc: &mut [[__m256i; G]; NA]) {
+                const { assert!(G * NA == 4) };
                 let mut flat = [_mm256_setzero_si256(); 4];
                 for (i, v) in acc.iter().flatten().enumerate().take(4) {
                     flat[i] = *v;
@@ -394,9 +397,10 @@ macro_rules! legacy_tiles {
             /// (`na` valid); writes `out[jj * out_stride + r]` for the valid ones.
             ///
             /// Two shapes are used: one group x four activation rows, and two groups x two
-            /// rows. The second loads each broadcast activation word once for sixteen weight
-            /// rows, about 15% fewer instructions per product; both fit the sixteen
-            /// registers. Each pair's sum is the same either way.
+            /// rows (unsigned codes only). The second loads each broadcast activation word
+            /// once for sixteen weight rows, about 15% fewer instructions per product; both
+            /// fit the sixteen registers (with [`fence`]). Each pair's sum is the same either
+            /// way.
             ///
             /// # Safety
             /// Features present; `wp` holds `G * w_rec * nb` and `ap` `A_REC * nb` vectors;
