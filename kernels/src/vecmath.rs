@@ -103,10 +103,19 @@ pub fn dot_f16_rows_multi(
         }
     }
     #[cfg(target_arch = "x86_64")]
-    if x86_simd() && order == F16DotOrder::GgmlVec {
+    if x86_simd() {
         // SAFETY: x86_simd() confirmed AVX2+FMA+F16C; the lengths and every row's bounds are
         // checked above.
-        unsafe { crate::x86::vecmath::dot_f16_rows_ggml_multi(rows, stride, ys, len, out) };
+        unsafe {
+            match order {
+                F16DotOrder::GgmlVec => {
+                    crate::x86::vecmath::dot_f16_rows_ggml_multi(rows, stride, ys, len, out)
+                }
+                F16DotOrder::TinyBlas => {
+                    crate::x86::vecmath::dot_f16_rows_tiny_multi(rows, stride, ys, len, out)
+                }
+            }
+        };
         return Ok(());
     }
     for (y, o) in ys

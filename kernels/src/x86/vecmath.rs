@@ -342,6 +342,133 @@ unsafe fn ggml_rows_n<const N: usize>(
     }
 }
 
+/// See [`crate::vecmath::dot_f16_rows_multi`] (TinyBlas order): each row is read and widened
+/// once for up to three `y` vectors (the query heads of one KV head: the softmax weights
+/// times V), and every (y, row) pair goes through exactly the operations of
+/// [`dot_f16_rows`]'s TinyBlas arm (one 8-lane accumulator, chunks in order, the tail, then
+/// [`hsum8`]), so its bits are that function's. The ys stay f16 and are widened chunk by
+/// chunk, shared by two rows: widened whole, three of them no longer fit L1 at depth.
+///
+/// # Safety
+/// As [`dot_f16_rows_ggml_multi`].
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) unsafe fn dot_f16_rows_tiny_multi(
+    rows: &[f16],
+    stride: usize,
+    ys: &[f16],
+    len: usize,
+    out: &mut [f32],
+) {
+    let n_ys = ys.len().checked_div(len).unwrap_or(0);
+    let n_rows = out.len().checked_div(n_ys.max(1)).unwrap_or(0);
+    let mut g0 = 0;
+    while g0 < n_ys {
+        let n = (n_ys - g0).min(3);
+        let y = |g: usize| &ys[(g0 + g) * len..(g0 + g + 1) * len];
+        let dst = &mut out[g0 * n_rows..(g0 + n) * n_rows];
+        // SAFETY: the caller's contract, for ys g0..g0+n.
+        unsafe {
+            match n {
+                1 => tiny_rows_n::<1>(rows, stride, len, [y(0)], dst),
+                2 => tiny_rows_n::<2>(rows, stride, len, [y(0), y(1)], dst),
+                _ => tiny_rows_n::<3>(rows, stride, len, [y(0), y(1), y(2)], dst),
+            }
+        }
+        g0 += n;
+    }
+}
+
+/// [`dot_f16_rows_tiny_multi`] for `N` ys, two rows at a time (2N independent accumulator
+/// chains), the last odd one alone; writes `out[g * n_rows + r]`.
+///
+/// # Safety
+/// As [`dot_f16_rows_ggml_multi`].
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn tiny_rows_n<const N: usize>(
+    rows: &[f16],
+    stride: usize,
+    len: usize,
+    y: [&[f16]; N],
+    out: &mut [f32],
+) {
+    let n_rows = out.len() / N;
+    let row = |r: usize| &rows[r * stride..r * stride + len];
+    let mut r0 = 0;
+    while r0 + 2 <= n_rows {
+        // SAFETY: the caller's contract; the rows are in bounds (sliced).
+        let sums = unsafe { tiny_block::<N, 2>(len, [row(r0), row(r0 + 1)], y) };
+        for (k, s) in sums.iter().enumerate() {
+            for (g, &v) in s.iter().enumerate() {
+                out[g * n_rows + r0 + k] = v;
+            }
+        }
+        r0 += 2;
+    }
+    if r0 < n_rows {
+        // SAFETY: as above.
+        let [s] = unsafe { tiny_block::<N, 1>(len, [row(r0)], y) };
+        for (g, &v) in s.iter().enumerate() {
+            out[g * n_rows + r0] = v;
+        }
+    }
+}
+
+/// The TinyBlas-order dots of `R` rows with `N` ys: `[row][y]`. A constant number of each,
+/// so that the accumulators stay in registers.
+///
+/// # Safety
+/// AVX2+FMA+F16C; every row and y has `len` values.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+// Indices walk two arrays at once (accumulator `[k][g]`, `yv[g]`): iterators would hide that.
+#[allow(clippy::needless_range_loop)]
+unsafe fn tiny_block<const N: usize, const R: usize>(
+    len: usize,
+    xs: [&[f16]; R],
+    y: [&[f16]; N],
+) -> [[f32; N]; R] {
+    let full = len & !7;
+    let mut acc = [[_mm256_setzero_ps(); N]; R];
+    let mut i = 0;
+    while i < full {
+        let mut yv = [_mm256_setzero_ps(); N];
+        for g in 0..N {
+            // SAFETY: i + 8 <= full <= len, the length of every y and row.
+            yv[g] = unsafe { load8(y[g].as_ptr().add(i)) };
+        }
+        for k in 0..R {
+            // SAFETY: as above.
+            let xv = unsafe { load8(xs[k].as_ptr().add(i)) };
+            for g in 0..N {
+                acc[k][g] = _mm256_fmadd_ps(xv, yv[g], acc[k][g]);
+            }
+        }
+        i += 8;
+    }
+    let mut sums = [[0.0f32; N]; R];
+    for k in 0..R {
+        let x = xs[k];
+        if full < len && len >= 8 {
+            // SAFETY: 8 <= len and full > len - 8 (full is len rounded down to 8).
+            let xv = unsafe { load_tail(x.as_ptr(), full, len) };
+            for g in 0..N {
+                // SAFETY: as above, for a y of the same length.
+                let yv = unsafe { load_tail(y[g].as_ptr(), full, len) };
+                acc[k][g] = _mm256_fmadd_ps(xv, yv, acc[k][g]);
+            }
+        } else if full < len {
+            for g in 0..N {
+                acc[k][g] = fma_tail(&x[full..], &y[g][full..], acc[k][g]);
+            }
+        }
+        for g in 0..N {
+            sums[k][g] = hsum8(acc[k][g]);
+        }
+    }
+    sums
+}
+
 /// `ggml_v_expf` on 8 lanes: the lane-wise operations of `scalar::expf`, with its two rare
 /// branches (|n| > 126, |n| > 192) as blends.
 ///
