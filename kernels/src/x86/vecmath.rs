@@ -251,12 +251,9 @@ pub(crate) unsafe fn dot_f16_rows_ggml_multi(
             unsafe { _mm256_storeu_ps(d.as_mut_ptr(), load8(ys.as_ptr().add(g * len + 8 * i))) };
         }
     }
-    let mut g0 = 0;
-    while g0 < n_ys {
-        let n = (n_ys - g0).min(3);
+    for (g0, n, dst) in y_groups(out, n_ys, n_rows) {
         let y = |g: usize| &ys[(g0 + g) * len..(g0 + g + 1) * len];
         let yw = |g: usize| &yf[(g0 + g) * full..(g0 + g + 1) * full];
-        let dst = &mut out[g0 * n_rows..(g0 + n) * n_rows];
         // SAFETY: the caller's contract, for ys g0..g0+n.
         unsafe {
             match n {
@@ -272,8 +269,24 @@ pub(crate) unsafe fn dot_f16_rows_ggml_multi(
                 ),
             }
         }
-        g0 += n;
     }
+}
+
+/// The ys of a multi-vector dot product in groups of up to three (the most a kernel keeps
+/// accumulators for): `(first y, ys in the group, their rows of out)`, the output being
+/// `n_rows` values per y, y after y.
+fn y_groups(
+    out: &mut [f32],
+    n_ys: usize,
+    n_rows: usize,
+) -> impl Iterator<Item = (usize, usize, &mut [f32])> {
+    let groups = (0..n_ys).step_by(3).map(move |g0| (g0, (n_ys - g0).min(3)));
+    let mut rest = out;
+    groups.map(move |(g0, n)| {
+        let (dst, tail) = core::mem::take(&mut rest).split_at_mut(n * n_rows);
+        rest = tail;
+        (g0, n, dst)
+    })
 }
 
 /// [`dot_f16_rows_ggml_multi`] for `N` ys: `y[g]` (f16, `len` values) with its whole chunks
@@ -361,11 +374,8 @@ pub(crate) unsafe fn dot_f16_rows_tiny_multi(
 ) {
     let n_ys = ys.len().checked_div(len).unwrap_or(0);
     let n_rows = out.len().checked_div(n_ys.max(1)).unwrap_or(0);
-    let mut g0 = 0;
-    while g0 < n_ys {
-        let n = (n_ys - g0).min(3);
+    for (g0, n, dst) in y_groups(out, n_ys, n_rows) {
         let y = |g: usize| &ys[(g0 + g) * len..(g0 + g + 1) * len];
-        let dst = &mut out[g0 * n_rows..(g0 + n) * n_rows];
         // SAFETY: the caller's contract, for ys g0..g0+n.
         unsafe {
             match n {
@@ -374,7 +384,6 @@ pub(crate) unsafe fn dot_f16_rows_tiny_multi(
                 _ => tiny_rows_n::<3>(rows, stride, len, [y(0), y(1), y(2)], dst),
             }
         }
-        g0 += n;
     }
 }
 
