@@ -31,7 +31,7 @@
 //!
 //! # Forcing a level
 //!
-//! `TRAMONTANE_KERNELS=scalar|avx2|avxvnni|neon|dotprod` (read once, at the first kernel call)
+//! `TRAMONTANE_KERNELS=scalar|avx2|avxvnni|avx512|neon|dotprod` (read once, at the first kernel call)
 //! forces a level. A level the CPU (or the build's architecture) lacks, or an unknown name,
 //! falls back to the best available set; it never executes an unsupported instruction.
 
@@ -147,7 +147,7 @@ fn active() -> &'static Active {
 }
 
 /// The names of every kernel level this CPU can run, best first, "scalar" last (e.g.
-/// `["avxvnni", "avx2", "scalar"]`): for tests and benchmarks that compare levels.
+/// `["avx512", "avx2", "scalar"]`): for tests and benchmarks that compare levels.
 pub fn available_levels() -> Vec<&'static str> {
     all_levels().iter().map(|l| l.name).collect()
 }
@@ -162,10 +162,17 @@ fn level(name: &str, ty: GgmlType) -> Result<&'static Active, KernelError> {
         })
 }
 
-/// The name of the kernel level this process uses: "scalar", "avx2", "avxvnni", "neon" or
-/// "dotprod".
+/// The name of the kernel level this process uses: "scalar", "avx2", "avxvnni", "avx512",
+/// "neon" or "dotprod".
 pub fn active_kernels() -> &'static str {
     active().name
+}
+
+/// Whether the active level computes the bits of llama.cpp's AVX2 build: every x86 SIMD level
+/// (`avx2`, `avxvnni`, `avx512`) follows its summation orders operation for operation. The
+/// scalar reference sums in f64 and NEON in its own lanes, within the documented bounds.
+pub fn follows_llama_cpp_avx2() -> bool {
+    cfg!(target_arch = "x86_64") && active().name != "scalar"
 }
 
 /// Whether the active set has a SIMD `vec_dot` for weight type `ty` (otherwise the scalar

@@ -6,7 +6,7 @@
 //!
 //! The SIMD level is picked once per process by runtime CPU detection (see [`dispatch`]):
 //! AVX2+FMA+F16C (+AVX-VNNI) on x86_64, NEON (+dotprod) on aarch64, else the scalar
-//! reference. The environment variable `TRAMONTANE_KERNELS=scalar|avx2|avxvnni|neon|dotprod`
+//! reference. The environment variable `TRAMONTANE_KERNELS=scalar|avx2|avxvnni|avx512|neon|dotprod`
 //! forces a level; a level
 //! this CPU lacks falls back to the best available one. [`active_kernels`] names the choice.
 

@@ -23,7 +23,7 @@ pub use scalar::F16DotOrder;
 fn x86_simd() -> bool {
     use std::sync::OnceLock;
     static SIMD: OnceLock<bool> = OnceLock::new();
-    *SIMD.get_or_init(|| matches!(crate::active_kernels(), "avx2" | "avxvnni"))
+    *SIMD.get_or_init(crate::dispatch::follows_llama_cpp_avx2)
 }
 
 fn mismatch(what: &'static str, expected: usize, got: usize) -> KernelError {

@@ -176,7 +176,7 @@ fn iq4_nl_matmul_follows_llama_cpp_per_shape() {
         matmul_quantized_as, GgmlOp, Parallelism, QuantizedActivations,
     };
     // Only the x86 SIMD levels sum in llama.cpp's AVX2 orders.
-    if !matches!(dispatch::active_kernels(), "avx2" | "avxvnni") {
+    if !dispatch::follows_llama_cpp_avx2() {
         eprintln!(
             "skipped: level {} is not llama.cpp's order",
             dispatch::active_kernels()

@@ -247,7 +247,7 @@ fn matmul_follows_llama_cpp_per_shape() {
     // The dispatched matmul reproduces llama.cpp's bits only at the x86 SIMD levels, whose
     // orders are llama.cpp's AVX2 ones; the scalar path (`TRAMONTANE_KERNELS=scalar`) sums in
     // f64 and NEON in its own lanes (both checked against the oracle elsewhere).
-    if !matches!(dispatch::active_kernels(), "avx2" | "avxvnni") {
+    if !dispatch::follows_llama_cpp_avx2() {
         eprintln!(
             "skipped: level {} does not follow llama.cpp's AVX2 order",
             dispatch::active_kernels()

@@ -136,7 +136,7 @@ fn tolerance(ty: GgmlType, n: usize, w: &[u8], a: &[u8]) -> f32 {
 fn reports_the_active_level() {
     let name = active_kernels();
     assert!(
-        ["scalar", "avx2", "avxvnni", "neon", "dotprod"].contains(&name),
+        ["scalar", "avx2", "avxvnni", "avx512", "neon", "dotprod"].contains(&name),
         "{name}"
     );
     if std::env::var("TRAMONTANE_KERNELS").as_deref() == Ok("scalar") {
@@ -148,9 +148,14 @@ fn reports_the_active_level() {
             && is_x86_feature_detected!("fma")
             && is_x86_feature_detected!("f16c");
         let vnni = avx2 && is_x86_feature_detected!("avxvnni");
-        let expected = match (avx2, vnni) {
-            (true, true) => "avxvnni",
-            (true, false) => "avx2",
+        let avx512 = avx2
+            && is_x86_feature_detected!("avx512f")
+            && is_x86_feature_detected!("avx512vl")
+            && is_x86_feature_detected!("avx512vnni");
+        let expected = match (avx2, avx512, vnni) {
+            (true, true, _) => "avx512",
+            (true, false, true) => "avxvnni",
+            (true, false, false) => "avx2",
             _ => "scalar",
         };
         assert_eq!(name, expected);
@@ -158,6 +163,8 @@ fn reports_the_active_level() {
         assert_eq!(levels.first(), Some(&expected));
         assert_eq!(levels.last(), Some(&"scalar"));
         assert_eq!(levels.contains(&"avx2"), avx2);
+        assert_eq!(levels.contains(&"avxvnni"), vnni);
+        assert_eq!(levels.contains(&"avx512"), avx512);
         if avx2 {
             for ty in [
                 GgmlType::Q4_0,

@@ -49,15 +49,11 @@ pub const DENSE: Bounds = Bounds {
 pub const EXACT: f32 = 1e-4;
 
 /// Whether this process should reproduce the references (made by an AVX2-only llama.cpp) to
-/// [`EXACT`]: on x86 with the AVX2 or AVX-VNNI kernel level (bit-identical to each other).
+/// [`EXACT`]: on x86 with any SIMD kernel level (avx2, avxvnni, avx512: bit-identical).
 /// The scalar reference sums in f64 and NEON in its own lane order, so those get the
 /// issue's bounds.
 pub fn bit_exact_expected() -> bool {
-    cfg!(target_arch = "x86_64")
-        && matches!(
-            tramontane_kernels::dispatch::active_kernels(),
-            "avx2" | "avxvnni"
-        )
+    tramontane_kernels::dispatch::follows_llama_cpp_avx2()
 }
 
 /// [`DENSE`], tightened to [`EXACT`] where [`bit_exact_expected`] holds.

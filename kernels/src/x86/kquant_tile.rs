@@ -277,14 +277,14 @@ impl KQuant for Q3K {
 }
 
 macro_rules! kquant_tiles {
-    ($level:ident, $vnni:literal) => {
+    ($level:ident, $vnni:ident) => {
         /// The tile of one instruction-set level (see the module docs).
         pub(super) mod $level {
             use core::arch::x86_64::*;
 
             use super::{matvec8, vec_dot, KQuant, Q8K_BSUMS, Q8K_BYTES, Q8K_QS};
             use crate::kernel_set::TileArgs;
-            use crate::x86::simd::{dpbusd, transpose8_epi32};
+            use crate::x86::simd::{transpose8_epi32, $vnni as Dot, Vnni};
 
             /// Activation rows sharing one weight register.
             const NR: usize = 4;
@@ -413,8 +413,8 @@ macro_rules! kquant_tiles {
                         for j in 0..L::SUBS {
                             let sc = *wr.add(64 + j);
                             let first = j * regs;
-                            if $vnni {
-                                // (This level runs only with AVX-VNNI.) Two chains per row:
+                            if Dot::PRESENT {
+                                // (This level runs only where `Dot` is present.) Two chains per row:
                                 // vpdpbusd's latency, not its throughput, bounds one chain.
                                 let mut even = [_mm256_setzero_si256(); NR];
                                 let mut odd = [_mm256_setzero_si256(); NR];
@@ -423,8 +423,8 @@ macro_rules! kquant_tiles {
                                     let (w0, w1) = (*wr.add(gi), *wr.add(gi + 1));
                                     for jj in 0..NR {
                                         let q = y[jj].add(Q8K_QS + 4 * gi);
-                                        even[jj] = dpbusd(even[jj], w0, bcast(q));
-                                        odd[jj] = dpbusd(odd[jj], w1, bcast(q.add(4)));
+                                        even[jj] = Dot::dpbusd(even[jj], w0, bcast(q));
+                                        odd[jj] = Dot::dpbusd(odd[jj], w1, bcast(q.add(4)));
                                     }
                                 }
                                 for jj in 0..NR {
@@ -698,7 +698,7 @@ macro_rules! kquant_tiles {
                 // `micro_lanes` (ggml's eight-lane vec_dot order) madds the scales in i16
                 // halves on every level; `micro` on the VNNI level multiplies plain i32 ones.
                 let lanes = L::GGML_LANES && ORDER == GEMV;
-                let plain_scales = $vnni && !lanes;
+                let plain_scales = Dot::PRESENT && !lanes;
                 let nb = t.n / 256;
                 let (w, a, o, ws) = (t.w.as_ptr(), t.act.as_ptr(), out.as_mut_ptr(), t.w_stride);
                 // Per-thread scratch for one packed group, reused across calls (a fresh
@@ -750,7 +750,8 @@ macro_rules! kquant_tiles {
     };
 }
 
-kquant_tiles!(avx2, false);
-// AVX-VNNI through inline assembly (`simd::dpbusd`): same target features; the set holding
-// these tiles is offered only where `x86::has_avx_vnni` holds.
-kquant_tiles!(vnni, true);
+kquant_tiles!(avx2, NoVnni);
+// `vpdpbusd` through inline assembly (`simd::Vnni`): same target features; the sets holding
+// these tiles are offered only where `x86::kernel_sets` detects them.
+kquant_tiles!(vnni, AvxVnni);
+kquant_tiles!(avx512, Avx512Vnni);

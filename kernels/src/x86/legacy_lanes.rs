@@ -24,7 +24,7 @@
 use core::arch::x86_64::*;
 
 use super::legacy::{block_partials, offset_pairs, Legacy};
-use super::simd::{dpbusd, f16_at, f16_splat, hsum_ps, load256};
+use super::simd::{f16_at, f16_splat, hsum_ps, load256, NoVnni, Vnni};
 use crate::kernel_set::TileArgs;
 
 /// One weight block as the microkernel consumes it: the codes, `d` in every lane, and `m`
@@ -36,12 +36,12 @@ type WeightBlock = (__m256i, __m256, f32);
 /// unpacked copy: the same values, so the same bits).
 ///
 /// # Safety
-/// AVX2+FMA+F16C present, and AVX-VNNI when `VNNI`; `weight(i, b)` is valid for `i < MR`, `b < nb`; row `j < NR` of
+/// AVX2+FMA+F16C present, and `V`'s instruction set; `weight(i, b)` is valid for `i < MR`, `b < nb`; row `j < NR` of
 /// activations holds `nb` blocks at `a + j * a_stride`; the `MR x NR` outputs at
 /// `out + j * out_stride + i` are writable.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn micro<L: Legacy, const MR: usize, const NR: usize, const VNNI: bool>(
+unsafe fn micro<L: Legacy, V: Vnni, const MR: usize, const NR: usize>(
     nb: usize,
     weight: impl Fn(usize, usize) -> WeightBlock,
     a: *const u8,
@@ -64,17 +64,17 @@ unsafe fn micro<L: Legacy, const MR: usize, const NR: usize, const VNNI: bool>(
             // With VNNI, unsigned codes take one `vpdpbusd` (the same exact i32 lanes as
             // `maddubs` + `madd`: no pair can saturate for 4- and 5-bit codes), and the zero
             // point its own, once per activation block.
-            let unsigned_vnni = VNNI && !L::SIGNED;
+            let unsigned_vnni = V::PRESENT && !L::SIGNED;
             let off = if unsigned_vnni && L::OFFSET != 0 {
-                // SAFETY: VNNI is only set on the AVX-VNNI level (function contract).
-                unsafe { dpbusd(_mm256_setzero_si256(), _mm256_set1_epi8(L::OFFSET), av) }
+                // SAFETY: `V`'s instructions are present (function contract).
+                unsafe { V::dpbusd(_mm256_setzero_si256(), _mm256_set1_epi8(L::OFFSET), av) }
             } else {
                 offset_pairs::<L>(av)
             };
             for (i, &(codes, dw, mw)) in blocks.iter().enumerate() {
                 let partials = if unsigned_vnni {
                     // SAFETY: as above.
-                    let p = unsafe { dpbusd(_mm256_setzero_si256(), codes, av) };
+                    let p = unsafe { V::dpbusd(_mm256_setzero_si256(), codes, av) };
                     if L::OFFSET != 0 {
                         _mm256_sub_epi32(p, off)
                     } else {
@@ -130,7 +130,7 @@ pub(super) unsafe fn vec_dot<L: Legacy>(n: usize, w: &[u8], act: &[u8]) -> f32 {
     let row = w.as_ptr();
     // SAFETY: one row each, lengths guaranteed by the VecDotFn contract.
     unsafe {
-        micro::<L, 1, 1, false>(
+        micro::<L, NoVnni, 1, 1>(
             n / 32,
             |_, b| file_block::<L>(row, b),
             act.as_ptr(),
@@ -150,7 +150,7 @@ pub(super) unsafe fn vec_dot<L: Legacy>(n: usize, w: &[u8], act: &[u8]) -> f32 {
 /// # Safety
 /// As [`crate::kernel_set::TileFn`] for a weight type of family `L`.
 #[target_feature(enable = "avx2,fma,f16c")]
-pub(super) unsafe fn tile<L: Legacy, const VNNI: bool>(
+pub(super) unsafe fn tile<L: Legacy, V: Vnni>(
     t: &TileArgs<'_>,
     out: &mut [f32],
     out_stride: usize,
@@ -160,7 +160,7 @@ pub(super) unsafe fn tile<L: Legacy, const VNNI: bool>(
     let (ws, as_) = (t.w_stride, t.act_stride);
     if t.acts > 1 {
         // SAFETY: forwarded contract.
-        unsafe { gemm::<L, VNNI>(t, out, out_stride) };
+        unsafe { gemm::<L, V>(t, out, out_stride) };
         return;
     }
     for r in 0..t.rows {
@@ -173,7 +173,7 @@ pub(super) unsafe fn tile<L: Legacy, const VNNI: bool>(
         // output r.
         unsafe {
             let row = w.add(r * ws);
-            micro::<L, 1, 1, VNNI>(
+            micro::<L, V, 1, 1>(
                 nb,
                 |_, b| file_block::<L>(row, b),
                 a,
@@ -190,7 +190,7 @@ pub(super) unsafe fn tile<L: Legacy, const VNNI: bool>(
 /// # Safety
 /// As [`tile`].
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn gemm<L: Legacy, const VNNI: bool>(t: &TileArgs<'_>, out: &mut [f32], out_stride: usize) {
+unsafe fn gemm<L: Legacy, V: Vnni>(t: &TileArgs<'_>, out: &mut [f32], out_stride: usize) {
     const MR: usize = 4;
     const NR: usize = 4;
     let nb = t.n / 32;
@@ -239,10 +239,10 @@ unsafe fn gemm<L: Legacy, const VNNI: bool>(t: &TileArgs<'_>, out: &mut [f32], o
                     };
                     let (ap, op) = (a.add(j * as_), o.add(j * out_stride + r));
                     match (mr, nr) {
-                        (MR, NR) => micro::<L, MR, NR, VNNI>(nb, packed, ap, as_, op, out_stride),
-                        (MR, _) => micro::<L, MR, 1, VNNI>(nb, packed, ap, as_, op, out_stride),
-                        (_, NR) => micro::<L, 1, NR, VNNI>(nb, packed, ap, as_, op, out_stride),
-                        _ => micro::<L, 1, 1, VNNI>(nb, packed, ap, as_, op, out_stride),
+                        (MR, NR) => micro::<L, V, MR, NR>(nb, packed, ap, as_, op, out_stride),
+                        (MR, _) => micro::<L, V, MR, 1>(nb, packed, ap, as_, op, out_stride),
+                        (_, NR) => micro::<L, V, 1, NR>(nb, packed, ap, as_, op, out_stride),
+                        _ => micro::<L, V, 1, 1>(nb, packed, ap, as_, op, out_stride),
                     }
                 }
                 j += nr;

@@ -1,7 +1,7 @@
 //! Matvec and GEMM kernels for the Q4_0 family (Q4_0 and MXFP4 in the ordinary tiles; Q4_1,
 //! Q5_0 and Q8_0 in the row tiles: see [`super::legacy`]), in the summation order of
 //! [`super::legacy`] (one f32 lane per (weight row, activation row) pair), instantiated once
-//! per instruction-set level (plain AVX2, and AVX-VNNI whose `vpdpbusd` does
+//! per instruction-set level (plain AVX2, and AVX-VNNI or AVX512-VNNI whose `vpdpbusd` does
 //! `maddubs` + `madd` + `add` in one instruction without the i16 intermediate).
 //!
 //! Matvec (one or two activation rows): eight consecutive weight rows at a time (eight
@@ -20,7 +20,7 @@
 //! correction (`OFFSET * sum(a)`) and f32 scale are computed once per tile.
 
 macro_rules! legacy_tiles {
-    ($level:ident, $features:literal, $vnni:literal) => {
+    ($level:ident, $features:literal, $vnni:ident) => {
         /// The kernels of one instruction-set level (see the module docs).
         pub(super) mod $level {
             use core::arch::x86_64::*;
@@ -29,8 +29,8 @@ macro_rules! legacy_tiles {
             use crate::kernel_set::TileArgs;
             use crate::x86::legacy::{block_partials, offset_pairs, vec_dot, Legacy};
             use crate::x86::simd::{
-                dpbusd, f16_at, fence4, hsum_epi32, load256, reduce8, sum_pairs_i16,
-                transpose8_epi32,
+                f16_at, fence4, hsum_epi32, load256, reduce8, sum_pairs_i16, transpose8_epi32,
+                $vnni as Dot, Vnni,
             };
 
             /// [`fence4`] over the `G x NA = 4` accumulators of a microkernel.
@@ -166,12 +166,12 @@ macro_rules! legacy_tiles {
                             let y = act.add(j * act_stride + b * L::A_BYTES);
                             let a = load256(y.add(L::A_QS));
                             let mut v = [_mm256_setzero_si256(); 8];
-                            if $vnni {
-                                // (The `unsafe` of `dpbusd`: this level runs only with
-                                // AVX-VNNI.) The zero-point correction seeds every row's
-                                // accumulator.
+                            if Dot::PRESENT {
+                                // (The `unsafe` of `dpbusd`: this level runs only where
+                                // `Dot` is present.) The zero-point correction seeds every
+                                // row's accumulator.
                                 let seed = if L::OFFSET != 0 {
-                                    let off = dpbusd(
+                                    let off = Dot::dpbusd(
                                         _mm256_setzero_si256(),
                                         _mm256_set1_epi8(L::OFFSET),
                                         a,
@@ -182,9 +182,13 @@ macro_rules! legacy_tiles {
                                 };
                                 for (vr, &c) in v.iter_mut().zip(&codes) {
                                     *vr = if L::SIGNED {
-                                        dpbusd(seed, _mm256_abs_epi8(c), _mm256_sign_epi8(a, c))
+                                        Dot::dpbusd(
+                                            seed,
+                                            _mm256_abs_epi8(c),
+                                            _mm256_sign_epi8(a, c),
+                                        )
                                     } else {
-                                        dpbusd(seed, c, a)
+                                        Dot::dpbusd(seed, c, a)
                                     };
                                 }
                             } else {
@@ -459,12 +463,12 @@ macro_rules! legacy_tiles {
                                         &mut acc16[jj][gi],
                                         &mut odd32[jj][gi],
                                     );
-                                    if $vnni {
-                                        // (This level runs only with AVX-VNNI.)
+                                    if Dot::PRESENT {
+                                        // (This level runs only where `Dot` is present.)
                                         if g % 2 == 0 {
-                                            *acc32 = dpbusd(*acc32, wa[gi], a);
+                                            *acc32 = Dot::dpbusd(*acc32, wa[gi], a);
                                         } else {
-                                            *odd32 = dpbusd(*odd32, wa[gi], a);
+                                            *odd32 = Dot::dpbusd(*odd32, wa[gi], a);
                                         }
                                     } else if L::I16_GROUPS == 1 {
                                         let p = _mm256_maddubs_epi16(wa[gi], a);
@@ -482,7 +486,7 @@ macro_rules! legacy_tiles {
                                 }
                             }
                             // One group step at a time, as written (see `fence4`).
-                            if $vnni {
+                            if Dot::PRESENT {
                                 if g % 2 == 0 {
                                     fence(&mut acc32);
                                 } else {
@@ -501,7 +505,7 @@ macro_rules! legacy_tiles {
                                 _mm256_set1_ps(ar.add(128 + 4 * j).cast::<f32>().read_unaligned());
                             for gi in 0..G {
                                 let mut s = acc32[jj][gi];
-                                if $vnni {
+                                if Dot::PRESENT {
                                     s = _mm256_add_epi32(s, odd32[jj][gi]);
                                 }
                                 if L::OFFSET != 0 {
@@ -661,7 +665,8 @@ macro_rules! legacy_tiles {
     };
 }
 
-legacy_tiles!(avx2, "avx2,fma,f16c", false);
-// AVX-VNNI is used through inline assembly (`simd::dpbusd`), so this level compiles with the
-// same target features; its set is offered only where `x86::has_avx_vnni` holds.
-legacy_tiles!(vnni, "avx2,fma,f16c", true);
+legacy_tiles!(avx2, "avx2,fma,f16c", NoVnni);
+// `vpdpbusd` is used through inline assembly (`simd::Vnni`), so these levels compile with the
+// same target features; their sets are offered only where `x86::kernel_sets` detects them.
+legacy_tiles!(vnni, "avx2,fma,f16c", AvxVnni);
+legacy_tiles!(avx512, "avx2,fma,f16c", Avx512Vnni);

@@ -1,6 +1,10 @@
 //! AVX2 + FMA + F16C kernels (x86_64). Compiled for every x86_64 build with
 //! `#[target_feature(enable = "avx2,fma,f16c")]`, so a build without `-C target-cpu=native`
 //! still runs them; `kernel_sets` offers them only when the CPU has all three features.
+//!
+//! Three levels share these kernels: `avx2`, and `avxvnni` and `avx512` whose tiles form their
+//! exact integer sums with `vpdpbusd` (VEX- and EVEX-encoded, `simd::Vnni`) in place of
+//! `maddubs` + `madd`. All three compute the same bits.
 
 mod float;
 mod kquant_tile;
@@ -34,120 +38,90 @@ const VEC_DOT: &[(GgmlType, VecDotFn)] = &[
     (GgmlType::F32, float::vec_dot_f32),
 ];
 
-const TILE_AVX2: &[(GgmlType, TileFn)] = &[
-    (GgmlType::Q4_0, legacy_tile::avx2::tile::<legacy::Q4_0>),
-    (GgmlType::MXFP4, legacy_tile::avx2::tile::<legacy::Mxfp4>),
-    (GgmlType::IQ4_NL, legacy_tile::avx2::tile::<legacy::Iq4Nl>),
-    (GgmlType::Q4_1, legacy_lanes::tile::<legacy::Q4_1, false>),
-    (GgmlType::Q5_0, legacy_lanes::tile::<legacy::Q5_0, false>),
-    (GgmlType::Q5_1, legacy_lanes::tile::<legacy::Q5_1, false>),
-    (GgmlType::Q8_0, legacy_lanes::tile::<legacy::Q8_0, false>),
-    (GgmlType::Q4_K, kquant_tile::avx2::tile::<kquant_tile::Q4K>),
-    (GgmlType::Q5_K, kquant_tile::avx2::tile::<kquant_tile::Q5K>),
-    (GgmlType::Q6_K, kquant_tile::avx2::tile::<kquant_tile::Q6K>),
-    (GgmlType::IQ4_XS, kquants::rows_tile::<kquants::Iq4Xs>),
-    (GgmlType::Q2_K, kquants::rows_tile::<kquants::Q2K>),
-    (GgmlType::Q3_K, kquants::rows_tile::<kquants::Q3K>),
-];
+/// The tile tables of one level: `$tiles` is the level's instantiation of the generic tile
+/// modules, `$dot` its `vpdpbusd` (`simd::Vnni`). Every level's integer sums are exact, so all
+/// of them compute the same bits as the AVX2 one (and as `vec_dot`).
+macro_rules! level_tables {
+    ($tables:ident, $tiles:ident, $dot:ident) => {
+        mod $tables {
+            use super::simd::$dot;
+            use super::{float, kquant_tile, kquants, legacy, legacy_lanes, legacy_pairs};
+            use super::{legacy_tile, GgmlType, TileFn};
 
-/// Tiles in llama.cpp's batch orders (`reference::vec_dot_batch_order`), for the activation
-/// rows `matmul::batch_order_rows` gives them.
-const BATCH_TILE_AVX2: &[(GgmlType, TileFn)] = &[
-    (GgmlType::F32, float::batch_tile::<float::F32>),
-    (GgmlType::F16, float::batch_tile::<float::F16>),
-    (GgmlType::MXFP4, legacy_pairs::batch_tile::<legacy::Mxfp4>),
-    (GgmlType::IQ4_NL, legacy_pairs::batch_tile::<legacy::Iq4Nl>),
-    (
-        GgmlType::Q4_K,
-        kquant_tile::avx2::batch_tile::<kquant_tile::Q4K>,
-    ),
-    (
-        GgmlType::Q5_K,
-        kquant_tile::avx2::batch_tile::<kquant_tile::Q5K>,
-    ),
-    (
-        GgmlType::Q6_K,
-        kquant_tile::avx2::batch_tile::<kquant_tile::Q6K>,
-    ),
-    (
-        GgmlType::IQ4_XS,
-        kquants::tiled_order_tile::<kquants::Iq4Xs>,
-    ),
-    (
-        GgmlType::Q2_K,
-        kquant_tile::avx2::batch_tile::<kquant_tile::Q2K>,
-    ),
-    (
-        GgmlType::Q3_K,
-        kquant_tile::avx2::batch_tile::<kquant_tile::Q3K>,
-    ),
-];
+            pub(super) const TILE: &[(GgmlType, TileFn)] = &[
+                (GgmlType::Q4_0, legacy_tile::$tiles::tile::<legacy::Q4_0>),
+                (GgmlType::MXFP4, legacy_tile::$tiles::tile::<legacy::Mxfp4>),
+                (GgmlType::IQ4_NL, legacy_tile::$tiles::tile::<legacy::Iq4Nl>),
+                (GgmlType::Q4_1, legacy_lanes::tile::<legacy::Q4_1, $dot>),
+                (GgmlType::Q5_0, legacy_lanes::tile::<legacy::Q5_0, $dot>),
+                (GgmlType::Q5_1, legacy_lanes::tile::<legacy::Q5_1, $dot>),
+                (GgmlType::Q8_0, legacy_lanes::tile::<legacy::Q8_0, $dot>),
+                (
+                    GgmlType::Q4_K,
+                    kquant_tile::$tiles::tile::<kquant_tile::Q4K>,
+                ),
+                (
+                    GgmlType::Q5_K,
+                    kquant_tile::$tiles::tile::<kquant_tile::Q5K>,
+                ),
+                (
+                    GgmlType::Q6_K,
+                    kquant_tile::$tiles::tile::<kquant_tile::Q6K>,
+                ),
+                (GgmlType::IQ4_XS, kquants::rows_tile::<kquants::Iq4Xs>),
+                (GgmlType::Q2_K, kquants::rows_tile::<kquants::Q2K>),
+                (GgmlType::Q3_K, kquants::rows_tile::<kquants::Q3K>),
+            ];
 
-const BATCH_TILE_VNNI: &[(GgmlType, TileFn)] = &[
-    (GgmlType::F32, float::batch_tile::<float::F32>),
-    (GgmlType::F16, float::batch_tile::<float::F16>),
-    (GgmlType::MXFP4, legacy_pairs::batch_tile::<legacy::Mxfp4>),
-    (GgmlType::IQ4_NL, legacy_pairs::batch_tile::<legacy::Iq4Nl>),
-    (
-        GgmlType::Q4_K,
-        kquant_tile::vnni::batch_tile::<kquant_tile::Q4K>,
-    ),
-    (
-        GgmlType::Q5_K,
-        kquant_tile::vnni::batch_tile::<kquant_tile::Q5K>,
-    ),
-    (
-        GgmlType::Q6_K,
-        kquant_tile::vnni::batch_tile::<kquant_tile::Q6K>,
-    ),
-    (
-        GgmlType::IQ4_XS,
-        kquants::tiled_order_tile::<kquants::Iq4Xs>,
-    ),
-    (
-        GgmlType::Q2_K,
-        kquant_tile::vnni::batch_tile::<kquant_tile::Q2K>,
-    ),
-    (
-        GgmlType::Q3_K,
-        kquant_tile::vnni::batch_tile::<kquant_tile::Q3K>,
-    ),
-];
+            /// Tiles in llama.cpp's batch orders (`reference::vec_dot_batch_order`), for the
+            /// activation rows `matmul::batch_order_rows` gives them.
+            pub(super) const BATCH_TILE: &[(GgmlType, TileFn)] = &[
+                (GgmlType::F32, float::batch_tile::<float::F32>),
+                (GgmlType::F16, float::batch_tile::<float::F16>),
+                (GgmlType::MXFP4, legacy_pairs::batch_tile::<legacy::Mxfp4>),
+                (GgmlType::IQ4_NL, legacy_pairs::batch_tile::<legacy::Iq4Nl>),
+                (
+                    GgmlType::Q4_K,
+                    kquant_tile::$tiles::batch_tile::<kquant_tile::Q4K>,
+                ),
+                (
+                    GgmlType::Q5_K,
+                    kquant_tile::$tiles::batch_tile::<kquant_tile::Q5K>,
+                ),
+                (
+                    GgmlType::Q6_K,
+                    kquant_tile::$tiles::batch_tile::<kquant_tile::Q6K>,
+                ),
+                (
+                    GgmlType::IQ4_XS,
+                    kquants::tiled_order_tile::<kquants::Iq4Xs>,
+                ),
+                (
+                    GgmlType::Q2_K,
+                    kquant_tile::$tiles::batch_tile::<kquant_tile::Q2K>,
+                ),
+                (
+                    GgmlType::Q3_K,
+                    kquant_tile::$tiles::batch_tile::<kquant_tile::Q3K>,
+                ),
+            ];
 
-/// AVX-VNNI tiles; the integer sums they form are exact, so every value equals the AVX2
-/// set's (and `vec_dot`'s) bit for bit.
-const TILE_VNNI: &[(GgmlType, TileFn)] = &[
-    (GgmlType::Q4_0, legacy_tile::vnni::tile::<legacy::Q4_0>),
-    (GgmlType::MXFP4, legacy_tile::vnni::tile::<legacy::Mxfp4>),
-    (GgmlType::IQ4_NL, legacy_tile::vnni::tile::<legacy::Iq4Nl>),
-    (GgmlType::Q4_1, legacy_lanes::tile::<legacy::Q4_1, true>),
-    (GgmlType::Q5_0, legacy_lanes::tile::<legacy::Q5_0, true>),
-    (GgmlType::Q5_1, legacy_lanes::tile::<legacy::Q5_1, true>),
-    // Signed codes gain nothing from VNNI here (they still need the sign trick).
-    (GgmlType::Q8_0, legacy_lanes::tile::<legacy::Q8_0, false>),
-    (GgmlType::Q4_K, kquant_tile::vnni::tile::<kquant_tile::Q4K>),
-    (GgmlType::Q5_K, kquant_tile::vnni::tile::<kquant_tile::Q5K>),
-    (GgmlType::Q6_K, kquant_tile::vnni::tile::<kquant_tile::Q6K>),
-    (GgmlType::IQ4_XS, kquants::rows_tile::<kquants::Iq4Xs>),
-    (GgmlType::Q2_K, kquants::rows_tile::<kquants::Q2K>),
-    (GgmlType::Q3_K, kquants::rows_tile::<kquants::Q3K>),
-];
+            /// Row tiles (one f32 lane per pair, `reference::vec_dot_row_order`) for the types
+            /// whose ordinary tiles keep ggml's 8-lane order: faster, and no output depends on
+            /// the tile's shape.
+            pub(super) const ROW_TILE: &[(GgmlType, TileFn)] = &[
+                (GgmlType::Q4_1, legacy_tile::$tiles::tile::<legacy::Q4_1>),
+                (GgmlType::Q5_0, legacy_tile::$tiles::tile::<legacy::Q5_0>),
+                (GgmlType::Q5_1, legacy_tile::$tiles::tile::<legacy::Q5_1>),
+                (GgmlType::Q8_0, legacy_tile::$tiles::tile::<legacy::Q8_0>),
+            ];
+        }
+    };
+}
 
-/// Row tiles (one f32 lane per pair, `reference::vec_dot_row_order`) for the types whose
-/// ordinary tiles keep ggml's 8-lane order: faster, and no output depends on the tile's shape.
-const ROW_TILE_AVX2: &[(GgmlType, TileFn)] = &[
-    (GgmlType::Q4_1, legacy_tile::avx2::tile::<legacy::Q4_1>),
-    (GgmlType::Q5_0, legacy_tile::avx2::tile::<legacy::Q5_0>),
-    (GgmlType::Q5_1, legacy_tile::avx2::tile::<legacy::Q5_1>),
-    (GgmlType::Q8_0, legacy_tile::avx2::tile::<legacy::Q8_0>),
-];
-
-const ROW_TILE_VNNI: &[(GgmlType, TileFn)] = &[
-    (GgmlType::Q4_1, legacy_tile::vnni::tile::<legacy::Q4_1>),
-    (GgmlType::Q5_0, legacy_tile::vnni::tile::<legacy::Q5_0>),
-    (GgmlType::Q5_1, legacy_tile::vnni::tile::<legacy::Q5_1>),
-    (GgmlType::Q8_0, legacy_tile::vnni::tile::<legacy::Q8_0>),
-];
+level_tables!(avx2_tables, avx2, NoVnni);
+level_tables!(vnni_tables, vnni, AvxVnni);
+level_tables!(avx512_tables, avx512, Avx512Vnni);
 
 const QUANTIZE_ACT: &[(GgmlType, QuantizeActFn)] = &[
     (GgmlType::Q8_0, quantize::quantize_q8_0),
@@ -167,24 +141,41 @@ pub(crate) fn kernel_sets() -> Vec<KernelSet> {
     let avx2_set = KernelSet {
         name: "avx2",
         vec_dot: VEC_DOT,
-        tile: TILE_AVX2,
+        tile: avx2_tables::TILE,
         batch_orders: true,
-        batch_tile: BATCH_TILE_AVX2,
+        batch_tile: avx2_tables::BATCH_TILE,
         quantize_act: QUANTIZE_ACT,
-        row_tile: ROW_TILE_AVX2,
+        row_tile: avx2_tables::ROW_TILE,
     };
-    if has_avx_vnni() {
-        let vnni_set = KernelSet {
-            name: "avxvnni",
-            tile: TILE_VNNI,
-            batch_tile: BATCH_TILE_VNNI,
-            row_tile: ROW_TILE_VNNI,
+    let mut sets = Vec::new();
+    if has_avx512_vnni() {
+        sets.push(KernelSet {
+            name: "avx512",
+            tile: avx512_tables::TILE,
+            batch_tile: avx512_tables::BATCH_TILE,
+            row_tile: avx512_tables::ROW_TILE,
             ..avx2_set
-        };
-        vec![vnni_set, avx2_set]
-    } else {
-        vec![avx2_set]
+        });
     }
+    if has_avx_vnni() {
+        sets.push(KernelSet {
+            name: "avxvnni",
+            tile: vnni_tables::TILE,
+            batch_tile: vnni_tables::BATCH_TILE,
+            row_tile: vnni_tables::ROW_TILE,
+            ..avx2_set
+        });
+    }
+    sets.push(avx2_set);
+    sets
+}
+
+/// AVX512-VNNI on ymm registers: its EVEX encoding needs AVX512VL beside it, and AVX512F for
+/// the operating system's saving of the AVX-512 state (which the macro checks).
+fn has_avx512_vnni() -> bool {
+    is_x86_feature_detected!("avx512f")
+        && is_x86_feature_detected!("avx512vl")
+        && is_x86_feature_detected!("avx512vnni")
 }
 
 /// AVX-VNNI (CPUID leaf 7, sub-leaf 1, EAX bit 4); the YMM state it needs is already implied

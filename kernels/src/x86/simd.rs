@@ -155,28 +155,100 @@ pub(super) fn sum_pairs_i16(v: __m256i) -> __m256i {
     _mm256_madd_epi16(v, _mm256_set1_epi16(1))
 }
 
-/// `acc + sum_{k<4} u8(a[4i+k]) * i8(b[4i+k])` in each i32 lane `i`: AVX-VNNI's `vpdpbusd`,
-/// exact (no i16 intermediate, no saturation). Inline assembly, because the intrinsic and
-/// the `avxvnni` target feature need a newer Rust than the crate's minimum.
-///
-/// # Safety
-/// The CPU has AVX-VNNI (see `x86::has_avx_vnni`).
-#[inline]
-#[target_feature(enable = "avx2,fma,f16c")]
-pub(super) unsafe fn dpbusd(acc: __m256i, a: __m256i, b: __m256i) -> __m256i {
-    let mut acc = acc;
-    // SAFETY: the caller guarantees AVX-VNNI; the instruction only reads and writes these
-    // registers.
-    unsafe {
-        core::arch::asm!(
-            "{{vex}} vpdpbusd {acc}, {a}, {b}",
-            acc = inout(ymm_reg) acc,
-            a = in(ymm_reg) a,
-            b = in(ymm_reg) b,
-            options(pure, nomem, nostack, preserves_flags),
-        );
+/// How a kernel level forms `acc + sum_{k<4} u8(a[4i+k]) * i8(b[4i+k])` in each i32 lane `i`
+/// (`vpdpbusd`): exact, with no i16 intermediate and no saturation. The tiles are generic over
+/// it, so one body serves the AVX2, AVX-VNNI and AVX-512 VNNI levels; where `PRESENT` is
+/// false they take their `maddubs` + `madd` route instead.
+pub(super) trait Vnni {
+    /// Whether the level has the instruction (the tiles branch on it at compile time).
+    const PRESENT: bool;
+
+    /// `vpdpbusd acc, a, b` on ymm registers.
+    ///
+    /// # Safety
+    /// AVX2 present, and the instruction set of the implementing level.
+    unsafe fn dpbusd(acc: __m256i, a: __m256i, b: __m256i) -> __m256i;
+}
+
+/// Plain AVX2: no `vpdpbusd`. Its `dpbusd` is an exact emulation (four `madd`s' worth of
+/// work), so that it is correct where it is called, but the tiles never call it.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct NoVnni;
+
+/// AVX-VNNI (Alder Lake and later, Zen 5): the VEX-encoded `vpdpbusd`.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct AvxVnni;
+
+/// AVX512-VNNI with AVX512VL (Ice Lake and later Xeons, Zen 4): the EVEX-encoded `vpdpbusd`
+/// on ymm registers, the same exact lanes as AVX-VNNI's.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Avx512Vnni;
+
+impl Vnni for NoVnni {
+    const PRESENT: bool = false;
+
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn dpbusd(acc: __m256i, a: __m256i, b: __m256i) -> __m256i {
+        // u8 halves zero-extended and i8 halves sign-extended to i16: each `madd` then sums
+        // two products exactly (|255 * -128| * 2 fits i32 and i16 holds every factor).
+        let low = _mm256_set1_epi16(0x00ff);
+        let a_even = _mm256_and_si256(a, low);
+        let a_odd = _mm256_srli_epi16(a, 8);
+        let b_even = _mm256_srai_epi16(_mm256_slli_epi16(b, 8), 8);
+        let b_odd = _mm256_srai_epi16(b, 8);
+        let even = _mm256_madd_epi16(a_even, b_even);
+        let odd = _mm256_madd_epi16(a_odd, b_odd);
+        _mm256_add_epi32(acc, _mm256_add_epi32(even, odd))
     }
-    acc
+}
+
+impl Vnni for AvxVnni {
+    const PRESENT: bool = true;
+
+    /// Inline assembly, because the intrinsic and the `avxvnni` target feature need a newer
+    /// Rust than the crate's minimum.
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn dpbusd(acc: __m256i, a: __m256i, b: __m256i) -> __m256i {
+        let mut acc = acc;
+        // SAFETY: the caller guarantees AVX-VNNI; the instruction only reads and writes these
+        // registers.
+        unsafe {
+            core::arch::asm!(
+                "{{vex}} vpdpbusd {acc}, {a}, {b}",
+                acc = inout(ymm_reg) acc,
+                a = in(ymm_reg) a,
+                b = in(ymm_reg) b,
+                options(pure, nomem, nostack, preserves_flags),
+            );
+        }
+        acc
+    }
+}
+
+impl Vnni for Avx512Vnni {
+    const PRESENT: bool = true;
+
+    /// Inline assembly for the same reason as [`AvxVnni`]'s; `{evex}` picks the AVX-512
+    /// encoding, which CPUs without AVX-VNNI (Zen 4, Ice Lake) decode.
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn dpbusd(acc: __m256i, a: __m256i, b: __m256i) -> __m256i {
+        let mut acc = acc;
+        // SAFETY: the caller guarantees AVX512-VNNI and AVX512VL; the instruction only reads
+        // and writes these registers (ymm0-15, which the EVEX form also addresses).
+        unsafe {
+            core::arch::asm!(
+                "{{evex}} vpdpbusd {acc}, {a}, {b}",
+                acc = inout(ymm_reg) acc,
+                a = in(ymm_reg) a,
+                b = in(ymm_reg) b,
+                options(pure, nomem, nostack, preserves_flags),
+            );
+        }
+        acc
+    }
 }
 
 /// Keeps the compiler from moving work across this point for the accumulators `acc` (an
@@ -201,5 +273,65 @@ pub(super) unsafe fn fence4(acc: &mut [__m256i; 4]) {
             inout(ymm_reg) * d,
             options(nomem, nostack, preserves_flags),
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every `Vnni` the CPU runs against the lane formula, on extreme and mixed bytes (the
+    /// emulation of `NoVnni` included: a wrong sign extension would show at 255 x -128).
+    #[test]
+    fn dpbusd_matches_the_lane_formula() {
+        fn check<V: Vnni>(a: &[u8; 32], b: &[i8; 32], acc: &[i32; 8]) {
+            let lanes = |v: __m256i| -> [i32; 8] {
+                // SAFETY: both are 32-byte plain-data values.
+                unsafe { core::mem::transmute::<__m256i, [i32; 8]>(v) }
+            };
+            // SAFETY: the caller checked the CPU features; the loads read 32 bytes each.
+            let got = unsafe {
+                let va = _mm256_loadu_si256(a.as_ptr().cast());
+                let vb = _mm256_loadu_si256(b.as_ptr().cast());
+                let vc = _mm256_loadu_si256(acc.as_ptr().cast());
+                lanes(V::dpbusd(vc, va, vb))
+            };
+            for (i, &g) in got.iter().enumerate() {
+                let want = acc[i]
+                    + (0..4)
+                        .map(|k| i32::from(a[4 * i + k]) * i32::from(b[4 * i + k]))
+                        .sum::<i32>();
+                assert_eq!(g, want, "lane {i}");
+            }
+        }
+        if !(is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")) {
+            return;
+        }
+        let mut seed = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for round in 0..64 {
+            let a: [u8; 32] = core::array::from_fn(|i| match round {
+                0 => 255,
+                1 => i as u8,
+                _ => next() as u8,
+            });
+            let b: [i8; 32] = core::array::from_fn(|_| match round {
+                0 => -128,
+                _ => next() as i8,
+            });
+            let acc: [i32; 8] = core::array::from_fn(|_| (next() >> 40) as i32 - (1 << 23));
+            check::<NoVnni>(&a, &b, &acc);
+            if super::super::has_avx_vnni() {
+                check::<AvxVnni>(&a, &b, &acc);
+            }
+            if super::super::has_avx512_vnni() {
+                check::<Avx512Vnni>(&a, &b, &acc);
+            }
+        }
     }
 }
