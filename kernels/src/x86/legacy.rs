@@ -57,6 +57,15 @@ pub(super) trait Legacy {
     /// Whether the block scale is an E8M0 exponent byte at offset 0 (MXFP4, read by
     /// [`Legacy::d`]) rather than an f16 there.
     const E8M0: bool = false;
+    /// The zero point of the codes as the `vpdpbusd` routes take them ([`vnni_codes`]): the
+    /// unsigned codes' own, and 128 for signed ones, which are flipped to `w + 128`. The
+    /// products then need no sign trick, and `vpdpbusd` sums them exactly in i32 (where
+    /// `maddubs` would saturate its i16 pairs at 255 x 127 x 2).
+    const VNNI_OFFSET: u8 = if Self::SIGNED {
+        0x80
+    } else {
+        Self::OFFSET as u8
+    };
     /// How many 4-value groups of `maddubs` pairs may be summed in i16 without overflow
     /// (per pair at most 2 * max|code| * 128).
     const I16_GROUPS: usize;
@@ -271,6 +280,18 @@ impl Legacy for Mxfp4 {
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(super) fn offset_pairs<L: Legacy>(a: __m256i) -> __m256i {
     _mm256_maddubs_epi16(_mm256_set1_epi8(L::OFFSET), a)
+}
+
+/// The block's codes as the `vpdpbusd` routes take them: unsigned, with zero point
+/// [`Legacy::VNNI_OFFSET`] (signed codes `w` become the bytes `w + 128`).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) fn vnni_codes<L: Legacy>(codes: __m256i) -> __m256i {
+    if L::SIGNED {
+        _mm256_xor_si256(codes, _mm256_set1_epi8(i8::MIN))
+    } else {
+        codes
+    }
 }
 
 /// Eight i32 partial sums of one block's `sum_k w_k a_k` (their total is exact).

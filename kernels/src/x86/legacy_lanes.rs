@@ -23,7 +23,7 @@
 
 use core::arch::x86_64::*;
 
-use super::legacy::{block_partials, offset_pairs, Legacy};
+use super::legacy::{block_partials, offset_pairs, vnni_codes, Legacy};
 use super::simd::{f16_at, f16_splat, hsum_ps, load256, NoVnni, Vnni};
 use crate::kernel_set::TileArgs;
 
@@ -61,21 +61,22 @@ unsafe fn micro<L: Legacy, V: Vnni, const MR: usize, const NR: usize>(
                 let sa = if L::HAS_MIN { f16_at(q.add(2)) } else { 0.0 };
                 (load256(q.add(L::A_QS)), f16_splat(q), sa)
             };
-            // With VNNI, unsigned codes take one `vpdpbusd` (the same exact i32 lanes as
-            // `maddubs` + `madd`: no pair can saturate for 4- and 5-bit codes), and the zero
-            // point its own, once per activation block.
-            let unsigned_vnni = V::PRESENT && !L::SIGNED;
-            let off = if unsigned_vnni && L::OFFSET != 0 {
+            // With VNNI, every block takes one `vpdpbusd` against codes made unsigned
+            // (`vnni_codes`), minus their zero point's own `vpdpbusd`, once per activation
+            // block: the same exact i32 lanes as `maddubs` + `madd`.
+            let off = if V::PRESENT && L::VNNI_OFFSET != 0 {
+                let zero_point = _mm256_set1_epi8(L::VNNI_OFFSET as i8);
                 // SAFETY: `V`'s instructions are present (function contract).
-                unsafe { V::dpbusd(_mm256_setzero_si256(), _mm256_set1_epi8(L::OFFSET), av) }
+                unsafe { V::dpbusd(_mm256_setzero_si256(), zero_point, av) }
             } else {
                 offset_pairs::<L>(av)
             };
             for (i, &(codes, dw, mw)) in blocks.iter().enumerate() {
-                let partials = if unsigned_vnni {
+                let partials = if V::PRESENT {
                     // SAFETY: as above.
-                    let p = unsafe { V::dpbusd(_mm256_setzero_si256(), codes, av) };
-                    if L::OFFSET != 0 {
+                    let p =
+                        unsafe { V::dpbusd(_mm256_setzero_si256(), vnni_codes::<L>(codes), av) };
+                    if L::VNNI_OFFSET != 0 {
                         _mm256_sub_epi32(p, off)
                     } else {
                         p

@@ -27,7 +27,7 @@ macro_rules! legacy_tiles {
 
             use crate::formats::e8m0_to_f32_half;
             use crate::kernel_set::TileArgs;
-            use crate::x86::legacy::{block_partials, offset_pairs, vec_dot, Legacy};
+            use crate::x86::legacy::{block_partials, offset_pairs, vec_dot, vnni_codes, Legacy};
             use crate::x86::simd::{
                 f16_at, fence4, hsum_epi32, load256, reduce8, sum_pairs_i16, transpose8_epi32,
                 $vnni as Dot, Vnni,
@@ -154,7 +154,12 @@ macro_rules! legacy_tiles {
                         let x = w.add(b * L::W_BYTES);
                         let mut codes = [_mm256_setzero_si256(); 8];
                         for (r, c) in codes.iter_mut().enumerate() {
-                            *c = L::codes(x.add(r * ws));
+                            let raw = L::codes(x.add(r * ws));
+                            *c = if Dot::PRESENT {
+                                vnni_codes::<L>(raw)
+                            } else {
+                                raw
+                            };
                         }
                         let dw = scales8::<L>(x, ws, 8);
                         let mw = if L::HAS_MIN {
@@ -170,10 +175,10 @@ macro_rules! legacy_tiles {
                                 // (The `unsafe` of `dpbusd`: this level runs only where
                                 // `Dot` is present.) The zero-point correction seeds every
                                 // row's accumulator.
-                                let seed = if L::OFFSET != 0 {
+                                let seed = if L::VNNI_OFFSET != 0 {
                                     let off = Dot::dpbusd(
                                         _mm256_setzero_si256(),
-                                        _mm256_set1_epi8(L::OFFSET),
+                                        _mm256_set1_epi8(L::VNNI_OFFSET as i8),
                                         a,
                                     );
                                     _mm256_sub_epi32(_mm256_setzero_si256(), off)
@@ -181,15 +186,7 @@ macro_rules! legacy_tiles {
                                     _mm256_setzero_si256()
                                 };
                                 for (vr, &c) in v.iter_mut().zip(&codes) {
-                                    *vr = if L::SIGNED {
-                                        Dot::dpbusd(
-                                            seed,
-                                            _mm256_abs_epi8(c),
-                                            _mm256_sign_epi8(a, c),
-                                        )
-                                    } else {
-                                        Dot::dpbusd(seed, c, a)
-                                    };
+                                    *vr = Dot::dpbusd(seed, c, a);
                                 }
                             } else {
                                 let off = offset_pairs::<L>(a);
@@ -256,6 +253,22 @@ macro_rules! legacy_tiles {
                         }
                     }
                 }
+            }
+
+            /// The zero point of the packed codes: with `vpdpbusd` every type's codes are
+            /// unsigned (`vnni_codes`), else only the unsigned types have one.
+            const fn zero_point<L: Legacy>() -> i32 {
+                if Dot::PRESENT {
+                    L::VNNI_OFFSET as i32
+                } else {
+                    L::OFFSET as i32
+                }
+            }
+
+            /// Whether the packed codes are signed and the products take `|w| x sign(a, w)`
+            /// (`maddubs` needs an unsigned operand; `vpdpbusd` gets unsigned codes instead).
+            const fn sign_trick<L: Legacy>() -> bool {
+                L::SIGNED && !Dot::PRESENT
             }
 
             /// Vectors per block of a packed weight group: eight code registers (`g`: lane r
@@ -339,7 +352,10 @@ macro_rules! legacy_tiles {
                         // SAFETY: block b of row r < count is readable (contract).
                         *row = unsafe { L::codes(x.add(r * ws)) };
                     }
-                    rec[..8].copy_from_slice(&transpose8_epi32(&rows));
+                    let codes = transpose8_epi32(&rows);
+                    for (dst, c) in rec[..8].iter_mut().zip(codes) {
+                        *dst = if Dot::PRESENT { vnni_codes::<L>(c) } else { c };
+                    }
                     // SAFETY: as above (d at 0..2 of each block, or the exponent at 0; m at 2..4
                     // with a minimum).
                     rec[8] = _mm256_castps_si256(unsafe { scales8::<L>(x, ws, count) });
@@ -381,10 +397,10 @@ macro_rules! legacy_tiles {
                             rec.add(128 + 4 * jj)
                                 .cast::<f32>()
                                 .write_unaligned(f16_at(y));
-                            if L::OFFSET != 0 {
+                            if zero_point::<L>() != 0 {
                                 let ones = _mm256_set1_epi8(1);
                                 let sum = hsum_epi32(sum_pairs_i16(_mm256_maddubs_epi16(ones, a)));
-                                let off = i32::from(L::OFFSET) * sum;
+                                let off = zero_point::<L>() * sum;
                                 rec.add(144 + 4 * jj).cast::<i32>().write_unaligned(off);
                             } else if L::HAS_MIN {
                                 rec.add(144 + 4 * jj)
@@ -443,7 +459,7 @@ macro_rules! legacy_tiles {
                             let mut wa = [_mm256_setzero_si256(); G];
                             for gi in 0..G {
                                 w[gi] = *wr(gi).add(g);
-                                wa[gi] = if L::SIGNED {
+                                wa[gi] = if sign_trick::<L>() {
                                     _mm256_abs_epi8(w[gi])
                                 } else {
                                     w[gi]
@@ -453,7 +469,7 @@ macro_rules! legacy_tiles {
                                 let a4 = ar.add(32 * jj + 4 * g).cast::<i32>().read_unaligned();
                                 let a = _mm256_set1_epi32(a4);
                                 for gi in 0..G {
-                                    let a = if L::SIGNED {
+                                    let a = if sign_trick::<L>() {
                                         _mm256_sign_epi8(a, w[gi])
                                     } else {
                                         a
@@ -508,7 +524,7 @@ macro_rules! legacy_tiles {
                                 if Dot::PRESENT {
                                     s = _mm256_add_epi32(s, odd32[jj][gi]);
                                 }
-                                if L::OFFSET != 0 {
+                                if zero_point::<L>() != 0 {
                                     let off = ar.add(144 + 4 * j).cast::<i32>().read_unaligned();
                                     s = _mm256_sub_epi32(s, _mm256_set1_epi32(off));
                                 }
@@ -611,9 +627,9 @@ macro_rules! legacy_tiles {
                 let mut r0 = 0;
                 while r0 < t.rows {
                     // Sixteen rows (two groups) at a time while there are more than eight,
-                    // except for signed codes: their `abs`/`sign` pairs need more registers
+                    // except under the sign trick: its `abs`/`sign` pairs need more registers
                     // than the two-group shape leaves (it spills, 20% slower for Q8_0).
-                    let step = if L::SIGNED { 8 } else { 16 };
+                    let step = if sign_trick::<L>() { 8 } else { 16 };
                     let count = (t.rows - r0).min(step);
                     let (g0, g1) = group.split_at_mut(rec);
                     // SAFETY: rows r0..r0+count are inside the tile.
