@@ -402,8 +402,8 @@ fn dots_multi<E: KvElem>(
     let n_ys = ys.len() / len.max(1);
     let n_rows = out.len() / n_ys.max(1);
     let kernel_order = match order {
-        DotOrder::Tiny if padded_len % 8 == 0 => Some(F16DotOrder::TinyBlas),
-        _ if padded_len % 32 == 0 && padded_len >= len => Some(F16DotOrder::GgmlVec),
+        DotOrder::Tiny if padded_len.is_multiple_of(8) => Some(F16DotOrder::TinyBlas),
+        _ if padded_len.is_multiple_of(32) && padded_len >= len => Some(F16DotOrder::GgmlVec),
         _ => None,
     };
     if let (Some(ko), Some(rows16), Some(ys16)) = (kernel_order, E::as_f16(rows), E::as_f16(ys)) {
@@ -431,9 +431,9 @@ fn dots<E: KvElem>(
     out: &mut [f32],
 ) -> Result<()> {
     let kernel_order = match order {
-        DotOrder::Tiny if padded_len % 8 == 0 => Some(F16DotOrder::TinyBlas),
+        DotOrder::Tiny if padded_len.is_multiple_of(8) => Some(F16DotOrder::TinyBlas),
         // All elements fall in ggml's 32-wide steps: no f64 leftovers.
-        _ if padded_len % 32 == 0 && padded_len >= y.len() => Some(F16DotOrder::GgmlVec),
+        _ if padded_len.is_multiple_of(32) && padded_len >= y.len() => Some(F16DotOrder::GgmlVec),
         _ => None,
     };
     if let (Some(ko), Some(rows16), Some(y16)) = (kernel_order, E::as_f16(rows), E::as_f16(y)) {
@@ -455,7 +455,7 @@ fn dots<E: KvElem>(
 /// compute it over `padded_len` elements (the elements past `x.len()` being zero products).
 fn dot<E: KvElem>(order: DotOrder, x: &[E], y: &[E], padded_len: usize) -> f32 {
     let pairs = x.iter().zip(y).map(|(a, b)| (a.to_f32(), b.to_f32()));
-    if order == DotOrder::Tiny && padded_len % 8 == 0 {
+    if order == DotOrder::Tiny && padded_len.is_multiple_of(8) {
         return tinyblas_sum(pairs);
     }
     // ggml_vec_dot_f16: the 32-wide steps, then the leftovers in f64.

@@ -102,7 +102,7 @@ fn check_requantized(
         "{refs_file} was made from another file"
     );
     let all = std::env::var_os("REQUANT_ALL_PROMPTS").is_some();
-    let select = |name: &str| all || subset.map_or(true, |s| s.contains(&name));
+    let select = |name: &str| all || subset.is_none_or(|s| s.contains(&name));
     check(&model, &refs, bounds, &select).assert_ok(&format!("{input} -> {ty}"));
 }
 

@@ -19,6 +19,6 @@ fn smollm2_logits_and_greedy_match_llama_cpp() {
         Err(_) => support::smollm2_refs(),
     };
     let only = std::env::var("CONFORMANCE_PROMPT").ok();
-    let select = |name: &str| only.as_deref().map_or(true, |o| o == name);
+    let select = |name: &str| only.as_deref().is_none_or(|o| o == name);
     check(&model, &refs, &dense(), &select).assert_ok("SmolLM2 Q4_1");
 }

@@ -244,7 +244,7 @@ pub fn quantize_activations(
     match active().quantize_act.get(slot(act_ty)).copied().flatten() {
         Some(f) => {
             let block = act_ty.block_size();
-            if src.len() % block != 0 {
+            if !src.len().is_multiple_of(block) {
                 return Err(KernelError::NotBlockMultiple {
                     what: "quantize_activations",
                     ty: act_ty,

@@ -85,11 +85,11 @@ pub fn dot_f16_rows_multi(
     len: usize,
     out: &mut [f32],
 ) -> Result<(), KernelError> {
-    if len == 0 || ys.len() % len != 0 {
+    if len == 0 || !ys.len().is_multiple_of(len) {
         return Err(mismatch("dot_f16_rows_multi: ys", len, ys.len()));
     }
     let n_ys = ys.len() / len;
-    if n_ys == 0 || out.len() % n_ys != 0 {
+    if n_ys == 0 || !out.len().is_multiple_of(n_ys) {
         return Err(mismatch("dot_f16_rows_multi: out", n_ys, out.len()));
     }
     let n_rows = out.len() / n_ys;

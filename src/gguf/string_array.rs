@@ -139,14 +139,14 @@ impl StringArrayBuilder {
     pub(crate) fn push_end(&mut self, end: usize) {
         self.len += 1;
         self.end = end;
-        if self.len % STRIDE == 0 {
+        if self.len.is_multiple_of(STRIDE) {
             self.marks.push(end.saturating_sub(self.base));
         }
     }
 
     pub(crate) fn finish(mut self) -> StringArray {
         // The end of the array, unless the last push already recorded it.
-        if self.len % STRIDE != 0 || self.len == 0 {
+        if !self.len.is_multiple_of(STRIDE) || self.len == 0 {
             self.marks.push(self.end.saturating_sub(self.base));
         }
         StringArray(Arc::new(Inner {

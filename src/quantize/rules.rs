@@ -277,7 +277,7 @@ pub fn mix_type(
         // The output projection (or the embedding it shares) gets 6 bits unless the mix is
         // already 8-bit; rows that do not fit 256-blocks take Q8_0. MXFP4_MOE gives it Q8_0.
         let block = ty.block_size() as u64;
-        if ftype == F::MXFP4_MOE || falcon || row_len % block != 0 {
+        if ftype == F::MXFP4_MOE || falcon || !row_len.is_multiple_of(block) {
             ty = T::Q8_0;
         } else if ty != T::Q8_0 {
             ty = T::Q6_K;
@@ -403,7 +403,7 @@ pub fn mix_type(
 /// a 32-block type of similar size, or by F16 when even that does not fit.
 pub fn fallback(ty: GgmlType, row_len: u64, name: &str) -> Result<GgmlType> {
     use GgmlType as T;
-    if row_len % ty.block_size() as u64 == 0 {
+    if row_len.is_multiple_of(ty.block_size() as u64) {
         return Ok(ty);
     }
     let replacement = match ty {
@@ -432,7 +432,7 @@ pub fn fallback(ty: GgmlType, row_len: u64, name: &str) -> Result<GgmlType> {
             })
         }
     };
-    if row_len % replacement.block_size() as u64 != 0 {
+    if !row_len.is_multiple_of(replacement.block_size() as u64) {
         return Ok(T::F16);
     }
     Ok(replacement)

@@ -90,7 +90,7 @@ pub fn as_blocks_mut<B: Block>(bytes: &mut [u8]) -> Result<&mut [B], KernelError
 
 fn block_count<B: Block>(len: usize) -> Result<usize, KernelError> {
     let size = core::mem::size_of::<B>();
-    if len % size != 0 {
+    if !len.is_multiple_of(size) {
         return Err(KernelError::LengthMismatch {
             what: "block bytes",
             expected: len / size * size + size,

@@ -335,7 +335,9 @@ pub fn vec_dot_batch_order(
     match ty {
         GgmlType::Q4_K => return q4_k_repack_gemm_order(n, w, act),
         GgmlType::MXFP4 | GgmlType::IQ4_NL => return paired_ggml_order(ty, n, w, act),
-        GgmlType::F32 | GgmlType::F16 if n % 8 != 0 => return vec_dot_ggml_order(ty, n, w, act),
+        GgmlType::F32 | GgmlType::F16 if !n.is_multiple_of(8) => {
+            return vec_dot_ggml_order(ty, n, w, act)
+        }
         GgmlType::F32 | GgmlType::F16 => return Ok(tinyblas_sum(float_values(ty, n, w, act)?)),
         _ => {}
     }

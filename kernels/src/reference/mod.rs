@@ -25,7 +25,7 @@ use crate::{GgmlType, KernelError};
 /// Bytes taken by a row of `n` values of `ty`; `n` must be a whole number of blocks.
 pub fn row_bytes(ty: GgmlType, n: usize) -> Result<usize, KernelError> {
     let block = ty.block_size();
-    if n % block != 0 {
+    if !n.is_multiple_of(block) {
         return Err(KernelError::NotBlockMultiple {
             what: "row length",
             ty,

@@ -143,7 +143,7 @@ pub(super) unsafe fn batch_tile<E: FloatElem>(
         let act = &t.act[a * t.act_stride..a * t.act_stride + row];
         for r in 0..t.rows {
             let w = &t.w[r * t.w_stride..r * t.w_stride + row];
-            let v = if t.n % 8 != 0 {
+            let v = if !t.n.is_multiple_of(8) {
                 // SAFETY: `w` and `act` are exact rows of `n` values (TileFn contract).
                 unsafe { E::vec_dot(t.n, w, act) }
             } else {

@@ -277,7 +277,7 @@ impl KQuant for Q3K {
 }
 
 macro_rules! kquant_tiles {
-    ($level:ident, $vnni:ident) => {
+    ($level:ident, $features:literal, $vnni:ident) => {
         /// The tile of one instruction-set level (see the module docs).
         pub(super) mod $level {
             use core::arch::x86_64::*;
@@ -305,7 +305,7 @@ macro_rules! kquant_tiles {
             ///
             /// # Safety
             /// Features present; those rows are readable; `out` has `L::REC * nb` vectors.
-            #[target_feature(enable = "avx2,fma,f16c")]
+            #[target_feature(enable = $features)]
             unsafe fn pack<L: KQuant>(
                 nb: usize,
                 w: *const u8,
@@ -363,7 +363,7 @@ macro_rules! kquant_tiles {
             /// # Safety
             /// `p` valid for 4 bytes.
             #[inline]
-            #[target_feature(enable = "avx2,fma,f16c")]
+            #[target_feature(enable = $features)]
             unsafe fn bcast(p: *const u8) -> __m256i {
                 // SAFETY: forwarded contract; unaligned read.
                 _mm256_set1_epi32(unsafe { p.cast::<i32>().read_unaligned() })
@@ -378,7 +378,7 @@ macro_rules! kquant_tiles {
             /// Features present; `wp` holds `L::REC * nb` vectors; `na >= 1` activation rows
             /// of `nb` Q8_K blocks at `act + jj * stride`; the outputs are writable.
             #[inline]
-            #[target_feature(enable = "avx2,fma,f16c")]
+            #[target_feature(enable = $features)]
             #[allow(clippy::too_many_arguments)]
             unsafe fn micro<L: KQuant, const ORDER: u8>(
                 nb: usize,
@@ -527,7 +527,7 @@ macro_rules! kquant_tiles {
             /// # Safety
             /// As [`micro`].
             #[inline]
-            #[target_feature(enable = "avx2,fma,f16c")]
+            #[target_feature(enable = $features)]
             #[allow(clippy::too_many_arguments)]
             unsafe fn micro_lanes<L: KQuant>(
                 nb: usize,
@@ -632,7 +632,7 @@ macro_rules! kquant_tiles {
             ///
             /// # Safety
             /// As [`crate::kernel_set::TileFn`] for a weight type of family `L`.
-            #[target_feature(enable = "avx2,fma,f16c")]
+            #[target_feature(enable = $features)]
             pub(in crate::x86) unsafe fn tile<L: KQuant>(
                 t: &TileArgs<'_>,
                 out: &mut [f32],
@@ -668,7 +668,7 @@ macro_rules! kquant_tiles {
             ///
             /// # Safety
             /// As [`crate::kernel_set::TileFn`] for a weight type of family `L`.
-            #[target_feature(enable = "avx2,fma,f16c")]
+            #[target_feature(enable = $features)]
             pub(in crate::x86) unsafe fn batch_tile<L: KQuant>(
                 t: &TileArgs<'_>,
                 out: &mut [f32],
@@ -689,7 +689,7 @@ macro_rules! kquant_tiles {
             ///
             /// # Safety
             /// As [`tile`].
-            #[target_feature(enable = "avx2,fma,f16c")]
+            #[target_feature(enable = $features)]
             unsafe fn gemm<L: KQuant, const ORDER: u8>(
                 t: &TileArgs<'_>,
                 out: &mut [f32],
@@ -750,8 +750,13 @@ macro_rules! kquant_tiles {
     };
 }
 
-kquant_tiles!(avx2, NoVnni);
+kquant_tiles!(avx2, "avx2,fma,f16c", NoVnni);
 // `vpdpbusd` through inline assembly (`simd::Vnni`): same target features; the sets holding
 // these tiles are offered only where `x86::kernel_sets` detects them.
-kquant_tiles!(vnni, AvxVnni);
-kquant_tiles!(avx512, Avx512Vnni);
+kquant_tiles!(vnni, "avx2,fma,f16c", AvxVnni);
+// The AVX-512 level compiles with AVX512VL as well: 32 vector registers for the microkernels.
+kquant_tiles!(
+    avx512,
+    "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni",
+    Avx512Vnni
+);

@@ -21,251 +21,299 @@
 //! `vec_dot` and every position of a tile run the same operations in the same order, so they
 //! agree bit for bit and the GEMM result does not depend on the thread count.
 
-use core::arch::x86_64::*;
-
-use super::legacy::{block_partials, offset_pairs, vnni_codes, Legacy};
-use super::simd::{f16_at, f16_splat, hsum_ps, load256, NoVnni, Vnni};
+use super::legacy::Legacy;
 use crate::kernel_set::TileArgs;
 
-/// One weight block as the microkernel consumes it: the codes, `d` in every lane, and `m`
-/// (0 without a minimum).
-type WeightBlock = (__m256i, __m256, f32);
+macro_rules! lanes_tiles {
+    ($level:ident, $features:literal, $vnni:ident) => {
+        /// The kernels of one instruction-set level (see the module docs).
+        pub(super) mod $level {
+            use core::arch::x86_64::*;
 
-/// `MR` weight rows x `NR` activation rows over `nb` blocks; writes `out[j * out_stride + i]`.
-/// `weight(i, b)` gives block `b` of weight row `i` (read from the file, or from [`gemm`]'s
-/// unpacked copy: the same values, so the same bits).
-///
-/// # Safety
-/// AVX2+FMA+F16C present, and `V`'s instruction set; `weight(i, b)` is valid for `i < MR`, `b < nb`; row `j < NR` of
-/// activations holds `nb` blocks at `a + j * a_stride`; the `MR x NR` outputs at
-/// `out + j * out_stride + i` are writable.
-#[inline]
-#[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn micro<L: Legacy, V: Vnni, const MR: usize, const NR: usize>(
-    nb: usize,
-    weight: impl Fn(usize, usize) -> WeightBlock,
-    a: *const u8,
-    a_stride: usize,
-    out: *mut f32,
-    out_stride: usize,
-) {
-    let mut acc = [[_mm256_setzero_ps(); NR]; MR];
-    let mut summs = [[0f32; NR]; MR];
-    for b in 0..nb {
-        let blocks: [WeightBlock; MR] = core::array::from_fn(|i| weight(i, b));
-        for j in 0..NR {
-            // SAFETY: block b of activation row j is in bounds (function contract); d at 0..2,
-            // Q8_1's s at 2..4 and the 32 quants at A_QS.. lie inside the block.
-            let (av, da, sa) = unsafe {
-                let q = a.add(j * a_stride + b * L::A_BYTES);
-                let sa = if L::HAS_MIN { f16_at(q.add(2)) } else { 0.0 };
-                (load256(q.add(L::A_QS)), f16_splat(q), sa)
-            };
-            // With VNNI, every block takes one `vpdpbusd` against codes made unsigned
-            // (`vnni_codes`), minus their zero point's own `vpdpbusd`, once per activation
-            // block: the same exact i32 lanes as `maddubs` + `madd`.
-            let off = if V::PRESENT && L::VNNI_OFFSET != 0 {
-                let zero_point = _mm256_set1_epi8(L::VNNI_OFFSET as i8);
-                // SAFETY: `V`'s instructions are present (function contract).
-                unsafe { V::dpbusd(_mm256_setzero_si256(), zero_point, av) }
-            } else {
-                offset_pairs::<L>(av)
-            };
-            for (i, &(codes, dw, mw)) in blocks.iter().enumerate() {
-                let partials = if V::PRESENT {
-                    // SAFETY: as above.
-                    let p =
-                        unsafe { V::dpbusd(_mm256_setzero_si256(), vnni_codes::<L>(codes), av) };
-                    if L::VNNI_OFFSET != 0 {
-                        _mm256_sub_epi32(p, off)
-                    } else {
-                        p
+            use crate::kernel_set::TileArgs;
+            use crate::x86::legacy::{block_partials, offset_pairs, Legacy};
+            use crate::x86::simd::{f16_at, f16_splat, hsum_ps, load256, $vnni as Dot, Vnni};
+
+            /// One weight block as the microkernel consumes it: the codes, `d` in every lane, and `m`
+            /// (0 without a minimum).
+            type WeightBlock = (__m256i, __m256, f32);
+
+            /// `MR` weight rows x `NR` activation rows over `nb` blocks; writes `out[j * out_stride + i]`.
+            /// `weight(i, b)` gives block `b` of weight row `i` (read from the file, or from [`gemm`]'s
+            /// unpacked copy: the same values, so the same bits).
+            ///
+            /// # Safety
+            /// AVX2+FMA+F16C present, and `Dot`'s instruction set; `weight(i, b)` is valid for `i < MR`, `b < nb`; row `j < NR` of
+            /// activations holds `nb` blocks at `a + j * a_stride`; the `MR x NR` outputs at
+            /// `out + j * out_stride + i` are writable.
+            #[inline]
+            #[target_feature(enable = $features)]
+            unsafe fn micro<L: Legacy, const MR: usize, const NR: usize>(
+                nb: usize,
+                weight: impl Fn(usize, usize) -> WeightBlock,
+                a: *const u8,
+                a_stride: usize,
+                out: *mut f32,
+                out_stride: usize,
+            ) {
+                const { assert!(NR <= 4) };
+                let mut acc = [[_mm256_setzero_ps(); NR]; MR];
+                // Row i's `summs` of activation row j in lane j: each lane rounds `mw * sa` and the
+                // sum as the scalar chain would, and four lanes take one register, not four.
+                let mut summs = [_mm_setzero_ps(); MR];
+                for b in 0..nb {
+                    let blocks: [WeightBlock; MR] = core::array::from_fn(|i| weight(i, b));
+                    let mut sa4 = [0f32; 4];
+                    for (j, sa4) in sa4.iter_mut().enumerate().take(NR) {
+                        if L::HAS_MIN {
+                            // SAFETY: block b of activation row j is in bounds (function contract);
+                            // Q8_1's s lies at bytes 2..4.
+                            *sa4 = unsafe { f16_at(a.add(j * a_stride + b * L::A_BYTES + 2)) };
+                        }
                     }
-                } else {
-                    block_partials::<L>(codes, av, off)
-                };
-                let lanes = _mm256_cvtepi32_ps(partials);
-                acc[i][j] = _mm256_fmadd_ps(_mm256_mul_ps(dw, da), lanes, acc[i][j]);
-                if L::HAS_MIN {
-                    summs[i][j] += mw * sa;
+                    if L::HAS_MIN {
+                        let sa = _mm_loadu_ps(sa4.as_ptr());
+                        for (s, &(_, _, mw)) in summs.iter_mut().zip(&blocks) {
+                            *s = _mm_add_ps(*s, _mm_mul_ps(_mm_set1_ps(mw), sa));
+                        }
+                    }
+                    for j in 0..NR {
+                        // SAFETY: block b of activation row j is in bounds (function contract); d at
+                        // 0..2 and the 32 quants at A_QS.. lie inside the block.
+                        let (av, da) = unsafe {
+                            let q = a.add(j * a_stride + b * L::A_BYTES);
+                            (load256(q.add(L::A_QS)), f16_splat(q))
+                        };
+                        // With VNNI, every block takes one `vpdpbusd`: unsigned codes minus their zero
+                        // point's own `vpdpbusd` (once per activation block), signed ones under the sign
+                        // trick (`|w| x sign(a, w)`: one operation per pair fewer than a zero point of
+                        // 128 here, where each block's product is formed once). The same exact i32 lanes
+                        // as `maddubs` + `madd`.
+                        let off = if Dot::PRESENT && !L::SIGNED && L::OFFSET != 0 {
+                            let zero_point = _mm256_set1_epi8(L::OFFSET);
+                            // SAFETY: `Dot`'s instructions are present (function contract).
+                            unsafe { Dot::dpbusd(_mm256_setzero_si256(), zero_point, av) }
+                        } else {
+                            offset_pairs::<L>(av)
+                        };
+                        for (i, &(codes, dw, _)) in blocks.iter().enumerate() {
+                            let partials = if Dot::PRESENT && L::SIGNED {
+                                let (w, a) = (_mm256_abs_epi8(codes), _mm256_sign_epi8(av, codes));
+                                // SAFETY: as above.
+                                unsafe { Dot::dpbusd(_mm256_setzero_si256(), w, a) }
+                            } else if Dot::PRESENT {
+                                // SAFETY: as above.
+                                let p = unsafe { Dot::dpbusd(_mm256_setzero_si256(), codes, av) };
+                                if L::OFFSET != 0 {
+                                    _mm256_sub_epi32(p, off)
+                                } else {
+                                    p
+                                }
+                            } else {
+                                block_partials::<L>(codes, av, off)
+                            };
+                            let lanes = _mm256_cvtepi32_ps(partials);
+                            acc[i][j] = _mm256_fmadd_ps(_mm256_mul_ps(dw, da), lanes, acc[i][j]);
+                        }
+                    }
+                }
+                for i in 0..MR {
+                    let mut mins = [0f32; 4];
+                    _mm_storeu_ps(mins.as_mut_ptr(), summs[i]);
+                    for j in 0..NR {
+                        // SAFETY: output (i, j) is writable (function contract).
+                        unsafe { *out.add(j * out_stride + i) = hsum_ps(acc[i][j]) + mins[j] };
+                    }
                 }
             }
+
+            /// Block `b` of the weight row at `row`, straight from the file's bytes.
+            ///
+            /// # Safety
+            /// AVX2+FMA+F16C present; block `b` of the row is readable.
+            #[inline]
+            #[target_feature(enable = $features)]
+            unsafe fn file_block<L: Legacy>(row: *const u8, b: usize) -> WeightBlock {
+                // SAFETY: forwarded contract; d sits at bytes 0..2 of every block of the family, m (when
+                // present) at 2..4.
+                unsafe {
+                    let p = row.add(b * L::W_BYTES);
+                    let m = if L::HAS_MIN { L::m(p) } else { 0.0 };
+                    let d = if L::E8M0 {
+                        _mm256_set1_ps(L::d(p))
+                    } else {
+                        f16_splat(p)
+                    };
+                    (L::codes(p), d, m)
+                }
+            }
+
+            /// The whole tile: a matvec streams the rows one at a time (one sequential read of the
+            /// weights); a GEMM unpacks the tile's weight rows once (codes and f32 scales, into a
+            /// per-thread buffer) and runs 4x4 register blocks over them (measured best of 2x4 to 8x4 on
+            /// SmolLM2 and Gemma 3 prefill), with 1-wide remainders.
+            ///
+            /// # Safety
+            /// As [`crate::kernel_set::TileFn`] for a weight type of family `L`.
+            #[target_feature(enable = $features)]
+            pub(in crate::x86) unsafe fn tile<L: Legacy>(
+                t: &TileArgs<'_>,
+                out: &mut [f32],
+                out_stride: usize,
+            ) {
+                let nb = t.n / 32;
+                let (w, a, o) = (t.w.as_ptr(), t.act.as_ptr(), out.as_mut_ptr());
+                let (ws, as_) = (t.w_stride, t.act_stride);
+                if t.acts > 1 {
+                    // SAFETY: forwarded contract.
+                    unsafe { gemm::<L>(t, out, out_stride) };
+                    return;
+                }
+                // Unsigned codes go MATVEC_ROWS rows at a time: their accumulator chains interleave (one
+                // row's chain of dependent fmas bounds the loop by the fma latency), and each activation
+                // block is read once for all of them. The rows are one contiguous stretch read as several
+                // streams, which the hardware prefetchers do not follow (a third of the speed), so the
+                // next stretch is prefetched linearly, a share per block. Q8_0's rows, twice as long in
+                // bytes, measured no faster that way: they go one at a time.
+                let pass = if L::SIGNED { 1 } else { MATVEC_ROWS };
+                let mut r = 0;
+                while r < t.rows {
+                    let mr = if t.rows - r >= pass { pass } else { 1 };
+                    let lines_per_block = (mr * ws).div_ceil(64 * nb.max(1));
+                    let next = w.wrapping_add((r + mr) * ws);
+                    // SAFETY: rows r..r+mr and activation row 0 are inside the tile (TileFn contract);
+                    // so are outputs r..r+mr.
+                    unsafe {
+                        let row = w.add(r * ws);
+                        let block = |i: usize, b: usize| {
+                            if i == 0 {
+                                for l in 0..lines_per_block {
+                                    let p = next.wrapping_add(64 * (b * lines_per_block + l));
+                                    // A hint: it never faults, whatever the address.
+                                    _mm_prefetch::<_MM_HINT_T0>(p.cast());
+                                }
+                            }
+                            file_block::<L>(row.add(i * ws), b)
+                        };
+                        if mr == MATVEC_ROWS {
+                            micro::<L, MATVEC_ROWS, 1>(nb, block, a, as_, o.add(r), out_stride)
+                        } else {
+                            micro::<L, 1, 1>(nb, block, a, as_, o.add(r), out_stride)
+                        }
+                    };
+                    r += mr;
+                }
+            }
+
+            /// Weight rows per pass of the matvec (unsigned codes).
+            const MATVEC_ROWS: usize = 4;
+
+            /// The GEMM part of [`tile`] (two or more activation rows).
+            ///
+            /// # Safety
+            /// As [`tile`].
+            #[target_feature(enable = $features)]
+            unsafe fn gemm<L: Legacy>(t: &TileArgs<'_>, out: &mut [f32], out_stride: usize) {
+                const MR: usize = 4;
+                const NR: usize = 4;
+                let nb = t.n / 32;
+                let (w, a, o) = (t.w.as_ptr(), t.act.as_ptr(), out.as_mut_ptr());
+                let (ws, as_) = (t.w_stride, t.act_stride);
+                // Per-thread unpacked rows, reused across calls (a fresh allocation page-faults).
+                thread_local! {
+                    static PACK: core::cell::RefCell<(Vec<__m256i>, Vec<f32>, Vec<f32>)> =
+                        const { core::cell::RefCell::new((Vec::new(), Vec::new(), Vec::new())) };
+                }
+                PACK.with(|cell| {
+                    let mut pack = cell.borrow_mut();
+                    let (codes, d, m) = &mut *pack;
+                    let len = t.rows * nb;
+                    codes.clear();
+                    codes.resize(len, _mm256_setzero_si256());
+                    d.clear();
+                    d.resize(len, 0.0);
+                    m.clear();
+                    m.resize(len, 0.0);
+                    for r in 0..t.rows {
+                        for b in 0..nb {
+                            // SAFETY: block b of weight row r is inside the tile (TileFn contract).
+                            let (c, dw, mw) = unsafe { file_block::<L>(w.add(r * ws), b) };
+                            codes[r * nb + b] = c;
+                            d[r * nb + b] = _mm256_cvtss_f32(dw);
+                            m[r * nb + b] = mw;
+                        }
+                    }
+                    let (cp, dp, mp) = (codes.as_ptr(), d.as_ptr(), m.as_ptr());
+                    let mut r = 0;
+                    while r < t.rows {
+                        let mr = if t.rows - r >= MR { MR } else { 1 };
+                        let mut j = 0;
+                        while j < t.acts {
+                            let nr = if t.acts - j >= NR { NR } else { 1 };
+                            // SAFETY: packed rows r..r+mr hold nb entries each; activation rows j..j+nr
+                            // and their outputs are inside the tile (TileFn contract).
+                            unsafe {
+                                let k = r * nb;
+                                let (c, dd, mm) = (cp.add(k), dp.add(k), mp.add(k));
+                                // The unpacked copy: entry b of row i at i * nb + b.
+                                let packed = |i: usize, b: usize| {
+                                    let e = i * nb + b;
+                                    (*c.add(e), _mm256_set1_ps(*dd.add(e)), *mm.add(e))
+                                };
+                                let (ap, op) = (a.add(j * as_), o.add(j * out_stride + r));
+                                match (mr, nr) {
+                                    (MR, NR) => {
+                                        micro::<L, MR, NR>(nb, packed, ap, as_, op, out_stride)
+                                    }
+                                    (MR, _) => {
+                                        micro::<L, MR, 1>(nb, packed, ap, as_, op, out_stride)
+                                    }
+                                    (_, NR) => {
+                                        micro::<L, 1, NR>(nb, packed, ap, as_, op, out_stride)
+                                    }
+                                    _ => micro::<L, 1, 1>(nb, packed, ap, as_, op, out_stride),
+                                }
+                            }
+                            j += nr;
+                        }
+                        r += mr;
+                    }
+                });
+            }
         }
-    }
-    for i in 0..MR {
-        for j in 0..NR {
-            // SAFETY: output (i, j) is writable (function contract).
-            unsafe { *out.add(j * out_stride + i) = hsum_ps(acc[i][j]) + summs[i][j] };
-        }
-    }
+    };
 }
 
-/// Block `b` of the weight row at `row`, straight from the file's bytes.
-///
-/// # Safety
-/// AVX2+FMA+F16C present; block `b` of the row is readable.
-#[inline]
-#[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn file_block<L: Legacy>(row: *const u8, b: usize) -> WeightBlock {
-    // SAFETY: forwarded contract; d sits at bytes 0..2 of every block of the family, m (when
-    // present) at 2..4.
-    unsafe {
-        let p = row.add(b * L::W_BYTES);
-        let m = if L::HAS_MIN { L::m(p) } else { 0.0 };
-        let d = if L::E8M0 {
-            _mm256_set1_ps(L::d(p))
-        } else {
-            f16_splat(p)
-        };
-        (L::codes(p), d, m)
-    }
-}
-
-/// One weight row against one activation row.
+/// One weight row against one activation row: a one-row tile of the AVX2 level (every level
+/// computes the same bits).
 ///
 /// # Safety
 /// As [`crate::kernel_set::VecDotFn`] for a weight type of family `L`.
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(super) unsafe fn vec_dot<L: Legacy>(n: usize, w: &[u8], act: &[u8]) -> f32 {
-    let mut out = 0f32;
-    let row = w.as_ptr();
-    // SAFETY: one row each, lengths guaranteed by the VecDotFn contract.
-    unsafe {
-        micro::<L, NoVnni, 1, 1>(
-            n / 32,
-            |_, b| file_block::<L>(row, b),
-            act.as_ptr(),
-            0,
-            &mut out,
-            0,
-        )
+    let mut out = [0f32];
+    let t = TileArgs {
+        n,
+        w,
+        w_stride: w.len(),
+        rows: 1,
+        act,
+        act_stride: act.len(),
+        acts: 1,
     };
-    out
+    // SAFETY: one row each, lengths guaranteed by the VecDotFn contract; one output.
+    unsafe { avx2::tile::<L>(&t, &mut out, 1) };
+    out[0]
 }
 
-/// The whole tile: a matvec streams the rows one at a time (one sequential read of the
-/// weights); a GEMM unpacks the tile's weight rows once (codes and f32 scales, into a
-/// per-thread buffer) and runs 4x4 register blocks over them (measured best of 2x4 to 8x4 on
-/// SmolLM2 and Gemma 3 prefill), with 1-wide remainders.
-///
-/// # Safety
-/// As [`crate::kernel_set::TileFn`] for a weight type of family `L`.
-#[target_feature(enable = "avx2,fma,f16c")]
-pub(super) unsafe fn tile<L: Legacy, V: Vnni>(
-    t: &TileArgs<'_>,
-    out: &mut [f32],
-    out_stride: usize,
-) {
-    let nb = t.n / 32;
-    let (w, a, o) = (t.w.as_ptr(), t.act.as_ptr(), out.as_mut_ptr());
-    let (ws, as_) = (t.w_stride, t.act_stride);
-    if t.acts > 1 {
-        // SAFETY: forwarded contract.
-        unsafe { gemm::<L, V>(t, out, out_stride) };
-        return;
-    }
-    // Unsigned codes go MATVEC_ROWS rows at a time: their accumulator chains interleave (one
-    // row's chain of dependent fmas bounds the loop by the fma latency), and each activation
-    // block is read once for all of them. The rows are one contiguous stretch read as several
-    // streams, which the hardware prefetchers do not follow (a third of the speed), so the
-    // next stretch is prefetched linearly, a share per block. Q8_0's rows, twice as long in
-    // bytes, measured no faster that way: they go one at a time.
-    let pass = if L::SIGNED { 1 } else { MATVEC_ROWS };
-    let mut r = 0;
-    while r < t.rows {
-        let mr = if t.rows - r >= pass { pass } else { 1 };
-        let lines_per_block = (mr * ws).div_ceil(64 * nb.max(1));
-        let next = w.wrapping_add((r + mr) * ws);
-        // SAFETY: rows r..r+mr and activation row 0 are inside the tile (TileFn contract);
-        // so are outputs r..r+mr.
-        unsafe {
-            let row = w.add(r * ws);
-            let block = |i: usize, b: usize| {
-                if i == 0 {
-                    for l in 0..lines_per_block {
-                        let p = next.wrapping_add(64 * (b * lines_per_block + l));
-                        // A hint: it never faults, whatever the address.
-                        _mm_prefetch::<_MM_HINT_T0>(p.cast());
-                    }
-                }
-                file_block::<L>(row.add(i * ws), b)
-            };
-            if mr == MATVEC_ROWS {
-                micro::<L, V, MATVEC_ROWS, 1>(nb, block, a, as_, o.add(r), out_stride)
-            } else {
-                micro::<L, V, 1, 1>(nb, block, a, as_, o.add(r), out_stride)
-            }
-        };
-        r += mr;
-    }
-}
-
-/// Weight rows per pass of the matvec (unsigned codes).
-const MATVEC_ROWS: usize = 4;
-
-/// The GEMM part of [`tile`] (two or more activation rows).
-///
-/// # Safety
-/// As [`tile`].
-#[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn gemm<L: Legacy, V: Vnni>(t: &TileArgs<'_>, out: &mut [f32], out_stride: usize) {
-    const MR: usize = 4;
-    const NR: usize = 4;
-    let nb = t.n / 32;
-    let (w, a, o) = (t.w.as_ptr(), t.act.as_ptr(), out.as_mut_ptr());
-    let (ws, as_) = (t.w_stride, t.act_stride);
-    // Per-thread unpacked rows, reused across calls (a fresh allocation page-faults).
-    thread_local! {
-        static PACK: core::cell::RefCell<(Vec<__m256i>, Vec<f32>, Vec<f32>)> =
-            const { core::cell::RefCell::new((Vec::new(), Vec::new(), Vec::new())) };
-    }
-    PACK.with(|cell| {
-        let mut pack = cell.borrow_mut();
-        let (codes, d, m) = &mut *pack;
-        let len = t.rows * nb;
-        codes.clear();
-        codes.resize(len, _mm256_setzero_si256());
-        d.clear();
-        d.resize(len, 0.0);
-        m.clear();
-        m.resize(len, 0.0);
-        for r in 0..t.rows {
-            for b in 0..nb {
-                // SAFETY: block b of weight row r is inside the tile (TileFn contract).
-                let (c, dw, mw) = unsafe { file_block::<L>(w.add(r * ws), b) };
-                codes[r * nb + b] = c;
-                d[r * nb + b] = _mm256_cvtss_f32(dw);
-                m[r * nb + b] = mw;
-            }
-        }
-        let (cp, dp, mp) = (codes.as_ptr(), d.as_ptr(), m.as_ptr());
-        let mut r = 0;
-        while r < t.rows {
-            let mr = if t.rows - r >= MR { MR } else { 1 };
-            let mut j = 0;
-            while j < t.acts {
-                let nr = if t.acts - j >= NR { NR } else { 1 };
-                // SAFETY: packed rows r..r+mr hold nb entries each; activation rows j..j+nr
-                // and their outputs are inside the tile (TileFn contract).
-                unsafe {
-                    let k = r * nb;
-                    let (c, dd, mm) = (cp.add(k), dp.add(k), mp.add(k));
-                    // The unpacked copy: entry b of row i at i * nb + b.
-                    let packed = |i: usize, b: usize| {
-                        let e = i * nb + b;
-                        (*c.add(e), _mm256_set1_ps(*dd.add(e)), *mm.add(e))
-                    };
-                    let (ap, op) = (a.add(j * as_), o.add(j * out_stride + r));
-                    match (mr, nr) {
-                        (MR, NR) => micro::<L, V, MR, NR>(nb, packed, ap, as_, op, out_stride),
-                        (MR, _) => micro::<L, V, MR, 1>(nb, packed, ap, as_, op, out_stride),
-                        (_, NR) => micro::<L, V, 1, NR>(nb, packed, ap, as_, op, out_stride),
-                        _ => micro::<L, V, 1, 1>(nb, packed, ap, as_, op, out_stride),
-                    }
-                }
-                j += nr;
-            }
-            r += mr;
-        }
-    });
-}
+lanes_tiles!(avx2, "avx2,fma,f16c", NoVnni);
+// `vpdpbusd` through inline assembly (`simd::Vnni`): same target features; the sets holding
+// these tiles are offered only where `x86::kernel_sets` detects them.
+lanes_tiles!(vnni, "avx2,fma,f16c", AvxVnni);
+// The AVX-512 level compiles with AVX512VL as well: 32 vector registers, so the 4x4
+// accumulators of the GEMM microkernel do not spill.
+lanes_tiles!(
+    avx512,
+    "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni",
+    Avx512Vnni
+);

@@ -685,4 +685,9 @@ legacy_tiles!(avx2, "avx2,fma,f16c", NoVnni);
 // `vpdpbusd` is used through inline assembly (`simd::Vnni`), so these levels compile with the
 // same target features; their sets are offered only where `x86::kernel_sets` detects them.
 legacy_tiles!(vnni, "avx2,fma,f16c", AvxVnni);
-legacy_tiles!(avx512, "avx2,fma,f16c", Avx512Vnni);
+// The AVX-512 level compiles with AVX512VL as well: 32 vector registers for the microkernels.
+legacy_tiles!(
+    avx512,
+    "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni",
+    Avx512Vnni
+);

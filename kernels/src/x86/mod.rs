@@ -39,12 +39,11 @@ const VEC_DOT: &[(GgmlType, VecDotFn)] = &[
 ];
 
 /// The tile tables of one level: `$tiles` is the level's instantiation of the generic tile
-/// modules, `$dot` its `vpdpbusd` (`simd::Vnni`). Every level's integer sums are exact, so all
+/// modules. Every level's integer sums are exact, so all
 /// of them compute the same bits as the AVX2 one (and as `vec_dot`).
 macro_rules! level_tables {
-    ($tables:ident, $tiles:ident, $dot:ident) => {
+    ($tables:ident, $tiles:ident) => {
         mod $tables {
-            use super::simd::$dot;
             use super::{float, kquant_tile, kquants, legacy, legacy_lanes, legacy_pairs};
             use super::{legacy_tile, GgmlType, TileFn};
 
@@ -52,10 +51,10 @@ macro_rules! level_tables {
                 (GgmlType::Q4_0, legacy_tile::$tiles::tile::<legacy::Q4_0>),
                 (GgmlType::MXFP4, legacy_tile::$tiles::tile::<legacy::Mxfp4>),
                 (GgmlType::IQ4_NL, legacy_tile::$tiles::tile::<legacy::Iq4Nl>),
-                (GgmlType::Q4_1, legacy_lanes::tile::<legacy::Q4_1, $dot>),
-                (GgmlType::Q5_0, legacy_lanes::tile::<legacy::Q5_0, $dot>),
-                (GgmlType::Q5_1, legacy_lanes::tile::<legacy::Q5_1, $dot>),
-                (GgmlType::Q8_0, legacy_lanes::tile::<legacy::Q8_0, $dot>),
+                (GgmlType::Q4_1, legacy_lanes::$tiles::tile::<legacy::Q4_1>),
+                (GgmlType::Q5_0, legacy_lanes::$tiles::tile::<legacy::Q5_0>),
+                (GgmlType::Q5_1, legacy_lanes::$tiles::tile::<legacy::Q5_1>),
+                (GgmlType::Q8_0, legacy_lanes::$tiles::tile::<legacy::Q8_0>),
                 (
                     GgmlType::Q4_K,
                     kquant_tile::$tiles::tile::<kquant_tile::Q4K>,
@@ -119,9 +118,9 @@ macro_rules! level_tables {
     };
 }
 
-level_tables!(avx2_tables, avx2, NoVnni);
-level_tables!(vnni_tables, vnni, AvxVnni);
-level_tables!(avx512_tables, avx512, Avx512Vnni);
+level_tables!(avx2_tables, avx2);
+level_tables!(vnni_tables, vnni);
+level_tables!(avx512_tables, avx512);
 
 const QUANTIZE_ACT: &[(GgmlType, QuantizeActFn)] = &[
     (GgmlType::Q8_0, quantize::quantize_q8_0),
@@ -179,8 +178,7 @@ fn has_avx512_vnni() -> bool {
 }
 
 /// AVX-VNNI (CPUID leaf 7, sub-leaf 1, EAX bit 4); the YMM state it needs is already implied
-/// by the AVX2 detection. Read directly because `is_x86_feature_detected!("avxvnni")` needs a
-/// newer Rust than the crate's minimum.
+/// by the AVX2 detection. Read directly from CPUID: one bit, the same on every toolchain.
 fn has_avx_vnni() -> bool {
     use core::arch::x86_64::{__cpuid, __cpuid_count};
     // SAFETY: CPUID exists on every x86_64 CPU; leaf 7 is only read when the maximum basic

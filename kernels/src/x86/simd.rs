@@ -206,8 +206,8 @@ impl Vnni for NoVnni {
 impl Vnni for AvxVnni {
     const PRESENT: bool = true;
 
-    /// Inline assembly, because the intrinsic and the `avxvnni` target feature need a newer
-    /// Rust than the crate's minimum.
+    /// Inline assembly with an explicit `{vex}`: the VEX form is the one CPUs with AVX-VNNI
+    /// but without AVX-512 (Alder Lake's E-cores, Arrow Lake) decode.
     #[inline]
     #[target_feature(enable = "avx2,fma,f16c")]
     unsafe fn dpbusd(acc: __m256i, a: __m256i, b: __m256i) -> __m256i {
@@ -230,24 +230,10 @@ impl Vnni for AvxVnni {
 impl Vnni for Avx512Vnni {
     const PRESENT: bool = true;
 
-    /// Inline assembly for the same reason as [`AvxVnni`]'s; `{evex}` picks the AVX-512
-    /// encoding, which CPUs without AVX-VNNI (Zen 4, Ice Lake) decode.
     #[inline]
-    #[target_feature(enable = "avx2,fma,f16c")]
+    #[target_feature(enable = "avx2,fma,f16c,avx512vnni,avx512vl")]
     unsafe fn dpbusd(acc: __m256i, a: __m256i, b: __m256i) -> __m256i {
-        let mut acc = acc;
-        // SAFETY: the caller guarantees AVX512-VNNI and AVX512VL; the instruction only reads
-        // and writes these registers (ymm0-15, which the EVEX form also addresses).
-        unsafe {
-            core::arch::asm!(
-                "{{evex}} vpdpbusd {acc}, {a}, {b}",
-                acc = inout(ymm_reg) acc,
-                a = in(ymm_reg) a,
-                b = in(ymm_reg) b,
-                options(pure, nomem, nostack, preserves_flags),
-            );
-        }
-        acc
+        _mm256_dpbusd_epi32(acc, a, b)
     }
 }
 
