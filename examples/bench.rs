@@ -23,7 +23,8 @@ steps) in tokens/s like llama-bench, each after d tokens already in the KV cache
   -d N               depth: tokens in the KV cache before each measurement (default 0)
   -t, --threads N    worker threads (default: all logical CPUs)
   -r, --reps R       repetitions, the median is reported (default 5)
-  --json             one JSON object: pp_tps, tg_tps, pp_tokens, tg_tokens, depth, threads
+  --json             one JSON object: pp_tps, tg_tps, pp_tokens, tg_tokens, depth, threads,
+                     kernels (the kernel level)
   -h, --help         this text";
 
 /// Depth tokens are evaluated in batches of this many (llama-bench's default batch).
@@ -129,7 +130,8 @@ fn run(mut args: cli::Args) -> Result<(), cli::Error> {
     let (pp_m, tg_m) = (median(pp_tps), median(tg_tps));
     if json {
         cli::print(format_args!(
-            "{{\"pp_tps\":{pp_m:.3},\"tg_tps\":{tg_m:.3},\"pp_tokens\":{pp},\"tg_tokens\":{tg},\"depth\":{depth},\"threads\":{threads}}}\n"
+            "{{\"pp_tps\":{pp_m:.3},\"tg_tps\":{tg_m:.3},\"pp_tokens\":{pp},\"tg_tokens\":{tg},\"depth\":{depth},\"threads\":{threads},\"kernels\":\"{}\"}}\n",
+            tramontane_kernels::active_kernels()
         ))
     } else {
         let at = if depth > 0 {

@@ -49,8 +49,11 @@ Q2_K Q3_K Q4_K Q5_K Q6_K IQ4_NL IQ4_XS), shapes 4096x4096, 14336x4096, 1536x576,
   -t, --threads N    one thread count
   --rows-alone       every activation row summed as if alone (GgmlOp::RowIndependent, what
                      the batch engine runs), not in llama.cpp's batch order
-  --json             one JSON object per line
-  -h, --help         this text";
+  --json             one JSON object per line (with the kernel level as \"level\")
+  -h, --help         this text
+
+The kernel level is the best this CPU has; another one runs with
+TRAMONTANE_KERNELS=scalar|avx2|avxvnni|avx512|neon|dotprod, to compare levels on one machine.";
 
 struct Options {
     types: Vec<GgmlType>,
@@ -302,8 +305,9 @@ fn run(o: &Options) -> Result<(), cli::Error> {
                     let weight_gbps = w.len() as f64 / ns;
                     let gops = 2.0 * (rows * cols * batch) as f64 / ns;
                     if o.json {
+                        let level = active_kernels();
                         outln!(
-                            "{{\"type\":\"{ty}\",\"rows\":{rows},\"cols\":{cols},\"batch\":{batch},\"threads\":{threads},\"ns\":{ns:.0},\"weight_gbps\":{weight_gbps:.3},\"gops\":{gops:.3},\"stream_gbps\":{stream_gbps:.3}}}"
+                            "{{\"level\":\"{level}\",\"type\":\"{ty}\",\"rows\":{rows},\"cols\":{cols},\"batch\":{batch},\"threads\":{threads},\"ns\":{ns:.0},\"weight_gbps\":{weight_gbps:.3},\"gops\":{gops:.3},\"stream_gbps\":{stream_gbps:.3}}}"
                         )?;
                     } else {
                         outln!(

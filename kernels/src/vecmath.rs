@@ -179,13 +179,19 @@ pub fn swiglu(gate: &[f32], up: &[f32], out: &mut [f32]) -> Result<(), KernelErr
     Ok(())
 }
 
-/// [`scalar::geglu`] (a table lookup: the same on every CPU).
+/// [`scalar::geglu`], dispatched (a table lookup: the same bits on every CPU).
 ///
 /// # Errors
 /// When the three lengths differ.
 pub fn geglu(gate: &[f32], up: &[f32], out: &mut [f32]) -> Result<(), KernelError> {
     if gate.len() != out.len() || up.len() != out.len() {
         return Err(mismatch("geglu", out.len(), gate.len().min(up.len())));
+    }
+    #[cfg(target_arch = "x86_64")]
+    if x86_simd() {
+        // SAFETY: x86_simd() confirmed AVX2+FMA+F16C; the lengths are equal (checked).
+        unsafe { crate::x86::vecmath::geglu(gate, up, out) };
+        return Ok(());
     }
     scalar::geglu(gate, up, out);
     Ok(())
@@ -379,6 +385,42 @@ mod tests {
             assert!(same(g, scalar::silu(x)), "x={x}");
         }
         assert!(swiglu(&xs, &ones[1..], &mut got).is_err());
+    }
+
+    #[test]
+    fn geglu_matches_scalar_everywhere() {
+        // Every f16 gate value from -12 to 12 (both clamps, the boundaries, signed zeros,
+        // subnormals) and random f32 gates between them, with a length that leaves a tail.
+        let mut gate: Vec<f32> = (0..=u16::MAX)
+            .map(|b| f16::from_bits(b).to_f32())
+            .filter(|x| x.abs() <= 12.0)
+            .collect();
+        let mut rng = Rng(5);
+        gate.extend((0..4001).map(|_| rng.value(24.0)));
+        gate.extend([
+            -10.0,
+            10.0,
+            -0.0,
+            f32::NAN,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+        ]);
+        let up: Vec<f32> = gate.iter().map(|_| rng.value(3.0)).collect();
+        let mut got = vec![0.0f32; gate.len()];
+        let mut want = vec![0.0f32; gate.len()];
+        geglu(&gate, &up, &mut got).unwrap();
+        scalar::geglu(&gate, &up, &mut want);
+        for i in 0..gate.len() {
+            assert!(
+                got[i].to_bits() == want[i].to_bits() || (got[i].is_nan() && want[i].is_nan()),
+                "[{i}] g={} u={}: {} vs {}",
+                gate[i],
+                up[i],
+                got[i],
+                want[i]
+            );
+        }
+        assert!(geglu(&gate, &up[1..], &mut got).is_err());
     }
 
     #[test]

@@ -151,7 +151,8 @@ pub fn geglu(gate: &[f32], up: &[f32], out: &mut [f32]) {
     }
 }
 
-fn gelu_table() -> &'static [f16] {
+/// `gelu_exact` of every f16 (indexed by its bits), rounded to f16: ggml's GELU table.
+pub(crate) fn gelu_table() -> &'static [f16] {
     static TABLE: std::sync::OnceLock<Vec<f16>> = std::sync::OnceLock::new();
     TABLE.get_or_init(|| {
         (0..=u16::MAX)

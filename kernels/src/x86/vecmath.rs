@@ -625,6 +625,39 @@ pub(crate) unsafe fn swiglu(gate: &[f32], up: &[f32], out: &mut [f32]) {
     scalar::swiglu(&gate[full..], &up[full..], &mut out[full..]);
 }
 
+/// See [`crate::vecmath::geglu`]: eight gates at a time, rounded to f16 by F16C (to nearest
+/// even, as `f16::from_f32`) and the table entries widened back by it; the lookups stay
+/// scalar, the clamps at -10 and 10 are the scalar ones as blends.
+///
+/// # Safety
+/// AVX2+FMA+F16C; the three slices have one length.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) unsafe fn geglu(gate: &[f32], up: &[f32], out: &mut [f32]) {
+    let table = scalar::gelu_table();
+    let full = out.len() & !7;
+    let (low, high) = (_mm256_set1_ps(-10.0), _mm256_set1_ps(10.0));
+    let mut i = 0;
+    while i < full {
+        // SAFETY: i + 8 <= full <= the length of all three slices; the index and entry arrays
+        // are 16 bytes each.
+        unsafe {
+            let g = _mm256_loadu_ps(gate.as_ptr().add(i));
+            let mut bits = [0u16; 8];
+            let h = _mm256_cvtps_ph(g, _MM_FROUND_TO_NEAREST_INT);
+            _mm_storeu_si128(bits.as_mut_ptr().cast(), h);
+            // The table covers every u16 (65536 entries), so no index is out of range.
+            let entries: [u16; 8] = core::array::from_fn(|k| table[usize::from(bits[k])].to_bits());
+            let t = _mm256_cvtph_ps(_mm_loadu_si128(entries.as_ptr().cast()));
+            let t = _mm256_blendv_ps(t, _mm256_setzero_ps(), _mm256_cmp_ps(g, low, _CMP_LE_OQ));
+            let t = _mm256_blendv_ps(t, g, _mm256_cmp_ps(g, high, _CMP_GE_OQ));
+            let u = _mm256_loadu_ps(up.as_ptr().add(i));
+            _mm256_storeu_ps(out.as_mut_ptr().add(i), _mm256_mul_ps(t, u));
+        }
+        i += 8;
+    }
+    scalar::geglu(&gate[full..], &up[full..], &mut out[full..]);
+}
+
 /// See [`crate::vecmath::f32_to_f16`].
 ///
 /// # Safety
