@@ -31,8 +31,8 @@
 //!
 //! # Forcing a level
 //!
-//! `TRAMONTANE_KERNELS=scalar|avx2|avxvnni|avx512|neon|dotprod` (read once, at the first kernel call)
-//! forces a level. A level the CPU (or the build's architecture) lacks, or an unknown name,
+//! `TRAMONTANE_KERNELS=scalar|avx2|avxvnni|avx512|neon|dotprod` (read once, at the first kernel
+//! call) forces a level. A level the CPU (or the build's architecture) lacks, or an unknown name,
 //! falls back to the best available set; it never executes an unsupported instruction.
 
 use std::sync::OnceLock;

@@ -414,8 +414,8 @@ macro_rules! kquant_tiles {
                             let sc = *wr.add(64 + j);
                             let first = j * regs;
                             if Dot::PRESENT {
-                                // (This level runs only where `Dot` is present.) Two chains per row:
-                                // vpdpbusd's latency, not its throughput, bounds one chain.
+                                // (This level runs only where `Dot` is present.) Two chains per
+                                // row: vpdpbusd's latency, not its throughput, bounds one chain.
                                 let mut even = [_mm256_setzero_si256(); NR];
                                 let mut odd = [_mm256_setzero_si256(); NR];
                                 for gp in 0..regs / 2 {

@@ -34,18 +34,19 @@ macro_rules! lanes_tiles {
             use crate::x86::legacy::{block_partials, offset_pairs, Legacy};
             use crate::x86::simd::{f16_at, f16_splat, hsum_ps, load256, $vnni as Dot, Vnni};
 
-            /// One weight block as the microkernel consumes it: the codes, `d` in every lane, and `m`
-            /// (0 without a minimum).
+            /// One weight block as the microkernel consumes it: the codes, `d` in every lane, and
+            /// `m` (0 without a minimum).
             type WeightBlock = (__m256i, __m256, f32);
 
-            /// `MR` weight rows x `NR` activation rows over `nb` blocks; writes `out[j * out_stride + i]`.
-            /// `weight(i, b)` gives block `b` of weight row `i` (read from the file, or from [`gemm`]'s
-            /// unpacked copy: the same values, so the same bits).
+            /// `MR` weight rows x `NR` activation rows over `nb` blocks; writes
+            /// `out[j * out_stride + i]`. `weight(i, b)` gives block `b` of weight row `i` (read
+            /// from the file, or from [`gemm`]'s unpacked copy: the same values, so the same bits).
             ///
             /// # Safety
-            /// AVX2+FMA+F16C present, and `Dot`'s instruction set; `weight(i, b)` is valid for `i < MR`, `b < nb`; row `j < NR` of
-            /// activations holds `nb` blocks at `a + j * a_stride`; the `MR x NR` outputs at
-            /// `out + j * out_stride + i` are writable.
+            /// AVX2+FMA+F16C present, and `Dot`'s instruction set; `weight(i, b)` is valid for
+            /// `i < MR`, `b < nb`; row `j < NR` of activations holds `nb` blocks at
+            /// `a + j * a_stride`; the `MR x NR` outputs at `out + j * out_stride + i` are
+            /// writable.
             #[inline]
             #[target_feature(enable = $features)]
             unsafe fn micro<L: Legacy, const MR: usize, const NR: usize>(
@@ -78,17 +79,17 @@ macro_rules! lanes_tiles {
                         }
                     }
                     for j in 0..NR {
-                        // SAFETY: block b of activation row j is in bounds (function contract); d at
-                        // 0..2 and the 32 quants at A_QS.. lie inside the block.
+                        // SAFETY: block b of activation row j is in bounds (function contract); d
+                        // at 0..2 and the 32 quants at A_QS.. lie inside the block.
                         let (av, da) = unsafe {
                             let q = a.add(j * a_stride + b * L::A_BYTES);
                             (load256(q.add(L::A_QS)), f16_splat(q))
                         };
-                        // With VNNI, every block takes one `vpdpbusd`: unsigned codes minus their zero
-                        // point's own `vpdpbusd` (once per activation block), signed ones under the sign
-                        // trick (`|w| x sign(a, w)`: one operation per pair fewer than a zero point of
-                        // 128 here, where each block's product is formed once). The same exact i32 lanes
-                        // as `maddubs` + `madd`.
+                        // With VNNI, every block takes one `vpdpbusd`: unsigned codes minus their
+                        // zero point's own `vpdpbusd` (once per activation block), signed ones
+                        // under the sign trick (`|w| x sign(a, w)`: one operation per pair fewer
+                        // than a zero point of 128 here, where each block's product is formed
+                        // once). The same exact i32 lanes as `maddubs` + `madd`.
                         let off = if Dot::PRESENT && !L::SIGNED && L::OFFSET != 0 {
                             let zero_point = _mm256_set1_epi8(L::OFFSET);
                             // SAFETY: `Dot`'s instructions are present (function contract).
@@ -134,8 +135,8 @@ macro_rules! lanes_tiles {
             #[inline]
             #[target_feature(enable = $features)]
             unsafe fn file_block<L: Legacy>(row: *const u8, b: usize) -> WeightBlock {
-                // SAFETY: forwarded contract; d sits at bytes 0..2 of every block of the family, m (when
-                // present) at 2..4.
+                // SAFETY: forwarded contract; d sits at bytes 0..2 of every block of the family, m
+                // (when present) at 2..4.
                 unsafe {
                     let p = row.add(b * L::W_BYTES);
                     let m = if L::HAS_MIN { L::m(p) } else { 0.0 };
@@ -148,10 +149,11 @@ macro_rules! lanes_tiles {
                 }
             }
 
-            /// The whole tile: a matvec streams the rows one at a time (one sequential read of the
-            /// weights); a GEMM unpacks the tile's weight rows once (codes and f32 scales, into a
-            /// per-thread buffer) and runs 4x4 register blocks over them (measured best of 2x4 to 8x4 on
-            /// SmolLM2 and Gemma 3 prefill), with 1-wide remainders.
+            /// The whole tile: a matvec streams the rows (one sequential read of the weights, four
+            /// rows per pass for unsigned codes); a GEMM unpacks the tile's weight rows once (codes
+            /// and f32 scales, into a per-thread buffer) and runs 4x4 register blocks over them
+            /// (measured best of 2x4 to 8x4 on SmolLM2 and Gemma 3 prefill), with 1-wide
+            /// remainders.
             ///
             /// # Safety
             /// As [`crate::kernel_set::TileFn`] for a weight type of family `L`.
@@ -169,20 +171,21 @@ macro_rules! lanes_tiles {
                     unsafe { gemm::<L>(t, out, out_stride) };
                     return;
                 }
-                // Unsigned codes go MATVEC_ROWS rows at a time: their accumulator chains interleave (one
-                // row's chain of dependent fmas bounds the loop by the fma latency), and each activation
-                // block is read once for all of them. The rows are one contiguous stretch read as several
-                // streams, which the hardware prefetchers do not follow (a third of the speed), so the
-                // next stretch is prefetched linearly, a share per block. Q8_0's rows, twice as long in
-                // bytes, measured no faster that way: they go one at a time.
+                // Unsigned codes go MATVEC_ROWS rows at a time: their accumulator chains interleave
+                // (one row's chain of dependent fmas bounds the loop by the fma latency), and each
+                // activation block is read once for all of them. The rows are one contiguous
+                // stretch read as several streams, which the hardware prefetchers do not follow (a
+                // third of the speed), so the next stretch is prefetched linearly, a share per
+                // block. Q8_0's rows, twice as long in bytes, measured no faster that way: they go
+                // one at a time.
                 let pass = if L::SIGNED { 1 } else { MATVEC_ROWS };
                 let mut r = 0;
                 while r < t.rows {
                     let mr = if t.rows - r >= pass { pass } else { 1 };
                     let lines_per_block = (mr * ws).div_ceil(64 * nb.max(1));
                     let next = w.wrapping_add((r + mr) * ws);
-                    // SAFETY: rows r..r+mr and activation row 0 are inside the tile (TileFn contract);
-                    // so are outputs r..r+mr.
+                    // SAFETY: rows r..r+mr and activation row 0 are inside the tile (TileFn
+                    // contract); so are outputs r..r+mr.
                     unsafe {
                         let row = w.add(r * ws);
                         let block = |i: usize, b: usize| {
@@ -250,8 +253,8 @@ macro_rules! lanes_tiles {
                         let mut j = 0;
                         while j < t.acts {
                             let nr = if t.acts - j >= NR { NR } else { 1 };
-                            // SAFETY: packed rows r..r+mr hold nb entries each; activation rows j..j+nr
-                            // and their outputs are inside the tile (TileFn contract).
+                            // SAFETY: packed rows r..r+mr hold nb entries each; activation rows
+                            // j..j+nr and their outputs are inside the tile (TileFn contract).
                             unsafe {
                                 let k = r * nb;
                                 let (c, dd, mm) = (cp.add(k), dp.add(k), mp.add(k));
