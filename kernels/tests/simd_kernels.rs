@@ -150,6 +150,7 @@ fn reports_the_active_level() {
         let vnni = avx2 && is_x86_feature_detected!("avxvnni");
         let avx512 = avx2
             && is_x86_feature_detected!("avx512f")
+            && is_x86_feature_detected!("avx512bw")
             && is_x86_feature_detected!("avx512vl")
             && is_x86_feature_detected!("avx512vnni");
         let expected = match (avx2, avx512, vnni) {

@@ -10,14 +10,16 @@
 //! `hadd` tree to one vector of eight exact block sums, lane = row, and the float part
 //! (convert, scale product, fma) runs once per eight rows.
 //!
-//! GEMM (three activation rows or more): eight weight rows are repacked once per tile into "lane = row" order (register `g`
-//! of a block holds codes `4g..4g+4` of each of the eight rows), so one `maddubs`/`vpdpbusd`
-//! against four activation bytes broadcast to every lane advances eight pairs at once; the
-//! eight block sums come out already in lanes, with no horizontal reduction. For unsigned
-//! codes two such groups (sixteen rows) go through the microkernel against two activation
-//! rows, so each broadcast feeds two weight registers; for signed codes (whose `abs`/`sign`
-//! need more registers) one group against four rows. Each activation block's zero-point
-//! correction (`OFFSET * sum(a)`) and f32 scale are computed once per tile.
+//! GEMM (three activation rows or more): eight weight rows are repacked once per tile into
+//! "lane = row" order (register `g` of a block holds codes `4g..4g+4` of each of the eight
+//! rows), so one `maddubs`/`vpdpbusd` against four activation bytes broadcast to every lane
+//! advances eight pairs at once; the eight block sums come out already in lanes, with no
+//! horizontal reduction. Two such groups (sixteen rows) go through the microkernel against two
+//! activation rows, so each broadcast feeds two weight registers, except for signed codes
+//! without VNNI (whose `abs`/`sign` need more registers): one group against four rows. With
+//! VNNI, signed codes are packed as `w + 128` with a zero point of 128 (`vnni_codes`). Each
+//! activation block's zero-point correction (`OFFSET * sum(a)`) and f32 scale are computed once
+//! per tile.
 
 macro_rules! legacy_tiles {
     ($level:ident, $features:literal, $vnni:ident) => {
@@ -417,7 +419,7 @@ macro_rules! legacy_tiles {
             /// (`na` valid); writes `out[jj * out_stride + r]` for the valid ones.
             ///
             /// Two shapes are used: one group x four activation rows, and two groups x two
-            /// rows (unsigned codes only). The second loads each broadcast activation word
+            /// rows (all but the sign trick's). The second loads each broadcast activation word
             /// once for sixteen weight rows, about 15% fewer instructions per product; both
             /// fit the sixteen registers (with [`fence`]). Each pair's sum is the same either
             /// way.

@@ -169,10 +169,13 @@ pub(crate) fn kernel_sets() -> Vec<KernelSet> {
     sets
 }
 
-/// AVX512-VNNI on ymm registers: its EVEX encoding needs AVX512VL beside it, and AVX512F for
-/// the operating system's saving of the AVX-512 state (which the macro checks).
+/// Every feature the avx512 level's kernels are compiled for (AVX512F, BW, VL, VNNI): its
+/// `vpdpbusd` on ymm registers needs VL beside VNNI, and the compiler may pick any F, BW or VL
+/// instruction for the rest. The macro also checks that the operating system saves the AVX-512
+/// state.
 fn has_avx512_vnni() -> bool {
     is_x86_feature_detected!("avx512f")
+        && is_x86_feature_detected!("avx512bw")
         && is_x86_feature_detected!("avx512vl")
         && is_x86_feature_detected!("avx512vnni")
 }
