@@ -310,8 +310,8 @@ pub(super) unsafe fn vec_dot<L: Legacy>(n: usize, w: &[u8], act: &[u8]) -> f32 {
 }
 
 lanes_tiles!(avx2, "avx2,fma,f16c", NoVnni);
-// `vpdpbusd` through inline assembly (`simd::Vnni`): same target features; the sets holding
-// these tiles are offered only where `x86::kernel_sets` detects them.
+// AVX-VNNI's `vpdpbusd` is inline assembly (`simd::AvxVnni`), so its level compiles with the
+// AVX2 features; its set is offered only where `x86::kernel_sets` detects AVX-VNNI.
 lanes_tiles!(vnni, "avx2,fma,f16c", AvxVnni);
 // The AVX-512 level compiles with AVX512VL as well: 32 vector registers, so the 4x4
 // accumulators of the GEMM microkernel do not spill.

@@ -156,12 +156,7 @@ macro_rules! legacy_tiles {
                         let x = w.add(b * L::W_BYTES);
                         let mut codes = [_mm256_setzero_si256(); 8];
                         for (r, c) in codes.iter_mut().enumerate() {
-                            let raw = L::codes(x.add(r * ws));
-                            *c = if Dot::PRESENT {
-                                vnni_codes::<L>(raw)
-                            } else {
-                                raw
-                            };
+                            *c = level_codes::<L>(L::codes(x.add(r * ws)));
                         }
                         let dw = scales8::<L>(x, ws, 8);
                         let mw = if L::HAS_MIN {
@@ -177,12 +172,11 @@ macro_rules! legacy_tiles {
                                 // (The `unsafe` of `dpbusd`: this level runs only where
                                 // `Dot` is present.) The zero-point correction seeds every
                                 // row's accumulator.
-                                let seed = if L::VNNI_OFFSET != 0 {
-                                    let off = Dot::dpbusd(
-                                        _mm256_setzero_si256(),
-                                        _mm256_set1_epi8(L::VNNI_OFFSET as i8),
-                                        a,
-                                    );
+                                let seed = if zero_point::<L>() != 0 {
+                                    // The zero point as a byte (128 is 0x80, an unsigned
+                                    // operand of `vpdpbusd`).
+                                    let zp = _mm256_set1_epi8(zero_point::<L>() as u8 as i8);
+                                    let off = Dot::dpbusd(_mm256_setzero_si256(), zp, a);
                                     _mm256_sub_epi32(_mm256_setzero_si256(), off)
                                 } else {
                                     _mm256_setzero_si256()
@@ -257,8 +251,20 @@ macro_rules! legacy_tiles {
                 }
             }
 
-            /// The zero point of the packed codes: with `vpdpbusd` every type's codes are
-            /// unsigned (`vnni_codes`), else only the unsigned types have one.
+            /// A block's codes as this level's products take them: made unsigned for
+            /// `vpdpbusd` (`vnni_codes`), as they are for `maddubs`.
+            #[inline]
+            #[target_feature(enable = $features)]
+            fn level_codes<L: Legacy>(codes: __m256i) -> __m256i {
+                if Dot::PRESENT {
+                    vnni_codes::<L>(codes)
+                } else {
+                    codes
+                }
+            }
+
+            /// The zero point of the [`level_codes`]: with `vpdpbusd` every type's codes are
+            /// unsigned, else only the unsigned types have one.
             const fn zero_point<L: Legacy>() -> i32 {
                 if Dot::PRESENT {
                     L::VNNI_OFFSET as i32
@@ -354,9 +360,8 @@ macro_rules! legacy_tiles {
                         // SAFETY: block b of row r < count is readable (contract).
                         *row = unsafe { L::codes(x.add(r * ws)) };
                     }
-                    let codes = transpose8_epi32(&rows);
-                    for (dst, c) in rec[..8].iter_mut().zip(codes) {
-                        *dst = if Dot::PRESENT { vnni_codes::<L>(c) } else { c };
+                    for (dst, c) in rec[..8].iter_mut().zip(transpose8_epi32(&rows)) {
+                        *dst = level_codes::<L>(c);
                     }
                     // SAFETY: as above (d at 0..2 of each block, or the exponent at 0; m at 2..4
                     // with a minimum).
@@ -684,8 +689,8 @@ macro_rules! legacy_tiles {
 }
 
 legacy_tiles!(avx2, "avx2,fma,f16c", NoVnni);
-// `vpdpbusd` is used through inline assembly (`simd::Vnni`), so these levels compile with the
-// same target features; their sets are offered only where `x86::kernel_sets` detects them.
+// AVX-VNNI's `vpdpbusd` is inline assembly (`simd::AvxVnni`), so its level compiles with the
+// AVX2 features; its set is offered only where `x86::kernel_sets` detects AVX-VNNI.
 legacy_tiles!(vnni, "avx2,fma,f16c", AvxVnni);
 // The AVX-512 level compiles with AVX512VL as well: 32 vector registers for the microkernels.
 legacy_tiles!(
