@@ -680,7 +680,7 @@ unsafe fn halves8(p: *const u8, stride: usize) -> __m256 {
 /// `out[0..8]`, each bit-identical to [`vec_dot`]: the eight rows' integer lanes are reduced
 /// to one register (lane = row) and the float part runs once per eight rows. The next eight
 /// rows (one contiguous stretch) are prefetched linearly while these run: read as eight
-/// streams, the rows defeat the hardware prefetchers.
+/// streams, the rows defeat the hardware prefetchers. Into L2, as in `legacy_tile`.
 ///
 /// # Safety
 /// AVX2+FMA+F16C; eight rows of `nb` blocks at `w + r * ws`, `nb` Q8_K blocks at `act`,
@@ -704,7 +704,7 @@ pub(super) unsafe fn matvec8<K: KBlock>(
         for l in 0..lines_per_block {
             let p = next.wrapping_add(64 * (b * lines_per_block + l));
             // A hint: it never faults, whatever the address.
-            _mm_prefetch::<_MM_HINT_T0>(p.cast());
+            _mm_prefetch::<_MM_HINT_T1>(p.cast());
         }
         // SAFETY: block b of each of the eight rows and of the activation row is in bounds
         // (contract); d/dmin at D_AT inside each weight block.

@@ -175,8 +175,8 @@ macro_rules! lanes_tiles {
                 // (one row's chain of dependent fmas bounds the loop by the fma latency), and each
                 // activation block is read once for all of them. The rows are one contiguous
                 // stretch read as several streams, which the hardware prefetchers do not follow (a
-                // third of the speed), so the next stretch is prefetched linearly, a share per
-                // block. Q8_0's rows, twice as long in bytes, measured no faster that way: they go
+                // third of the speed), so the next stretch is prefetched linearly (into L2, as
+                // in `legacy_tile`), a share per block. Q8_0's rows, twice as long in bytes, measured no faster that way: they go
                 // one at a time.
                 let pass = if L::SIGNED { 1 } else { MATVEC_ROWS };
                 let mut r = 0;
@@ -193,7 +193,7 @@ macro_rules! lanes_tiles {
                                 for l in 0..lines_per_block {
                                     let p = next.wrapping_add(64 * (b * lines_per_block + l));
                                     // A hint: it never faults, whatever the address.
-                                    _mm_prefetch::<_MM_HINT_T0>(p.cast());
+                                    _mm_prefetch::<_MM_HINT_T1>(p.cast());
                                 }
                             }
                             file_block::<L>(row.add(i * ws), b)

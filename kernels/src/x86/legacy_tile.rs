@@ -142,13 +142,15 @@ macro_rules! legacy_tiles {
                 // The eight rows are one contiguous stretch; reading it as eight streams
                 // defeats the hardware prefetchers (3 GB/s from DRAM here), so the next
                 // stretch (the next eight rows) is prefetched linearly while this one runs.
+                // Into L2 (T1), not L1: the L1's few miss buffers capped the stream. From
+                // DRAM on a Zen 4, Q4_0 1 thread 9-12 -> 16-17 GB/s, Q4_K 13 -> 20 GB/s.
                 let next = w.wrapping_add(8 * ws);
                 let lines_per_block = (8 * ws).div_ceil(64 * nb.max(1));
                 for b in 0..nb {
                     for l in 0..lines_per_block {
                         let p = next.wrapping_add(64 * (b * lines_per_block + l));
                         // A hint: it never faults, whatever the address.
-                        _mm_prefetch::<_MM_HINT_T0>(p.cast());
+                        _mm_prefetch::<_MM_HINT_T1>(p.cast());
                     }
                     // SAFETY: block b of each of the eight rows and of the activation rows is
                     // in bounds (contract); fields as in `Legacy`.
@@ -322,7 +324,7 @@ macro_rules! legacy_tiles {
                     for l in 0..lines_per_block {
                         let p = next.wrapping_add(64 * (b * lines_per_block + l));
                         // A hint: it never faults, whatever the address.
-                        _mm_prefetch::<_MM_HINT_T0>(p.cast());
+                        _mm_prefetch::<_MM_HINT_T1>(p.cast());
                     }
                     let x = w.wrapping_add(b * L::W_BYTES);
                     // A 32-byte load at a block's start stays inside its row except at the
