@@ -53,7 +53,7 @@ Q2_K Q3_K Q4_K Q5_K Q6_K IQ4_NL IQ4_XS), shapes 4096x4096, 14336x4096, 1536x576,
   -h, --help         this text
 
 The kernel level is the best this CPU has; another one runs with
-TRAMONTANE_KERNELS=scalar|avx2|avxvnni|avx512|neon|dotprod, to compare levels on one machine.";
+TRAMONTANE_KERNELS=scalar|avx2|avxvnni|avx512|neon|dotprod|i8mm, to compare levels on one machine.";
 
 struct Options {
     types: Vec<GgmlType>,

@@ -12,8 +12,9 @@
 //! e.g. x86 without AVX2+FMA+F16C). The detection happens inside that function
 //! (`is_x86_feature_detected!`, `is_aarch64_feature_detected!`), and a set is only returned
 //! when every feature its kernels were compiled for (`#[target_feature(enable = ...)]`) is
-//! present. The aarch64 module returns `[dotprod, neon]` on a CPU with dotprod and `[neon]`
-//! without, so that `TRAMONTANE_KERNELS=neon` can still force the plain NEON level.
+//! present. The aarch64 module returns `[i8mm, dotprod, neon]` on a CPU with i8mm,
+//! `[dotprod, neon]` on one with dotprod only and `[neon]` without, so that
+//! `TRAMONTANE_KERNELS` can still force a lower level.
 //!
 //! A set may leave any slot empty: the scalar reference ([`crate::reference`]) fills every
 //! gap, and a missing tile kernel is replaced by a loop over the set's (or the scalar)
@@ -31,9 +32,10 @@
 //!
 //! # Forcing a level
 //!
-//! `TRAMONTANE_KERNELS=scalar|avx2|avxvnni|avx512|neon|dotprod` (read once, at the first kernel
-//! call) forces a level. A level the CPU (or the build's architecture) lacks, or an unknown name,
-//! falls back to the best available set; it never executes an unsupported instruction.
+//! `TRAMONTANE_KERNELS=scalar|avx2|avxvnni|avx512|neon|dotprod|i8mm` (read once, at the first
+//! kernel call) forces a level. A level the CPU (or the build's architecture) lacks, or an
+//! unknown name, falls back to the best available set; it never executes an unsupported
+//! instruction.
 
 use std::sync::OnceLock;
 
@@ -163,7 +165,7 @@ fn level(name: &str, ty: GgmlType) -> Result<&'static Active, KernelError> {
 }
 
 /// The name of the kernel level this process uses: "scalar", "avx2", "avxvnni", "avx512",
-/// "neon" or "dotprod".
+/// "neon", "dotprod" or "i8mm".
 pub fn active_kernels() -> &'static str {
     active().name
 }

@@ -66,7 +66,7 @@ pub struct TileArgs<'a> {
 /// list (the first entry wins).
 #[derive(Clone, Copy)]
 pub struct KernelSet {
-    /// The level's name, as `TRAMONTANE_KERNELS` spells it: "avx2", "neon", "dotprod".
+    /// The level's name, as `TRAMONTANE_KERNELS` spells it: "avx2", "neon", "i8mm".
     pub name: &'static str,
     /// Weight type -> one-row dot product against its `vec_dot_type` activations.
     pub vec_dot: &'static [(GgmlType, VecDotFn)],

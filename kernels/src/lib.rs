@@ -5,9 +5,9 @@
 //! # Kernel selection
 //!
 //! The SIMD level is picked once per process by runtime CPU detection (see [`dispatch`]):
-//! AVX2+FMA+F16C (+AVX-VNNI) on x86_64, NEON (+dotprod) on aarch64, else the scalar
-//! reference. The environment variable `TRAMONTANE_KERNELS=scalar|avx2|avxvnni|avx512|neon|dotprod`
-//! forces a level; a level
+//! AVX2+FMA+F16C (+AVX-VNNI, +AVX-512) on x86_64, NEON (+dotprod, +i8mm) on aarch64, else the
+//! scalar reference. The environment variable
+//! `TRAMONTANE_KERNELS=scalar|avx2|avxvnni|avx512|neon|dotprod|i8mm` forces a level; a level
 //! this CPU lacks falls back to the best available one. [`active_kernels`] names the choice.
 
 #![warn(missing_debug_implementations)]

@@ -136,7 +136,7 @@ fn tolerance(ty: GgmlType, n: usize, w: &[u8], a: &[u8]) -> f32 {
 fn reports_the_active_level() {
     let name = active_kernels();
     assert!(
-        ["scalar", "avx2", "avxvnni", "avx512", "neon", "dotprod"].contains(&name),
+        ["scalar", "avx2", "avxvnni", "avx512", "neon", "dotprod", "i8mm"].contains(&name),
         "{name}"
     );
     if std::env::var("TRAMONTANE_KERNELS").as_deref() == Ok("scalar") {
@@ -376,9 +376,10 @@ fn tile_equals_vec_dot_bit_for_bit() {
                     assert!(out[j * out_stride + rows].is_nan());
                 }
                 // The x86 levels share their vec_dot code and differ only in how the exact
-                // integer sums are formed, so they must agree bit for bit. NEON and dotprod
-                // group the products into lanes differently (each still exact), so their f32
-                // sums may differ in the last bits; each is checked against the reference above.
+                // integer sums are formed, so they must agree bit for bit. NEON, dotprod and
+                // i8mm group the products into lanes differently (each still exact), so their
+                // f32 sums may differ in the last bits; each is checked against the reference
+                // above.
                 if level == "scalar" || cfg!(target_arch = "aarch64") {
                     continue;
                 }

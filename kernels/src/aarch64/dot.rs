@@ -1,5 +1,6 @@
-//! The one integer primitive every quantized kernel is built on: a 16-lane i8 x i8 dot product
-//! accumulated into four i32 lanes, in two flavours (plain NEON and SDOT).
+//! The integer primitives the quantized kernels are built on: a 16-lane i8 x i8 dot product
+//! accumulated into four i32 lanes, in two flavours (plain NEON and SDOT), and for the i8mm
+//! level the 2x2 int8 matrix product [`smmla`].
 //!
 //! Kernels are written once, generic over [`I8Dot`], and instantiated inside a
 //! `#[target_feature]` wrapper per level, so that both levels share one body and differ only
@@ -52,4 +53,27 @@ impl I8Dot for SDot {
         }
         acc
     }
+}
+
+/// Armv8.6 int8 matrix multiply (SMMLA): `acc` plus the 2x2 matrix of 8-byte dot products of
+/// `a`'s two rows (bytes 0..8 and 8..16) with `b`'s, lane `2 * i + j` += `a_i . b_j`; every
+/// product and sum exact in i32. The intrinsic (`vmmlaq_s32`) is unstable on stable Rust, hence
+/// the inline assembly, as for [`SDot`]; the kernels that use this run inside
+/// `#[target_feature(enable = "neon,dotprod,i8mm")]` functions.
+///
+/// # Safety
+/// The CPU must have i8mm.
+#[inline(always)]
+pub(super) unsafe fn smmla(mut acc: int32x4_t, a: int8x16_t, b: int8x16_t) -> int32x4_t {
+    // SAFETY: register-only instruction; the caller guarantees the CPU has i8mm.
+    unsafe {
+        core::arch::asm!(
+            "smmla {acc:v}.4s, {a:v}.16b, {b:v}.16b",
+            acc = inout(vreg) acc,
+            a = in(vreg) a,
+            b = in(vreg) b,
+            options(pure, nomem, nostack, preserves_flags),
+        );
+    }
+    acc
 }

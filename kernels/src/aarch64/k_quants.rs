@@ -15,11 +15,11 @@ use super::load::{f16_at, f32_at, i16x8, i8x16, nibbles, u8x16};
 use crate::formats::IQ4NL_VALUES;
 
 /// Values per super-block.
-const QK_K: usize = 256;
+pub(super) const QK_K: usize = 256;
 /// Q8_K: f32 d, 256 i8 quants, 16 i16 bsums.
-const Q8_K_BYTES: usize = 292;
+pub(super) const Q8_K_BYTES: usize = 292;
 /// Offset of the quants in a Q8_K block.
-const Q8_K_QS: usize = 4;
+pub(super) const Q8_K_QS: usize = 4;
 /// Offset of the bsums in a Q8_K block.
 const Q8_K_BSUMS: usize = 260;
 
@@ -27,7 +27,7 @@ const Q8_K_BSUMS: usize = 260;
 /// offset 4): sub-blocks 0..4 keep theirs in the low 6 bits of bytes 0..8, sub-blocks 4..8 put
 /// their low 4 bits in bytes 8..12 and their top 2 bits in the spare top bits of bytes 0..8.
 #[inline(always)]
-fn scales_and_mins(s: &[u8]) -> ([u8; 8], [u8; 8]) {
+pub(super) fn scales_and_mins(s: &[u8]) -> ([u8; 8], [u8; 8]) {
     let mut scales = [0u8; 8];
     let mut mins = [0u8; 8];
     for j in 0..4 {
@@ -41,7 +41,7 @@ fn scales_and_mins(s: &[u8]) -> ([u8; 8], [u8; 8]) {
 
 /// `sum_j mins[j] * (bsums[2j] + bsums[2j+1])` for the 8 32-value sub-blocks of a Q8_K block.
 #[inline(always)]
-unsafe fn min_terms(mins: &[u8; 8], act: &[u8]) -> i32 {
+pub(super) unsafe fn min_terms(mins: &[u8; 8], act: &[u8]) -> i32 {
     // SAFETY: register-only NEON on checked loads; `mins` is 8 bytes.
     unsafe {
         // Pairwise adds of adjacent 16-value sums give the 32-value sums (|.| <= 4064: fits i16).
@@ -154,6 +154,59 @@ impl BlockDot for Q5K {
     }
 }
 
+/// The unsigned 6-bit codes (0..=63) of half `half` (values `128 * half..128 * half + 128`) of a
+/// Q6_K super-block `wb`, in value order: group `g` holds the 16 values under scale
+/// `8 * half + g`.
+///
+/// # Safety
+/// NEON present (the caller's features); the loads are checked.
+#[inline(always)]
+pub(super) unsafe fn q6_k_groups(wb: &[u8], half: usize) -> [int8x16_t; 8] {
+    // SAFETY: register-only NEON on checked loads.
+    unsafe {
+        let three = vdupq_n_u8(3);
+        // Two high bits (already at bits 0..2 of `qh`) moved to bits 4..6.
+        let high = |qh: uint8x16_t| vshlq_n_u8::<4>(vandq_u8(qh, three));
+        let (ql, qh) = (64 * half, 128 + 32 * half);
+        let (qh_a, qh_b) = (u8x16(wb, qh), u8x16(wb, qh + 16));
+        let (lo_a, hi_a) = nibbles(u8x16(wb, ql));
+        let (lo_b, hi_b) = nibbles(u8x16(wb, ql + 16));
+        let (lo_c, hi_c) = nibbles(u8x16(wb, ql + 32));
+        let (lo_d, hi_d) = nibbles(u8x16(wb, ql + 48));
+        let groups = [
+            (lo_a, high(qh_a)),
+            (lo_b, high(qh_b)),
+            (lo_c, high(vshrq_n_u8::<2>(qh_a))),
+            (lo_d, high(vshrq_n_u8::<2>(qh_b))),
+            (hi_a, high(vshrq_n_u8::<4>(qh_a))),
+            (hi_b, high(vshrq_n_u8::<4>(qh_b))),
+            (hi_c, high(vshrq_n_u8::<6>(qh_a))),
+            (hi_d, high(vshrq_n_u8::<6>(qh_b))),
+        ];
+        groups.map(|(low4, high2)| vorrq_s8(low4, vreinterpretq_s8_u8(high2)))
+    }
+}
+
+/// `sum_j scale_j * bsum_j` over the 16 groups of a Q6_K super-block `wb` and its Q8_K block
+/// `ab`: the stored values are q - 32, so the block's sum takes 32 times this off.
+///
+/// # Safety
+/// NEON present (the caller's features); the loads are checked.
+#[inline(always)]
+pub(super) unsafe fn q6_k_offsets(wb: &[u8], ab: &[u8]) -> i32 {
+    // SAFETY: register-only NEON on checked loads (the 16 scales at 192..208 of the block).
+    unsafe {
+        let sc = vld1q_s8(wb[192..208].as_ptr().cast());
+        let bs_lo = i16x8(ab, Q8_K_BSUMS);
+        let bs_hi = i16x8(ab, Q8_K_BSUMS + 16);
+        let offs = vmull_s16(vget_low_s16(bs_lo), vget_low_s16(vmovl_s8(vget_low_s8(sc))));
+        let offs = vmlal_high_s16(offs, bs_lo, vmovl_s8(vget_low_s8(sc)));
+        let offs = vmlal_s16(offs, vget_low_s16(bs_hi), vget_low_s16(vmovl_high_s8(sc)));
+        let offs = vmlal_high_s16(offs, bs_hi, vmovl_high_s8(sc));
+        vaddvq_s32(offs)
+    }
+}
+
 /// Q6_K: 128 bytes of low nibbles, 64 bytes of high bit pairs, 16 i8 scales, f16 d (at 208);
 /// sixteen 16-value groups with value = d * scale * (q - 32).
 pub(super) struct Q6K;
@@ -168,47 +221,19 @@ impl BlockDot for Q6K {
         // SAFETY: as in `Q4K::step`.
         unsafe {
             let zero = vdupq_n_s32(0);
-            let three = vdupq_n_u8(3);
-            // Two high bits (already at bits 0..2 of `qh`) moved to bits 4..6.
-            let high = |qh: uint8x16_t| vshlq_n_u8::<4>(vandq_u8(qh, three));
             let scales = &wb[192..208];
             let mut isum = zero;
             for half in 0..2 {
-                let (ql, qh, a, sc) = (64 * half, 128 + 32 * half, Q8_K_QS + 128 * half, 8 * half);
-                let (qh_a, qh_b) = (u8x16(wb, qh), u8x16(wb, qh + 16));
-                let (lo_a, hi_a) = nibbles(u8x16(wb, ql));
-                let (lo_b, hi_b) = nibbles(u8x16(wb, ql + 16));
-                let (lo_c, hi_c) = nibbles(u8x16(wb, ql + 32));
-                let (lo_d, hi_d) = nibbles(u8x16(wb, ql + 48));
-                // Unsigned 6-bit values 0..=63 in value order; each group of 16 has a scale.
-                let groups = [
-                    (lo_a, high(qh_a)),
-                    (lo_b, high(qh_b)),
-                    (lo_c, high(vshrq_n_u8::<2>(qh_a))),
-                    (lo_d, high(vshrq_n_u8::<2>(qh_b))),
-                    (hi_a, high(vshrq_n_u8::<4>(qh_a))),
-                    (hi_b, high(vshrq_n_u8::<4>(qh_b))),
-                    (hi_c, high(vshrq_n_u8::<6>(qh_a))),
-                    (hi_d, high(vshrq_n_u8::<6>(qh_b))),
-                ];
-                for (g, (low4, high2)) in groups.into_iter().enumerate() {
-                    let q = vorrq_s8(low4, vreinterpretq_s8_u8(high2));
+                let (a, sc) = (Q8_K_QS + 128 * half, 8 * half);
+                for (g, q) in q6_k_groups(wb, half).into_iter().enumerate() {
                     let dot = D::dot(zero, q, i8x16(ab, a + 16 * g));
                     isum = vmlaq_n_s32(isum, dot, i32::from(scales[sc + g] as i8));
                 }
             }
-            // The stored values are q - 32: subtract 32 * sum_j scale_j * bsum_j.
-            let sc = vld1q_s8(scales.as_ptr().cast());
-            let bs_lo = i16x8(ab, Q8_K_BSUMS);
-            let bs_hi = i16x8(ab, Q8_K_BSUMS + 16);
-            let offs = vmull_s16(vget_low_s16(bs_lo), vget_low_s16(vmovl_s8(vget_low_s8(sc))));
-            let offs = vmlal_high_s16(offs, bs_lo, vmovl_s8(vget_low_s8(sc)));
-            let offs = vmlal_s16(offs, vget_low_s16(bs_hi), vget_low_s16(vmovl_high_s8(sc)));
-            let offs = vmlal_high_s16(offs, bs_hi, vmovl_high_s8(sc));
             let d = f16_at(wb, 208) * f32_at(ab, 0);
             // Combined in integers (|.| < 2^29 each): subtracting two large f32 products
             // instead would lose the difference to cancellation.
-            let scaled = vaddvq_s32(isum) - 32 * vaddvq_s32(offs);
+            let scaled = vaddvq_s32(isum) - 32 * q6_k_offsets(wb, ab);
             add_super_block(acc, d, scaled, 0.0, 0)
         }
     }

@@ -2,8 +2,12 @@
 //! Q4_0 x Q8_0, Q4_1 x Q8_1, Q5_0 x Q8_0, Q5_1 x Q8_1, Q8_0 x Q8_0, IQ4_NL x Q8_0, MXFP4 x
 //! Q8_0 (layouts of ggml-common.h).
 //!
-//! Each block's integer dot product is exact; it is scaled by `d_w * d_a` into four f32 lanes
-//! that are summed once at the end.
+//! Each type says once how to read a block ([`LegacyCodes`]: its 32 signed codes, its scale and
+//! its offset), and every level builds its products on that: the neon and dotprod levels through
+//! the [`BlockDot`] step below, the i8mm level through `super::i8mm`.
+//!
+//! In the [`BlockDot`] step, each block's integer dot product is exact; it is scaled by
+//! `d_w * d_a` into four f32 lanes that are summed once at the end.
 
 use core::arch::aarch64::*;
 
@@ -13,11 +17,48 @@ use super::load::{f16_at, i8x16, nibbles, u8x16};
 use crate::formats::{e8m0_to_f32_half, IQ4NL_VALUES, MXFP4_VALUES};
 
 /// Values per block of every type in this file.
-const QK: usize = 32;
+pub(super) const QK: usize = 32;
 /// Bytes per Q8_0 block: f16 d + 32 i8.
 const Q8_0_BYTES: usize = 34;
 /// Bytes per Q8_1 block: f16 d + f16 s (= d * sum of quants) + 32 i8.
 const Q8_1_BYTES: usize = 36;
+
+/// A legacy weight type as every level's products read it: per block, 32 signed codes whose
+/// integer dot product with the activation quants is exact, the weight scale `d` that multiplies
+/// it (times the activation's `d`), and for Q4_1/Q5_1 the offset `m` that multiplies Q8_1's `s`.
+///
+/// The activation type follows from [`Self::HAS_MIN`]: Q8_1 (d, s, 32 quants) with an offset,
+/// Q8_0 (d, 32 quants) without, so that `s` is always read where Q8_1 keeps it.
+pub(super) trait LegacyCodes {
+    /// Bytes per weight block.
+    const W_BYTES: usize;
+    /// Whether the type has an offset `m` (value = d * q + m) and takes Q8_1 activations.
+    const HAS_MIN: bool;
+    /// Bytes per activation block (Q8_1 or Q8_0).
+    const A_BYTES: usize = if Self::HAS_MIN {
+        Q8_1_BYTES
+    } else {
+        Q8_0_BYTES
+    };
+    /// Offset of the 32 quants in an activation block: after `d` (and `s` for Q8_1).
+    const A_QS: usize = if Self::HAS_MIN { 4 } else { 2 };
+
+    /// The 32 codes of weight block `w` (`W_BYTES` long) as (values 0..16, values 16..32), signed
+    /// as the integer product takes them (Q4_0: q - 8, Q5_0: q - 16, IQ4_NL/MXFP4: table values;
+    /// Q4_1/Q5_1: q, their offset apart).
+    ///
+    /// # Safety
+    /// NEON present (the caller's features); the loads are checked.
+    unsafe fn codes(w: &[u8]) -> (int8x16_t, int8x16_t);
+
+    /// The weight scale of block `w` as f32 (MXFP4: the E8M0 half-scale, as ggml takes it).
+    fn scale(w: &[u8]) -> f32;
+
+    /// The offset `m` of block `w` (only read where [`Self::HAS_MIN`]).
+    fn min(_w: &[u8]) -> f32 {
+        0.0
+    }
+}
 
 /// The two 16-value halves of a 32-value weight block against the activation quants at
 /// `a[off..off + 32]`.
@@ -33,45 +74,75 @@ unsafe fn dot32<D: I8Dot>(lo: int8x16_t, hi: int8x16_t, a: &[u8], off: usize) ->
     }
 }
 
-/// Q4_0: f16 d + 16 bytes of nibbles (value j low, value j + 16 high), value = d * (q - 8).
-pub(super) struct Q4_0;
-
-impl BlockDot for Q4_0 {
+/// The neon and dotprod levels' step, the same for every legacy type: the exact block sum in
+/// four i32 lanes, scaled by `d_w * d_a` into the accumulator's lanes; the offset term
+/// `m_w * s_a` of Q4_1/Q5_1 goes into its scalar.
+impl<K: LegacyCodes> BlockDot for K {
     const VALUES: usize = QK;
-    const W_BYTES: usize = 18;
-    const A_BYTES: usize = Q8_0_BYTES;
+    const W_BYTES: usize = K::W_BYTES;
+    const A_BYTES: usize = K::A_BYTES;
 
     #[inline(always)]
     unsafe fn step<D: I8Dot>(acc: Acc, w: &[u8], a: &[u8]) -> Acc {
         // SAFETY: register-only NEON on checked loads; the caller guarantees `D`'s features.
         unsafe {
+            let (lo, hi) = K::codes(w);
+            let sum = dot32::<D>(lo, hi, a, K::A_QS);
+            let acc = acc.add_scaled(sum, K::scale(w) * f16_at(a, 0));
+            if K::HAS_MIN {
+                // The offset term m_w * s_a, where s_a is d_a times the block's quant sum.
+                let scalar = acc.scalar + K::min(w) * f16_at(a, 2);
+                Acc { scalar, ..acc }
+            } else {
+                acc
+            }
+        }
+    }
+}
+
+/// Q4_0: f16 d + 16 bytes of nibbles (value j low, value j + 16 high), value = d * (q - 8).
+pub(super) struct Q4_0;
+
+impl LegacyCodes for Q4_0 {
+    const W_BYTES: usize = 18;
+    const HAS_MIN: bool = false;
+
+    #[inline(always)]
+    unsafe fn codes(w: &[u8]) -> (int8x16_t, int8x16_t) {
+        // SAFETY: register-only NEON on a checked load.
+        unsafe {
             let (lo, hi) = nibbles(u8x16(w, 2));
             let eight = vdupq_n_s8(8);
-            let sum = dot32::<D>(vsubq_s8(lo, eight), vsubq_s8(hi, eight), a, 2);
-            acc.add_scaled(sum, f16_at(w, 0) * f16_at(a, 0))
+            (vsubq_s8(lo, eight), vsubq_s8(hi, eight))
         }
+    }
+
+    #[inline(always)]
+    fn scale(w: &[u8]) -> f32 {
+        f16_at(w, 0)
     }
 }
 
 /// Q4_1: f16 d + f16 m + 16 bytes of nibbles, value = d * q + m.
 pub(super) struct Q4_1;
 
-impl BlockDot for Q4_1 {
-    const VALUES: usize = QK;
+impl LegacyCodes for Q4_1 {
     const W_BYTES: usize = 20;
-    const A_BYTES: usize = Q8_1_BYTES;
+    const HAS_MIN: bool = true;
 
     #[inline(always)]
-    unsafe fn step<D: I8Dot>(acc: Acc, w: &[u8], a: &[u8]) -> Acc {
-        // SAFETY: as in `Q4_0::step`.
-        unsafe {
-            let (lo, hi) = nibbles(u8x16(w, 4));
-            let sum = dot32::<D>(lo, hi, a, 4);
-            let acc = acc.add_scaled(sum, f16_at(w, 0) * f16_at(a, 0));
-            // The offset term m_w * s_a, where s_a is d_a times the block's quant sum.
-            let scalar = acc.scalar + f16_at(w, 2) * f16_at(a, 2);
-            Acc { scalar, ..acc }
-        }
+    unsafe fn codes(w: &[u8]) -> (int8x16_t, int8x16_t) {
+        nibbles(u8x16(w, 4))
+    }
+
+    #[inline(always)]
+    fn scale(w: &[u8]) -> f32 {
+        f16_at(w, 0)
+    }
+
+    #[inline(always)]
+    fn min(w: &[u8]) -> f32 {
+        f16_at(w, 2)
     }
 }
 
@@ -112,60 +183,65 @@ unsafe fn five_bit_codes(w: &[u8], qh: usize) -> (int8x16_t, int8x16_t) {
 /// value = d * (q - 16).
 pub(super) struct Q5_0;
 
-impl BlockDot for Q5_0 {
-    const VALUES: usize = QK;
+impl LegacyCodes for Q5_0 {
     const W_BYTES: usize = 22;
-    const A_BYTES: usize = Q8_0_BYTES;
+    const HAS_MIN: bool = false;
 
     #[inline(always)]
-    unsafe fn step<D: I8Dot>(acc: Acc, w: &[u8], a: &[u8]) -> Acc {
-        // SAFETY: as in `Q4_0::step`.
+    unsafe fn codes(w: &[u8]) -> (int8x16_t, int8x16_t) {
+        // SAFETY: register-only NEON on checked loads; the caller guarantees NEON.
         unsafe {
             let (lo, hi) = five_bit_codes(w, 2);
             let sixteen = vdupq_n_s8(16);
-            let sum = dot32::<D>(vsubq_s8(lo, sixteen), vsubq_s8(hi, sixteen), a, 2);
-            acc.add_scaled(sum, f16_at(w, 0) * f16_at(a, 0))
+            (vsubq_s8(lo, sixteen), vsubq_s8(hi, sixteen))
         }
+    }
+
+    #[inline(always)]
+    fn scale(w: &[u8]) -> f32 {
+        f16_at(w, 0)
     }
 }
 
 /// Q5_1: f16 d + f16 m + u32 fifth bits + 16 bytes of nibbles, value = d * q + m.
 pub(super) struct Q5_1;
 
-impl BlockDot for Q5_1 {
-    const VALUES: usize = QK;
+impl LegacyCodes for Q5_1 {
     const W_BYTES: usize = 24;
-    const A_BYTES: usize = Q8_1_BYTES;
+    const HAS_MIN: bool = true;
 
     #[inline(always)]
-    unsafe fn step<D: I8Dot>(acc: Acc, w: &[u8], a: &[u8]) -> Acc {
-        // SAFETY: as in `Q4_0::step`.
-        unsafe {
-            let (lo, hi) = five_bit_codes(w, 4);
-            let sum = dot32::<D>(lo, hi, a, 4);
-            let acc = acc.add_scaled(sum, f16_at(w, 0) * f16_at(a, 0));
-            // The offset term m_w * s_a, as for Q4_1.
-            let scalar = acc.scalar + f16_at(w, 2) * f16_at(a, 2);
-            Acc { scalar, ..acc }
-        }
+    unsafe fn codes(w: &[u8]) -> (int8x16_t, int8x16_t) {
+        // SAFETY: the caller guarantees NEON; the loads are checked.
+        unsafe { five_bit_codes(w, 4) }
+    }
+
+    #[inline(always)]
+    fn scale(w: &[u8]) -> f32 {
+        f16_at(w, 0)
+    }
+
+    #[inline(always)]
+    fn min(w: &[u8]) -> f32 {
+        f16_at(w, 2)
     }
 }
 
 /// Q8_0: f16 d + 32 i8, value = d * q.
 pub(super) struct Q8_0;
 
-impl BlockDot for Q8_0 {
-    const VALUES: usize = QK;
+impl LegacyCodes for Q8_0 {
     const W_BYTES: usize = Q8_0_BYTES;
-    const A_BYTES: usize = Q8_0_BYTES;
+    const HAS_MIN: bool = false;
 
     #[inline(always)]
-    unsafe fn step<D: I8Dot>(acc: Acc, w: &[u8], a: &[u8]) -> Acc {
-        // SAFETY: as in `Q4_0::step`.
-        unsafe {
-            let sum = dot32::<D>(i8x16(w, 2), i8x16(w, 18), a, 2);
-            acc.add_scaled(sum, f16_at(w, 0) * f16_at(a, 0))
-        }
+    unsafe fn codes(w: &[u8]) -> (int8x16_t, int8x16_t) {
+        (i8x16(w, 2), i8x16(w, 18))
+    }
+
+    #[inline(always)]
+    fn scale(w: &[u8]) -> f32 {
+        f16_at(w, 0)
     }
 }
 
@@ -192,19 +268,19 @@ pub(super) unsafe fn table_codes(table: &[i8; 16], w: &[u8], at: usize) -> (int8
 /// doubled E2M1 table, value = 2^(e - 128) * MXFP4_VALUES[q].
 pub(super) struct Mxfp4;
 
-impl BlockDot for Mxfp4 {
-    const VALUES: usize = QK;
+impl LegacyCodes for Mxfp4 {
     const W_BYTES: usize = 17;
-    const A_BYTES: usize = Q8_0_BYTES;
+    const HAS_MIN: bool = false;
 
     #[inline(always)]
-    unsafe fn step<D: I8Dot>(acc: Acc, w: &[u8], a: &[u8]) -> Acc {
-        // SAFETY: as in `Q4_0::step`.
-        unsafe {
-            let (lo, hi) = table_codes(&MXFP4_VALUES, w, 1);
-            let sum = dot32::<D>(lo, hi, a, 2);
-            acc.add_scaled(sum, e8m0_to_f32_half(w[0]) * f16_at(a, 0))
-        }
+    unsafe fn codes(w: &[u8]) -> (int8x16_t, int8x16_t) {
+        // SAFETY: the caller guarantees NEON; the load is checked.
+        unsafe { table_codes(&MXFP4_VALUES, w, 1) }
+    }
+
+    #[inline(always)]
+    fn scale(w: &[u8]) -> f32 {
+        e8m0_to_f32_half(w[0])
     }
 }
 
@@ -212,18 +288,18 @@ impl BlockDot for Mxfp4 {
 /// non-linear table, value = d * IQ4NL_VALUES[q].
 pub(super) struct Iq4Nl;
 
-impl BlockDot for Iq4Nl {
-    const VALUES: usize = QK;
+impl LegacyCodes for Iq4Nl {
     const W_BYTES: usize = 18;
-    const A_BYTES: usize = Q8_0_BYTES;
+    const HAS_MIN: bool = false;
 
     #[inline(always)]
-    unsafe fn step<D: I8Dot>(acc: Acc, w: &[u8], a: &[u8]) -> Acc {
-        // SAFETY: as in `Q4_0::step`.
-        unsafe {
-            let (lo, hi) = table_codes(&IQ4NL_VALUES, w, 2);
-            let sum = dot32::<D>(lo, hi, a, 2);
-            acc.add_scaled(sum, f16_at(w, 0) * f16_at(a, 0))
-        }
+    unsafe fn codes(w: &[u8]) -> (int8x16_t, int8x16_t) {
+        // SAFETY: the caller guarantees NEON; the load is checked.
+        unsafe { table_codes(&IQ4NL_VALUES, w, 2) }
+    }
+
+    #[inline(always)]
+    fn scale(w: &[u8]) -> f32 {
+        f16_at(w, 0)
     }
 }

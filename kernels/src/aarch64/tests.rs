@@ -1,10 +1,14 @@
-//! Every NEON kernel against the scalar reference, at every level this CPU can run (run the
-//! suite under qemu with the default CPU, `QEMU_CPU=neoverse-n1` and `QEMU_CPU=cortex-a72` to
-//! cover both levels; `scripts/test-neon` does that).
+//! Every NEON kernel against the scalar reference, at every level this CPU can run: "i8mm",
+//! "dotprod" and "neon" (run the suite under qemu with the default CPU, `QEMU_CPU=neoverse-n1`
+//! and `QEMU_CPU=cortex-a72` to cover the three: `scripts/test-neon` does that).
 //!
 //! - vec_dot: within `1e-5 * sum |block term|` of `reference::vec_dot` on random rows with
 //!   zero blocks and extreme scales; bit-exact integer parts (unit scales, checked against
 //!   `reference::block_isums`); tiles bit-identical to the row kernel.
+//! - the i8mm level's legacy kernels: bit-identical to a scalar statement of their order (one
+//!   f32 chain per pair over the exact block sums); its SMMLA tiles (legacy types, Q4_K, Q6_K)
+//!   bit-identical to its row kernels for every shape from 1 x 1 to 9 x 5, at a position
+//!   inside a larger matrix with padded strides.
 //! - activation quantizers: byte-identical to `reference::quantize_activations`.
 
 use super::kernel_sets;
@@ -378,6 +382,161 @@ fn tiles_equal_row_kernel_bit_for_bit() {
     }
 }
 
+/// The legacy types, which the i8mm level sums in its own order.
+const LEGACY: [GgmlType; 7] = [
+    GgmlType::Q4_0,
+    GgmlType::Q4_1,
+    GgmlType::Q5_0,
+    GgmlType::Q5_1,
+    GgmlType::Q8_0,
+    GgmlType::IQ4_NL,
+    GgmlType::MXFP4,
+];
+
+/// The i8mm level, where this CPU runs it (`sets_follow_cpu_features` and
+/// `TRAMONTANE_EXPECT_KERNELS` make sure that qemu's default CPU does).
+fn i8mm_set() -> Option<KernelSet> {
+    let set = kernel_sets().into_iter().find(|s| s.name == "i8mm");
+    if set.is_none() {
+        eprintln!("skipped: this CPU has no i8mm");
+    }
+    set
+}
+
+/// The i8mm level's order for a legacy type, restated in scalar code over the exact block sums
+/// of `reference::block_isums`: per block `chain = chain + f32(isum) * (d_w * d_a)` (two
+/// roundings, not fused), Q4_1/Q5_1's `m_w * s_a` in a second chain added at the end.
+fn i8mm_order(ty: GgmlType, n: usize, w: &[u8], act: &[u8]) -> f32 {
+    let h = |b: &[u8], off: usize| crate::formats::half([b[off], b[off + 1]]);
+    let (wb, ab) = (ty.block_bytes(), reference::vec_dot_type(ty).block_bytes());
+    let has_min = matches!(ty, GgmlType::Q4_1 | GgmlType::Q5_1);
+    let (mut chain, mut offs) = (0.0f32, 0.0f32);
+    let isums = reference::block_isums(ty, n, w, act).unwrap();
+    for (b, isum) in isums.iter().enumerate() {
+        let (w, a) = (&w[b * wb..][..wb], &act[b * ab..][..ab]);
+        let d_w = if ty == GgmlType::MXFP4 {
+            crate::formats::e8m0_to_f32_half(w[0])
+        } else {
+            h(w, 0)
+        };
+        let term = isum.scaled as f32 * (d_w * h(a, 0));
+        chain += term;
+        if has_min {
+            let offset = h(w, 2) * h(a, 2);
+            offs += offset;
+        }
+    }
+    if has_min {
+        chain + offs
+    } else {
+        chain
+    }
+}
+
+#[test]
+fn i8mm_follows_its_scalar_order_bit_for_bit() {
+    let Some(set) = i8mm_set() else {
+        return;
+    };
+    let mut rng = Rng(0x1858_6b3a_77e1_0c4d);
+    for ty in LEGACY {
+        let f = vec_dot_of(&set, ty);
+        for blocks in [1, 2, 3, 8, 13, 40] {
+            for _ in 0..4 {
+                let n = blocks * ty.block_size();
+                let w = weight_row(ty, blocks, &mut rng, weight_scale);
+                let act = quantized(ty, &activations(n, &mut rng));
+                // SAFETY: `set` came from `kernel_sets()`; exact rows.
+                let got = unsafe { f(n, &w, &act) };
+                let want = i8mm_order(ty, n, &w, &act);
+                assert_eq!(got.to_bits(), want.to_bits(), "{ty} n={n}: {got} vs {want}");
+                assert_close(&set, ty, n, &w, &act, got);
+            }
+        }
+    }
+}
+
+#[test]
+fn i8mm_tiles_equal_its_row_kernels_for_every_small_shape() {
+    let Some(set) = i8mm_set() else {
+        return;
+    };
+    let mut rng = Rng(0x7f4a_7c15_9e37_79b9);
+    // The tile sits at weight row 2 and activation row 1 of a larger matrix, whose rows are
+    // padded (strides longer than a row) and whose output rows are too.
+    let (r0, a0) = (2, 1);
+    let sentinel = f32::from_bits(0x7fa5_a5a5);
+    // The legacy types in the i8mm order, Q4_K and Q6_K in the dotprod level's.
+    let k_quants = [GgmlType::Q4_K, GgmlType::Q6_K];
+    for ty in LEGACY.into_iter().chain(k_quants) {
+        let (row, tile) = (vec_dot_of(&set, ty), tile_of(&set, ty));
+        for blocks in [1, 3] {
+            let n = blocks * ty.block_size();
+            let w_row = ty.block_bytes() * blocks;
+            let a_row = reference::row_bytes(reference::vec_dot_type(ty), n).unwrap();
+            let (w_stride, act_stride) = (w_row + 7, a_row + 3);
+            let (all_rows, all_acts) = (9 + r0 + 1, 5 + a0 + 1);
+            let w: Vec<u8> = (0..all_rows)
+                .flat_map(|_| {
+                    let mut r = weight_row(ty, blocks, &mut rng, weight_scale);
+                    r.extend_from_slice(&[0xAA; 7]);
+                    r
+                })
+                .collect();
+            let act: Vec<u8> = (0..all_acts)
+                .flat_map(|_| {
+                    let mut a = quantized(ty, &activations(n, &mut rng));
+                    a.extend_from_slice(&[0x55; 3]);
+                    a
+                })
+                .collect();
+            for rows in 1..=9 {
+                for acts in 1..=5 {
+                    let stride = rows + 3;
+                    let t = TileArgs {
+                        n,
+                        w: &w[r0 * w_stride..],
+                        w_stride,
+                        rows,
+                        act: &act[a0 * act_stride..],
+                        act_stride,
+                        acts,
+                    };
+                    // The tile writes from the output's second row on (the first is padding).
+                    let mut all_out = vec![sentinel; (acts + 2) * stride];
+                    let out = &mut all_out[stride..];
+                    let len = (acts - 1) * stride + rows;
+                    crate::dispatch::check_tile(ty, &t, len, stride).unwrap();
+                    // SAFETY: `set` came from `kernel_sets()`; `check_tile` accepted the tile
+                    // with an output of `len` floats, and `out` is longer.
+                    unsafe { tile(&t, out, stride) };
+                    for (i, &got) in all_out.iter().enumerate() {
+                        let (a, r) = ((i / stride).wrapping_sub(1), i % stride);
+                        if a >= acts || r >= rows {
+                            assert_eq!(got.to_bits(), sentinel.to_bits(), "{ty} {rows}x{acts}");
+                            continue;
+                        }
+                        let wr = &w[(r0 + r) * w_stride..][..w_row];
+                        let ar = &act[(a0 + a) * act_stride..][..a_row];
+                        // SAFETY: as above; exact rows.
+                        let want = unsafe { row(n, wr, ar) };
+                        assert_eq!(
+                            got.to_bits(),
+                            want.to_bits(),
+                            "{ty} n={n} {rows}x{acts} at row {r} act {a}: {got} vs {want}"
+                        );
+                        if LEGACY.contains(&ty) {
+                            let order = i8mm_order(ty, n, wr, ar);
+                            assert_eq!(got.to_bits(), order.to_bits(), "{ty} {rows}x{acts}");
+                        }
+                        assert_close(&set, ty, n, wr, ar, got);
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// Rows that exercise every branch of the quantizers: ordinary, zero, tiny (where `127 / amax`
 /// overflows), huge, with NaN and infinities, and exact half-way products.
 fn quantizer_rows(n: usize, rng: &mut Rng) -> Vec<Vec<f32>> {
@@ -421,14 +580,17 @@ fn activation_quantizers_are_byte_identical() {
 #[test]
 fn sets_follow_cpu_features() {
     let dotprod = std::arch::is_aarch64_feature_detected!("dotprod");
+    let i8mm = dotprod && std::arch::is_aarch64_feature_detected!("i8mm");
     let names: Vec<&str> = kernel_sets().iter().map(|s| s.name).collect();
-    let expected: &[&str] = if dotprod {
+    let expected: &[&str] = if i8mm {
+        &["i8mm", "dotprod", "neon"]
+    } else if dotprod {
         &["dotprod", "neon"]
     } else {
         &["neon"]
     };
     assert_eq!(names, expected);
-    // The dispatcher picks the best set unless TRAMONTANE_KERNELS forces another.
+    // The dispatcher picks the best set unless TRAMONTANE_KERNELS forces another this CPU runs.
     let best = expected[0];
     let want = match std::env::var("TRAMONTANE_KERNELS")
         .ok()
@@ -436,8 +598,12 @@ fn sets_follow_cpu_features() {
         .map(str::trim)
     {
         Some(s) if s.eq_ignore_ascii_case("scalar") => "scalar",
-        Some(s) if s.eq_ignore_ascii_case("neon") => "neon",
-        _ => best,
+        Some(s) => expected
+            .iter()
+            .copied()
+            .find(|n| n.eq_ignore_ascii_case(s))
+            .unwrap_or(best),
+        None => best,
     };
     assert_eq!(active_kernels(), want);
     // scripts/test-neon names the level each qemu CPU model must reach, so that a CPU model
