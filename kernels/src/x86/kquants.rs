@@ -29,7 +29,9 @@
 
 use core::arch::x86_64::*;
 
-use super::simd::{f16_at, f32_at, hsum_epi32, hsum_ps, load256, nibbles32, reduce8};
+use super::simd::{
+    f16_at, f32_at, hsum_epi32, hsum_ps, load256, nibbles32, prefetch_ahead, reduce8,
+};
 use crate::formats::IQ4NL_VALUES;
 use crate::kernel_set::TileArgs;
 
@@ -698,7 +700,7 @@ pub(super) unsafe fn matvec8<K: KBlock>(
     // ggml's order (GGML_LANES): eight f32 lanes and a mins chain per row.
     let mut lane_acc = [_mm256_setzero_ps(); 8];
     let mut summs = [0f32; 8];
-    let next = w.wrapping_add(8 * ws);
+    let next = w.wrapping_add(prefetch_ahead(8 * ws));
     let lines_per_block = (8 * ws).div_ceil(64 * nb.max(1));
     for b in 0..nb {
         for l in 0..lines_per_block {

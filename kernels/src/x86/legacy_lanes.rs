@@ -32,7 +32,9 @@ macro_rules! lanes_tiles {
 
             use crate::kernel_set::TileArgs;
             use crate::x86::legacy::{block_partials, offset_pairs, Legacy};
-            use crate::x86::simd::{f16_at, f16_splat, hsum_ps, load256, $vnni as Dot, Vnni};
+            use crate::x86::simd::{
+                f16_at, f16_splat, hsum_ps, load256, prefetch_ahead, $vnni as Dot, Vnni,
+            };
 
             /// One weight block as the microkernel consumes it: the codes, `d` in every lane, and
             /// `m` (0 without a minimum).
@@ -171,19 +173,23 @@ macro_rules! lanes_tiles {
                     unsafe { gemm::<L>(t, out, out_stride) };
                     return;
                 }
-                // Unsigned codes go MATVEC_ROWS rows at a time: their accumulator chains interleave
-                // (one row's chain of dependent fmas bounds the loop by the fma latency), and each
+                // MATVEC_ROWS rows at a time: their accumulator chains interleave (one row's
+                // chain of dependent fmas bounds the loop by the fma latency), and each
                 // activation block is read once for all of them. The rows are one contiguous
-                // stretch read as several streams, which the hardware prefetchers do not follow (a
-                // third of the speed), so the next stretch is prefetched linearly (into L2, as
-                // in `legacy_tile`), a share per block. Q8_0's rows, twice as long in bytes, measured no faster that way: they go
-                // one at a time.
-                let pass = if L::SIGNED { 1 } else { MATVEC_ROWS };
+                // stretch read as several streams, which the hardware prefetchers do not follow
+                // (a third of the speed), so a later stretch is prefetched linearly (into L2, at
+                // least `prefetch_ahead`'s distance on, as in `legacy_tile`), a share per block.
+                // (Q8_0 went one row at a time while the prefetch was into L1 and one stretch
+                // ahead: four rows were no faster then, and are 10-40% faster now.)
                 let mut r = 0;
                 while r < t.rows {
-                    let mr = if t.rows - r >= pass { pass } else { 1 };
+                    let mr = if t.rows - r >= MATVEC_ROWS {
+                        MATVEC_ROWS
+                    } else {
+                        1
+                    };
                     let lines_per_block = (mr * ws).div_ceil(64 * nb.max(1));
-                    let next = w.wrapping_add((r + mr) * ws);
+                    let next = w.wrapping_add(r * ws + prefetch_ahead(mr * ws));
                     // SAFETY: rows r..r+mr and activation row 0 are inside the tile (TileFn
                     // contract); so are outputs r..r+mr.
                     unsafe {
@@ -208,7 +214,7 @@ macro_rules! lanes_tiles {
                 }
             }
 
-            /// Weight rows per pass of the matvec (unsigned codes).
+            /// Weight rows per pass of the matvec.
             const MATVEC_ROWS: usize = 4;
 
             /// The GEMM part of [`tile`] (two or more activation rows).

@@ -31,8 +31,8 @@ macro_rules! legacy_tiles {
             use crate::kernel_set::TileArgs;
             use crate::x86::legacy::{block_partials, offset_pairs, vec_dot, vnni_codes, Legacy};
             use crate::x86::simd::{
-                f16_at, fence4, hsum_epi32, load256, reduce8, sum_pairs_i16, transpose8_epi32,
-                $vnni as Dot, Vnni,
+                f16_at, fence4, hsum_epi32, load256, prefetch_ahead, reduce8, sum_pairs_i16,
+                transpose8_epi32, $vnni as Dot, Vnni,
             };
 
             /// [`fence4`] over the `G x NA = 4` accumulators of a microkernel.
@@ -144,7 +144,7 @@ macro_rules! legacy_tiles {
                 // stretch (the next eight rows) is prefetched linearly while this one runs.
                 // Into L2 (T1), not L1: the L1's few miss buffers capped the stream. From
                 // DRAM on a Zen 4, Q4_0 1 thread 9-12 -> 16-17 GB/s, Q4_K 13 -> 20 GB/s.
-                let next = w.wrapping_add(8 * ws);
+                let next = w.wrapping_add(prefetch_ahead(8 * ws));
                 let lines_per_block = (8 * ws).div_ceil(64 * nb.max(1));
                 for b in 0..nb {
                     for l in 0..lines_per_block {

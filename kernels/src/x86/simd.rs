@@ -73,6 +73,18 @@ pub(super) fn hsum_epi32(v: __m256i) -> i32 {
     _mm_cvtsi128_si32(s)
 }
 
+/// How far ahead of a matvec pass (bytes from the start of its rows) the next rows are
+/// prefetched: whole passes of `stretch` bytes (the rows one pass reads), at least
+/// [`PREFETCH_DISTANCE`] so that short rows (576 columns: a pass of a few hundred bytes) are
+/// still asked for a DRAM latency or more before they are read.
+pub(super) fn prefetch_ahead(stretch: usize) -> usize {
+    let stretch = stretch.max(1);
+    stretch * PREFETCH_DISTANCE.div_ceil(stretch)
+}
+
+/// The least distance of [`prefetch_ahead`], in bytes.
+const PREFETCH_DISTANCE: usize = 8192;
+
 /// An IEEE half (little-endian bytes at `p`) converted to f32 in all 8 lanes, via F16C.
 ///
 /// The broadcast load (`vpbroadcastw`) writes a whole register: a scalar insert would merge
