@@ -31,13 +31,14 @@ macro_rules! lanes_tiles {
             use core::arch::x86_64::*;
 
             use crate::kernel_set::TileArgs;
-            use crate::x86::legacy::{block_partials, offset_pairs, Legacy};
+            use crate::x86::legacy::{block_partials, offset_pairs, vnni_codes, Legacy};
             use crate::x86::simd::{
                 f16_at, f16_splat, hsum_ps, load256, prefetch_ahead, $vnni as Dot, Vnni,
             };
 
-            /// One weight block as the microkernel consumes it: the codes, `d` in every lane, and
-            /// `m` (0 without a minimum).
+            /// One weight block as the microkernel consumes it: the codes (unsigned for
+            /// `vpdpbusd` on a VNNI level: `vnni_codes`), `d` in every lane, and `m` (0 without
+            /// a minimum).
             type WeightBlock = (__m256i, __m256, f32);
 
             /// `MR` weight rows x `NR` activation rows over `nb` blocks; writes
@@ -87,31 +88,29 @@ macro_rules! lanes_tiles {
                             let q = a.add(j * a_stride + b * L::A_BYTES);
                             (load256(q.add(L::A_QS)), f16_splat(q))
                         };
-                        // With VNNI, every block takes one `vpdpbusd`: unsigned codes minus their
-                        // zero point's own `vpdpbusd` (once per activation block), signed ones
-                        // under the sign trick (`|w| x sign(a, w)`: one operation per pair fewer
-                        // than a zero point of 128 here, where each block's product is formed
-                        // once). The same exact i32 lanes as `maddubs` + `madd`.
-                        let off = if Dot::PRESENT && !L::SIGNED && L::OFFSET != 0 {
-                            let zero_point = _mm256_set1_epi8(L::OFFSET);
+                        // With VNNI, every block takes one `vpdpbusd` on unsigned codes (signed
+                        // ones as the bytes `w + 128`, `vnni_codes`), seeded with minus the
+                        // products of their zero point (`Legacy::VNNI_OFFSET`), formed once
+                        // per activation block for all rows: the exact i32 lanes of `maddubs`
+                        // + `madd`, one operation per pair.
+                        let seed = if Dot::PRESENT && L::VNNI_OFFSET != 0 {
+                            let zero_point = _mm256_set1_epi8(L::VNNI_OFFSET as i8);
                             // SAFETY: `Dot`'s instructions are present (function contract).
-                            unsafe { Dot::dpbusd(_mm256_setzero_si256(), zero_point, av) }
+                            let off =
+                                unsafe { Dot::dpbusd(_mm256_setzero_si256(), zero_point, av) };
+                            _mm256_sub_epi32(_mm256_setzero_si256(), off)
+                        } else {
+                            _mm256_setzero_si256()
+                        };
+                        let off = if Dot::PRESENT {
+                            _mm256_setzero_si256()
                         } else {
                             offset_pairs::<L>(av)
                         };
                         for (i, &(codes, dw, _)) in blocks.iter().enumerate() {
-                            let partials = if Dot::PRESENT && L::SIGNED {
-                                let (w, a) = (_mm256_abs_epi8(codes), _mm256_sign_epi8(av, codes));
+                            let partials = if Dot::PRESENT {
                                 // SAFETY: as above.
-                                unsafe { Dot::dpbusd(_mm256_setzero_si256(), w, a) }
-                            } else if Dot::PRESENT {
-                                // SAFETY: as above.
-                                let p = unsafe { Dot::dpbusd(_mm256_setzero_si256(), codes, av) };
-                                if L::OFFSET != 0 {
-                                    _mm256_sub_epi32(p, off)
-                                } else {
-                                    p
-                                }
+                                unsafe { Dot::dpbusd(seed, codes, av) }
                             } else {
                                 block_partials::<L>(codes, av, off)
                             };
@@ -147,7 +146,14 @@ macro_rules! lanes_tiles {
                     } else {
                         f16_splat(p)
                     };
-                    (L::codes(p), d, m)
+                    let codes = L::codes(p);
+                    // The codes as this level's products take them (see `WeightBlock`).
+                    let codes = if Dot::PRESENT {
+                        vnni_codes::<L>(codes)
+                    } else {
+                        codes
+                    };
+                    (codes, d, m)
                 }
             }
 
