@@ -3,7 +3,9 @@
 //! Shapes 4096x4096, 14336x4096, 1536x576; batch 1 (matvec, throughput in weight bytes),
 //! 32 and 512 (GEMM, throughput in 2*rows*cols*batch operations); 1 and 2 threads.
 //! Small sample counts keep a full run to minutes: `cargo bench --bench kernels -- Q4_0`
-//! filters as usual.
+//! filters as usual. Benchmark ids start with the kernel level (`avx512/Q4_0/4096x4096/...`),
+//! so runs of several levels on one machine (`TRAMONTANE_KERNELS=avx2 cargo bench ...`, then
+//! the default) sit side by side instead of overwriting each other.
 
 use std::time::Duration;
 
@@ -68,10 +70,11 @@ fn bench(c: &mut Criterion) {
                 .expect("a benchmark pool")
         })
         .collect();
+    let level = tramontane_kernels::active_kernels();
     for &(rows, cols) in SHAPES {
         for &ty in TYPES {
             let w = weights(ty, rows, cols);
-            let mut group = c.benchmark_group(format!("{ty}/{rows}x{cols}"));
+            let mut group = c.benchmark_group(format!("{level}/{ty}/{rows}x{cols}"));
             group.sample_size(10);
             group.warm_up_time(Duration::from_millis(300));
             group.measurement_time(Duration::from_secs(1));
