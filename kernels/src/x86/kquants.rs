@@ -680,9 +680,10 @@ unsafe fn halves8(p: *const u8, stride: usize) -> __m256 {
 
 /// Eight consecutive weight rows (at `w + r * ws`) against one activation row; writes
 /// `out[0..8]`, each bit-identical to [`vec_dot`]: the eight rows' integer lanes are reduced
-/// to one register (lane = row) and the float part runs once per eight rows. The next eight
-/// rows (one contiguous stretch) are prefetched linearly while these run: read as eight
-/// streams, the rows defeat the hardware prefetchers. Into L2, as in `legacy_tile`.
+/// to one register (lane = row) and the float part runs once per eight rows. Later rows (whole
+/// passes of eight, at least `prefetch_ahead`'s distance on) are prefetched linearly into L2
+/// while these run, as in `legacy_tile`: read as eight streams, the rows defeat the hardware
+/// prefetchers.
 ///
 /// # Safety
 /// AVX2+FMA+F16C; eight rows of `nb` blocks at `w + r * ws`, `nb` Q8_K blocks at `act`,

@@ -140,10 +140,11 @@ macro_rules! legacy_tiles {
             ) {
                 let mut acc = [_mm256_setzero_ps(); NA];
                 // The eight rows are one contiguous stretch; reading it as eight streams
-                // defeats the hardware prefetchers (3 GB/s from DRAM here), so the next
-                // stretch (the next eight rows) is prefetched linearly while this one runs.
-                // Into L2 (T1), not L1: the L1's few miss buffers capped the stream. From
-                // DRAM on a Zen 4, Q4_0 1 thread 9-12 -> 16-17 GB/s, Q4_K 13 -> 20 GB/s.
+                // defeats the hardware prefetchers (3 GB/s from DRAM here), so a later
+                // stretch (whole passes, `prefetch_ahead`: at least 8 KB on) is prefetched
+                // linearly while this one runs. Into L2 (T1), not L1: the L1's few miss
+                // buffers capped the stream. From DRAM on a Zen 4, 1 thread: Q4_0 9-12 ->
+                // 16-17 GB/s, Q4_K 13 -> 20 GB/s.
                 let next = w.wrapping_add(prefetch_ahead(8 * ws));
                 let lines_per_block = (8 * ws).div_ceil(64 * nb.max(1));
                 for b in 0..nb {
