@@ -189,15 +189,21 @@ unsafe fn legacy_rows4<K: LegacyCodes>(blocks: usize, w: [&[u8]; 4], act: &[u8])
 /// `r0` in bytes 0..8 and those of `r1` in bytes 8..16.
 #[inline(always)]
 pub(super) fn interleave(r0: (int8x16_t, int8x16_t), r1: (int8x16_t, int8x16_t)) -> [int8x16_t; 4] {
+    let [o0, o1] = interleave16(r0.0, r1.0);
+    let [o2, o3] = interleave16(r0.1, r1.1);
+    [o0, o1, o2, o3]
+}
+
+/// Two rows' 16 values as two SMMLA operands: operand `k` holds values `8k..8k + 8` of `x` in
+/// bytes 0..8 and those of `y` in bytes 8..16.
+#[inline(always)]
+pub(super) fn interleave16(x: int8x16_t, y: int8x16_t) -> [int8x16_t; 2] {
     // SAFETY: register-only NEON (baseline on aarch64).
     unsafe {
-        let (l0, h0) = (vreinterpretq_s64_s8(r0.0), vreinterpretq_s64_s8(r0.1));
-        let (l1, h1) = (vreinterpretq_s64_s8(r1.0), vreinterpretq_s64_s8(r1.1));
+        let (x, y) = (vreinterpretq_s64_s8(x), vreinterpretq_s64_s8(y));
         [
-            vreinterpretq_s8_s64(vzip1q_s64(l0, l1)),
-            vreinterpretq_s8_s64(vzip2q_s64(l0, l1)),
-            vreinterpretq_s8_s64(vzip1q_s64(h0, h1)),
-            vreinterpretq_s8_s64(vzip2q_s64(h0, h1)),
+            vreinterpretq_s8_s64(vzip1q_s64(x, y)),
+            vreinterpretq_s8_s64(vzip2q_s64(x, y)),
         ]
     }
 }

@@ -14,7 +14,7 @@ use core::arch::aarch64::*;
 
 use super::block::{Acc, BlockDot};
 use super::dot::{smmla, SDot};
-use super::i8mm::{alternate, block, halves, interleave, isums_2x2, PairTiles};
+use super::i8mm::{alternate, block, halves, interleave, interleave16, isums_2x2, PairTiles};
 use super::k_quants::{
     min_terms, q6_k_groups, q6_k_offsets, scales_and_mins, Q4K, Q6K, Q8_K_BYTES, Q8_K_QS, QK_K,
 };
@@ -45,20 +45,6 @@ unsafe fn dotprod_rows4<K: BlockDot>(blocks: usize, w: [&[u8]; 4], act: &[u8]) -
 fn halves_i32(x: i32, y: i32) -> int32x4_t {
     // SAFETY: register-only NEON.
     unsafe { vcombine_s32(vdup_n_s32(x), vdup_n_s32(y)) }
-}
-
-/// Two rows' 16 values as the two SMMLA operands: operand `k` holds values `8k..8k + 8` of `x`
-/// in bytes 0..8 and those of `y` in bytes 8..16.
-#[inline(always)]
-fn interleave16(x: int8x16_t, y: int8x16_t) -> [int8x16_t; 2] {
-    // SAFETY: register-only NEON.
-    unsafe {
-        let (x, y) = (vreinterpretq_s64_s8(x), vreinterpretq_s64_s8(y));
-        [
-            vreinterpretq_s8_s64(vzip1q_s64(x, y)),
-            vreinterpretq_s8_s64(vzip2q_s64(x, y)),
-        ]
-    }
 }
 
 /// The 2x2 lanes of `k_quants::add_super_block`: `(s + d * f32(scaled)) - dmin * f32(offsets)`,

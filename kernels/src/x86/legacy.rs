@@ -57,12 +57,11 @@ pub(super) trait Legacy {
     /// Whether the block scale is an E8M0 exponent byte at offset 0 (MXFP4, read by
     /// [`Legacy::d`]) rather than an f16 there.
     const E8M0: bool = false;
-    /// The zero point of the codes as the row tiles' `vpdpbusd` routes take them
-    /// ([`vnni_codes`], in `legacy_tile`): the unsigned codes' own, and 128 for signed ones,
+    /// The zero point of the codes as the `vpdpbusd` routes take them ([`vnni_codes`], in
+    /// `legacy_tile` and `legacy_lanes`): the unsigned codes' own, and 128 for signed ones,
     /// which are flipped to `w + 128`. The products then need no sign trick, and `vpdpbusd`
     /// sums them exactly in i32 (where `maddubs` would saturate its i16 pairs at
-    /// 255 x 127 x 2). (`legacy_lanes` keeps the sign trick for signed codes: it forms each
-    /// block's product once per activation row, where the trick costs one operation fewer.)
+    /// 255 x 127 x 2).
     const VNNI_OFFSET: u8 = if Self::SIGNED {
         0x80
     } else {

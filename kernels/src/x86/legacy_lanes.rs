@@ -31,13 +31,14 @@ macro_rules! lanes_tiles {
             use core::arch::x86_64::*;
 
             use crate::kernel_set::TileArgs;
-            use crate::x86::legacy::{block_partials, offset_pairs, vnni_codes, Legacy};
+            use crate::x86::legacy::{block_partials, offset_pairs, Legacy};
+            use crate::x86::legacy_tile::$level::{level_codes, vnni_seed};
             use crate::x86::simd::{
                 f16_at, f16_splat, hsum_ps, load256, prefetch_ahead, $vnni as Dot, Vnni,
             };
 
             /// One weight block as the microkernel consumes it: the codes (unsigned for
-            /// `vpdpbusd` on a VNNI level: `vnni_codes`), `d` in every lane, and `m` (0 without
+            /// `vpdpbusd` on a VNNI level: `level_codes`), `d` in every lane, and `m` (0 without
             /// a minimum).
             type WeightBlock = (__m256i, __m256, f32);
 
@@ -89,16 +90,13 @@ macro_rules! lanes_tiles {
                             (load256(q.add(L::A_QS)), f16_splat(q))
                         };
                         // With VNNI, every block takes one `vpdpbusd` on unsigned codes (signed
-                        // ones as the bytes `w + 128`, `vnni_codes`), seeded with minus the
-                        // products of their zero point (`Legacy::VNNI_OFFSET`), formed once
-                        // per activation block for all rows: the exact i32 lanes of `maddubs`
-                        // + `madd`, one operation per pair.
-                        let seed = if Dot::PRESENT && L::VNNI_OFFSET != 0 {
-                            let zero_point = _mm256_set1_epi8(L::VNNI_OFFSET as i8);
+                        // ones as the bytes `w + 128`, `level_codes`), seeded with minus the
+                        // products of their zero point, formed once per activation block for
+                        // all rows (`vnni_seed`): the exact i32 lanes of `maddubs` + `madd`,
+                        // one operation per pair.
+                        let seed = if Dot::PRESENT {
                             // SAFETY: `Dot`'s instructions are present (function contract).
-                            let off =
-                                unsafe { Dot::dpbusd(_mm256_setzero_si256(), zero_point, av) };
-                            _mm256_sub_epi32(_mm256_setzero_si256(), off)
+                            unsafe { vnni_seed::<L>(av) }
                         } else {
                             _mm256_setzero_si256()
                         };
@@ -146,14 +144,7 @@ macro_rules! lanes_tiles {
                     } else {
                         f16_splat(p)
                     };
-                    let codes = L::codes(p);
-                    // The codes as this level's products take them (see `WeightBlock`).
-                    let codes = if Dot::PRESENT {
-                        vnni_codes::<L>(codes)
-                    } else {
-                        codes
-                    };
-                    (codes, d, m)
+                    (level_codes::<L>(L::codes(p)), d, m)
                 }
             }
 

@@ -175,15 +175,7 @@ macro_rules! legacy_tiles {
                                 // (The `unsafe` of `dpbusd`: this level runs only where
                                 // `Dot` is present.) The zero-point correction seeds every
                                 // row's accumulator.
-                                let seed = if zero_point::<L>() != 0 {
-                                    // The zero point as a byte (128 is 0x80, an unsigned
-                                    // operand of `vpdpbusd`).
-                                    let zp = _mm256_set1_epi8(zero_point::<L>() as u8 as i8);
-                                    let off = Dot::dpbusd(_mm256_setzero_si256(), zp, a);
-                                    _mm256_sub_epi32(_mm256_setzero_si256(), off)
-                                } else {
-                                    _mm256_setzero_si256()
-                                };
+                                let seed = vnni_seed::<L>(a);
                                 for (vr, &c) in v.iter_mut().zip(&codes) {
                                     *vr = Dot::dpbusd(seed, c, a);
                                 }
@@ -255,10 +247,11 @@ macro_rules! legacy_tiles {
             }
 
             /// A block's codes as this level's products take them: made unsigned for
-            /// `vpdpbusd` (`vnni_codes`), as they are for `maddubs`.
+            /// `vpdpbusd` (`vnni_codes`), as they are for `maddubs`. (`legacy_lanes` takes
+            /// them so too.)
             #[inline]
             #[target_feature(enable = $features)]
-            fn level_codes<L: Legacy>(codes: __m256i) -> __m256i {
+            pub(in crate::x86) fn level_codes<L: Legacy>(codes: __m256i) -> __m256i {
                 if Dot::PRESENT {
                     vnni_codes::<L>(codes)
                 } else {
@@ -274,6 +267,26 @@ macro_rules! legacy_tiles {
                 } else {
                     L::OFFSET as i32
                 }
+            }
+
+            /// The seed of every `vpdpbusd` of [`level_codes`] against the activation quants
+            /// `a`: minus the zero point's products with them (zero without a zero point), so
+            /// that each sum comes out exact, offset included. Formed once per activation
+            /// block for all the weight rows. (`legacy_lanes` seeds its products so too.)
+            ///
+            /// # Safety
+            /// `Dot`'s instructions are present.
+            #[inline]
+            #[target_feature(enable = $features)]
+            pub(in crate::x86) unsafe fn vnni_seed<L: Legacy>(a: __m256i) -> __m256i {
+                if zero_point::<L>() == 0 {
+                    return _mm256_setzero_si256();
+                }
+                // The zero point as a byte (128 is 0x80, an unsigned operand of `vpdpbusd`).
+                let zp = _mm256_set1_epi8(zero_point::<L>() as u8 as i8);
+                // SAFETY: the caller guarantees `Dot`'s instructions.
+                let off = unsafe { Dot::dpbusd(_mm256_setzero_si256(), zp, a) };
+                _mm256_sub_epi32(_mm256_setzero_si256(), off)
             }
 
             /// Whether the packed codes are signed and the products take `|w| x sign(a, w)`
